@@ -1,0 +1,115 @@
+"""Shared fixtures: a real database (SQLite file, or PostgreSQL when
+WALLETPASS_TEST_DATABASE_URL is set) migrated once per session and emptied after each
+test, dev signing certificates, the app, a worker."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from walletpass.config import Settings
+from walletpass.db import Base, make_engine
+from walletpass.migrate import upgrade
+from walletpass.runtime import Runtime
+
+REPO = Path(__file__).resolve().parent.parent
+PASS_TYPE_ID = "pass.test.walletpass"
+TEAM_ID = "TESTTEAM01"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_postgres = _test_db_url(None).startswith("postgresql")
+    skip_pg = pytest.mark.skip(reason="needs WALLETPASS_TEST_DATABASE_URL=postgresql+psycopg://...")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(skip_pg)
+
+
+def _test_db_url(tmp: Path | None) -> str:
+    url = os.environ.get("WALLETPASS_TEST_DATABASE_URL", "")
+    if url:
+        return url
+    return f"sqlite:///{tmp / 'test.sqlite3'}" if tmp else "sqlite://"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = _test_db_url(tmp_path_factory.mktemp("db"))
+    engine = make_engine(url)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    upgrade(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture(scope="session")
+def certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from walletpass.certs.dev import create_dev_chain
+
+    out = tmp_path_factory.mktemp("certs")
+    create_dev_chain(out, PASS_TYPE_ID, TEAM_ID)
+    return out
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, certs_dir: Path) -> Settings:
+    return Settings(
+        home=tmp_path,
+        database_url=database_url,
+        public_url="https://wallet.example.test",
+        secret_key="test-secret-key-not-for-production",
+        certs_dir=certs_dir,
+        templates_dir=REPO / "pass_templates",
+        pass_type_id=PASS_TYPE_ID,
+        team_id=TEAM_ID,
+        embedded_worker=False,
+    )
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime.create(settings)
+    yield rt
+    _empty_all_tables(rt)
+    rt.close()
+
+
+def _empty_all_tables(rt: Runtime) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name != "change_counter"]
+    with rt.engine.begin() as conn:
+        if rt.engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608
+
+
+@pytest.fixture
+def app(runtime: Runtime):  # type: ignore[no-untyped-def]
+    from walletpass.app import create_app
+
+    application = create_app(runtime=runtime, start_worker=False)
+    application.config["TESTING"] = True
+    return application
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture
+def worker(runtime: Runtime):  # type: ignore[no-untyped-def]
+    from walletpass.jobs.worker import Worker
+
+    return Worker(runtime, name="test-worker")

@@ -1,0 +1,58 @@
+"""The Flask application factory. Views parse and authorise, then call the domain core."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from typing import Any
+
+from flask import Flask
+
+from walletpass.config import Settings
+from walletpass.runtime import Runtime
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    start_worker: bool | None = None,
+) -> Flask:
+    """Build the app.
+
+    :param settings: defaults to ``Settings.from_env()``.
+    :param runtime: share an existing runtime (tests, the CLI).
+    :param start_worker: run the embedded outbox worker thread; defaults to
+        ``settings.embedded_worker``.
+    """
+    settings = settings or (runtime.settings if runtime else Settings.from_env())
+    runtime = runtime or Runtime.create(settings)
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = settings.secret_key or None
+    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
+    app.extensions["walletpass"] = runtime
+    logging.basicConfig(level=settings.log_level)
+    register_blueprints(app)
+    if start_worker if start_worker is not None else settings.embedded_worker:
+        start_embedded_worker(app, runtime)
+    return app
+
+
+def register_blueprints(app: Flask) -> None:
+    from walletpass.apple.views import bp as apple_bp
+    from walletpass.google.views import bp as google_bp
+    from walletpass.web.views import bp as web_bp
+
+    app.register_blueprint(web_bp)
+    app.register_blueprint(apple_bp)
+    app.register_blueprint(google_bp)
+
+
+def start_embedded_worker(app: Flask, runtime: Runtime) -> Any:
+    from walletpass.jobs.worker import EmbeddedWorker
+
+    worker = EmbeddedWorker(runtime)
+    worker.start()
+    app.extensions["walletpass_worker"] = worker
+    atexit.register(worker.stop)
+    return worker

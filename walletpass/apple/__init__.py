@@ -1,0 +1,1 @@
+"""Apple Wallet: the PassKit web service and APNs pushes."""

@@ -1,0 +1,52 @@
+"""Devices, their pass registrations, and the logs Wallet posts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from walletpass.db import Base, BigId, MerchantOwned, created_at, int_pk, utcnow
+
+
+class Device(MerchantOwned, Base):
+    """A Wallet install (deviceLibraryIdentifier) as seen by one merchant and pass type."""
+
+    __tablename__ = "apple_devices"
+    __table_args__ = (UniqueConstraint("merchant_id", "library_id", "pass_type_id"),)
+
+    id: Mapped[int_pk]
+    library_id: Mapped[str] = mapped_column(String(128))
+    pass_type_id: Mapped[str] = mapped_column(String(128))
+    push_token: Mapped[str] = mapped_column(String(200), index=True)
+    created_at: Mapped[created_at]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Registration(MerchantOwned, Base):
+    __tablename__ = "apple_registrations"
+    __table_args__ = (
+        UniqueConstraint("device_id", "pass_id"),
+        Index("ix_apple_registrations_pass", "pass_id"),
+    )
+
+    id: Mapped[int_pk]
+    device_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("apple_devices.id", ondelete="CASCADE")
+    )
+    pass_id: Mapped[int] = mapped_column(BigId, ForeignKey("passes.id", ondelete="CASCADE"))
+    created_at: Mapped[created_at]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AppleLog(Base):
+    """A message from Wallet's POST /v1/log. Not tenant-owned: the endpoint is unauthenticated."""
+
+    __tablename__ = "apple_logs"
+
+    id: Mapped[int_pk]
+    message: Mapped[str] = mapped_column(Text)
+    serial: Mapped[str | None] = mapped_column(String(64))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[created_at]

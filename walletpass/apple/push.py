@@ -1,0 +1,100 @@
+"""The ``apple.push`` job: tell devices over APNs that their passes changed.
+
+Jobs are handled in batches (one HTTP/2 connection, many streams). Each job is one push
+token of one pass type; the queue already merged a burst of changes into one job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+
+from walletpass.apple.models import Device
+from walletpass.jobs.models import Job
+from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater, batch_handler
+
+log = logging.getLogger(__name__)
+
+# After a 403 (certificate revoked or expired) nothing will succeed until an operator
+# acts; waiting a quarter of an hour between tries avoids a retry storm against Apple.
+CERTIFICATE_RETRY_S = 900.0
+
+
+def apns_client(ctx: JobContext):  # type: ignore[no-untyped-def]
+    client = ctx.services.get("apns")
+    if client is None:
+        from cryptography.hazmat.primitives import serialization
+
+        from walletpass.apple.apns import ApnsClient
+        from walletpass.passes.signing import load_identity
+
+        settings = ctx.settings
+        identity = load_identity(settings.resolved_certs_dir, settings.secret_key or None)
+        client = ApnsClient(
+            base_url=settings.apns_url,
+            cert=identity.certificate.public_bytes(serialization.Encoding.PEM),
+            key=identity.private_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+            ca_file=settings.apns_ca_file,
+            concurrency=settings.apns_concurrency,
+        )
+        ctx.services["apns"] = client
+    return client
+
+
+@batch_handler("apple.push", size=1000)
+def push_batch(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
+    from walletpass.apple.apns import PushOutcome
+
+    outcomes: dict[int, Exception | None] = {}
+    by_topic: dict[str, list[Job]] = defaultdict(list)
+    for job in jobs:
+        by_topic[job.payload["pass_type_id"]].append(job)
+    client = apns_client(ctx)
+    for topic, topic_jobs in by_topic.items():
+        tokens = [job.payload["token"] for job in topic_jobs]
+        results = client.send_many(topic, tokens)
+        for job, result in zip(topic_jobs, results, strict=True):
+            if result.outcome == PushOutcome.OK:
+                outcomes[job.id] = None
+            elif result.outcome in (PushOutcome.UNREGISTERED, PushOutcome.BAD_TOKEN):
+                forget_token(ctx, topic, result.token, result.timestamp_ms)
+                outcomes[job.id] = None
+            elif result.outcome == PushOutcome.CERTIFICATE:
+                ctx.services["apns_certificate_error"] = (time.time(), result.reason)
+                log.error("APNs refused the certificate (%s): pushes paused", result.reason)
+                outcomes[job.id] = RetryLater(f"APNs 403 {result.reason}", CERTIFICATE_RETRY_S)
+            elif result.outcome == PushOutcome.RETRY:
+                outcomes[job.id] = RetryLater(
+                    f"APNs {result.status} {result.reason}", result.retry_after
+                )
+            else:
+                outcomes[job.id] = PermanentFailure(f"APNs {result.status} {result.reason}")
+    return outcomes
+
+
+def forget_token(ctx: JobContext, topic: str, token: str, timestamp_ms: int | None) -> None:
+    """Drop the registrations behind a dead push token.
+
+    APNs's 410 carries the moment the token stopped being valid; a device that
+    registered again after that moment has a live registration we must keep.
+    """
+    query = select(Device.id).where(Device.pass_type_id == topic, Device.push_token == token)
+    if timestamp_ms is not None:
+        cutoff = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
+        query = query.where(Device.updated_at <= cutoff)
+    device_ids = list(ctx.session.scalars(query))
+    if device_ids:
+        # Registrations go with their device (ON DELETE CASCADE).
+        ctx.session.execute(
+            delete(Device)
+            .where(Device.id.in_(device_ids))
+            .execution_options(synchronize_session=False)
+        )

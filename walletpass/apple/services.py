@@ -1,0 +1,254 @@
+"""The PassKit web service's logic: authenticate, register, list changes, unregister, log."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from walletpass.apple.models import AppleLog, Device, Registration
+from walletpass.db import utcnow
+from walletpass.passes import stamps
+from walletpass.passes.models import Pass, PassEvent
+from walletpass.passes.services import find_by_serial
+
+
+class AppleError(Exception):
+    status = 400
+
+
+class NotFound(AppleError):
+    status = 404
+
+
+class Unauthorized(AppleError):
+    status = 401
+
+
+class BadRequest(AppleError):
+    status = 400
+
+
+def authenticate(session: Session, pass_type_id: str, serial: str, header: str | None) -> Pass:
+    """The pass, if ``header`` is ``ApplePass <its token>``.
+
+    :raise NotFound: no such pass (Wallet should stop asking, not retry).
+    :raise Unauthorized: wrong or missing token.
+    """
+    pass_row = find_by_serial(session, pass_type_id, serial)
+    if pass_row is None:
+        raise NotFound
+    scheme, _, token = (header or "").partition(" ")
+    if scheme != "ApplePass" or not hmac.compare_digest(
+        token.strip().encode(), pass_row.auth_token.encode()
+    ):
+        raise Unauthorized
+    return pass_row
+
+
+def register(session: Session, pass_row: Pass, library_id: str, push_token: str) -> bool:
+    """Register a device for a pass. True if new (201), False if it already was (200).
+
+    The push token is refreshed either way: devices re-register after a token change.
+    """
+    if not push_token or len(push_token) > 200:
+        raise BadRequest
+    for attempt in range(3):
+        try:
+            with session.begin_nested():
+                return _register_once(session, pass_row, library_id, push_token)
+        except IntegrityError:
+            # Two registrations from one device raced (Wallet retries); the loser retries
+            # and finds the winner's rows.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _register_once(session: Session, pass_row: Pass, library_id: str, push_token: str) -> bool:
+    device = session.scalars(
+        select(Device).where(
+            Device.merchant_id == pass_row.merchant_id,
+            Device.library_id == library_id,
+            Device.pass_type_id == pass_row.pass_type_id,
+        )
+    ).one_or_none()
+    now = utcnow()
+    if device is None:
+        device = Device(
+            merchant_id=pass_row.merchant_id,
+            library_id=library_id,
+            pass_type_id=pass_row.pass_type_id,
+            push_token=push_token,
+            updated_at=now,
+        )
+        session.add(device)
+        session.flush()
+    else:
+        device.push_token = push_token
+        device.updated_at = now
+    registration = session.scalars(
+        select(Registration).where(
+            Registration.device_id == device.id, Registration.pass_id == pass_row.id
+        )
+    ).one_or_none()
+    if registration is not None:
+        registration.updated_at = now
+        session.flush()
+        return False
+    session.add(
+        Registration(merchant_id=pass_row.merchant_id, device_id=device.id, pass_id=pass_row.id)
+    )
+    session.add(
+        PassEvent(
+            merchant_id=pass_row.merchant_id,
+            pass_id=pass_row.id,
+            platform="apple",
+            kind="installed",
+            version=pass_row.version,
+        )
+    )
+    session.flush()
+    return True
+
+
+def unregister(session: Session, pass_row: Pass, library_id: str) -> None:
+    """Forget a device's registration for a pass, and the device once it holds none."""
+    device = session.scalars(
+        select(Device).where(
+            Device.merchant_id == pass_row.merchant_id,
+            Device.library_id == library_id,
+            Device.pass_type_id == pass_row.pass_type_id,
+        )
+    ).one_or_none()
+    if device is None:
+        return
+    deleted = session.execute(
+        delete(Registration).where(
+            Registration.device_id == device.id, Registration.pass_id == pass_row.id
+        )
+    ).rowcount
+    if deleted:
+        session.add(
+            PassEvent(
+                merchant_id=pass_row.merchant_id,
+                pass_id=pass_row.id,
+                platform="apple",
+                kind="removed",
+                version=pass_row.version,
+            )
+        )
+    remaining = session.scalar(
+        select(func.count()).select_from(Registration).where(Registration.device_id == device.id)
+    )
+    if not remaining:
+        session.delete(device)
+    session.flush()
+
+
+@dataclass(frozen=True)
+class Since:
+    """A parsed ``passesUpdatedSince`` tag."""
+
+    stamp: int | None = None
+    moment: datetime | None = None
+
+
+def parse_tag(tag: str | None) -> Since:
+    """Our tags are decimal change stamps. Anything else (an ISO date or Unix time from an
+    older server, garbage) is read as best we can; an unreadable tag lists every pass,
+    which costs the device a few 304s and never loses an update.
+    """
+    if tag is None or not tag.strip():
+        return Since()
+    tag = tag.strip()
+    if tag.isdigit() and len(tag) <= 19:
+        return Since(stamp=int(tag))
+    try:
+        seconds = float(tag)
+    except ValueError:
+        pass
+    else:
+        if 0 < seconds < 1e11:
+            return Since(moment=datetime.fromtimestamp(int(seconds), tz=UTC))
+        return Since()
+    try:
+        moment = datetime.fromisoformat(tag.replace("Z", "+00:00"))
+    except ValueError:
+        return Since()
+    return Since(moment=moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def _foreign_number(value: int) -> Since:
+    for scale in (1, 1000, 1_000_000):  # seconds, milliseconds, microseconds
+        seconds = value / scale
+        if 946_684_800 <= seconds <= 4_102_444_800:  # 2000-01-01 .. 2100-01-01
+            return Since(moment=datetime.fromtimestamp(int(seconds), tz=UTC))
+    return Since()
+
+
+def serials_since(
+    session: Session, library_id: str, pass_type_id: str, tag: str | None
+) -> tuple[list[str], str] | None:
+    """Serials of this device's passes changed after ``tag``, and the next tag; None if none."""
+    since = parse_tag(tag)
+    if since.stamp is not None and since.stamp > stamps.ceiling(session):
+        # Not a tag we issued (ours never exceed the counter): a Unix time from another
+        # server, or a tag from a restored database. Read it as a time if it is one.
+        since = _foreign_number(since.stamp)
+    horizon = stamps.listing_horizon(session)
+    query = (
+        select(Pass.serial, Pass.change_stamp)
+        .join(Registration, Registration.pass_id == Pass.id)
+        .join(Device, Device.id == Registration.device_id)
+        .where(Device.library_id == library_id, Device.pass_type_id == pass_type_id)
+        .execution_options(all_merchants=True)
+    )
+    if since.stamp is not None:
+        query = query.where(Pass.change_stamp > since.stamp)
+    elif since.moment is not None:
+        query = query.where(Pass.modified_at > since.moment)
+    rows = session.execute(query).all()
+    if not rows:
+        return None
+    newest = max(stamp for _, stamp in rows)
+    tag_out = stamps.next_tag(newest, since.stamp or 0, horizon)
+    return sorted({serial for serial, _ in rows}), str(tag_out)
+
+
+def record_logs(session: Session, messages: list[str], remote_addr: str | None) -> int:
+    count = 0
+    for message in messages[:100]:
+        if not isinstance(message, str):
+            continue
+        session.add(
+            AppleLog(message=message[:4000], serial=_serial_in(message), remote_addr=remote_addr)
+        )
+        count += 1
+    return count
+
+
+def _serial_in(message: str) -> str | None:
+    # Wallet's messages name the pass as "... serial number <serial> ..." or in the URL.
+    marker = "serial number "
+    idx = message.find(marker)
+    if idx >= 0:
+        return message[idx + len(marker) :].split()[0].strip("(),.'\"")[:64] or None
+    return None
+
+
+def record_fetch(session: Session, pass_row: Pass) -> None:
+    """A device fetched this version: the "delivered" proxy for pushes and campaigns."""
+    session.add(
+        PassEvent(
+            merchant_id=pass_row.merchant_id,
+            pass_id=pass_row.id,
+            platform="apple",
+            kind="fetched",
+            version=pass_row.version,
+        )
+    )

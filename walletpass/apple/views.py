@@ -1,0 +1,110 @@
+"""Apple's PassKit web service under <PUBLIC_URL>/apple/v1 (bare status codes, as Apple specifies).
+
+No session cookies and no CSRF here: Wallet authenticates with ``ApplePass <token>``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from email.utils import format_datetime, parsedate_to_datetime
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from walletpass.apple import services
+from walletpass.passes.services import signed_bundle
+
+bp = Blueprint("apple", __name__, url_prefix="/apple/v1")
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    return current_app.extensions["walletpass"]
+
+
+@bp.errorhandler(services.AppleError)
+def _apple_error(exc: services.AppleError) -> Response:
+    return Response(status=exc.status)
+
+
+@bp.post("/devices/<library_id>/registrations/<pass_type_id>/<serial>")
+def register(library_id: str, pass_type_id: str, serial: str) -> Response:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("pushToken"), str):
+        # Authenticate first, so a bad token is still a 401 whatever the body.
+        with _runtime().transaction() as session:
+            services.authenticate(
+                session, pass_type_id, serial, request.headers.get("Authorization")
+            )
+        return Response(status=400)
+    with _runtime().transaction() as session:
+        pass_row = services.authenticate(
+            session, pass_type_id, serial, request.headers.get("Authorization")
+        )
+        created = services.register(session, pass_row, library_id, body["pushToken"])
+    return Response(status=201 if created else 200)
+
+
+@bp.delete("/devices/<library_id>/registrations/<pass_type_id>/<serial>")
+def unregister(library_id: str, pass_type_id: str, serial: str) -> Response:
+    with _runtime().transaction() as session:
+        pass_row = services.authenticate(
+            session, pass_type_id, serial, request.headers.get("Authorization")
+        )
+        services.unregister(session, pass_row, library_id)
+    return Response(status=200)
+
+
+@bp.get("/devices/<library_id>/registrations/<pass_type_id>")
+def changed_serials(library_id: str, pass_type_id: str) -> Response:
+    with _runtime().transaction() as session:
+        found = services.serials_since(
+            session, library_id, pass_type_id, request.args.get("passesUpdatedSince")
+        )
+    if found is None:
+        return Response(status=204)
+    serials, tag = found
+    return jsonify({"serialNumbers": serials, "lastUpdated": tag})
+
+
+@bp.get("/passes/<pass_type_id>/<serial>")
+def latest_pass(pass_type_id: str, serial: str) -> Response:
+    runtime = _runtime()
+    with runtime.transaction() as session:
+        pass_row = services.authenticate(
+            session, pass_type_id, serial, request.headers.get("Authorization")
+        )
+        since = _if_modified_since()
+        if since is not None and pass_row.modified_at <= since:
+            return Response(status=304, headers={"Last-Modified": _http_date(pass_row)})
+        bundle = signed_bundle(session, runtime.settings, pass_row)
+        services.record_fetch(session, pass_row)
+    return Response(
+        bundle.data,
+        mimetype="application/vnd.apple.pkpass",
+        headers={"Last-Modified": format_datetime(bundle.modified_at, usegmt=True)},
+    )
+
+
+@bp.post("/log")
+def log() -> Response:
+    body = request.get_json(silent=True)
+    logs = body.get("logs") if isinstance(body, dict) else None
+    if not isinstance(logs, list):
+        return Response(status=400)
+    with _runtime().transaction() as session:
+        services.record_logs(session, logs, request.remote_addr)
+    return Response(status=200)
+
+
+def _http_date(pass_row) -> str:  # type: ignore[no-untyped-def]
+    return format_datetime(pass_row.modified_at, usegmt=True)
+
+
+def _if_modified_since():  # type: ignore[no-untyped-def]
+    raw = request.headers.get("If-Modified-Since")
+    if not raw:
+        return None
+    try:
+        moment = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None  # an unreadable date means "send the pass"
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,1 @@
+"""Campaigns: an offer or message, an audience, a schedule, and their results."""

@@ -1,0 +1,33 @@
+"""The `walletpass` command: one click group; each domain adds its commands from a module here."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from walletpass.config import Settings
+
+# Modules that add commands to `main`; each defines `register(main)`.
+_COMMAND_MODULES = ("core", "certs", "passes", "jobs")
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Loyalty cards and coupons in Apple Wallet and Google Wallet."""
+    ctx.obj = Settings.from_env()
+
+
+def _register_all() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"walletpass.cli.{name}")
+        except ModuleNotFoundError as exc:  # a module still being written
+            if exc.name != f"walletpass.cli.{name}":
+                raise
+            continue
+        module.register(main)
+
+
+_register_all()

@@ -1,0 +1,89 @@
+"""Settings read from WALLETPASS_* environment variables; README lists every one."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("WALLETPASS_HOME", "instance")).resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration. Build with :meth:`from_env`; tests use :meth:`override`."""
+
+    home: Path = field(default_factory=_default_home)
+    database_url: str = ""
+    public_url: str = "http://127.0.0.1:5000"
+    secret_key: str = ""
+    certs_dir: Path | None = None
+    templates_dir: Path = Path(__file__).resolve().parent.parent / "pass_templates"
+    pass_type_id: str = "pass.dev.walletpass.local"  # noqa: S105 - an identifier, not a secret
+    team_id: str = "DEVTEAM001"
+    organization_name: str = "walletpass"
+    # Embedded default: a worker thread inside the web process (SQLite); production
+    # runs `walletpass worker` processes and sets this to false.
+    embedded_worker: bool = True
+    apns_url: str = "https://api.push.apple.com"
+    apns_ca_file: str | None = None
+    apns_concurrency: int = 500
+    google_issuer_id: str | None = None
+    google_service_account_file: str | None = None
+    google_api_url: str = "https://walletobjects.googleapis.com/walletobjects/v1"
+    google_keys_url: str = "https://pay.google.com/gp/m/issuer/keys"
+    google_callback_sender: str = "GooglePayPasses"
+    job_max_attempts: int = 12
+    job_lease_seconds: int = 60
+    log_level: str = "INFO"
+
+    @property
+    def apple_web_service_url(self) -> str:
+        return self.public_url.rstrip("/") + "/apple"
+
+    @property
+    def resolved_certs_dir(self) -> Path:
+        return self.certs_dir or self.home / "certs"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'walletpass.sqlite3'}"
+
+    @property
+    def google_enabled(self) -> bool:
+        return bool(self.google_issuer_id and self.google_service_account_file)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get("WALLETPASS_" + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.type, raw)
+        settings = cls(**values)
+        if not settings.secret_key:
+            # `walletpass init` writes a random key here for the embedded default, so a
+            # fresh machine runs without inventing a shared default secret.
+            key_file = settings.home / "secret_key"
+            if key_file.is_file():
+                settings = replace(settings, secret_key=key_file.read_text().strip())
+        return settings
+
+    def override(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _coerce(type_name: Any, raw: str) -> Any:
+    text = str(type_name)
+    if "bool" in text:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if text.startswith("int"):
+        return int(raw)
+    if "Path" in text:
+        return Path(raw).resolve()
+    return raw

@@ -1,0 +1,1 @@
+"""CRM integration: signed inbound and outbound webhooks."""

@@ -1,0 +1,68 @@
+"""Webhook endpoints, deliveries, inbound events and API idempotency records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from walletpass.db import Base, BigId, MerchantOwned, created_at, int_pk
+
+
+class WebhookEndpoint(MerchantOwned, Base):
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int_pk]
+    url: Mapped[str] = mapped_column(String(2000))
+    # Encrypted with WALLETPASS_SECRET_KEY (walletpass.security.seal).
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    events: Mapped[list[str]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[created_at]
+
+
+class WebhookDelivery(MerchantOwned, Base):
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int_pk]
+    endpoint_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[created_at]
+    delivered_at: Mapped[datetime | None]
+
+
+class InboundEvent(MerchantOwned, Base):
+    """A CRM event id seen once; a replay finds this row and changes nothing."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (UniqueConstraint("merchant_id", "source", "event_id"),)
+
+    id: Mapped[int_pk]
+    source: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[created_at]
+
+
+class IdempotencyRecord(MerchantOwned, Base):
+    """The stored answer to an API write sent with an Idempotency-Key."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("merchant_id", "key"),)
+
+    id: Mapped[int_pk]
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[created_at]

@@ -1,0 +1,196 @@
+"""SQLAlchemy base, column types, engine and session factory; the only module that commits."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    create_engine,
+    event,
+    func,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    declared_attr,
+    mapped_column,
+    sessionmaker,
+    with_loader_criteria,
+)
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for ids that grow.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+JsonType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both backends (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+int_pk = Annotated[int, mapped_column(BigId, primary_key=True, autoincrement=True)]
+created_at = Annotated[datetime, mapped_column(UTCDateTime(), default=utcnow, nullable=False)]
+str64 = Annotated[str, mapped_column(String(64))]
+str200 = Annotated[str, mapped_column(String(200))]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JsonType,
+        list[dict[str, Any]]: JsonType,
+        list[str]: JsonType,
+    }
+
+    def __repr__(self) -> str:
+        pk = ", ".join(
+            f"{c.key}={getattr(self, c.key, None)!r}" for c in self.__mapper__.primary_key
+        )
+        return f"<{type(self).__name__} {pk}>"
+
+
+class MerchantOwned:
+    """Mixin for every tenant row. Sessions opened for a merchant filter these automatically."""
+
+    @declared_attr
+    def merchant_id(cls) -> Mapped[int]:
+        return mapped_column(
+            BigId, ForeignKey("merchants.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_to_merchant(state: ORMExecuteState) -> None:
+    # Tenant isolation by construction: a session bound to a merchant can only ever
+    # load that merchant's rows, whatever query a view or service writes.
+    merchant_id = state.session.info.get("merchant_id")
+    if merchant_id is None or not (state.is_select or state.is_update or state.is_delete):
+        return
+    if state.execution_options.get("all_merchants", False):
+        return
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            MerchantOwned,
+            lambda cls: cls.merchant_id == merchant_id,
+            include_aliases=True,
+            track_closure_variables=False,
+        )
+    )
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # WAL lets the embedded worker thread read while a request writes;
+            # foreign keys are off by default in SQLite.
+            # Hand transaction control to SQLAlchemy's "begin" event below.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin_immediate(conn: Any) -> None:
+            # pysqlite defers BEGIN; taking the write lock up front avoids
+            # "database is locked" upgrade deadlocks between two writers.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    return create_engine(url, **kwargs)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def transaction(
+    factory: sessionmaker[Session], merchant_id: int | None = None
+) -> Iterator[Session]:
+    """The unit of work: one session, committed once on success, rolled back on error.
+
+    :param merchant_id: bind the session to one tenant; every ORM query is then scoped.
+    """
+    session = factory()
+    if merchant_id is not None:
+        session.info["merchant_id"] = merchant_id
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+__all__ = [
+    "Base",
+    "BigId",
+    "JsonType",
+    "Mapped",
+    "MerchantOwned",
+    "UTCDateTime",
+    "created_at",
+    "func",
+    "int_pk",
+    "make_engine",
+    "make_sessionmaker",
+    "mapped_column",
+    "str64",
+    "str200",
+    "transaction",
+    "utcnow",
+]

@@ -1,0 +1,8 @@
+"""Imports every module that registers job handlers."""
+
+import importlib
+
+HANDLER_MODULES = ("walletpass.apple.push", "walletpass.google.sync")
+
+for _name in HANDLER_MODULES:
+    importlib.import_module(_name)

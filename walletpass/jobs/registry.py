@@ -1,0 +1,78 @@
+"""Job kinds and their handlers.
+
+A handler takes ``(ctx, job)``: ``ctx`` is a :class:`JobContext` (settings, a session in
+the job's transaction, shared clients), ``job`` the claimed row. It returns normally on
+success, raises :class:`RetryLater` for a transient failure (backoff with jitter) and
+:class:`PermanentFailure` for one that no retry can fix (kept as dead with its error).
+A batch handler takes ``(ctx, jobs)`` and returns ``{job_id: None | Exception}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from walletpass.config import Settings
+    from walletpass.jobs.models import Job
+
+
+class RetryLater(Exception):
+    """Transient failure; ``delay`` (seconds) overrides the computed backoff."""
+
+    def __init__(self, message: str, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class PermanentFailure(Exception):
+    """No retry can fix this; the job is kept as dead with this message."""
+
+
+@dataclass
+class JobContext:
+    settings: Settings
+    session: Session
+    services: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[JobContext, "Job"], None]
+BatchHandler = Callable[[JobContext, list["Job"]], dict[int, Exception | None]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    handler: Handler | None = None
+    batch_handler: BatchHandler | None = None
+    batch_size: int = 1
+
+
+_KINDS: dict[str, Kind] = {}
+
+
+def handler(name: str) -> Callable[[Handler], Handler]:
+    def deco(fn: Handler) -> Handler:
+        _KINDS[name] = Kind(name, handler=fn)
+        return fn
+
+    return deco
+
+
+def batch_handler(name: str, size: int = 500) -> Callable[[BatchHandler], BatchHandler]:
+    def deco(fn: BatchHandler) -> BatchHandler:
+        _KINDS[name] = Kind(name, batch_handler=fn, batch_size=size)
+        return fn
+
+    return deco
+
+
+def get(name: str) -> Kind | None:
+    return _KINDS.get(name)
+
+
+def kinds() -> dict[str, Kind]:
+    return dict(_KINDS)

@@ -1,0 +1,246 @@
+"""The outbox worker: claim due jobs, run their handlers, record the outcome.
+
+Claiming is a short transaction of its own: due rows (or rows whose lease ran out, i.e.
+a worker died holding them) are locked with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+marked running under this worker's name with a lease, and committed. N workers on N
+machines therefore never run one job at the same time. Each handler then runs in its
+own transaction together with the update of its job row, so "done" is recorded exactly
+when the handler's own writes are.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import traceback
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+
+from walletpass.db import utcnow
+from walletpass.jobs import registry
+from walletpass.jobs.models import Job, JobStatus
+from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater
+from walletpass.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE_S = 2.0
+BACKOFF_CAP_S = 3600.0
+
+
+def backoff_delay(attempts: int, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter: about 2 s, 4 s, 8 s ... capped at an hour.
+
+    The jitter (50-100 % of the step) spreads out retries of jobs that failed together
+    (an APNs outage), so they don't come back as one wave.
+    """
+    step = min(BACKOFF_BASE_S * (2 ** max(attempts - 1, 0)), BACKOFF_CAP_S)
+    return step * (0.5 + 0.5 * (rng or random).random())
+
+
+class Worker:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        name: str | None = None,
+        claim_size: int = 500,
+        kinds: Iterable[str] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.claim_size = claim_size
+        self.kinds = set(kinds) if kinds else None
+        self._ensure_handlers_loaded()
+
+    @staticmethod
+    def _ensure_handlers_loaded() -> None:
+        # Handlers register themselves on import.
+        from walletpass.jobs import handlers  # noqa: F401
+
+    def claim(self) -> list[Job]:
+        settings = self.runtime.settings
+        now = utcnow()
+        with self.runtime.transaction() as session:
+            query = (
+                select(Job)
+                .where(
+                    or_(
+                        (Job.status == JobStatus.PENDING) & (Job.run_at <= now),
+                        (Job.status == JobStatus.RUNNING) & (Job.locked_until < now),
+                    )
+                )
+                .order_by(Job.run_at, Job.id)
+                .limit(self.claim_size)
+            )
+            if self.kinds:
+                query = query.where(Job.kind.in_(self.kinds))
+            if not self.runtime.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            jobs = list(session.scalars(query))
+            if not jobs:
+                return []
+            lease = now + timedelta(seconds=settings.job_lease_seconds)
+            session.execute(
+                update(Job)
+                .where(Job.id.in_([j.id for j in jobs]))
+                .values(
+                    status=JobStatus.RUNNING,
+                    locked_by=self.name,
+                    locked_until=lease,
+                    attempts=Job.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            for job in jobs:
+                job.attempts += 1
+                job.status = JobStatus.RUNNING
+                job.locked_by = self.name
+            session.expunge_all()
+        return jobs
+
+    def run_once(self) -> int:
+        """Claim and run one batch of due jobs. Returns how many were handled."""
+        jobs = self.claim()
+        groups: dict[tuple[str, int | None], list[Job]] = defaultdict(list)
+        for job in jobs:
+            groups[(job.kind, job.merchant_id)].append(job)
+        for (kind_name, merchant_id), group in groups.items():
+            kind = registry.get(kind_name)
+            if kind is None:
+                self._finish_all(group, PermanentFailure(f"no handler for job kind {kind_name!r}"))
+                continue
+            if kind.batch_handler is not None:
+                for start in range(0, len(group), kind.batch_size):
+                    self._run_batch(kind, merchant_id, group[start : start + kind.batch_size])
+            else:
+                for job in group:
+                    self._run_single(kind, merchant_id, job)
+        return len(jobs)
+
+    def run_until_idle(self, max_rounds: int = 1000) -> int:
+        total = 0
+        for _ in range(max_rounds):
+            handled = self.run_once()
+            total += handled
+            if handled == 0:
+                break
+        return total
+
+    def run_forever(self, stop: threading.Event, idle_sleep: float = 0.5) -> None:
+        log.info("worker %s started", self.name)
+        while not stop.is_set():
+            try:
+                handled = self.run_once()
+            except Exception:
+                log.exception("worker loop error; retrying")
+                handled = 0
+            if handled == 0:
+                stop.wait(idle_sleep)
+        log.info("worker %s stopped", self.name)
+
+    def _context(self, session) -> JobContext:  # type: ignore[no-untyped-def]
+        return JobContext(self.runtime.settings, session, self.runtime.services)
+
+    def _run_single(self, kind: registry.Kind, merchant_id: int | None, job: Job) -> None:
+        assert kind.handler is not None
+        try:
+            with self.runtime.transaction(merchant_id) as session:
+                kind.handler(self._context(session), job)
+                self._record(session, job, None)
+        except Exception as exc:  # the handler's writes are rolled back; record why
+            self._finish_all([job], exc)
+
+    def _run_batch(self, kind: registry.Kind, merchant_id: int | None, jobs: list[Job]) -> None:
+        assert kind.batch_handler is not None
+        try:
+            with self.runtime.transaction(merchant_id) as session:
+                outcomes = kind.batch_handler(self._context(session), jobs)
+                for job in jobs:
+                    self._record(session, job, outcomes.get(job.id))
+        except Exception as exc:
+            self._finish_all(jobs, exc)
+
+    def _finish_all(self, jobs: list[Job], exc: Exception) -> None:
+        if not isinstance(exc, RetryLater | PermanentFailure):
+            log.error("job handler crashed: %s", "".join(traceback.format_exception(exc)))
+        with self.runtime.transaction() as session:
+            for job in jobs:
+                self._record(session, job, exc)
+
+    def _record(self, session, job: Job, outcome: Exception | None) -> None:  # type: ignore[no-untyped-def]
+        now = utcnow()
+        mine = (Job.id == job.id) & (Job.locked_by == self.name) & (Job.status == JobStatus.RUNNING)
+        if outcome is None:
+            values = {"status": JobStatus.DONE, "finished_at": now, "locked_until": None}
+        elif isinstance(outcome, PermanentFailure) or job.attempts >= job.max_attempts:
+            values = {
+                "status": JobStatus.DEAD,
+                "finished_at": now,
+                "locked_until": None,
+                "last_error": _describe(outcome),
+            }
+        else:
+            delay = outcome.delay if isinstance(outcome, RetryLater) and outcome.delay else None
+            values = {
+                "status": JobStatus.PENDING,
+                "run_at": now + timedelta(seconds=delay or backoff_delay(job.attempts)),
+                "locked_by": None,
+                "locked_until": None,
+                "last_error": _describe(outcome),
+            }
+            if job.dedupe_key and _pending_twin_exists(session, job):
+                # A newer identical job is already queued and will do this work.
+                values = {
+                    "status": JobStatus.DONE,
+                    "finished_at": now,
+                    "locked_until": None,
+                    "last_error": "superseded by a newer pending job: " + _describe(outcome),
+                }
+        session.execute(
+            update(Job).where(mine).values(**values).execution_options(synchronize_session=False)
+        )
+
+
+def _pending_twin_exists(session, job: Job) -> bool:  # type: ignore[no-untyped-def]
+    return (
+        session.scalar(
+            select(Job.id).where(
+                Job.dedupe_key == job.dedupe_key,
+                Job.status == JobStatus.PENDING,
+                Job.id != job.id,
+            )
+        )
+        is not None
+    )
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+class EmbeddedWorker:
+    """The embedded default: one worker thread inside the web process (SQLite)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.worker = Worker(runtime, name=f"embedded:{os.getpid()}")
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(
+            target=self.worker.run_forever,
+            args=(self.stop_event,),
+            name="walletpass-worker",
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(timeout=10)

@@ -1,0 +1,1 @@
+"""Programs, members, the points ledger and the rewards catalogue."""

@@ -1,0 +1,153 @@
+"""Loyalty rows: program, member, ledger entry, reward, reward redemption."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from walletpass.db import Base, BigId, MerchantOwned, created_at, int_pk
+
+
+class ProgramKind(StrEnum):
+    POINTS = "points"
+    STAMPS = "stamps"
+    TIERS = "tiers"
+    MEMBERSHIP = "membership"
+    OFFERS = "offers"
+
+
+class Program(MerchantOwned, Base):
+    __tablename__ = "programs"
+
+    id: Mapped[int_pk]
+    # Public: /join/<slug>. Unique across merchants because the URL carries no merchant.
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    template: Mapped[str] = mapped_column(String(64))
+    # Earning and redemption rules, validated by walletpass.loyalty.rules for the kind.
+    rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Colours, texts and image overrides for the pass design.
+    design: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    google_class_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[created_at]
+
+
+class Member(MerchantOwned, Base):
+    __tablename__ = "members"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "external_id"),
+        Index("ix_members_merchant_email", "merchant_id", "email"),
+    )
+
+    id: Mapped[int_pk]
+    program_id: Mapped[int] = mapped_column(BigId, ForeignKey("programs.id", ondelete="CASCADE"))
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    birthday: Mapped[date | None] = mapped_column(Date)
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    referral_code: Mapped[str] = mapped_column(String(32), unique=True)
+    referred_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("members.id", ondelete="SET NULL")
+    )
+    source: Mapped[str | None] = mapped_column(String(200))
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    tier: Mapped[str | None] = mapped_column(String(64))
+    # A cache of SUM(ledger_entries.points) kept in the same transaction as every ledger
+    # insert, under the member's row lock; tests assert it always equals the ledger.
+    points_balance: Mapped[int] = mapped_column(Integer, default=0)
+    stamps_balance: Mapped[int] = mapped_column(Integer, default=0)
+    lifetime_spend: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
+    membership_valid_until: Mapped[datetime | None]
+    last_activity_at: Mapped[datetime | None]
+    created_at: Mapped[created_at]
+
+
+class Actor(StrEnum):
+    STAFF = "staff"
+    API_KEY = "api_key"
+    CRM = "crm"
+    SYSTEM = "system"
+
+
+class LedgerEntry(MerchantOwned, Base):
+    """Append-only: never updated or deleted. A correction is a new entry."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "idempotency_key"),
+        Index("ix_ledger_member_created", "member_id", "created_at"),
+        Index("ix_ledger_merchant_receipt", "merchant_id", "receipt_id"),
+    )
+
+    id: Mapped[int_pk]
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # earn, redeem, adjust, expire, refund, bonus
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    stamps: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(128))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    receipt_id: Mapped[str | None] = mapped_column(String(128))
+    store_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("stores.id", ondelete="SET NULL"))
+    reverses_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("ledger_entries.id"))
+    expires_at: Mapped[datetime | None]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[created_at]
+
+
+class RewardKind(StrEnum):
+    ITEM = "item"
+    DISCOUNT = "discount"
+    DONATION = "donation"
+
+
+class Reward(MerchantOwned, Base):
+    __tablename__ = "rewards"
+
+    id: Mapped[int_pk]
+    program_id: Mapped[int] = mapped_column(BigId, ForeignKey("programs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default=RewardKind.ITEM)
+    cost_points: Mapped[int] = mapped_column(Integer)
+    min_tier: Mapped[str | None] = mapped_column(String(64))
+    stock: Mapped[int | None] = mapped_column(Integer)
+    cause: Mapped[str | None] = mapped_column(String(200))
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[created_at]
+
+
+class RewardRedemption(MerchantOwned, Base):
+    __tablename__ = "reward_redemptions"
+
+    id: Mapped[int_pk]
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id", ondelete="CASCADE"))
+    reward_id: Mapped[int] = mapped_column(BigId, ForeignKey("rewards.id", ondelete="CASCADE"))
+    ledger_entry_id: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_entries.id"))
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[created_at]

@@ -1,0 +1,44 @@
+"""Imports every model module so that Base.metadata is complete (Alembic, tests)."""
+
+from walletpass.apple.models import AppleLog, Device, Registration
+from walletpass.campaigns.models import Campaign, CampaignRecipient
+from walletpass.crm.models import IdempotencyRecord, InboundEvent, WebhookDelivery, WebhookEndpoint
+from walletpass.db import Base
+from walletpass.google.models import GoogleCallbackNonce, GoogleNotification
+from walletpass.jobs.models import Job
+from walletpass.loyalty.models import LedgerEntry, Member, Program, Reward, RewardRedemption
+from walletpass.offers.models import Coupon, Offer
+from walletpass.passes.models import ChangeCounter, Pass, PassEvent
+from walletpass.scan.models import Scan
+from walletpass.tenancy.models import ApiKey, Merchant, Store, User
+
+__all__ = [
+    "ApiKey",
+    "AppleLog",
+    "Base",
+    "Campaign",
+    "CampaignRecipient",
+    "ChangeCounter",
+    "Coupon",
+    "Device",
+    "GoogleCallbackNonce",
+    "GoogleNotification",
+    "IdempotencyRecord",
+    "InboundEvent",
+    "Job",
+    "LedgerEntry",
+    "Member",
+    "Merchant",
+    "Offer",
+    "Pass",
+    "PassEvent",
+    "Program",
+    "Registration",
+    "Reward",
+    "RewardRedemption",
+    "Scan",
+    "Store",
+    "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+]

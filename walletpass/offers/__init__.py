@@ -1,0 +1,1 @@
+"""Offers and the coupons issued from them."""

@@ -1,0 +1,50 @@
+"""Offer and coupon rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from walletpass.db import Base, BigId, MerchantOwned, created_at, int_pk
+
+
+class Offer(MerchantOwned, Base):
+    __tablename__ = "offers"
+
+    id: Mapped[int_pk]
+    program_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("programs.id", ondelete="SET NULL")
+    )
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    terms: Mapped[str] = mapped_column(Text, default="")
+    # e.g. {"type": "percent", "value": 20} or {"type": "amount", "value": "5.00"}
+    discount: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+    uses_per_coupon: Mapped[int] = mapped_column(Integer, default=1)
+    total_cap: Mapped[int | None] = mapped_column(Integer)
+    redeemed_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Shown on loyalty cards as an overlay while valid; reverts on its own when it ends.
+    overlay: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[created_at]
+
+
+class Coupon(MerchantOwned, Base):
+    __tablename__ = "coupons"
+
+    id: Mapped[int_pk]
+    offer_id: Mapped[int] = mapped_column(BigId, ForeignKey("offers.id", ondelete="CASCADE"))
+    # None for an anonymous flyer coupon.
+    member_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("members.id", ondelete="SET NULL")
+    )
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active, used, void
+    created_at: Mapped[created_at]
+    last_used_at: Mapped[datetime | None]

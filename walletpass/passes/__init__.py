@@ -1,0 +1,1 @@
+"""Wallet passes: templates, rendering, bundling and signing."""

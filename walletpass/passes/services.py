@@ -1,0 +1,192 @@
+"""Issue passes, record their changes, and hand out signed bundles.
+
+Every content change goes through :func:`pass_changed`: it bumps the version, the change
+stamp and Last-Modified, and writes the outbox jobs (APNs push per registered device,
+Google PATCH) in the caller's transaction, so a crash after commit loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from walletpass.apple.models import Device, Registration
+from walletpass.config import Settings
+from walletpass.db import utcnow
+from walletpass.jobs.queue import enqueue
+from walletpass.passes import codes, stamps
+from walletpass.passes.models import Pass, PassStatus
+
+
+def _whole_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+def next_modified_at(previous: datetime | None, now: datetime | None = None) -> datetime:
+    """Last-Modified for a new version: whole seconds, strictly after the previous one.
+
+    HTTP dates have no fractions, so two versions within one second would share a
+    Last-Modified and the second would answer 304 to a device holding the first. Moving
+    the clock on by a second at most per change keeps If-Modified-Since exact.
+    """
+    now = _whole_second(now or utcnow())
+    if previous is None:
+        return now
+    return max(now, _whole_second(previous) + timedelta(seconds=1))
+
+
+def issue_pass(
+    session: Session,
+    settings: Settings,
+    *,
+    merchant_id: int,
+    template: str,
+    program_id: int | None = None,
+    member_id: int | None = None,
+    coupon_id: int | None = None,
+) -> Pass:
+    """Create a pass row (nothing is signed until a wallet asks for it)."""
+    pass_row = Pass(
+        merchant_id=merchant_id,
+        serial=codes.new_serial(),
+        pass_type_id=settings.pass_type_id,
+        auth_token=codes.new_auth_token(),
+        barcode=codes.new_barcode(),
+        template=template,
+        program_id=program_id,
+        member_id=member_id,
+        coupon_id=coupon_id,
+        status=PassStatus.ACTIVE,
+        version=1,
+        change_stamp=stamps.next_stamp(session),
+        modified_at=next_modified_at(None),
+    )
+    session.add(pass_row)
+    session.flush()
+    return pass_row
+
+
+def pass_changed(
+    session: Session, pass_row: Pass, *, notify: bool = True, settings: Settings | None = None
+) -> None:
+    """Record that what ``pass_row`` shows has changed, and queue the wallet updates.
+
+    :param notify: whether Google may notify the holder (balance/tier changes do;
+        housekeeping does not). Apple decides by changeMessage on the changed fields.
+    """
+    pass_row.version += 1
+    pass_row.change_stamp = stamps.next_stamp(session)
+    pass_row.modified_at = next_modified_at(pass_row.modified_at)
+    session.flush()
+    queue_apple_pushes(session, [pass_row.id])
+    if settings is not None and settings.google_enabled and pass_row.google_object_id:
+        enqueue(
+            session,
+            "google.sync",
+            {"pass_id": pass_row.id, "notify": notify},
+            merchant_id=pass_row.merchant_id,
+            dedupe_key=f"google:{pass_row.id}:{int(notify)}",
+        )
+
+
+def queue_apple_pushes(session: Session, pass_ids: list[int]) -> int:
+    """One pending push per distinct (pass type, push token) among these passes' devices.
+
+    A device re-lists every changed pass of a type after one push, so ten changes, or
+    ten changed passes on one phone, need one push while it is still pending.
+    """
+    rows = session.execute(
+        select(Device.merchant_id, Device.pass_type_id, Device.push_token)
+        .join(Registration, Registration.device_id == Device.id)
+        .where(Registration.pass_id.in_(pass_ids))
+        .distinct()
+    ).all()
+    for merchant_id, pass_type_id, token in rows:
+        enqueue(
+            session,
+            "apple.push",
+            {"pass_type_id": pass_type_id, "token": token},
+            merchant_id=merchant_id,
+            dedupe_key=f"apns:{pass_type_id}:{token}",
+        )
+    return len(rows)
+
+
+def set_status(session: Session, pass_row: Pass, status: PassStatus, settings: Settings) -> None:
+    if pass_row.status == status:
+        return
+    pass_row.status = status
+    pass_changed(session, pass_row, notify=False, settings=settings)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    data: bytes
+    modified_at: datetime
+    version: int
+
+
+def signed_bundle(session: Session, settings: Settings, pass_row: Pass) -> Bundle:
+    """The .pkpass of the pass's current version; signs only when the version changed."""
+    # Imported here: the template and signing modules load images and keys, which the
+    # web service's list/register paths never need.
+    from walletpass.passes import pkpass, render, templates
+    from walletpass.passes.signing import load_identity
+    from walletpass.passes.state import pass_variables
+
+    template = templates.load_template(
+        templates.template_dir(settings.templates_dir, pass_row.template)
+    )
+    variables = pass_variables(session, pass_row, settings)
+    files, hashes = render.bundle_files(template, variables)
+    cached = (
+        pass_row.signed_version == pass_row.version
+        and pass_row.signed_pass_json is not None
+        and pass_row.signed_manifest is not None
+        and pass_row.signature is not None
+    )
+    if cached:
+        assert pass_row.signed_manifest is not None and pass_row.signed_pass_json is not None
+        manifest = json.loads(pass_row.signed_manifest)
+        # The files are derived from state; if they no longer match what was signed
+        # (a template image replaced on disk), sign again rather than ship a bad pass.
+        cached = all(manifest.get(name) == digest for name, digest in hashes.items())
+    if cached:
+        assert pass_row.signed_pass_json and pass_row.signed_manifest and pass_row.signature
+        data = pkpass.assemble_pkpass(
+            pass_row.signed_pass_json, pass_row.signed_manifest, pass_row.signature, files
+        )
+        return Bundle(data, pass_row.modified_at, pass_row.version)
+    identity = load_identity(settings.resolved_certs_dir, settings.secret_key or None)
+    pass_json = render.render_pass_json(
+        template,
+        variables,
+        voided=pass_row.status == PassStatus.VOIDED,
+        expiration_date=_expiration(variables),
+    )
+    parts = pkpass.build_pkpass(render.dumps_pass_json(pass_json), files, hashes, identity)
+    pass_row.signed_version = pass_row.version
+    pass_row.signed_pass_json = parts.pass_json
+    pass_row.signed_manifest = parts.manifest
+    pass_row.signature = parts.signature
+    return Bundle(parts.zip_bytes, pass_row.modified_at, pass_row.version)
+
+
+def _expiration(variables: dict[str, object]) -> datetime | None:
+    raw = variables.get("offer_valid_until") or variables.get("membership_valid_until")
+    if not raw:
+        return None
+    moment = datetime.fromisoformat(str(raw))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def find_by_serial(session: Session, pass_type_id: str, serial: str) -> Pass | None:
+    return session.scalars(
+        select(Pass)
+        .where(Pass.serial == serial, Pass.pass_type_id == pass_type_id)
+        .execution_options(all_merchants=True)
+    ).one_or_none()

@@ -1,0 +1,1 @@
+"""The till: scans of passes and coupons."""

@@ -1,0 +1,1 @@
+"""Merchants (tenants), their stores, staff users and API keys."""

@@ -1,0 +1,1 @@
+"""Operational endpoints and public downloads: /healthz, /metrics, pass files, template assets."""

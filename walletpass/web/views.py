@@ -1,0 +1,64 @@
+"""/healthz, /metrics, /p/<serial>.pkpass and template assets."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, abort, current_app, jsonify, send_file
+from sqlalchemy import select, text
+
+from walletpass.passes.models import Pass
+from walletpass.passes.services import signed_bundle
+from walletpass.web import metrics
+
+bp = Blueprint("web", __name__)
+
+_ASSET = re.compile(r"^[a-z0-9_]+(@[23]x)?\.png$")
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    return current_app.extensions["walletpass"]
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    with _runtime().transaction() as session:
+        session.execute(text("SELECT 1"))
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/metrics")
+def prometheus() -> Response:
+    runtime = _runtime()
+    with runtime.transaction() as session:
+        body = metrics.render(session, runtime.services)
+    return Response(body, mimetype="text/plain; version=0.0.4")
+
+
+@bp.get("/p/<serial>.pkpass")
+def download_pkpass(serial: str) -> Response:
+    runtime = _runtime()
+    with runtime.transaction() as session:
+        pass_row = session.scalars(
+            select(Pass).where(Pass.serial == serial).execution_options(all_merchants=True)
+        ).one_or_none()
+        if pass_row is None:
+            abort(404)
+        bundle = signed_bundle(session, runtime.settings, pass_row)
+    return Response(
+        bundle.data,
+        mimetype="application/vnd.apple.pkpass",
+        headers={"Content-Disposition": f'attachment; filename="{serial}.pkpass"'},
+    )
+
+
+@bp.get("/assets/templates/<name>/<filename>")
+def template_asset(name: str, filename: str) -> Response:
+    """Template images at public URLs: Google fetches logos and heroes from here."""
+    settings = _runtime().settings
+    if not re.fullmatch(r"[a-z0-9_]+", name) or not _ASSET.match(filename):
+        abort(404)
+    path = settings.templates_dir / name / filename
+    if not path.is_file():
+        abort(404)
+    return send_file(path, mimetype="image/png", max_age=86400)
