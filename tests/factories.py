@@ -17,6 +17,14 @@ from walletpass.tenancy.models import Merchant
 
 _seq = itertools.count(1)
 
+DEFAULT_RULES: dict[str, dict[str, Any]] = {
+    "points": {"amount_per_point": "1"},
+    "stamps": {"goal": 10, "reward_name": "Free coffee"},
+    "tiers": {"amount_per_point": "1", "levels": [{"name": "Member", "min_spend": "0"}]},
+    "membership": {"paid": False, "validity_months": 12},
+    "offers": {},
+}
+
 TEMPLATE_FOR_KIND = {
     "stamps": "stamp_card",
     "points": "points_tiers",
@@ -42,7 +50,7 @@ def program(session: Session, merchant_row: Merchant, kind: str = "points", **kw
         name=kw.pop("name", f"Program {n}"),
         kind=kind,
         template=kw.pop("template", TEMPLATE_FOR_KIND[kind]),
-        rules=kw.pop("rules", {}),
+        rules=kw.pop("rules", DEFAULT_RULES[kind]),
         **kw,
     )
     session.add(row)

@@ -39,6 +39,7 @@ def create_app(
 
 
 def register_blueprints(app: Flask) -> None:
+    from walletpass.api.views import bp as api_bp
     from walletpass.apple.views import bp as apple_bp
     from walletpass.google.views import bp as google_bp
     from walletpass.web.views import bp as web_bp
@@ -46,6 +47,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(web_bp)
     app.register_blueprint(apple_bp)
     app.register_blueprint(google_bp)
+    app.register_blueprint(api_bp)
 
 
 def start_embedded_worker(app: Flask, runtime: Runtime) -> Any:

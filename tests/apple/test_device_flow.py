@@ -181,7 +181,10 @@ def test_transient_errors_retry_with_backoff(client, card, runtime, settings, wo
         s.execute(update(Job).values(run_at=job.created_at))
     worker.run_until_idle()
     assert _registrations(runtime) == 1
-    assert [p.token for p in apns.received] == [TOKEN]
+    # The stand-in saw the refused attempt and the retry that went through.
+    assert [p.token for p in apns.received] == [TOKEN, TOKEN]
+    with runtime.transaction() as s:
+        assert s.scalars(select(Job.status)).all() == [JobStatus.DONE]
 
 
 def test_403_pauses_without_a_retry_storm(client, card, runtime, settings, worker, apns):

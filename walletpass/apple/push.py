@@ -36,8 +36,8 @@ def apns_client(ctx: JobContext):  # type: ignore[no-untyped-def]
         identity = load_identity(settings.resolved_certs_dir, settings.secret_key or None)
         client = ApnsClient(
             base_url=settings.apns_url,
-            cert=identity.certificate.public_bytes(serialization.Encoding.PEM),
-            key=identity.private_key.private_bytes(
+            cert=identity.cert.public_bytes(serialization.Encoding.PEM),
+            key=identity.key.private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -232,13 +233,13 @@ def record_logs(session: Session, messages: list[str], remote_addr: str | None) 
     return count
 
 
+_SERIAL_IN_LOG = re.compile(r"serial number ([A-Za-z0-9._-]+)")
+
+
 def _serial_in(message: str) -> str | None:
     # Wallet's messages name the pass as "... serial number <serial> ..." or in the URL.
-    marker = "serial number "
-    idx = message.find(marker)
-    if idx >= 0:
-        return message[idx + len(marker) :].split()[0].strip("(),.'\"")[:64] or None
-    return None
+    match = _SERIAL_IN_LOG.search(message)
+    return match.group(1)[:64] if match else None
 
 
 def record_fetch(session: Session, pass_row: Pass) -> None:

@@ -2,7 +2,11 @@
 
 import importlib
 
-HANDLER_MODULES = ("walletpass.apple.push", "walletpass.google.sync")
+HANDLER_MODULES = (
+    "walletpass.apple.push",
+    "walletpass.google.sync",
+    "walletpass.loyalty.sweeps",
+)
 
 for _name in HANDLER_MODULES:
     importlib.import_module(_name)

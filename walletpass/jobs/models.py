@@ -12,6 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from walletpass.db import Base, BigId, created_at, int_pk, utcnow
 
 
+PENDING_DEDUPE_PREDICATE = "status = 'pending' AND dedupe_key IS NOT NULL"
+
+
 class JobStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
@@ -34,8 +37,8 @@ class Job(Base):
             "uq_jobs_pending_dedupe",
             "dedupe_key",
             unique=True,
-            postgresql_where=text("status = 'pending' AND dedupe_key IS NOT NULL"),
-            sqlite_where=text("status = 'pending' AND dedupe_key IS NOT NULL"),
+            postgresql_where=text(PENDING_DEDUPE_PREDICATE),
+            sqlite_where=text(PENDING_DEDUPE_PREDICATE),
         ),
     )
 

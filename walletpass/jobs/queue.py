@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from walletpass.db import utcnow
-from walletpass.jobs.models import Job, JobStatus
+from walletpass.jobs.models import PENDING_DEDUPE_PREDICATE, Job, JobStatus
 
 
 def enqueue(
@@ -45,8 +45,9 @@ def enqueue(
         return
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert(Job) if dialect == "postgresql" else sqlite.insert(Job)
+    # The predicate must be literal SQL equal to the partial index's: PostgreSQL cannot
+    # infer the index from a predicate with bound parameters.
     stmt = ins.values(**values).on_conflict_do_nothing(
-        index_elements=[Job.dedupe_key],
-        index_where=(Job.status == JobStatus.PENDING) & Job.dedupe_key.is_not(None),
+        index_elements=[Job.dedupe_key], index_where=text(PENDING_DEDUPE_PREDICATE)
     )
     session.execute(stmt)

@@ -133,8 +133,19 @@ class Worker:
                 break
         return total
 
+    def schedule_periodic(self) -> None:
+        """Queue the periodic sweeps if none is pending (any worker may do it)."""
+        from walletpass.loyalty.sweeps import schedule
+
+        with self.runtime.transaction() as session:
+            schedule(session)
+
     def run_forever(self, stop: threading.Event, idle_sleep: float = 0.5) -> None:
         log.info("worker %s started", self.name)
+        try:
+            self.schedule_periodic()
+        except Exception:
+            log.exception("could not schedule the periodic sweeps")
         while not stop.is_set():
             try:
                 handled = self.run_once()

@@ -79,6 +79,8 @@ class Member(MerchantOwned, Base):
     lifetime_spend: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
     membership_valid_until: Mapped[datetime | None]
     last_activity_at: Mapped[datetime | None]
+    # The expiry we last warned this member about (so the sweep warns once per lot).
+    expiry_warned_for: Mapped[datetime | None]
     created_at: Mapped[created_at]
 
 

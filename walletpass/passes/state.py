@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from walletpass.config import Settings
+from walletpass.db import utcnow
 from walletpass.loyalty.models import Member, Program, ProgramKind
 from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.models import Pass, PassStatus
@@ -98,17 +101,14 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
         "google_class_id": "",
     }
     if member is not None and program is not None:
-        rules = program.rules or {}
-        if program.kind in (ProgramKind.POINTS, ProgramKind.TIERS):
-            variables["points"] = member.points_balance
-            variables["tier"] = member.tier or ""
-        elif program.kind == ProgramKind.STAMPS:
-            goal = int(rules.get("goal", 10))
-            variables["stamps"] = member.stamps_balance
-            variables["stamps_goal"] = goal
-            variables["stamps_left"] = max(goal - member.stamps_balance, 0)
-        elif program.kind == ProgramKind.MEMBERSHIP and member.membership_valid_until:
-            variables["membership_valid_until"] = member.membership_valid_until.isoformat()
+        variables.update(_member_variables(session, merchant, program, member))
+    if program is not None and pass_row.coupon_id is None:
+        overlay = current_overlay(session, program.id)
+        if overlay is not None:
+            variables["offer_title"] = overlay.title
+            variables["offer_text"] = overlay.description or _discount_text(
+                overlay.discount or {}, merchant.currency
+            )
     if offer is not None and coupon is not None:
         variables["coupon_title"] = offer.title
         variables["coupon_discount"] = _discount_text(offer.discount or {}, merchant.currency)
@@ -121,3 +121,68 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
             variables["offer_valid_from"] = offer.valid_from.isoformat()
     variables["voided"] = pass_row.status == PassStatus.VOIDED
     return variables
+
+
+def current_overlay(session: Session, program_id: int, now: datetime | None = None) -> Offer | None:
+    """The offer shown on this program's loyalty cards right now, if any.
+
+    Read from the offer's dates at render time, so an overlay disappears by itself when it
+    ends; the sweep only has to refresh the passes (no manual clean-up).
+    """
+    now = now or utcnow()
+    return session.scalars(
+        select(Offer)
+        .where(
+            Offer.program_id == program_id,
+            Offer.overlay.is_(True),
+            Offer.active.is_(True),
+            or_(Offer.valid_from.is_(None), Offer.valid_from <= now),
+            or_(Offer.valid_until.is_(None), Offer.valid_until > now),
+        )
+        .order_by(Offer.valid_from.desc(), Offer.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _member_variables(
+    session: Session, merchant: Merchant, program: Program, member: Member
+) -> dict[str, Any]:
+    from walletpass.loyalty import rules as loyalty_rules
+    from walletpass.loyalty import tiers
+    from walletpass.loyalty.services import program_rules, redeemable_rewards
+
+    out: dict[str, Any] = {}
+    parsed = program_rules(program)
+    if program.kind in (ProgramKind.POINTS, ProgramKind.TIERS):
+        out["points"] = member.points_balance
+        out["tier"] = member.tier or ""
+    elif program.kind == ProgramKind.STAMPS:
+        assert isinstance(parsed, loyalty_rules.StampsRules)
+        out["stamps"] = member.stamps_balance
+        out["stamps_goal"] = parsed.goal
+        out["stamps_left"] = max(parsed.goal - member.stamps_balance, 0)
+        if member.stamps_balance >= parsed.goal:
+            out["rewards_text"] = parsed.reward_name
+    elif program.kind == ProgramKind.MEMBERSHIP and member.membership_valid_until:
+        out["membership_valid_until"] = member.membership_valid_until.isoformat()
+    if isinstance(parsed, loyalty_rules.TiersRules):
+        level = tiers.level_named(parsed, member.tier) if member.tier else None
+        if level is not None and level.discount_percent:
+            out["tier_discount"] = f"{level.discount_percent.normalize():f}%"
+        upcoming = tiers.next_tier(parsed, member.lifetime_spend or Decimal(0))
+        if upcoming is not None:
+            target, missing = upcoming
+            out["next_tier_text"] = f"{_money(missing, merchant.currency)} to {target.name}"
+    if program.kind in (ProgramKind.POINTS, ProgramKind.TIERS):
+        rewards = redeemable_rewards(session, member)
+        if rewards:
+            out["rewards_text"] = ", ".join(r.name for r in rewards[:3])
+    if member.expiry_warned_for is not None and member.expiry_warned_for > utcnow():
+        from walletpass.loyalty.sweeps import next_expiry
+
+        upcoming_expiry = next_expiry(session, member, parsed, utcnow())
+        if upcoming_expiry is not None and upcoming_expiry[1] == member.expiry_warned_for:
+            out["expiry_warning"] = (
+                f"{upcoming_expiry[0]} points expire on {upcoming_expiry[1]:%Y-%m-%d}"
+            )
+    return out

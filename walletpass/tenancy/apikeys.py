@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -49,8 +50,13 @@ def create_api_key(
     return row, f"{PREFIX}_{prefix}_{secret}"
 
 
-def authenticate(session: Session, presented: str) -> ApiKey | None:
-    """The live key matching ``presented``, or None. Records its last use."""
+def authenticate(
+    session: Session, presented: str, *, touch_after: timedelta = timedelta(0)
+) -> ApiKey | None:
+    """The live key matching ``presented``, or None.
+
+    :param touch_after: record the use only if the last recorded one is older than this.
+    """
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != PREFIX:
         return None
@@ -61,5 +67,7 @@ def authenticate(session: Session, presented: str) -> ApiKey | None:
         return None
     if not hmac.compare_digest(row.key_hash, _digest(parts[2])):
         return None
-    row.last_used_at = utcnow()
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= touch_after:
+        row.last_used_at = now
     return row

@@ -1,0 +1,235 @@
+"""Push throughput: walletpass's ApnsClient vs aioapns against the same HTTP/2+TLS stand-in.
+
+    .venv/bin/python benchmarks/bench_push.py [--count 100000] [--batch 500] [--with-httpx]
+
+The stand-in (tests/standins/apns_server.py) runs in a separate process so it
+does not share the client's GIL; everything talks to 127.0.0.1 with a fresh
+test PKI in a temp dir. Prints one JSON line.
+
+``--batch N`` calls ``send_many`` with N tokens at a time, like the job worker
+does, to show the per-call overhead (thread hop, loop wake-ups, pipeline
+drain at the end of each batch). The aioapns run always uses chunks of
+``--aioapns-chunk`` concurrent sends (asyncio.gather).
+
+How aioapns is pointed at the stand-in: it connects to
+``protocol_class.APNS_SERVER``/``APNS_PORT`` (class attributes of
+``APNsProductionClientProtocol``, hard-coded to api.push.apple.com:443) and
+uses that host for the ``host`` header too. We pass ``ssl_context=`` (trusting
+the test CA; aioapns then loads ``client_cert`` into it) and replace
+``apns.pool.protocol_class`` with a subclass whose APNS_SERVER/APNS_PORT are
+127.0.0.1 and the stand-in's port. The server certificate has an IP SAN for
+127.0.0.1, so hostname checking stays on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import ssl
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from standins.apns_server import serve_in_subprocess  # noqa: E402
+from standins.tls import make_test_pki  # noqa: E402
+
+from walletpass.apple.apns import ApnsClient, PushOutcome  # noqa: E402
+
+
+class StandInProcess:
+    def __init__(self, pki) -> None:
+        ctx = mp.get_context("spawn")  # no inherited threads/loops from this process
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(
+            target=serve_in_subprocess,
+            args=(
+                child,
+                str(pki.ca_cert),
+                str(pki.server_cert),
+                str(pki.server_key),
+                pki.pass_type_id,
+            ),
+            daemon=True,
+        )
+        self.proc.start()
+        child.close()
+        if not self.conn.poll(30):
+            raise RuntimeError("stand-in did not start")
+        self.url: str = self.conn.recv()
+
+    def ask(self, cmd: str):
+        self.conn.send(cmd)
+        return self.conn.recv()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send("stop")
+            if self.conn.poll(10):
+                self.conn.recv()
+        finally:
+            self.conn.close()
+            self.proc.join(10)
+            if self.proc.is_alive():
+                self.proc.terminate()
+                self.proc.join(5)
+
+
+def tokens_for(n: int, salt: int) -> list[str]:
+    return [f"{salt:08x}{i:056x}" for i in range(n)]
+
+
+def bench_walletpass(pki, url: str, tokens: list[str], batch: int, connections: int, conc: int):
+    client = ApnsClient(
+        base_url=url,
+        cert=pki.client_cert,
+        key=pki.client_key,
+        ca_file=str(pki.ca_cert),
+        connections=connections,
+        concurrency=conc,
+    )
+    try:
+        # Warm-up outside the timing: TLS handshake + first SETTINGS exchange.
+        client.send_many(pki.pass_type_id, tokens[:1])
+        bad = 0
+        t0 = time.perf_counter()
+        for i in range(1, len(tokens), batch):
+            for r in client.send_many(pki.pass_type_id, tokens[i : i + batch]):
+                bad += r.outcome != PushOutcome.OK
+        elapsed = time.perf_counter() - t0
+    finally:
+        client.close()
+    return (len(tokens) - 1) / elapsed, bad
+
+
+def bench_aioapns(pki, url: str, tokens: list[str], chunk: int):
+    from urllib.parse import urlsplit
+
+    from aioapns import APNs, NotificationRequest, PushType
+    from aioapns.connection import APNsProductionClientProtocol
+
+    port = urlsplit(url).port
+
+    class StandInProtocol(APNsProductionClientProtocol):
+        APNS_SERVER = "127.0.0.1"
+        APNS_PORT = port
+
+    async def run() -> tuple[float, int]:
+        ssl_ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+        apns = APNs(
+            client_cert=str(pki.client_combined),
+            use_sandbox=False,
+            topic=pki.pass_type_id,
+            ssl_context=ssl_ctx,
+            max_connections=1,
+        )
+        apns.pool.protocol_class = StandInProtocol
+
+        def req(tok: str) -> NotificationRequest:
+            return NotificationRequest(
+                device_token=tok, message={}, priority=5, push_type=PushType.BACKGROUND
+            )
+
+        await apns.send_notification(req(tokens[0]))
+        bad = 0
+        t0 = time.perf_counter()
+        for i in range(1, len(tokens), chunk):
+            results = await asyncio.gather(
+                *(apns.send_notification(req(t)) for t in tokens[i : i + chunk])
+            )
+            bad += sum(not r.is_successful for r in results)
+        elapsed = time.perf_counter() - t0
+        apns.pool.close()
+        await asyncio.sleep(0.05)  # let the transport finish closing
+        return (len(tokens) - 1) / elapsed, bad
+
+    return asyncio.run(run())
+
+
+def bench_httpx(pki, url: str, tokens: list[str], chunk: int):
+    """The straightforward httpx client, measured to justify not using it."""
+    import httpx
+
+    async def run() -> tuple[float, int]:
+        ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+        ctx.load_cert_chain(str(pki.client_cert), str(pki.client_key))
+        headers = {
+            "apns-topic": pki.pass_type_id,
+            "apns-push-type": "background",
+            "apns-priority": "5",
+        }
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(http2=True, verify=ctx, limits=limits) as client:
+
+            async def one(tok: str) -> int:
+                r = await client.post(f"{url}/3/device/{tok}", content=b"{}", headers=headers)
+                return r.status_code
+
+            await one(tokens[0])
+            bad = 0
+            t0 = time.perf_counter()
+            for i in range(1, len(tokens), chunk):
+                codes = await asyncio.gather(*(one(t) for t in tokens[i : i + chunk]))
+                bad += sum(c != 200 for c in codes)
+            elapsed = time.perf_counter() - t0
+        return (len(tokens) - 1) / elapsed, bad
+
+    return asyncio.run(run())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--count", type=int, default=100_000)
+    p.add_argument("--batch", type=int, default=0, help="tokens per send_many (0 = all at once)")
+    p.add_argument("--connections", type=int, default=1)
+    p.add_argument("--concurrency", type=int, default=500)
+    p.add_argument("--aioapns-chunk", type=int, default=1000)
+    p.add_argument("--skip-aioapns", action="store_true")
+    p.add_argument("--with-httpx", action="store_true")
+    args = p.parse_args(argv)
+
+    n = args.count + 1  # +1 warm-up push per client, not timed
+    batch = args.batch or n
+    out: dict[str, object] = {"count": args.count, "batch": args.batch or args.count}
+    errors: list[str] = []
+
+    with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
+        pki = make_test_pki(tmp)
+        standin = StandInProcess(pki)
+        try:
+            runs = [("walletpass", lambda toks: bench_walletpass(
+                pki, standin.url, toks, batch, args.connections, args.concurrency))]
+            if not args.skip_aioapns:
+                runs.append(("aioapns", lambda toks: bench_aioapns(
+                    pki, standin.url, toks, args.aioapns_chunk)))
+            if args.with_httpx:
+                runs.append(("httpx", lambda toks: bench_httpx(
+                    pki, standin.url, toks, args.aioapns_chunk)))
+            for salt, (name, fn) in enumerate(runs):
+                standin.ask("reset")
+                rate, bad = fn(tokens_for(n, salt))
+                got = standin.ask("count")
+                out[f"{name}_pushes_per_s"] = round(rate)
+                if bad:
+                    errors.append(f"{name}: {bad} non-200 results")
+                if got != n:
+                    errors.append(f"{name}: stand-in received {got}, expected {n}")
+        finally:
+            standin.stop()
+
+    if "aioapns_pushes_per_s" in out:
+        out["ratio"] = round(out["walletpass_pushes_per_s"] / out["aioapns_pushes_per_s"], 2)
+    if errors:
+        out["errors"] = errors
+    print(json.dumps(out))
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

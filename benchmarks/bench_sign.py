@@ -1,0 +1,182 @@
+"""Pass signing throughput: walletpass vs wallet-py3k vs the bare RSA-2048 limit.
+
+Every walletpass and wallet-py3k iteration makes a *fresh* pass (new serial and points)
+from the points_tiers template with its images, hashes the manifest, signs and zips it,
+with the same dev certificate. Prints one JSON line:
+
+    .venv/bin/python benchmarks/bench_sign.py [--seconds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from walletpass.certs.dev import create_dev_chain  # noqa: E402
+from walletpass.cli.passes import static_variables  # noqa: E402
+from walletpass.config import Settings  # noqa: E402
+from walletpass.passes import render, templates  # noqa: E402
+from walletpass.passes.pkpass import build_pkpass  # noqa: E402
+from walletpass.passes.signing import SigningIdentity  # noqa: E402
+
+TEMPLATE = REPO / "pass_templates" / "points_tiers"
+
+
+def rates(fns: dict[str, Callable[[int], Any]], seconds: float, rounds: int) -> dict[str, float]:
+    """Calls per second of each ``fn(i)``, ``seconds`` each in total.
+
+    The measurements are interleaved in ``rounds`` slices (A B C A B C ...) so that load
+    from other processes on the machine hits all of them alike and the ratios stay fair.
+    """
+    counts = dict.fromkeys(fns, 0)
+    spent = dict.fromkeys(fns, 0.0)
+    for fn in fns.values():
+        fn(-1)  # warm-up: caches, imports, the first openssl start
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            deadline = start + seconds / rounds
+            n = counts[name]
+            while True:
+                fn(n)
+                n += 1
+                now = time.perf_counter()
+                if now >= deadline:
+                    break
+            counts[name] = n
+            spent[name] += now - start
+    return {name: counts[name] / spent[name] for name in fns}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    parser.add_argument("--rounds", type=int, default=30, help="interleaved slices")
+    parser.add_argument("--template", type=Path, default=TEMPLATE, help="template folder")
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    with tempfile.TemporaryDirectory() as tmp:
+        certs = Path(tmp)
+        create_dev_chain(certs, settings.pass_type_id, settings.team_id)
+        identity = SigningIdentity.from_dir(certs, None)
+        template = templates.load_template(args.template)
+
+        def variables(i: int) -> dict[str, Any]:
+            return static_variables(
+                settings,
+                f"BENCH-{i:08d}",
+                identity.pass_type_id,
+                identity.team_id,
+                {"points": 1000 + i, "member_name": "Bench Member"},
+            )
+
+        def walletpass_once(i: int) -> bytes:
+            v = variables(i)
+            pass_json = render.render_pass_json(template, v)
+            files, file_hashes = render.bundle_files(template, v)
+            return build_pkpass(
+                render.dumps_pass_json(pass_json), files, file_hashes, identity
+            ).zip_bytes
+
+        wallet_once = _wallet_py3k_runner(certs, template, variables)
+        manifest_like = b'{"icon.png":"' + b"0" * 40 + b'"}' * 10
+
+        def rsa_once(_: int) -> bytes:
+            return identity.key.sign(manifest_like, padding.PKCS1v15(), hashes.SHA256())
+
+        measured = rates(
+            {"walletpass": walletpass_once, "wallet_py3k": wallet_once, "rsa": rsa_once},
+            args.seconds,
+            max(1, args.rounds),
+        )
+        walletpass_rate = measured["walletpass"]
+        wallet_rate = measured["wallet_py3k"]
+        rsa_rate = measured["rsa"]
+
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(
+        json.dumps(
+            {
+                "walletpass_passes_per_s": round(walletpass_rate, 1),
+                "wallet_py3k_passes_per_s": round(wallet_rate, 1),
+                "rsa2048_signs_per_s": round(rsa_rate, 1),
+                "ratio_vs_wallet_py3k": round(walletpass_rate / wallet_rate, 2),
+                "fraction_of_rsa_limit": round(walletpass_rate / rsa_rate, 3),
+                "peak_rss_mb": round(peak_kb / 1024, 1),
+                "seconds_per_measurement": args.seconds,
+                "template": template.name,
+            }
+        )
+    )
+    return 0
+
+
+def _wallet_py3k_runner(
+    certs: Path, template: Any, variables: Callable[[int], dict[str, Any]]
+) -> Callable[[int], bytes]:
+    """wallet-py3k building the same pass content: same render, images and certificate."""
+    from wallet import models as wallet
+
+    adders = {
+        "headerFields": "addHeaderField",
+        "primaryFields": "addPrimaryField",
+        "secondaryFields": "addSecondaryField",
+        "auxiliaryFields": "addAuxiliaryField",
+        "backFields": "addBackField",
+    }
+    style_classes = {"storeCard": wallet.StoreCard, "coupon": wallet.Coupon}
+
+    def once(i: int) -> bytes:
+        v = variables(i)
+        pass_json = render.render_pass_json(template, v)
+        files, _ = render.bundle_files(template, v)
+        info = style_classes[template.style]()
+        for group, method in adders.items():
+            for field in pass_json[template.style].get(group, []):
+                getattr(info, method)(field["key"], field["value"], field.get("label", ""))
+        p = wallet.Pass(
+            info,
+            passTypeIdentifier=pass_json["passTypeIdentifier"],
+            organizationName=pass_json["organizationName"],
+            teamIdentifier=pass_json["teamIdentifier"],
+        )
+        p.serialNumber = pass_json["serialNumber"]
+        p.description = pass_json["description"]
+        p.backgroundColor = pass_json.get("backgroundColor")
+        p.foregroundColor = pass_json.get("foregroundColor")
+        p.labelColor = pass_json.get("labelColor")
+        p.logoText = pass_json.get("logoText")
+        barcode = pass_json["barcodes"][0]
+        p.barcode = wallet.Barcode(
+            barcode["message"], format=barcode["format"], altText=barcode.get("altText", "")
+        )
+        for name, data in files.items():
+            p.addFile(name, io.BytesIO(data))
+        # wallet-py3k passes the key password to `openssl smime -passin`; the dev key is
+        # unencrypted, so any value works.
+        out = p.create(
+            str(certs / "pass.pem"), str(certs / "pass.key"), str(certs / "ca.pem"), "unused",
+            zip_file=io.BytesIO(),
+        )
+        return out.getvalue()
+
+    return once
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

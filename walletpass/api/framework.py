@@ -1,0 +1,520 @@
+"""A small, strict layer between Flask and the domain for the JSON API.
+
+One declaration per operation (method, path, scopes, body/query/response models) drives
+both request handling and the OpenAPI document, so the two cannot drift apart:
+
+* ``Authorization: Bearer <api key>`` is checked first; the session is then bound to the
+  key's merchant, so every query is tenant-scoped.
+* Bodies and query strings are parsed by pydantic; failures are 422 problem+json listing
+  each bad field. Nothing is validated by hand.
+* Writes honour ``Idempotency-Key``: the stored answer is replayed for the same body,
+  422 for a different one. The record is written in the same transaction as the change.
+* Domain errors become RFC 9457 problems with a stable ``type``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from walletpass import errors
+from walletpass.crm.models import IdempotencyRecord
+from walletpass.runtime import Runtime
+from walletpass.tenancy import apikeys
+from walletpass.tenancy.models import ApiKey, Scope
+
+PROBLEM_JSON = "application/problem+json"
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def problem_type(code: str) -> str:
+    return f"/problems/{code}"
+
+
+def problem_response(
+    exc: errors.WalletpassError, headers: dict[str, str] | None = None
+) -> Response:
+    body: dict[str, Any] = {
+        "type": problem_type(exc.code),
+        "title": exc.title,
+        "status": exc.status,
+        "detail": exc.detail,
+    }
+    if exc.errors:
+        body["errors"] = exc.errors
+    body.update({k: v for k, v in exc.extra.items() if k not in body})
+    return Response(json.dumps(body), status=exc.status, mimetype=PROBLEM_JSON, headers=headers)
+
+
+def validation_problem(exc: ValidationError, where: str) -> errors.WalletpassError:
+    details = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        details.append({"field": f"{where}.{loc}" if loc else where, "message": err["msg"]})
+    return errors.ValidationFailed(f"invalid {where}", errors=details)
+
+
+@dataclass
+class Context:
+    """What a handler gets: the tenant-scoped session, the key, parsed input."""
+
+    session: Session
+    runtime: Runtime
+    api_key: ApiKey
+    body: Any = None
+    query: Any = None
+    path: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def merchant_id(self) -> int:
+        return self.api_key.merchant_id
+
+    @property
+    def settings(self):  # type: ignore[no-untyped-def]
+        return self.runtime.settings
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str
+    handler: Callable[[Context], Any]
+    scopes: frozenset[str]
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    summary: str
+    tag: str
+    problems: tuple[type[errors.WalletpassError], ...]
+    # Called in a fresh transaction after a domain error rolled the request back.
+    on_error: Callable[[Session, ApiKey, Any, errors.WalletpassError], None] | None = None
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__
+
+
+class RateLimiter:
+    """Token bucket per API key, per process (N web processes allow N times the rate)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._lock = threading.Lock()
+        self._buckets: dict[int, tuple[float, float]] = {}
+
+    def take(self, key_id: int) -> float | None:
+        """None if allowed, else seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (float(self.burst), now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens < 1:
+                self._buckets[key_id] = (tokens, now)
+                return (1 - tokens) / self.rate
+            self._buckets[key_id] = (tokens - 1, now)
+            return None
+
+
+# last_used_at is informational; writing it on every call would serialize a busy till's
+# requests on its key row.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class Api:
+    def __init__(
+        self,
+        blueprint: Blueprint,
+        *,
+        title: str,
+        version: str,
+        rate: float = 200.0,
+        burst: int = 400,
+    ) -> None:
+        self.blueprint = blueprint
+        self.title = title
+        self.version = version
+        self.operations: list[Operation] = []
+        self.limiter = RateLimiter(rate, burst)
+        self._local = threading.local()
+
+    def operation(
+        self,
+        method: str,
+        path: str,
+        *,
+        scopes: tuple[str, ...],
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        summary: str = "",
+        tag: str = "",
+        problems: tuple[type[errors.WalletpassError], ...] = (),
+        on_error: Callable[[Session, ApiKey, Any, errors.WalletpassError], None] | None = None,
+    ) -> Callable[[Callable[[Context], Any]], Callable[[Context], Any]]:
+        def deco(fn: Callable[[Context], Any]) -> Callable[[Context], Any]:
+            op = Operation(
+                method.upper(),
+                path,
+                fn,
+                frozenset(scopes),
+                body,
+                query,
+                response,
+                status,
+                summary or (fn.__doc__ or "").strip().split("\n")[0],
+                tag,
+                problems,
+                on_error,
+            )
+            self.operations.append(op)
+            self.blueprint.add_url_rule(
+                path, endpoint=fn.__name__, view_func=self._view(op), methods=[op.method]
+            )
+            return fn
+
+        return deco
+
+    def _view(self, op: Operation) -> Callable[..., Response]:
+        def view(**path: Any) -> Response:
+            try:
+                return self._handle(op, path)
+            except errors.WalletpassError as exc:
+                headers = None
+                if isinstance(exc, errors.RateLimited):
+                    headers = {"Retry-After": str(exc.extra.get("retry_after", 1))}
+                return problem_response(exc, headers)
+
+        view.__name__ = op.operation_id
+        return view
+
+    def _handle(self, op: Operation, path: dict[str, Any]) -> Response:
+        runtime: Runtime = current_app.extensions["walletpass"]
+        raw = request.get_data(cache=True)
+        idem_key = request.headers.get("Idempotency-Key") if op.method in WRITE_METHODS else None
+        if idem_key is not None and not (1 <= len(idem_key) <= 200):
+            raise errors.ValidationFailed("Idempotency-Key must be 1 to 200 characters")
+        fingerprint = hashlib.sha256(f"{op.method} {request.path}\n".encode() + raw).hexdigest()
+        failed: tuple[int, int, errors.WalletpassError] | None = None
+        try:
+            return self._attempts(op, runtime, path, raw, idem_key, fingerprint)
+        except errors.WalletpassError:
+            failed = getattr(self._local, "failed", None)
+            if failed is not None and op.on_error is not None:
+                key_id, merchant_id, exc = failed
+                with runtime.transaction(merchant_id) as session:
+                    key = session.get(ApiKey, key_id)
+                    assert key is not None
+                    op.on_error(session, key, getattr(self._local, "body", None), exc)
+            raise
+        finally:
+            self._local.failed = None
+            self._local.body = None
+
+    def _attempts(
+        self,
+        op: Operation,
+        runtime: Runtime,
+        path: dict[str, Any],
+        raw: bytes,
+        idem_key: str | None,
+        fingerprint: str,
+    ) -> Response:
+        for attempt in range(2):
+            try:
+                with runtime.transaction() as session:
+                    key = self._authenticate(session, op)
+                    session.info["merchant_id"] = key.merchant_id
+                    # Only an authenticated caller learns what is wrong with its input.
+                    query = self._parse_query(op)
+                    body = self._parse_body(op, raw)
+                    self._local.body = body
+                    record = None
+                    if idem_key is not None:
+                        replay, record = self._claim_idempotency(
+                            session, key, idem_key, fingerprint
+                        )
+                        if replay is not None:
+                            return replay
+                    ctx = Context(session, runtime, key, body, query, path)
+                    try:
+                        response = self._serialize(op, op.handler(ctx))
+                    except errors.WalletpassError as exc:
+                        self._local.failed = (key.id, key.merchant_id, exc)
+                        raise
+                    if record is not None:
+                        record.status_code = response.status_code
+                        record.body = response.get_data()
+                    return response
+            except IntegrityError:
+                # A concurrent request with the same Idempotency-Key won the race; our
+                # transaction (and its writes) rolled back. Replay the winner's answer.
+                if idem_key is None or attempt == 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _authenticate(self, session: Session, op: Operation) -> ApiKey:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise errors.Unauthenticated("send Authorization: Bearer <api key>")
+        key = apikeys.authenticate(session, token.strip(), touch_after=LAST_USED_RESOLUTION)
+        if key is None:
+            raise errors.Unauthenticated("unknown or revoked API key")
+        wait = self.limiter.take(key.id)
+        if wait is not None:
+            raise errors.RateLimited(
+                f"rate limit exceeded; retry in {wait:.1f}s", retry_after=max(1, round(wait + 0.5))
+            )
+        allowed = (
+            key.scope == Scope.ADMIN
+            or key.scope in op.scopes
+            or (key.scope == Scope.READ and op.method == "GET")
+        )
+        if not allowed:
+            raise errors.Forbidden(
+                f"a {key.scope!r} key cannot call {op.method} {op.path}; needs one of "
+                f"{', '.join(sorted(op.scopes | {'admin'}))}"
+            )
+        return key
+
+    @staticmethod
+    def _parse_query(op: Operation) -> Any:
+        if op.query is None:
+            return None
+        try:
+            return op.query.model_validate(request.args.to_dict())
+        except ValidationError as exc:
+            raise validation_problem(exc, "query") from None
+
+    @staticmethod
+    def _parse_body(op: Operation, raw: bytes) -> Any:
+        if op.body is None:
+            return None
+        if not raw.strip():
+            raise errors.ValidationFailed(
+                "a JSON body is required", errors=[{"field": "body", "message": "missing"}]
+            )
+        try:
+            return op.body.model_validate_json(raw)
+        except ValidationError as exc:
+            raise validation_problem(exc, "body") from None
+
+    @staticmethod
+    def _serialize(op: Operation, result: Any) -> Response:
+        if op.status == 204 or result is None:
+            return Response(status=204 if result is None else op.status)
+        if op.response is not None and not isinstance(result, BaseModel):
+            result = op.response.model_validate(result)
+        payload = (
+            result.model_dump_json(by_alias=True)
+            if isinstance(result, BaseModel)
+            else (json.dumps(result))
+        )
+        return Response(payload, status=op.status, mimetype="application/json")
+
+    @staticmethod
+    def _claim_idempotency(
+        session: Session, key: ApiKey, idem_key: str, fingerprint: str
+    ) -> tuple[Response | None, IdempotencyRecord | None]:
+        scoped_key = f"{key.id}:{idem_key}"
+        record = session.scalars(
+            select(IdempotencyRecord).where(IdempotencyRecord.key == scoped_key)
+        ).one_or_none()
+        if record is not None:
+            if record.request_hash != fingerprint:
+                raise errors.IdempotencyKeyReused(
+                    "this Idempotency-Key was already used with a different request"
+                )
+            replay = Response(
+                record.body,
+                status=record.status_code,
+                mimetype="application/json",
+                headers={"Idempotent-Replayed": "true"},
+            )
+            return replay, None
+        # Insert first: a concurrent twin blocks on the unique index until we commit,
+        # then fails and replays our answer instead of doing the work twice.
+        record = IdempotencyRecord(
+            merchant_id=key.merchant_id,
+            key=scoped_key,
+            request_hash=fingerprint,
+            status_code=0,
+            body=b"",
+        )
+        session.add(record)
+        session.flush()
+        return None, record
+
+    # -- OpenAPI -------------------------------------------------------------------
+
+    def openapi(self, server_url: str) -> dict[str, Any]:
+        models: set[type[BaseModel]] = set()
+        for op in self.operations:
+            models.update(m for m in (op.body, op.query, op.response) if m is not None)
+        ordered = sorted(models, key=lambda m: m.__name__)
+        _, top = models_json_schema(
+            [(m, "serialization") for m in ordered] + [(m, "validation") for m in ordered],
+            ref_template="#/components/schemas/{model}",
+        )
+        schemas: dict[str, Any] = dict(top.get("$defs", {}))
+        schemas["Problem"] = _PROBLEM_SCHEMA
+        paths: dict[str, Any] = {}
+        for op in self.operations:
+            item = paths.setdefault(_openapi_path(op.path), {})
+            item[op.method.lower()] = self._operation_doc(op)
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": self.title, "version": self.version, "description": _API_DESCRIPTION},
+            "servers": [{"url": server_url}],
+            "paths": paths,
+            "components": {
+                "schemas": schemas,
+                "securitySchemes": {
+                    "apiKey": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "walletpass API key (wp_...)",
+                    }
+                },
+            },
+            "security": [{"apiKey": []}],
+        }
+
+    def _operation_doc(self, op: Operation) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "operationId": op.operation_id,
+            "summary": op.summary,
+            "tags": [op.tag] if op.tag else [],
+            "description": f"Scopes: {', '.join(sorted(op.scopes | {'admin'}))}.",
+            "parameters": [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in _path_params(op.path)
+            ],
+            "responses": {},
+        }
+        if op.query is not None:
+            schema = op.query.model_json_schema()
+            for name, prop in schema.get("properties", {}).items():
+                doc["parameters"].append(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": name in schema.get("required", []),
+                        "schema": _strip_titles(prop),
+                    }
+                )
+        if op.method in WRITE_METHODS:
+            doc["parameters"].append(
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "description": "Retry-safe writes: the same key and body replay the stored "
+                    "answer; the same key with another body is a 422.",
+                }
+            )
+        if op.body is not None:
+            doc["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}
+                    }
+                },
+            }
+        if op.status == 204 or op.response is None:
+            doc["responses"][str(op.status)] = {"description": "Done"}
+        else:
+            doc["responses"][str(op.status)] = {
+                "description": "OK",
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{op.response.__name__}"}
+                    }
+                },
+            }
+        problems = {
+            errors.Unauthenticated,
+            errors.Forbidden,
+            errors.RateLimited,
+            errors.ValidationFailed,
+            *op.problems,
+        }
+        if op.method in WRITE_METHODS:
+            problems.add(errors.IdempotencyKeyReused)
+        by_status: dict[int, list[type[errors.WalletpassError]]] = {}
+        for p in problems:
+            by_status.setdefault(p.status, []).append(p)
+        for status, kinds in sorted(by_status.items()):
+            listed = "; ".join(
+                f"`{problem_type(k.code)}`: {k.title}" for k in sorted(kinds, key=lambda k: k.code)
+            )
+            doc["responses"][str(status)] = {
+                "description": f"Problem types: {listed}",
+                "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+        return doc
+
+
+def _path_params(path: str) -> list[str]:
+    import re
+
+    return [m.split(":")[-1] for m in re.findall(r"<([^>]+)>", path)]
+
+
+def _openapi_path(path: str) -> str:
+    import re
+
+    return "/api/v1" + re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", path)
+
+
+def _strip_titles(schema: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in schema.items() if k != "title"}
+
+
+_PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {
+            "type": "string",
+            "description": "Stable problem type, e.g. /problems/insufficient-points",
+        },
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+
+_API_DESCRIPTION = (
+    "The walletpass JSON API. Authenticate with `Authorization: Bearer <api key>`; keys "
+    "carry one scope (till, crm, admin, read) and see only their merchant's data. Errors "
+    "are `application/problem+json` (RFC 9457) with a stable `type`. Writes accept an "
+    "`Idempotency-Key` header."
+)

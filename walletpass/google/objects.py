@@ -1,0 +1,358 @@
+"""Build Google Wallet class and object payloads (walletobjects v1) from pass variables.
+
+Builders are pure functions over the template variable mapping of
+``walletpass.passes.state.pass_variables``; only :func:`build_pass_resources` touches the
+database (to name the class after the program or offer). Field names and enums follow the
+discovery document exactly, canonical UPPER_CASE forms only (specs/google-wallet.md §4).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from walletpass.config import Settings
+    from walletpass.passes.models import Pass
+
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
+_HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+
+ACTIVE, INACTIVE, EXPIRED = "ACTIVE", "INACTIVE", "EXPIRED"
+_STATE_BY_STATUS = {"active": ACTIVE, "voided": INACTIVE, "expired": EXPIRED}
+
+# Resource names as they appear in REST paths, and their save-JWT payload keys.
+PAYLOAD_KEYS = {
+    "loyaltyClass": "loyaltyClasses",
+    "loyaltyObject": "loyaltyObjects",
+    "offerClass": "offerClasses",
+    "offerObject": "offerObjects",
+}
+
+
+# -- ids ------------------------------------------------------------------------------
+
+
+def sanitize_suffix(suffix: str) -> str:
+    """Google accepts only letters, digits, '.', '_' and '-' after the issuer id (§2)."""
+    return _UNSAFE_ID.sub("_", suffix)
+
+
+def resource_id(issuer_id: str, suffix: str) -> str:
+    return f"{issuer_id}.{sanitize_suffix(suffix)}"
+
+
+def program_class_id(issuer_id: str, program_slug: str, version: int = 0) -> str:
+    """Deterministic, so a retried insert hits 409 and becomes a PATCH instead of a twin."""
+    return resource_id(issuer_id, f"program-{program_slug}-v{version}")
+
+
+def offer_class_id(issuer_id: str, offer_slug: str) -> str:
+    return resource_id(issuer_id, f"offer-{offer_slug}")
+
+
+def pass_object_id(issuer_id: str, serial: str) -> str:
+    return resource_id(issuer_id, f"pass-{serial}")
+
+
+def object_state(status: str) -> str:
+    """Pass status → object state. INACTIVE and EXPIRED both move the card to "Expired
+    passes"; a voided pass is INACTIVE so it reads as withdrawn, not as run out."""
+    return _STATE_BY_STATUS.get(str(status), ACTIVE)
+
+
+# -- small field helpers --------------------------------------------------------------
+
+
+def iso_with_offset(value: Any) -> str | None:
+    """An ISO 8601 date-time carrying an offset (absolute, §4 validTimeInterval).
+
+    Naive values are taken as UTC: every datetime in this service is stored in UTC.
+    """
+    if value in (None, ""):
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat()
+
+
+def _image(uri: Any, description: str | None = None) -> dict[str, Any] | None:
+    if not uri:
+        return None
+    image: dict[str, Any] = {"sourceUri": {"uri": str(uri)}}
+    if description:
+        image["contentDescription"] = _localized(description, None)
+    return image
+
+
+def _localized(text: str, language: Any) -> dict[str, Any]:
+    return {"defaultValue": {"language": str(language or "en"), "value": text}}
+
+
+def _module(module_id: str, header: str, body: Any) -> dict[str, Any] | None:
+    if body in (None, ""):
+        return None
+    return {"id": module_id, "header": header, "body": str(body)}
+
+
+def _date_text(value: Any) -> str:
+    text = str(value or "")
+    return text[:10] if len(text) >= 10 and text[4] == "-" else text
+
+
+def barcode(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """The same payload as the Apple pass, so one scanner path serves both wallets."""
+    result: dict[str, Any] = {"type": "QR_CODE", "value": str(variables["barcode_message"])}
+    alt = variables.get("barcode_alt_text")
+    if alt:
+        result["alternateText"] = str(alt)
+    return result
+
+
+def _links(variables: Mapping[str, Any]) -> dict[str, Any]:
+    uris = []
+    website = variables.get("website_url")
+    if website and str(website).startswith(("https:", "http:")):
+        uris.append({"id": "website", "uri": str(website), "description": "Website"})
+    # Always sent, even empty: PATCH replaces arrays whole, so an empty list clears a stale one.
+    return {"uris": uris}
+
+
+# -- objects --------------------------------------------------------------------------
+
+
+def loyalty_object(
+    variables: Mapping[str, Any], *, object_id: str, class_id: str, state: str
+) -> dict[str, Any]:
+    """A LoyaltyObject for a member card. Every array is whole, never a delta."""
+    kind = str(variables.get("program_kind") or "points")
+    body: dict[str, Any] = {
+        "id": object_id,
+        "classId": class_id,
+        "state": state,
+        "barcode": barcode(variables),
+    }
+    if variables.get("member_number"):
+        body["accountId"] = str(variables["member_number"])
+    if variables.get("member_name"):
+        body["accountName"] = str(variables["member_name"])
+
+    points = variables.get("points")
+    stamps = variables.get("stamps")
+    if kind in ("points", "tiers") and points is not None:
+        body["loyaltyPoints"] = {
+            "label": str(variables.get("points_label") or "Points"),
+            "balance": {"int": int(points)},
+        }
+        if variables.get("tier"):
+            # LoyaltyObject has no per-holder tier field (rewardsTier is on the class), so
+            # the member's tier goes in the secondary balance, shown beside the points.
+            body["secondaryLoyaltyPoints"] = {
+                "label": str(variables.get("tier_label") or "Tier"),
+                "balance": {"string": str(variables["tier"])},
+            }
+    elif kind == "stamps" and stamps is not None:
+        goal = variables.get("stamps_goal")
+        shown = f"{int(stamps)}/{int(goal)}" if goal else str(int(stamps))
+        body["loyaltyPoints"] = {
+            "label": str(variables.get("stamps_label") or "Stamps"),
+            "balance": {"string": shown},
+        }
+    # membership and offers-only cards carry no balance at all.
+
+    modules = [
+        _module("offer", str(variables.get("offer_title") or "Offer"), variables.get("offer_text")),
+        _module("expiry", "Notice", variables.get("expiry_warning")),
+        _module("rewards", "Rewards", variables.get("rewards_text")),
+        _module("tier", "Tier benefits", variables.get("tier_discount")),
+        _module(
+            "membership",
+            "Valid until",
+            _date_text(variables.get("membership_valid_until")) or None,
+        ),
+        _module("terms", "Terms", variables.get("terms")),
+    ]
+    body["textModulesData"] = [m for m in modules if m]
+    body["linksModuleData"] = _links(variables)
+    return body
+
+
+def offer_object(
+    variables: Mapping[str, Any], *, object_id: str, class_id: str, state: str
+) -> dict[str, Any]:
+    """An OfferObject for a coupon; Google expires it by itself after validTimeInterval.end."""
+    body: dict[str, Any] = {
+        "id": object_id,
+        "classId": class_id,
+        "state": state,
+        "barcode": barcode(variables),
+    }
+    start = iso_with_offset(variables.get("offer_valid_from"))
+    end = iso_with_offset(variables.get("offer_valid_until") or variables.get("coupon_valid_until"))
+    interval: dict[str, Any] = {}
+    if start:
+        interval["start"] = {"date": start}
+    if end:
+        interval["end"] = {"date": end}
+    if interval:
+        body["validTimeInterval"] = interval
+    uses_left = variables.get("coupon_uses_left")
+    modules = [
+        _module("discount", "Discount", variables.get("coupon_discount")),
+        _module(
+            "uses_left",
+            "Uses left",
+            uses_left if uses_left is not None and int(uses_left) != 1 else None,
+        ),
+        _module("expiry", "Notice", variables.get("expiry_warning")),
+        _module("terms", "Terms", variables.get("coupon_terms")),
+    ]
+    body["textModulesData"] = [m for m in modules if m]
+    body["linksModuleData"] = _links(variables)
+    return body
+
+
+# -- classes --------------------------------------------------------------------------
+
+
+def default_loyalty_class(variables: Mapping[str, Any]) -> dict[str, Any]:
+    """Used when the pass template ships no google_class.json."""
+    body: dict[str, Any] = {
+        "issuerName": str(variables.get("organization_name") or ""),
+        "programName": str(variables.get("program_name") or ""),
+    }
+    logo = _image(variables.get("logo_url"), str(variables.get("organization_name") or "Logo"))
+    if logo:
+        body["programLogo"] = logo
+    if _HEX.match(str(variables.get("background_hex") or "")):
+        body["hexBackgroundColor"] = str(variables["background_hex"])
+    return body
+
+
+def default_offer_class(variables: Mapping[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "issuerName": str(variables.get("organization_name") or ""),
+        "provider": str(variables.get("organization_name") or ""),
+        "title": str(variables.get("coupon_title") or variables.get("offer_title") or "Offer"),
+        "redemptionChannel": "INSTORE",
+    }
+    if variables.get("coupon_terms"):
+        body["finePrint"] = str(variables["coupon_terms"])
+    logo = _image(variables.get("logo_url"), str(variables.get("organization_name") or "Logo"))
+    if logo:
+        body["titleImage"] = logo
+    if _HEX.match(str(variables.get("background_hex") or "")):
+        body["hexBackgroundColor"] = str(variables["background_hex"])
+    return body
+
+
+def finish_class(
+    resource: str,
+    rendered: Mapping[str, Any] | None,
+    variables: Mapping[str, Any],
+    *,
+    class_id: str,
+    callback_url: str | None,
+) -> dict[str, Any]:
+    """The class body to send: the rendered template (or a default) with our id,
+    reviewStatus UNDER_REVIEW (DRAFT classes cannot hold objects) and the callback URL."""
+    if rendered is None:
+        rendered = (
+            default_offer_class(variables)
+            if resource == "offerClass"
+            else default_loyalty_class(variables)
+        )
+    body = dict(rendered)
+    body["id"] = class_id
+    body["reviewStatus"] = "UNDER_REVIEW"
+    # Google only calls HTTPS endpoints; a dev public_url on http would be refused.
+    if callback_url and callback_url.startswith("https://"):
+        body["callbackOptions"] = {"url": callback_url}
+    return body
+
+
+def callback_url(settings: Settings) -> str:
+    return settings.public_url.rstrip("/") + "/google/callbacks"
+
+
+# -- a pass's resources -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PassResources:
+    class_resource: str
+    class_body: dict[str, Any]
+    object_resource: str
+    object_body: dict[str, Any]
+
+    @property
+    def class_id(self) -> str:
+        return str(self.class_body["id"])
+
+    @property
+    def object_id(self) -> str:
+        return str(self.object_body["id"])
+
+
+def render_template_class(
+    settings: Settings, template_name: str, variables: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The pass template's google_class.json rendered, or None if it has none."""
+    # Imported here: the template modules are optional for this module's pure builders.
+    from walletpass.passes.render import render_google_class
+    from walletpass.passes.templates import load_template
+
+    template = load_template(Path(settings.templates_dir) / template_name)
+    if template.google_class is None:
+        return None
+    return render_google_class(template, dict(variables))
+
+
+def build_pass_resources(
+    session: Session, settings: Settings, pass_row: Pass, variables: Mapping[str, Any]
+) -> PassResources:
+    """Class and object bodies for ``pass_row``: an offer class/object for a coupon pass,
+    a loyalty class/object otherwise.
+
+    :raise ValueError: Google is not configured, or the pass has neither program nor coupon.
+    """
+    from walletpass.loyalty.models import Program
+    from walletpass.offers.models import Coupon, Offer
+
+    issuer = settings.google_issuer_id
+    if not issuer:
+        raise ValueError("WALLETPASS_GOOGLE_ISSUER_ID is not set")
+    object_id = pass_row.google_object_id or pass_object_id(issuer, pass_row.serial)
+    state = object_state(pass_row.status)
+    if pass_row.coupon_id is not None:
+        coupon = session.get(Coupon, pass_row.coupon_id)
+        offer = session.get(Offer, coupon.offer_id) if coupon else None
+        if offer is None:
+            raise ValueError(f"pass {pass_row.serial}: coupon or offer gone")
+        class_resource, object_resource = "offerClass", "offerObject"
+        class_id = offer_class_id(issuer, offer.slug)
+    else:
+        program = session.get(Program, pass_row.program_id) if pass_row.program_id else None
+        if program is None:
+            raise ValueError(f"pass {pass_row.serial}: neither program nor coupon")
+        class_resource, object_resource = "loyaltyClass", "loyaltyObject"
+        class_id = program_class_id(issuer, program.slug, program.google_class_version)
+    variables = {**variables, "google_class_id": class_id}
+    rendered = render_template_class(settings, pass_row.template, variables)
+    class_body = finish_class(
+        class_resource,
+        rendered,
+        variables,
+        class_id=class_id,
+        callback_url=callback_url(settings),
+    )
+    builder = offer_object if object_resource == "offerObject" else loyalty_object
+    object_body = builder(variables, object_id=object_id, class_id=class_id, state=state)
+    return PassResources(class_resource, class_body, object_resource, object_body)

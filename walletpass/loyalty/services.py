@@ -1,0 +1,764 @@
+"""The ledger: every change to a member's balance is an entry; the balance follows it.
+
+Every mutating function here takes the member's row lock first (``FOR UPDATE`` on
+PostgreSQL; SQLite's writers are already serialized), so concurrent scans of one card
+are applied one after the other: a receipt sent 50 times in parallel finds its own
+earlier entry, and 20 redemptions against a balance that covers 3 see the real balance.
+Idempotency keys are unique per merchant in the database as a last line of defence.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from walletpass import errors
+from walletpass.config import Settings
+from walletpass.db import utcnow
+from walletpass.loyalty import earning, expiry, rules, tiers
+from walletpass.loyalty.models import (
+    LedgerEntry,
+    Member,
+    Program,
+    ProgramKind,
+    Reward,
+    RewardKind,
+    RewardRedemption,
+)
+from walletpass.passes import codes
+from walletpass.passes.models import Pass, PassStatus
+from walletpass.passes.services import issue_pass, pass_changed
+from walletpass.tenancy.models import Merchant
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused a change: staff (user id), an API key, a CRM source, or the system."""
+
+    type: str
+    id: str | None = None
+    store_id: int | None = None
+
+
+SYSTEM = Actor("system")
+
+
+@dataclass
+class Change:
+    """What one operation did, for the scan answer and the webhooks."""
+
+    points: int = 0
+    stamps: int = 0
+    entries: list[int] = field(default_factory=list)
+    rewards_reached: list[str] = field(default_factory=list)
+    tier_before: str | None = None
+    tier_after: str | None = None
+    discount: Decimal | None = None
+    redemption_code: str | None = None
+    rolled_over_to: int | None = None
+    replayed: bool = False
+
+
+def program_rules(program: Program) -> rules.ProgramRules:
+    return rules.validate_rules(program.kind, program.rules)
+
+
+def lock_member(session: Session, member_id: int) -> Member:
+    query = select(Member).where(Member.id == member_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    member = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+    if member is None:
+        raise errors.NotFound(f"no member {member_id}")
+    return member
+
+
+def find_entry(session: Session, idempotency_key: str) -> LedgerEntry | None:
+    return session.scalars(
+        select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)
+    ).one_or_none()
+
+
+def post(
+    session: Session,
+    member: Member,
+    *,
+    kind: str,
+    key: str,
+    actor: Actor,
+    points: int = 0,
+    stamps: int = 0,
+    amount: Decimal | None = None,
+    currency: str | None = None,
+    reason: str = "",
+    receipt_id: str | None = None,
+    reverses_id: int | None = None,
+    expires_at: datetime | None = None,
+    details: dict[str, Any] | None = None,
+) -> LedgerEntry:
+    """Append one entry and move the member's balances with it (caller holds the lock)."""
+    entry = LedgerEntry(
+        merchant_id=member.merchant_id,
+        member_id=member.id,
+        kind=kind,
+        points=points,
+        stamps=stamps,
+        amount=amount,
+        currency=currency,
+        reason=reason,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        idempotency_key=key,
+        receipt_id=receipt_id,
+        store_id=actor.store_id,
+        reverses_id=reverses_id,
+        expires_at=expires_at,
+        details=details or {},
+    )
+    try:
+        with session.begin_nested():
+            session.add(entry)
+            session.flush()
+    except IntegrityError:
+        raise errors.Conflict(
+            f"idempotency key {key!r} was already used for another member or operation"
+        ) from None
+    member.points_balance += points
+    member.stamps_balance += stamps
+    member.last_activity_at = utcnow()
+    return entry
+
+
+def member_passes(session: Session, member_id: int) -> list[Pass]:
+    return list(
+        session.scalars(
+            select(Pass).where(Pass.member_id == member_id, Pass.status == PassStatus.ACTIVE)
+        )
+    )
+
+
+def refresh_member_passes(
+    session: Session, settings: Settings, member: Member, *, notify: bool = True
+) -> None:
+    for pass_row in member_passes(session, member.id):
+        pass_changed(session, pass_row, notify=notify, settings=settings)
+
+
+def merchant_now(session: Session, merchant_id: int, now: datetime | None = None) -> datetime:
+    merchant = session.get(Merchant, merchant_id)
+    tz = ZoneInfo(merchant.timezone if merchant else "UTC")
+    return (now or utcnow()).astimezone(tz)
+
+
+# --- enrollment --------------------------------------------------------------------------
+
+
+def enroll(
+    session: Session,
+    settings: Settings,
+    program: Program,
+    *,
+    name: str = "",
+    email: str | None = None,
+    phone: str | None = None,
+    birthday: date | None = None,
+    language: str = "en",
+    marketing_consent: bool = False,
+    external_id: str | None = None,
+    referral_code: str | None = None,
+    source: str | None = None,
+    actor: Actor = SYSTEM,
+) -> tuple[Member, Pass, bool]:
+    """Create a member with a pass, or return the existing one for the same email or
+    external id (a double submit or a CRM retry creates nobody twice).
+
+    :return: (member, pass, created)
+    """
+    existing = None
+    if external_id:
+        existing = session.scalars(
+            select(Member).where(Member.external_id == external_id)
+        ).one_or_none()
+    if existing is None and email:
+        existing = session.scalars(
+            select(Member).where(
+                Member.program_id == program.id, func.lower(Member.email) == email.lower()
+            )
+        ).first()
+    if existing is not None:
+        passes = member_passes(session, existing.id)
+        if passes:
+            return existing, passes[0], False
+        return existing, _issue_member_pass(session, settings, program, existing), False
+    referrer = None
+    if referral_code:
+        referrer = session.scalars(
+            select(Member).where(Member.referral_code == referral_code.strip().upper())
+        ).one_or_none()
+    member = Member(
+        merchant_id=program.merchant_id,
+        program_id=program.id,
+        external_id=external_id,
+        name=name,
+        email=email.strip().lower() if email else None,
+        phone=phone,
+        birthday=birthday,
+        language=language if language in ("en", "zh-Hant") else "en",
+        marketing_consent=marketing_consent,
+        referral_code=codes.new_referral_code(),
+        referred_by_id=referrer.id if referrer else None,
+        source=source,
+        tags={},
+    )
+    session.add(member)
+    session.flush()
+    pass_row = _issue_member_pass(session, settings, program, member)
+    parsed = program_rules(program)
+    if program.kind == ProgramKind.MEMBERSHIP:
+        assert isinstance(parsed, rules.MembershipRules)
+        member.membership_valid_until = expiry.add_months(utcnow(), parsed.validity_months)
+    if isinstance(parsed, rules.PointsRules | rules.StampsRules):
+        bonus = earning.welcome_bonus(parsed)
+        if bonus:
+            is_stamps = isinstance(parsed, rules.StampsRules)
+            post(
+                session,
+                member,
+                kind="bonus",
+                key=f"welcome:{member.id}",
+                actor=actor,
+                points=0 if is_stamps else bonus,
+                stamps=bonus if is_stamps else 0,
+                reason="welcome bonus",
+                expires_at=None
+                if is_stamps
+                else expiry.expires_at_for_earn(parsed.expiry, utcnow()),
+            )
+    if isinstance(parsed, rules.PointsRules):
+        _initial_tier(member, parsed)
+    return member, pass_row, True
+
+
+def _issue_member_pass(
+    session: Session, settings: Settings, program: Program, member: Member
+) -> Pass:
+    return issue_pass(
+        session,
+        settings,
+        merchant_id=program.merchant_id,
+        template=program.template,
+        program_id=program.id,
+        member_id=member.id,
+    )
+
+
+def _initial_tier(member: Member, parsed: rules.PointsRules) -> None:
+    if isinstance(parsed, rules.TiersRules):
+        level = tiers.tier_for_spend(parsed, member.lifetime_spend)
+        member.tier = level.name if level else None
+
+
+# --- purchases, stamps ---------------------------------------------------------------------
+
+
+def record_purchase(
+    session: Session,
+    settings: Settings,
+    member: Member,
+    *,
+    amount: Decimal,
+    receipt_id: str,
+    actor: Actor,
+    currency: str | None = None,
+    lines: list[earning.Line] | None = None,
+    redeem_points: int = 0,
+    at: datetime | None = None,
+) -> Change:
+    """A purchase at the till or from the CRM: earn points or stamps, optionally paying
+    part of it with points. Idempotent on ``receipt_id``."""
+    member = lock_member(session, member.id)
+    program = session.get(Program, member.program_id)
+    assert program is not None
+    key = f"purchase:{receipt_id}"
+    previous = find_entry(session, key)
+    if previous is not None:
+        if previous.member_id != member.id or previous.amount != amount:
+            raise errors.DuplicateReceipt(
+                f"receipt {receipt_id!r} was already recorded with a different amount or card"
+            )
+        return _replayed_change(session, receipt_id)
+    if program.kind in (ProgramKind.OFFERS, ProgramKind.MEMBERSHIP):
+        raise errors.ActionNotAllowed(f"a {program.kind} program has no balance to earn into")
+    if amount < 0:
+        raise errors.ValidationFailed("amount must not be negative")
+    parsed = program_rules(program)
+    at = at or utcnow()
+    change = Change(tier_before=member.tier)
+    first_purchase = _is_first_purchase(session, member.id)
+    paid = amount
+    if redeem_points:
+        paid = _pay_with_points(
+            session, member, parsed, amount, redeem_points, receipt_id, actor, change
+        )
+    merchant = session.get(Merchant, member.merchant_id)
+    assert merchant is not None
+    currency = currency or merchant.currency
+    if isinstance(parsed, rules.StampsRules):
+        stamps = earning.stamps_for_visit(parsed, amount=paid)
+        before = member.stamps_balance
+        entry = post(
+            session,
+            member,
+            kind="earn",
+            key=key,
+            actor=actor,
+            stamps=stamps,
+            amount=amount,
+            currency=currency,
+            receipt_id=receipt_id,
+            reason="purchase",
+            expires_at=expiry.expires_at_for_earn(parsed.expiry, at),
+        )
+        change.stamps += stamps
+        change.rewards_reached = earning.stamp_rewards_reached(
+            parsed, before, member.stamps_balance
+        )
+    else:
+        assert isinstance(parsed, rules.PointsRules)
+        tier_multiplier = Decimal(1)
+        if isinstance(parsed, rules.TiersRules) and member.tier:
+            tier_multiplier = tiers.earn_multiplier_for(parsed, member.tier)
+        result = earning.points_for_purchase(
+            parsed,
+            amount=paid,
+            lines=lines,
+            at=at,
+            tz=merchant.timezone,
+            tier_multiplier=tier_multiplier,
+        )
+        entry = post(
+            session,
+            member,
+            kind="earn",
+            key=key,
+            actor=actor,
+            points=result.points,
+            amount=amount,
+            currency=currency,
+            receipt_id=receipt_id,
+            reason="purchase",
+            expires_at=expiry.expires_at_for_earn(parsed.expiry, at),
+            details={
+                "paid": str(paid),
+                "multiplier": str(result.multiplier),
+                "applied": result.applied,
+            },
+        )
+        change.points += result.points
+    change.entries.append(entry.id)
+    member.lifetime_spend = (member.lifetime_spend or Decimal(0)) + amount
+    if isinstance(parsed, rules.TiersRules):
+        _review_tier_upgrade(session, member, parsed)
+    if first_purchase and member.referred_by_id and isinstance(parsed, rules.PointsRules):
+        _pay_referral(session, settings, member, parsed)
+    change.tier_after = member.tier
+    refresh_member_passes(session, settings, member)
+    return change
+
+
+def _replayed_change(session: Session, receipt_id: str) -> Change:
+    entries = session.scalars(
+        select(LedgerEntry).where(LedgerEntry.receipt_id == receipt_id).order_by(LedgerEntry.id)
+    ).all()
+    change = Change(replayed=True)
+    for entry in entries:
+        if entry.kind in ("earn", "redeem"):
+            change.points += entry.points
+            change.stamps += entry.stamps
+            change.entries.append(entry.id)
+            if entry.kind == "redeem" and entry.details.get("discount"):
+                change.discount = Decimal(entry.details["discount"])
+    return change
+
+
+def _is_first_purchase(session: Session, member_id: int) -> bool:
+    return not session.scalar(
+        select(func.count())
+        .select_from(LedgerEntry)
+        .where(LedgerEntry.member_id == member_id, LedgerEntry.kind == "earn")
+    )
+
+
+def _pay_with_points(
+    session: Session,
+    member: Member,
+    parsed: rules.ProgramRules,
+    amount: Decimal,
+    points: int,
+    receipt_id: str,
+    actor: Actor,
+    change: Change,
+) -> Decimal:
+    if not isinstance(parsed, rules.PointsRules):
+        raise errors.ActionNotAllowed("only points programs can pay with points")
+    if points < 0:
+        raise errors.ValidationFailed("redeem_points must not be negative")
+    if points > member.points_balance:
+        raise errors.InsufficientPoints(
+            f"{points} points asked, {member.points_balance} available",
+            balance=member.points_balance,
+        )
+    try:
+        allowed = earning.max_points_for_purchase(parsed, amount, balance=member.points_balance)
+        discount = earning.discount_for_points(parsed, points)
+    except earning.RedemptionNotAllowed as exc:
+        raise errors.ActionNotAllowed(str(exc)) from None
+    if points > allowed:
+        raise errors.ActionNotAllowed(
+            f"at most {allowed} points can pay for this purchase", max_points=allowed
+        )
+    entry = post(
+        session,
+        member,
+        kind="redeem",
+        key=f"pay:{receipt_id}",
+        actor=actor,
+        points=-points,
+        amount=discount,
+        receipt_id=receipt_id,
+        reason=f"{points} points paid {discount} of the purchase",
+        details={"discount": str(discount)},
+    )
+    change.points -= points
+    change.discount = discount
+    change.entries.append(entry.id)
+    return amount - discount
+
+
+def _review_tier_upgrade(session: Session, member: Member, parsed: rules.TiersRules) -> None:
+    spend = qualifying_spend(session, member, parsed)
+    level = tiers.tier_after_review(parsed, member.tier, spend, utcnow(), None)
+    if level is not None and level.name != member.tier:
+        member.tier = level.name
+
+
+def qualifying_spend(session: Session, member: Member, parsed: rules.TiersRules) -> Decimal:
+    if isinstance(parsed.window, rules.LifetimeWindow):
+        return member.lifetime_spend or Decimal(0)
+    rows = session.execute(
+        select(LedgerEntry.created_at, LedgerEntry.amount, LedgerEntry.kind).where(
+            LedgerEntry.member_id == member.id, LedgerEntry.kind.in_(("earn", "refund"))
+        )
+    ).all()
+    entries = [(at, -amt if kind == "refund" else amt) for at, amt, kind in rows if amt is not None]
+    return tiers.qualifying_spend(entries, parsed.window, utcnow())
+
+
+def _pay_referral(
+    session: Session, settings: Settings, member: Member, parsed: rules.PointsRules
+) -> None:
+    referrer_points, referee_points = earning.referral_bonuses(parsed, first_purchase=True)
+    now = utcnow()
+    if referee_points:
+        post(
+            session,
+            member,
+            kind="bonus",
+            key=f"referral-referee:{member.id}",
+            actor=SYSTEM,
+            points=referee_points,
+            reason="referral bonus (welcome from a friend)",
+            expires_at=expiry.expires_at_for_earn(parsed.expiry, now),
+        )
+    if referrer_points and member.referred_by_id:
+        referrer = lock_member(session, member.referred_by_id)
+        post(
+            session,
+            referrer,
+            kind="bonus",
+            key=f"referral-referrer:{member.id}",
+            actor=SYSTEM,
+            points=referrer_points,
+            reason=f"referral bonus: {member.name or 'a friend'} made a first purchase",
+            expires_at=expiry.expires_at_for_earn(parsed.expiry, now),
+        )
+        refresh_member_passes(session, settings, referrer)
+
+
+def add_stamps(
+    session: Session, settings: Settings, member: Member, *, count: int, key: str, actor: Actor
+) -> Change:
+    """Stamps given by hand at the till (no purchase amount)."""
+    member = lock_member(session, member.id)
+    program = session.get(Program, member.program_id)
+    assert program is not None
+    if program.kind != ProgramKind.STAMPS:
+        raise errors.ActionNotAllowed("stamps only apply to a stamp card")
+    if not 1 <= count <= 50:
+        raise errors.ValidationFailed("stamps must be between 1 and 50")
+    previous = find_entry(session, key)
+    if previous is not None:
+        return Change(stamps=previous.stamps, entries=[previous.id], replayed=True)
+    parsed = program_rules(program)
+    assert isinstance(parsed, rules.StampsRules)
+    before = member.stamps_balance
+    entry = post(
+        session,
+        member,
+        kind="earn",
+        key=key,
+        actor=actor,
+        stamps=count,
+        reason="stamp",
+        expires_at=expiry.expires_at_for_earn(parsed.expiry, utcnow()),
+    )
+    change = Change(stamps=count, entries=[entry.id])
+    change.rewards_reached = earning.stamp_rewards_reached(parsed, before, member.stamps_balance)
+    refresh_member_passes(session, settings, member)
+    return change
+
+
+# --- rewards ---------------------------------------------------------------------------
+
+
+def redeemable_rewards(
+    session: Session, member: Member, now: datetime | None = None
+) -> list[Reward]:
+    """Rewards this member could redeem right now (balance, tier, stock, dates)."""
+    now = now or utcnow()
+    program = session.get(Program, member.program_id)
+    assert program is not None
+    found = []
+    for reward in session.scalars(
+        select(Reward)
+        .where(Reward.program_id == member.program_id, Reward.active.is_(True))
+        .order_by(Reward.cost_points)
+    ):
+        if _reward_problem(program, member, reward, now) is None:
+            found.append(reward)
+    return found
+
+
+def _reward_problem(
+    program: Program, member: Member, reward: Reward, now: datetime
+) -> errors.WalletpassError | None:
+    if not reward.active:
+        return errors.RewardUnavailable(f"reward {reward.name!r} is not active")
+    if reward.valid_from and now < reward.valid_from:
+        return errors.RewardUnavailable(
+            f"reward {reward.name!r} starts {reward.valid_from:%Y-%m-%d}"
+        )
+    if reward.valid_until and now > reward.valid_until:
+        return errors.RewardUnavailable(
+            f"reward {reward.name!r} ended {reward.valid_until:%Y-%m-%d}"
+        )
+    if reward.stock is not None and reward.stock <= 0:
+        return errors.RewardUnavailable(f"reward {reward.name!r} is out of stock")
+    if reward.min_tier:
+        parsed = program_rules(program)
+        if not isinstance(parsed, rules.TiersRules) or not _tier_at_least(
+            parsed, member.tier, reward.min_tier
+        ):
+            return errors.RewardUnavailable(
+                f"reward {reward.name!r} needs tier {reward.min_tier} (member is "
+                f"{member.tier or 'untiered'})"
+            )
+    balance = member.stamps_balance if program.kind == ProgramKind.STAMPS else member.points_balance
+    if balance < reward.cost_points:
+        unit = "stamps" if program.kind == ProgramKind.STAMPS else "points"
+        return errors.InsufficientPoints(
+            f"{reward.name!r} costs {reward.cost_points} {unit}; balance is {balance}",
+            balance=balance,
+            cost=reward.cost_points,
+        )
+    return None
+
+
+def _tier_at_least(parsed: rules.TiersRules, current: str | None, needed: str) -> bool:
+    names = [level.name.casefold() for level in parsed.levels]
+    if current is None or current.casefold() not in names or needed.casefold() not in names:
+        return False
+    return names.index(current.casefold()) >= names.index(needed.casefold())
+
+
+def redeem_reward(
+    session: Session, settings: Settings, member: Member, *, reward_id: int, key: str, actor: Actor
+) -> Change:
+    """Spend points (or stamps) on a catalogue reward; returns a redemption code."""
+    member = lock_member(session, member.id)
+    previous = find_entry(session, key)
+    if previous is not None:
+        code = session.scalar(
+            select(RewardRedemption.code).where(RewardRedemption.ledger_entry_id == previous.id)
+        )
+        return Change(
+            points=previous.points,
+            stamps=previous.stamps,
+            entries=[previous.id],
+            redemption_code=code,
+            replayed=True,
+        )
+    program = session.get(Program, member.program_id)
+    assert program is not None
+    query = select(Reward).where(Reward.id == reward_id, Reward.program_id == member.program_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    reward = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+    if reward is None:
+        raise errors.UnknownReward(f"no reward {reward_id} in this program")
+    problem = _reward_problem(program, member, reward, utcnow())
+    if problem is not None:
+        raise problem
+    is_stamps = program.kind == ProgramKind.STAMPS
+    reason = (
+        f"donated to {reward.cause}"
+        if reward.kind == RewardKind.DONATION
+        else f"reward: {reward.name}"
+    )
+    entry = post(
+        session,
+        member,
+        kind="redeem",
+        key=key,
+        actor=actor,
+        points=0 if is_stamps else -reward.cost_points,
+        stamps=-reward.cost_points if is_stamps else 0,
+        reason=reason,
+        details={"reward_id": reward.id},
+    )
+    if reward.stock is not None:
+        reward.stock -= 1
+    code = secrets.token_hex(5).upper()
+    session.add(
+        RewardRedemption(
+            merchant_id=member.merchant_id,
+            member_id=member.id,
+            reward_id=reward.id,
+            ledger_entry_id=entry.id,
+            code=code,
+        )
+    )
+    refresh_member_passes(session, settings, member)
+    return Change(
+        points=entry.points, stamps=entry.stamps, entries=[entry.id], redemption_code=code
+    )
+
+
+# --- refunds and adjustments ------------------------------------------------------------
+
+
+def refund(
+    session: Session,
+    settings: Settings,
+    member: Member,
+    *,
+    receipt_id: str,
+    amount: Decimal,
+    refund_id: str | None,
+    actor: Actor,
+) -> Change:
+    """Reverse what ``receipt_id`` earned, pro rata for a partial refund.
+
+    Points already spent stay spent: the balance may go negative rather than the
+    redemption record being lost.
+    """
+    member = lock_member(session, member.id)
+    key = f"refund:{receipt_id}:{refund_id or amount}"
+    previous = find_entry(session, key)
+    if previous is not None:
+        return Change(
+            points=previous.points, stamps=previous.stamps, entries=[previous.id], replayed=True
+        )
+    original = find_entry(session, f"purchase:{receipt_id}")
+    if original is None or original.member_id != member.id:
+        raise errors.UnknownReceipt(f"no purchase with receipt id {receipt_id!r} on this card")
+    if amount <= 0:
+        raise errors.ValidationFailed("refund amount must be positive")
+    refunds = session.scalars(
+        select(LedgerEntry).where(
+            LedgerEntry.reverses_id == original.id, LedgerEntry.kind == "refund"
+        )
+    ).all()
+    already_amount = sum((r.amount or Decimal(0) for r in refunds), Decimal(0))
+    original_amount = original.amount or Decimal(0)
+    if already_amount + amount > original_amount:
+        raise errors.ValidationFailed(
+            f"refunds would exceed the purchase: {already_amount} of {original_amount} "
+            "already refunded"
+        )
+    earned = original.points or original.stamps
+    already_reversed = -sum(r.points or r.stamps for r in refunds)
+    reverse = earning.refund_points(
+        earned, original_amount, amount, already_reversed, already_refunded=already_amount
+    )
+    is_stamps = bool(original.stamps)
+    entry = post(
+        session,
+        member,
+        kind="refund",
+        key=key,
+        actor=actor,
+        points=0 if is_stamps else -reverse,
+        stamps=-reverse if is_stamps else 0,
+        amount=amount,
+        currency=original.currency,
+        receipt_id=receipt_id,
+        reverses_id=original.id,
+        reason=f"refund of {amount} on receipt {receipt_id}",
+    )
+    member.lifetime_spend = (member.lifetime_spend or Decimal(0)) - amount
+    refresh_member_passes(session, settings, member)
+    return Change(points=entry.points, stamps=entry.stamps, entries=[entry.id])
+
+
+def adjust(
+    session: Session,
+    settings: Settings,
+    member: Member,
+    *,
+    points: int,
+    reason: str,
+    key: str,
+    actor: Actor,
+) -> Change:
+    """A manual correction by staff or the CRM, with its reason."""
+    member = lock_member(session, member.id)
+    previous = find_entry(session, key)
+    if previous is not None:
+        return Change(points=previous.points, entries=[previous.id], replayed=True)
+    if not reason.strip():
+        raise errors.ValidationFailed("an adjustment needs a reason")
+    if points == 0:
+        raise errors.ValidationFailed("an adjustment of 0 points changes nothing")
+    entry = post(
+        session, member, kind="adjust", key=key, actor=actor, points=points, reason=reason.strip()
+    )
+    refresh_member_passes(session, settings, member)
+    return Change(points=points, entries=[entry.id])
+
+
+def ledger_balance(session: Session, member_id: int) -> tuple[int, int]:
+    """The balances summed from the ledger (the source of truth)."""
+    points, stamps = session.execute(
+        select(
+            func.coalesce(func.sum(LedgerEntry.points), 0),
+            func.coalesce(func.sum(LedgerEntry.stamps), 0),
+        ).where(LedgerEntry.member_id == member_id)
+    ).one()
+    return int(points), int(stamps)
+
+
+def today_for(session: Session, merchant_id: int) -> date:
+    return merchant_now(session, merchant_id).date()
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,126 @@
+"""Offers and coupons: validity, uses, the total cap, and rollover to the next offer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from walletpass import errors
+from walletpass.config import Settings
+from walletpass.db import utcnow
+from walletpass.loyalty.models import Program, ProgramKind
+from walletpass.offers.models import Coupon, Offer
+from walletpass.passes.models import Pass
+from walletpass.passes.services import issue_pass, pass_changed
+
+
+def coupon_problem(offer: Offer, coupon: Coupon, now: datetime) -> errors.WalletpassError | None:
+    """Why this coupon cannot be used now, or None. The server decides, not the phone."""
+    if coupon.status == "void" or not offer.active:
+        return errors.CouponExpired(f"coupon for {offer.title!r} is void")
+    if offer.valid_from and now < offer.valid_from:
+        return errors.CouponExpired(f"{offer.title!r} starts {offer.valid_from:%Y-%m-%d %H:%M} UTC")
+    if offer.valid_until and now > offer.valid_until:
+        return errors.CouponExpired(f"{offer.title!r} ended {offer.valid_until:%Y-%m-%d %H:%M} UTC")
+    if coupon.uses >= offer.uses_per_coupon:
+        return errors.CouponUsedUp(f"coupon used {coupon.uses} of {offer.uses_per_coupon} time(s)")
+    if offer.total_cap is not None and offer.redeemed_count >= offer.total_cap:
+        return errors.OfferCapReached(f"{offer.title!r} reached its cap of {offer.total_cap}")
+    return None
+
+
+def _locked(session: Session, model, row_id: int):  # type: ignore[no-untyped-def]
+    query = select(model).where(model.id == row_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.scalars(query.execution_options(populate_existing=True)).one()
+
+
+def redeem_coupon(
+    session: Session, settings: Settings, coupon_id: int, now: datetime | None = None
+) -> tuple[Coupon, Offer, Coupon | None]:
+    """Use a coupon once. Returns (coupon, offer, the coupon its pass rolled over to).
+
+    The offer row is locked too: its total cap is shared by every coupon.
+    """
+    now = now or utcnow()
+    coupon = _locked(session, Coupon, coupon_id)
+    offer = _locked(session, Offer, coupon.offer_id)
+    problem = coupon_problem(offer, coupon, now)
+    if problem is not None:
+        raise problem
+    coupon.uses += 1
+    coupon.last_used_at = now
+    offer.redeemed_count += 1
+    if coupon.uses >= offer.uses_per_coupon:
+        coupon.status = "used"
+    rolled = None
+    for pass_row in session.scalars(select(Pass).where(Pass.coupon_id == coupon.id)):
+        if coupon.status == "used":
+            rolled = _roll_over(session, settings, pass_row, offer, now) or rolled
+        pass_changed(session, pass_row, settings=settings)
+    return coupon, offer, rolled
+
+
+def next_offer(
+    session: Session, merchant_program_id: int | None, after: Offer, now: datetime
+) -> Offer | None:
+    query = (
+        select(Offer)
+        .where(
+            Offer.active.is_(True),
+            Offer.id != after.id,
+            or_(Offer.valid_until.is_(None), Offer.valid_until > now),
+            or_(Offer.total_cap.is_(None), Offer.redeemed_count < Offer.total_cap),
+        )
+        .order_by(Offer.valid_from.is_(None), Offer.valid_from, Offer.id)
+    )
+    if merchant_program_id is not None:
+        query = query.where(
+            or_(Offer.program_id == merchant_program_id, Offer.program_id.is_(None))
+        )
+    return session.scalars(query.limit(1)).first()
+
+
+def _roll_over(
+    session: Session, settings: Settings, pass_row: Pass, used: Offer, now: datetime
+) -> Coupon | None:
+    """In an offers program, a used-up coupon's pass moves on to the next offer, so the
+    wallet channel stays alive instead of becoming a dead card."""
+    program = session.get(Program, pass_row.program_id) if pass_row.program_id else None
+    if program is None or program.kind != ProgramKind.OFFERS:
+        return None
+    if not (program.rules or {}).get("rollover", True):
+        return None
+    offer = next_offer(session, program.id, used, now)
+    if offer is None:
+        return None
+    coupon = Coupon(
+        merchant_id=pass_row.merchant_id, offer_id=offer.id, member_id=pass_row.member_id
+    )
+    session.add(coupon)
+    session.flush()
+    pass_row.coupon_id = coupon.id
+    return coupon
+
+
+def issue_coupon(
+    session: Session, settings: Settings, offer: Offer, *, member_id: int | None = None
+) -> tuple[Coupon, Pass]:
+    """A coupon with its own pass (a flyer coupon when there is no member)."""
+    coupon = Coupon(merchant_id=offer.merchant_id, offer_id=offer.id, member_id=member_id)
+    session.add(coupon)
+    session.flush()
+    program = session.get(Program, offer.program_id) if offer.program_id else None
+    pass_row = issue_pass(
+        session,
+        settings,
+        merchant_id=offer.merchant_id,
+        template="coupon",
+        program_id=program.id if program else None,
+        coupon_id=coupon.id,
+        member_id=member_id,
+    )
+    return coupon, pass_row

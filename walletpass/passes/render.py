@@ -1,0 +1,281 @@
+"""Fill a pass template with a pass's variables: pass.json, Google class, bundle files."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from walletpass.passes.stamp_strip import StampPalette, render_stamp_strip
+from walletpass.passes.templates import (
+    FIELD_GROUPS,
+    PLACEHOLDER,
+    MissingVariableError,
+    PassTemplate,
+    TemplateError,
+)
+
+MAX_LOCATIONS = 10
+# Keys Wallet refuses a pass without; an empty variable here is a caller bug, not an
+# optional field, so it fails loudly instead of producing a pass that will not install.
+_REQUIRED_KEYS = (
+    "passTypeIdentifier",
+    "teamIdentifier",
+    "serialNumber",
+    "organizationName",
+    "description",
+)
+_OPTIONAL = "optional"
+_EMPTY = (None, "")
+
+
+class _Filler:
+    """Substitutes ``${name}`` placeholders in a parsed JSON template."""
+
+    def __init__(self, template: PassTemplate, variables: Mapping[str, Any]) -> None:
+        self.template = template
+        self.variables = variables
+
+    def lookup(self, name: str) -> Any:
+        try:
+            value = self.variables[name]
+        except KeyError:
+            raise MissingVariableError(name, self.template.name) from None
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                # Wallet reads a date without an offset in the device's zone, so the same
+                # pass would expire at different instants for different customers.
+                raise TemplateError(
+                    f"variable {name!r} of template {self.template.name!r} is a naive "
+                    "datetime; pass an aware one"
+                )
+            return value.isoformat()
+        if isinstance(value, date):
+            return value.isoformat()
+        return value
+
+    def fill(self, obj: Any) -> tuple[Any, bool]:
+        """The filled copy of ``obj``, and whether any placeholder in it came out empty."""
+        if isinstance(obj, str):
+            return self._fill_string(obj)
+        if isinstance(obj, list):
+            out: list[Any] = []
+            any_empty = False
+            for item in obj:
+                value, empty = self.fill(item)
+                if isinstance(item, dict) and item.get(_OPTIONAL):
+                    # A dropped optional part is handled; it must not empty its parent.
+                    if empty:
+                        continue
+                else:
+                    any_empty |= empty
+                out.append(value)
+            return out, any_empty
+        if isinstance(obj, dict):
+            result: dict[str, Any] = {}
+            any_empty = False
+            for key, raw in obj.items():
+                if key == _OPTIONAL:
+                    continue
+                value, empty = self.fill(raw)
+                if isinstance(raw, dict) and raw.get(_OPTIONAL):
+                    if empty:
+                        continue
+                else:
+                    any_empty |= empty
+                # JSON null or "" is never a valid value in pass.json or a Google class.
+                if value in _EMPTY:
+                    continue
+                result[key] = value
+            return result, any_empty
+        return copy.deepcopy(obj), False
+
+    def _fill_string(self, text: str) -> tuple[Any, bool]:
+        match = PLACEHOLDER.fullmatch(text)
+        if match:
+            value = self.lookup(match.group(1))
+            return value, value in _EMPTY
+        empty = False
+
+        def interpolate(m: Any) -> str:
+            nonlocal empty
+            value = self.lookup(m.group(1))
+            if value in _EMPTY:
+                empty = True
+                return ""
+            return str(value)
+
+        return PLACEHOLDER.sub(interpolate, text), empty
+
+
+def render_pass_json(
+    template: PassTemplate,
+    variables: Mapping[str, Any],
+    *,
+    voided: bool = False,
+    expiration_date: datetime | None = None,
+    locations: Sequence[Mapping[str, Any]] = (),
+) -> dict:
+    """The pass.json of one pass, as a dict ready for :func:`dumps_pass_json`.
+
+    :param locations: at most 10 are used (Wallet's limit), in the order given.
+    :raise MissingVariableError: the template uses a variable not in ``variables``.
+    :raise TemplateError: duplicate field keys, or an empty required key.
+    """
+    filler = _Filler(template, variables)
+    out: dict[str, Any] = {}
+    for key, raw in template.pass_json.items():
+        if key == template.style:
+            out[key] = _fill_style(filler, raw)
+        elif key == "barcodes":
+            barcodes = _fill_barcodes(filler, raw)
+            if barcodes:
+                out[key] = barcodes
+        elif key == "barcode":
+            # Deprecated since iOS 9 and unable to carry Code128; `barcodes` replaces it.
+            continue
+        else:
+            value, _ = filler.fill(raw)
+            if value not in _EMPTY:
+                out[key] = value
+    for key in _REQUIRED_KEYS:
+        if out.get(key) in _EMPTY:
+            raise TemplateError(f"pass template {template.name!r}: {key} came out empty")
+    if not (out.get("webServiceURL") and out.get("authenticationToken")):
+        # Wallet needs both or neither: half a web service makes the pass fail to install.
+        out.pop("webServiceURL", None)
+        out.pop("authenticationToken", None)
+    _check_unique_keys(template, out[template.style])
+    if voided:
+        out["voided"] = True
+    if expiration_date is not None:
+        out["expirationDate"] = _iso(expiration_date, "expiration_date")
+    if locations:
+        out["locations"] = [_location(loc) for loc in list(locations)[:MAX_LOCATIONS]]
+    return out
+
+
+def _fill_style(filler: _Filler, raw: Mapping[str, Any]) -> dict[str, Any]:
+    style: dict[str, Any] = {}
+    for group, value in raw.items():
+        if group not in FIELD_GROUPS:
+            style[group], _ = filler.fill(value)
+            continue
+        fields = []
+        for field in value:
+            filled, _ = filler.fill({k: v for k, v in field.items() if k != _OPTIONAL})
+            # A field without a value breaks the pass; an empty one is an absent offer,
+            # warning or reward, which should vanish rather than show a bare label. A
+            # value like "${stamps}/${stamps_goal}" counts as empty if any part is.
+            _, value_empty = filler.fill(field.get("value"))
+            if value_empty or filled.get("value") in _EMPTY:
+                continue
+            fields.append(filled)
+        style[group] = fields
+    return style
+
+
+def _fill_barcodes(filler: _Filler, raw: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    barcodes = []
+    for entry in raw:
+        filled, _ = filler.fill(entry)
+        if filled.get("message") in _EMPTY:
+            continue
+        # An integer message makes Wallet reject the pass; member numbers often look numeric.
+        filled["message"] = str(filled["message"])
+        if filled.get("altText") in _EMPTY:
+            filled.pop("altText", None)
+        else:
+            filled["altText"] = str(filled["altText"])
+        barcodes.append(filled)
+    return barcodes
+
+
+def _check_unique_keys(template: PassTemplate, style: Mapping[str, Any]) -> None:
+    seen: dict[str, str] = {}
+    for group in FIELD_GROUPS:
+        for field in style.get(group, ()):
+            key = field.get("key")
+            if not key:
+                raise TemplateError(f"pass template {template.name!r}: a {group} entry has no key")
+            if key in seen:
+                raise TemplateError(
+                    f"pass template {template.name!r}: field key {key!r} is used in both "
+                    f"{seen[key]} and {group}; Wallet rejects such a pass"
+                )
+            seen[key] = group
+
+
+def _iso(value: datetime, what: str) -> str:
+    if value.tzinfo is None:
+        raise ValueError(f"{what} must be timezone-aware (Wallet needs an offset)")
+    return value.isoformat(timespec="seconds")
+
+
+def _location(loc: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "latitude": float(loc["latitude"]),
+        "longitude": float(loc["longitude"]),
+    }
+    if loc.get("altitude") is not None:
+        out["altitude"] = float(loc["altitude"])
+    if loc.get("relevantText"):
+        out["relevantText"] = str(loc["relevantText"])
+    return out
+
+
+def render_google_class(template: PassTemplate, variables: Mapping[str, Any]) -> dict | None:
+    """The Google Wallet class of the template's design, or None if it has none.
+
+    :raise MissingVariableError: the class template uses a variable not in ``variables``.
+    """
+    if template.google_class is None:
+        return None
+    filled, _ = _Filler(template, variables).fill(template.google_class)
+    return filled
+
+
+def bundle_files(
+    template: PassTemplate, variables: Mapping[str, Any]
+) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Every bundle file but pass.json, manifest.json and signature, with their SHA-1s.
+
+    Static files come from the template as loaded (read and hashed once). A template
+    whose template.json says ``"dynamic_strip": "stamps"`` gets a strip drawn for the
+    pass's ``stamps`` of ``stamps_goal``, drawn and hashed once per distinct count.
+    """
+    files = dict(template.static_files)
+    hashes = dict(template.static_hashes)
+    if template.meta.get("dynamic_strip") == "stamps":
+        for name in ("stamps", "stamps_goal"):
+            if name not in variables:
+                raise MissingVariableError(name, template.name)
+        stamps, goal = variables["stamps"], variables["stamps_goal"]
+        # No member behind the pass (a preview, a static build): keep the static strip.
+        if stamps is not None and goal:
+            for name, data, digest in stamp_strip_files(template, int(stamps), int(goal)):
+                files[name] = data
+                hashes[name] = digest
+    return files, hashes
+
+
+@functools.lru_cache(maxsize=256)
+def stamp_strip_files(
+    template: PassTemplate, stamps: int, goal: int
+) -> tuple[tuple[str, bytes, str], ...]:
+    """(name, PNG bytes, SHA-1) of strip.png/@2x/@3x for ``stamps`` of ``goal``."""
+    palette = StampPalette.from_mapping(template.meta.get("stamp_palette") or {})
+    images = render_stamp_strip(stamps, goal, palette)
+    return tuple(
+        (name, data, hashlib.sha1(data, usedforsecurity=False).hexdigest())
+        for name, data in sorted(images.items())
+    )
+
+
+def dumps_pass_json(pass_json: dict) -> bytes:
+    """Compact UTF-8 JSON: the exact bytes to hash into the manifest and ship."""
+    return json.dumps(pass_json, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -1,0 +1,307 @@
+"""The till: resolve what was scanned, apply the action, record the scan."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from walletpass import errors
+from walletpass.config import Settings
+from walletpass.db import utcnow
+from walletpass.loyalty import earning
+from walletpass.loyalty import services as ledger
+from walletpass.loyalty.models import LedgerEntry, Member, Program, ProgramKind, Reward
+from walletpass.offers.models import Coupon, Offer
+from walletpass.offers.services import coupon_problem, redeem_coupon
+from walletpass.passes import codes
+from walletpass.passes.models import Pass, PassStatus
+from walletpass.scan.models import Scan
+
+ACTIONS = ("lookup", "purchase", "stamp", "redeem_reward", "redeem_coupon", "refund")
+UNDO_WINDOW = timedelta(minutes=5)
+
+
+@dataclass
+class ScanRequest:
+    code: str
+    action: str
+    amount: Decimal | None = None
+    currency: str | None = None
+    receipt_id: str | None = None
+    reward_id: int | None = None
+    redeem_points: int = 0
+    stamps: int = 1
+    refund_id: str | None = None
+    lines: list[earning.Line] | None = None
+
+
+@dataclass
+class ScanOutcome:
+    scan: Scan
+    pass_row: Pass
+    member: Member | None
+    program: Program | None
+    coupon: Coupon | None
+    offer: Offer | None
+    change: ledger.Change = field(default_factory=ledger.Change)
+    redeemable_rewards: list[Reward] = field(default_factory=list)
+    coupons: list[tuple[Coupon, Offer]] = field(default_factory=list)
+
+
+def resolve(session: Session, code: str) -> Pass:
+    """The pass a scanned code belongs to, within the session's merchant."""
+    normalized = codes.normalize_barcode(code)
+    pass_row = session.scalars(select(Pass).where(Pass.barcode == normalized)).one_or_none()
+    if pass_row is None:
+        # Unknown and "another merchant's" look the same: never confirm a code exists.
+        raise errors.UnknownCode("no pass or coupon of this merchant has this code")
+    return pass_row
+
+
+def apply_scan(
+    session: Session,
+    settings: Settings,
+    req: ScanRequest,
+    actor: ledger.Actor,
+    *,
+    api_key_id: int | None = None,
+    user_id: int | None = None,
+) -> ScanOutcome:
+    if req.action not in ACTIONS:
+        raise errors.ValidationFailed(f"unknown action {req.action!r}")
+    pass_row = resolve(session, req.code)
+    if pass_row.status != PassStatus.ACTIVE and req.action != "lookup":
+        raise errors.PassInactive(f"this pass is {pass_row.status}")
+    member = session.get(Member, pass_row.member_id) if pass_row.member_id else None
+    program = session.get(Program, pass_row.program_id) if pass_row.program_id else None
+    coupon = session.get(Coupon, pass_row.coupon_id) if pass_row.coupon_id else None
+    change = ledger.Change()
+    key_base = req.receipt_id or uuid.uuid4().hex
+    if req.action == "purchase":
+        _need(member, "a purchase needs a loyalty card, not a coupon")
+        _need_amount(req)
+        _need_receipt(req)
+        assert member is not None and req.amount is not None and req.receipt_id
+        change = ledger.record_purchase(
+            session,
+            settings,
+            member,
+            amount=req.amount,
+            receipt_id=req.receipt_id,
+            actor=actor,
+            currency=req.currency,
+            lines=req.lines,
+            redeem_points=req.redeem_points,
+        )
+    elif req.action == "stamp":
+        _need(member, "stamps go on a stamp card")
+        assert member is not None
+        change = ledger.add_stamps(
+            session, settings, member, count=req.stamps, key=f"stamp:{key_base}", actor=actor
+        )
+    elif req.action == "redeem_reward":
+        _need(member, "rewards are redeemed from a loyalty card")
+        if req.reward_id is None:
+            raise errors.ValidationFailed(
+                "reward_id is required to redeem a reward",
+                errors=[{"field": "body.reward_id", "message": "required"}],
+            )
+        assert member is not None
+        change = ledger.redeem_reward(
+            session,
+            settings,
+            member,
+            reward_id=req.reward_id,
+            key=f"reward:{key_base}:{req.reward_id}",
+            actor=actor,
+        )
+    elif req.action == "redeem_coupon":
+        if coupon is None:
+            raise errors.ActionNotAllowed("this pass is not a coupon")
+        coupon, _offer, rolled = redeem_coupon(session, settings, coupon.id)
+        change.rolled_over_to = rolled.id if rolled else None
+    elif req.action == "refund":
+        _need(member, "refunds apply to a loyalty card")
+        _need_amount(req)
+        _need_receipt(req)
+        assert member is not None and req.amount is not None and req.receipt_id
+        change = ledger.refund(
+            session,
+            settings,
+            member,
+            receipt_id=req.receipt_id,
+            amount=req.amount,
+            refund_id=req.refund_id,
+            actor=actor,
+        )
+    # Re-read after the action: it may have locked and changed these rows.
+    if member is not None:
+        session.refresh(member)
+    if coupon is not None:
+        session.refresh(coupon)
+    offer = session.get(Offer, coupon.offer_id) if coupon else None
+    scan = Scan(
+        merchant_id=pass_row.merchant_id,
+        store_id=actor.store_id,
+        api_key_id=api_key_id,
+        user_id=user_id,
+        pass_id=pass_row.id,
+        member_id=member.id if member else None,
+        coupon_id=coupon.id if coupon else None,
+        action=req.action,
+        code=req.code[:200],
+        amount=req.amount,
+        currency=req.currency,
+        receipt_id=req.receipt_id,
+        result="ok",
+        points_delta=change.points or change.stamps,
+        details={
+            "entries": change.entries,
+            "replayed": change.replayed,
+            "redemption_code": change.redemption_code,
+        },
+    )
+    session.add(scan)
+    session.flush()
+    outcome = ScanOutcome(scan, pass_row, member, program, coupon, offer, change)
+    if member is not None:
+        outcome.redeemable_rewards = ledger.redeemable_rewards(session, member)
+        outcome.coupons = member_coupons(session, member)
+    return outcome
+
+
+def member_coupons(session: Session, member: Member) -> list[tuple[Coupon, Offer]]:
+    now = utcnow()
+    found = []
+    for coupon, offer in session.execute(
+        select(Coupon, Offer)
+        .join(Offer, Offer.id == Coupon.offer_id)
+        .where(Coupon.member_id == member.id, Coupon.status == "active")
+    ).all():
+        if coupon_problem(offer, coupon, now) is None:
+            found.append((coupon, offer))
+    return found
+
+
+def record_failed_scan(
+    session: Session,
+    code: str,
+    action: str,
+    exc: errors.WalletpassError,
+    actor: ledger.Actor,
+    *,
+    merchant_id: int,
+    api_key_id: int | None,
+    user_id: int | None,
+    receipt_id: str | None,
+    amount: Decimal | None,
+) -> None:
+    """Failed scans go to the scan log (for staff anomaly reports); nothing else changes."""
+    session.add(
+        Scan(
+            merchant_id=merchant_id,
+            store_id=actor.store_id,
+            api_key_id=api_key_id,
+            user_id=user_id,
+            action=action[:32],
+            code=code[:200],
+            amount=amount,
+            receipt_id=receipt_id,
+            result="error",
+            error_type=exc.code,
+            details={"detail": exc.detail},
+        )
+    )
+
+
+def undo_scan(session: Session, settings: Settings, scan_id: int, actor: ledger.Actor) -> Scan:
+    """Reverse a scan made by mistake, within a few minutes: compensating ledger entries
+    (the ledger stays append-only) and the coupon use given back."""
+    query = select(Scan).where(Scan.id == scan_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    scan = session.scalars(query).one_or_none()
+    if scan is None:
+        raise errors.NotFound(f"no scan {scan_id}")
+    if scan.undone_at is not None:
+        return scan
+    if scan.result != "ok" or utcnow() - scan.created_at > UNDO_WINDOW:
+        raise errors.UndoExpired("only a successful scan of the last 5 minutes can be undone")
+    entry_ids: list[int] = list(scan.details.get("entries") or [])
+    if scan.details.get("replayed"):
+        entry_ids = []  # a replay changed nothing, so there is nothing to reverse
+    if entry_ids and scan.member_id:
+        member = ledger.lock_member(session, scan.member_id)
+        for entry in session.scalars(select(LedgerEntry).where(LedgerEntry.id.in_(entry_ids))):
+            ledger.post(
+                session,
+                member,
+                kind="undo",
+                key=f"undo:{entry.id}",
+                actor=actor,
+                points=-entry.points,
+                stamps=-entry.stamps,
+                reverses_id=entry.id,
+                amount=entry.amount,
+                receipt_id=entry.receipt_id,
+                reason=f"undo of scan {scan.id}",
+            )
+            if entry.kind == "earn" and entry.amount:
+                member.lifetime_spend -= entry.amount
+        ledger.refresh_member_passes(session, settings, member)
+    if scan.action == "redeem_coupon" and scan.coupon_id:
+        coupon = session.get(Coupon, scan.coupon_id)
+        assert coupon is not None
+        offer = session.get(Offer, coupon.offer_id)
+        assert offer is not None
+        coupon.uses = max(coupon.uses - 1, 0)
+        coupon.status = "active"
+        offer.redeemed_count = max(offer.redeemed_count - 1, 0)
+        if scan.pass_id:
+            pass_row = session.get(Pass, scan.pass_id)
+            if pass_row is not None:
+                pass_row.coupon_id = coupon.id
+                from walletpass.passes.services import pass_changed
+
+                pass_changed(session, pass_row, settings=settings)
+    scan.undone_at = utcnow()
+    return scan
+
+
+def _need(member: Member | None, message: str) -> None:
+    if member is None:
+        raise errors.ActionNotAllowed(message)
+
+
+def _need_amount(req: ScanRequest) -> None:
+    if req.amount is None:
+        raise errors.ValidationFailed(
+            "amount is required for this action",
+            errors=[{"field": "body.amount", "message": "required"}],
+        )
+
+
+def _need_receipt(req: ScanRequest) -> None:
+    if not req.receipt_id:
+        raise errors.ValidationFailed(
+            "receipt_id is required: it makes a retried scan count once",
+            errors=[{"field": "body.receipt_id", "message": "required"}],
+        )
+
+
+def describe_program(program: Program | None) -> dict[str, Any]:
+    if program is None:
+        return {}
+    return {
+        "id": program.id,
+        "slug": program.slug,
+        "name": program.name,
+        "kind": program.kind,
+        "is_stamps": program.kind == ProgramKind.STAMPS,
+    }
