@@ -14,9 +14,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import walletpass.models  # noqa: F401 - registers every table on Base.metadata
 from walletpass.config import Settings
 from walletpass.db import Base, make_engine
-from walletpass.migrate import upgrade
 from walletpass.runtime import Runtime
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,13 +43,19 @@ def _test_db_url(tmp: Path | None) -> str:
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = _test_db_url(tmp_path_factory.mktemp("db"))
     engine = make_engine(url)
+    _reset_schema(engine)
+    # The schema comes from the models; tests/test_migrations.py checks that the Alembic
+    # migrations build exactly the same schema on both backends.
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    yield url
+
+
+def _reset_schema(engine) -> None:  # type: ignore[no-untyped-def]
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
-    upgrade(engine)
-    engine.dispose()
-    yield url
 
 
 @pytest.fixture(scope="session")

@@ -38,16 +38,29 @@ def create_app(
     return app
 
 
-def register_blueprints(app: Flask) -> None:
-    from walletpass.api.views import bp as api_bp
-    from walletpass.apple.views import bp as apple_bp
-    from walletpass.google.views import bp as google_bp
-    from walletpass.web.views import bp as web_bp
+# Each module exposes ``bp``. Page blueprints (sessions, CSRF) and machine endpoints
+# (Apple, Google, the bearer-token API, CRM webhooks) are kept apart.
+BLUEPRINTS = (
+    "walletpass.web.views",
+    "walletpass.apple.views",
+    "walletpass.google.views",
+    "walletpass.api.views",
+    "walletpass.crm.views",
+    "walletpass.public.views",
+    "walletpass.till.views",
+    "walletpass.admin.views",
+    "walletpass.campaigns.views",
+)
 
-    app.register_blueprint(web_bp)
-    app.register_blueprint(apple_bp)
-    app.register_blueprint(google_bp)
-    app.register_blueprint(api_bp)
+
+def register_blueprints(app: Flask) -> None:
+    import importlib
+
+    from walletpass.web import auth
+
+    auth.init_app(app)
+    for name in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(name).bp)
 
 
 def start_embedded_worker(app: Flask, runtime: Runtime) -> Any:

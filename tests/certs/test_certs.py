@@ -339,8 +339,9 @@ def test_import_finds_wwdr_in_the_bundled_folder(fake_apple, monkeypatch):
     shutil.copy(fake_apple["wwdr"], bundled / "AppleWWDRCAG4.cer")
     monkeypatch.setattr(p12_module, "BUNDLED_CERTS_DIR", bundled)
     _import(fake_apple, wwdr_candidates=[])
-    assert SigningIdentity.from_dir(fake_apple["tmp"] / "out", SECRET).intermediate == (
-        fake_apple["ca"]
+    assert (
+        SigningIdentity.from_dir(fake_apple["tmp"] / "out", SECRET).intermediate
+        == (fake_apple["ca"])
     )
 
 

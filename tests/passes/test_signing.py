@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
 import json
 import shutil
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import NameOID
 
 from walletpass.certs.dev import create_dev_chain
 from walletpass.passes.pkpass import (
@@ -147,6 +152,68 @@ def test_signature_embeds_signer_and_intermediate(identity, certs_dir):
     assert identity.intermediate.subject in subjects
     ca_der = (certs_dir / "ca.pem").read_bytes()
     assert identity.intermediate.public_bytes(serialization.Encoding.PEM) == ca_der
+
+
+def test_fast_rsa_path_equals_pkcs7_signature_builder(identity):
+    # The pre-encoded RSA path must be byte for byte what cryptography's builder makes
+    # (NoCapabilities: the only attribute it leaves out). PKCS#1 v1.5 is deterministic, so
+    # only the signing time can differ: retry if a second boundary fell between the calls.
+    data = _build(identity).manifest
+    for _ in range(5):
+        before = int(time.time())
+        fast = identity.sign(data)
+        reference = identity.sign_with_builder(data, capabilities=False)
+        if int(time.time()) == before:
+            break
+    assert fast == reference
+
+
+def test_builder_path_verifies_too(identity, certs_dir, tmp_path):
+    data = _build(identity).manifest
+    signature = identity.sign_with_builder(data)
+    result = openssl_verify(tmp_path, data, signature, certs_dir / "ca.pem")
+    assert result.returncode == 0, result.stderr
+    assert "signingTime" in cms_print(tmp_path, signature)
+
+
+def test_ec_key_signs_through_the_builder(tmp_path):
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "EC test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.USER_ID, PASS_TYPE),
+                    x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, TEAM),
+                ]
+            )
+        )
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(ca_key, hashes.SHA256())
+    )
+    ec_identity = SigningIdentity(cert=cert, key=key, intermediate=ca)
+    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    parts = _build(ec_identity)
+    result = openssl_verify(tmp_path, parts.manifest, parts.signature, tmp_path / "ca.pem")
+    assert result.returncode == 0, result.stderr
 
 
 def test_data_with_newlines_verifies(identity, certs_dir, tmp_path):
@@ -287,7 +354,9 @@ def _template_dirs() -> list[Path]:
     return sorted(p for p in TEMPLATES.iterdir() if (p / "pass.json").is_file())
 
 
-@pytest.mark.parametrize("template_dir", _template_dirs() or [None], ids=lambda p: getattr(p, "name", "none"))
+@pytest.mark.parametrize(
+    "template_dir", _template_dirs() or [None], ids=lambda p: getattr(p, "name", "none")
+)
 def test_each_template_bundle_verifies(template_dir, certs_dir, identity, tmp_path):
     if template_dir is None:
         pytest.skip("pass_templates/ has no templates yet (written by the templates helper)")

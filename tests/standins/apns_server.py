@@ -96,13 +96,13 @@ class _H2Server(H2Connection):
         if self._until_sweep <= 0:
             self._until_sweep = 256
             return super().open_inbound_streams
-        return len(self._proto.streams) + self._proto.stalled
+        return len(self._proto.streams) + len(self._proto.stalled)
 
 
 class _ServerProtocol(asyncio.Protocol):
     def __init__(self, standin: ApnsStandIn) -> None:
         self.standin = standin
-        self.stalled = 0  # streams we deliberately never answer (still open for h2)
+        self.stalled: set[int] = set()  # streams never answered on purpose (open for h2)
         self.streams: dict[int, _Stream] = {}
         self.conn = _H2Server(
             H2Configuration(
@@ -157,6 +157,7 @@ class _ServerProtocol(asyncio.Protocol):
             return
         streams = self.streams
         handled = 0
+        acked = ack_sid = 0
         for ev in events:
             t = type(ev)
             if t is RequestReceived:
@@ -165,7 +166,10 @@ class _ServerProtocol(asyncio.Protocol):
                 s = streams.get(ev.stream_id)
                 if s is not None:
                     s.body += ev.data
-                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                # Acked once per read (below): streams are tiny and short-lived, so
+                # only the connection window matters.
+                acked += ev.flow_controlled_length
+                ack_sid = ev.stream_id
             elif t is StreamEnded:
                 s = streams.pop(ev.stream_id, None)
                 if s is not None:
@@ -176,9 +180,12 @@ class _ServerProtocol(asyncio.Protocol):
                         self.transport.write(conn.data_to_send())
             elif t is StreamReset:
                 streams.pop(ev.stream_id, None)
+                self.stalled.discard(ev.stream_id)
             elif t is ConnectionTerminated:
                 if self.transport is not None:
                     self.transport.close()
+        if acked:
+            conn.acknowledge_received_data(acked, ack_sid)
         out = conn.data_to_send()
         if out and self.transport is not None:
             self.transport.write(out)
@@ -194,12 +201,14 @@ class _ServerProtocol(asyncio.Protocol):
         status: int,
         reason: str | None,
         *,
+        apns_id: bytes | None = None,
         timestamp: int | None = None,
         retry_after: str | None = None,
     ) -> None:
         headers = [
             (b":status", str(status).encode()),
-            (b"apns-id", self._next_apns_id()),
+            # Like Apple: echo the client's apns-id, or make one up.
+            (b"apns-id", apns_id or self._next_apns_id()),
         ]
         if retry_after is not None:
             headers.append((b"retry-after", retry_after.encode()))
@@ -263,17 +272,23 @@ class _ServerProtocol(asyncio.Protocol):
             if standin.keep_requests
             else None
         )
+        apns_id = h.get(b"apns-id")
         if rule is None:
-            self._reply(stream_id, 200, None)
+            self._reply(stream_id, 200, None, apns_id=apns_id)
         elif rule.status is None:
-            self.stalled += 1  # never answer this stream
+            self.stalled.add(stream_id)  # never answer this stream
             return
         else:
             ts = rule.timestamp
             if rule.status == 410 and ts is None:
                 ts = int(time.time() * 1000)
             self._reply(
-                stream_id, rule.status, rule.reason, timestamp=ts, retry_after=rule.retry_after
+                stream_id,
+                rule.status,
+                rule.reason,
+                apns_id=apns_id,
+                timestamp=ts,
+                retry_after=rule.retry_after,
             )
 
 

@@ -5,12 +5,29 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from walletpass import errors
-from walletpass.api import scans
 from walletpass.api.framework import Api, problem_response
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 api = Api(bp, title="walletpass API", version="1")
-scans.register(api)
+
+# Resource modules: each defines ``register(api)``.
+RESOURCE_MODULES = ("scans", "programs", "members", "catalogue", "campaigns", "webhooks", "stats")
+
+
+def _register_resources() -> None:
+    import importlib
+
+    for name in RESOURCE_MODULES:
+        try:
+            module = importlib.import_module(f"walletpass.api.{name}")
+        except ModuleNotFoundError as exc:  # a resource module still being written
+            if exc.name != f"walletpass.api.{name}":
+                raise
+            continue
+        module.register(api)
+
+
+_register_resources()
 
 
 @bp.get("/openapi.json")

@@ -295,13 +295,24 @@ class _H2Connection(H2Connection):
 
 
 class _Req:
-    __slots__ = ("apns_id", "attempt", "batch", "body", "idx", "retry_after", "status", "token")
+    __slots__ = (
+        "apns_id",
+        "attempt",
+        "batch",
+        "body",
+        "idx",
+        "retry_after",
+        "sent_at",
+        "status",
+        "token",
+    )
 
     def __init__(self, batch: _Batch, idx: int, token: bytes) -> None:
         self.batch = batch
         self.idx = idx
         self.token = token
         self.attempt = 0
+        self.sent_at = 0.0
         self.status: int | None = None
         self.apns_id: bytes | None = None
         self.retry_after: bytes | None = None
@@ -340,7 +351,8 @@ class _Batch:
             (b"apns-topic", topic.encode()),
             (b"apns-push-type", b"background"),
             (b"apns-priority", b"5"),
-            (b"content-length", str(len(PAYLOAD)).encode()),
+            # No content-length: optional in HTTP/2 (the DATA frame carries the
+            # length), aioapns omits it too, and it is one more header to decode.
         ]
 
     def take(self) -> _Req | None:
@@ -398,6 +410,9 @@ class _Conn(asyncio.Protocol):
         self.transport = None
         why = f"connection lost: {exc!r}" if exc else "connection closed by server"
         if not self.ready.done():
+            # Closed before the server's SETTINGS: typically the TLS client
+            # certificate was refused (TLS 1.3 reports that only after the handshake).
+            why += " during connection setup (client certificate refused?)"
             self.ready.set_exception(ConnectionError(why))
             self.ready.exception()  # mark retrieved; the connector reads it if still waiting
         if not self.closed.done():
@@ -538,6 +553,7 @@ class _Engine:
                 continue
             h2 = conn.h2
             streams = conn.streams
+            now = self.loop.time()
             sent = 0
             while sent < cap and pending:
                 batch = pending[0]
@@ -572,6 +588,7 @@ class _Engine:
                     batch.put_back(req)
                     log.debug("APNs: could not open stream: %r", exc)
                     break
+                req.sent_at = now
                 streams[sid] = req
                 sent += 1
                 if sent % _REFILL_EVERY == 0:
@@ -739,18 +756,19 @@ class _Engine:
                 seen = batch.progress
 
     def _give_up(self, batch: _Batch, why: str) -> None:
-        now = self.loop.time()
         for conn in list(self.conns):
             mine = [sid for sid, r in conn.streams.items() if r.batch is batch]
+            oldest = min((conn.streams[sid].sent_at for sid in mine), default=None)
             for sid in mine:
                 req = conn.streams.pop(sid)
                 with contextlib.suppress(H2Error):
                     conn.h2.reset_stream(sid, ErrorCodes.CANCEL)
                 self.fail(batch, req.idx, why)
             conn.flush()
-            if mine and now - conn.last_rx >= self.timeout:
-                # Nothing at all came back on it for a whole timeout: treat as dead.
-                conn.abort("idle timeout")
+            if oldest is not None and conn.last_rx < oldest:
+                # Not a single frame since these requests went out: the connection
+                # is dead (half-open), not just slow on one token. Drop it.
+                conn.abort("no response since the requests were sent")
         for i, r in enumerate(batch.results):
             if r is None:
                 self.fail(batch, i, why)

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from walletpass.apple.models import AppleLog, Device, Registration
+from walletpass.crm.events import emit
 from walletpass.db import utcnow
 from walletpass.passes import stamps
 from walletpass.passes.models import Pass, PassEvent
@@ -113,6 +114,7 @@ def _register_once(session: Session, pass_row: Pass, library_id: str, push_token
             version=pass_row.version,
         )
     )
+    emit(session, pass_row.merchant_id, "pass.installed", _pass_event_data(pass_row, "apple"))
     session.flush()
     return True
 
@@ -143,6 +145,7 @@ def unregister(session: Session, pass_row: Pass, library_id: str) -> None:
                 version=pass_row.version,
             )
         )
+        emit(session, pass_row.merchant_id, "pass.removed", _pass_event_data(pass_row, "apple"))
     remaining = session.scalar(
         select(func.count()).select_from(Registration).where(Registration.device_id == device.id)
     )
@@ -253,3 +256,12 @@ def record_fetch(session: Session, pass_row: Pass) -> None:
             version=pass_row.version,
         )
     )
+
+
+def _pass_event_data(pass_row: Pass, platform: str) -> dict[str, object]:
+    return {
+        "pass_serial": pass_row.serial,
+        "platform": platform,
+        "member_id": pass_row.member_id,
+        "coupon_id": pass_row.coupon_id,
+    }

@@ -87,9 +87,7 @@ def _candidate_files(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out.extend(
-                sorted(p for p in path.iterdir() if p.suffix.lower() in _CERT_SUFFIXES)
-            )
+            out.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in _CERT_SUFFIXES))
         else:
             out.append(path)
     return out

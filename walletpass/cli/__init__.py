@@ -9,7 +9,7 @@ import click
 from walletpass.config import Settings
 
 # Modules that add commands to `main`; each defines `register(main)`.
-_COMMAND_MODULES = ("core", "certs", "passes", "jobs")
+_COMMAND_MODULES = ("core", "certs", "passes", "jobs", "crm", "members", "campaigns")
 
 
 @click.group()

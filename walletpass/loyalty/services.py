@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.config import Settings
+from walletpass.crm.events import emit
 from walletpass.db import utcnow
 from walletpass.loyalty import earning, expiry, rules, tiers
 from walletpass.loyalty.models import (
@@ -134,6 +135,24 @@ def post(
     member.points_balance += points
     member.stamps_balance += stamps
     member.last_activity_at = utcnow()
+    if points or stamps:
+        emit(
+            session,
+            member.merchant_id,
+            "points.changed",
+            {
+                "member_id": member.id,
+                "external_id": member.external_id,
+                "entry_id": entry.id,
+                "kind": kind,
+                "points": points,
+                "stamps": stamps,
+                "points_balance": member.points_balance,
+                "stamps_balance": member.stamps_balance,
+                "receipt_id": receipt_id,
+                "reason": reason,
+            },
+        )
     return entry
 
 
@@ -244,6 +263,20 @@ def enroll(
             )
     if isinstance(parsed, rules.PointsRules):
         _initial_tier(member, parsed)
+    emit(
+        session,
+        member.merchant_id,
+        "member.created",
+        {
+            "member_id": member.id,
+            "external_id": member.external_id,
+            "program": program.slug,
+            "name": member.name,
+            "email": member.email,
+            "pass_serial": pass_row.serial,
+            "source": member.source,
+        },
+    )
     return member, pass_row, True
 
 

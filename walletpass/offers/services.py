@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.config import Settings
+from walletpass.crm.events import emit
 from walletpass.db import utcnow
 from walletpass.loyalty.models import Program, ProgramKind
 from walletpass.offers.models import Coupon, Offer
@@ -56,6 +57,19 @@ def redeem_coupon(
     offer.redeemed_count += 1
     if coupon.uses >= offer.uses_per_coupon:
         coupon.status = "used"
+    emit(
+        session,
+        coupon.merchant_id,
+        "coupon.redeemed",
+        {
+            "coupon_id": coupon.id,
+            "offer_id": offer.id,
+            "offer": offer.title,
+            "member_id": coupon.member_id,
+            "uses": coupon.uses,
+            "uses_per_coupon": offer.uses_per_coupon,
+        },
+    )
     rolled = None
     for pass_row in session.scalars(select(Pass).where(Pass.coupon_id == coupon.id)):
         if coupon.status == "used":

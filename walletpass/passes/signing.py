@@ -165,9 +165,12 @@ class SigningIdentity:
 
     @functools.cached_property
     def _rsa_encoder(self) -> _RsaCmsEncoder | None:
-        if isinstance(self.key, rsa.RSAPrivateKey):
+        if not isinstance(self.key, rsa.RSAPrivateKey):
+            return None
+        try:
             return _RsaCmsEncoder(self.cert, self.key, self.intermediate)
-        return None
+        except CertificateError:  # a marker collided with certificate bytes: never mind
+            return None
 
     @classmethod
     def from_dir(cls, certs_dir: Path, secret_key: str | None) -> SigningIdentity:
@@ -251,7 +254,12 @@ _CONTENT_TYPE_ATTR = _tlv(_SEQ, _OID_CONTENT_TYPE + _tlv(_SET, _OID_DATA))
 
 
 class _RsaCmsEncoder:
-    """Detached SignedData (SHA-256, RSA PKCS#1 v1.5) with pre-encoded constant parts."""
+    """Detached SignedData (SHA-256, RSA PKCS#1 v1.5) with pre-encoded constant parts.
+
+    With a fixed key size every length in the structure is constant (a UTCTime is 13
+    bytes, a SHA-256 digest 32, a PKCS#1 v1.5 signature the modulus length), so the output
+    is three constant byte strings around the signing time, the digest and the signature.
+    """
 
     def __init__(
         self, cert: x509.Certificate, key: rsa.RSAPrivateKey, intermediate: x509.Certificate
@@ -261,45 +269,66 @@ class _RsaCmsEncoder:
         # SET OF Certificate: DER orders the members by their encoding.
         certs = sorted([cert.public_bytes(der), intermediate.public_bytes(der)])
         sid = _tlv(_SEQ, cert.issuer.public_bytes() + _der_int(cert.serial_number))
-        self._signed_data_head = (
+        time_mark, digest_mark = b"\x00" * 13, b"\x01" * 32
+        sig_len = (key.key_size + 7) // 8
+        sig_mark = b"\x02" * sig_len
+        # The three attributes have fixed, distinct lengths, so their DER (SET OF) order is
+        # fixed too: contentType, signingTime, messageDigest. Checked once here.
+        attrs = [
+            _CONTENT_TYPE_ATTR,
+            _tlv(_SEQ, _OID_SIGNING_TIME + _tlv(_SET, _tlv(_UTCTIME, time_mark))),
+            _tlv(_SEQ, _OID_MESSAGE_DIGEST + _tlv(_SET, _tlv(_OCTETS, digest_mark))),
+        ]
+        assert attrs == sorted(attrs)
+        attrs_content = b"".join(attrs)
+        # The signature covers the attributes encoded as a SET (RFC 5652 5.4); in the
+        # SignerInfo they are carried under the [0] IMPLICIT tag instead.
+        self._to_sign = _split(_tlv(_SET, attrs_content), time_mark, digest_mark)
+        signer_info = _tlv(
+            _SEQ,
+            _der_int(1)
+            + sid
+            + _SHA256_ALG
+            + _tlv(_CTX0, attrs_content)
+            + _RSA_ALG
+            + _tlv(_OCTETS, sig_mark),
+        )
+        signed_data = _tlv(
+            _SEQ,
             _der_int(1)
             + _tlv(_SET, _SHA256_ALG)
             + _tlv(_SEQ, _OID_DATA)
             + _tlv(_CTX0, b"".join(certs))
+            + _tlv(_SET, signer_info),
         )
-        self._signer_head = _der_int(1) + sid + _SHA256_ALG
+        content_info = _tlv(_SEQ, _OID_SIGNED_DATA + _tlv(_CTX0, signed_data))
+        self._out = _split(content_info, time_mark, digest_mark, sig_mark)
+        self._padding = padding.PKCS1v15()
+        self._hash = hashes.SHA256()
 
     def sign(self, data: bytes, now: datetime | None = None) -> bytes:
         now = now or datetime.now(UTC)
         if not 1950 <= now.year < 2050:  # UTCTime's range; GeneralizedTime beyond it
             raise CertificateError("signing time outside 1950-2049 is not supported")
         signing_time = now.strftime("%y%m%d%H%M%SZ").encode("ascii")
-        attrs = sorted(
-            [
-                _CONTENT_TYPE_ATTR,
-                _tlv(_SEQ, _OID_SIGNING_TIME + _tlv(_SET, _tlv(_UTCTIME, signing_time))),
-                _tlv(
-                    _SEQ,
-                    _OID_MESSAGE_DIGEST
-                    + _tlv(_SET, _tlv(_OCTETS, hashlib.sha256(data).digest())),
-                ),
-            ]
-        )
-        attrs_content = b"".join(attrs)
-        # The signature covers the attributes encoded as a SET (RFC 5652 5.4); in the
-        # SignerInfo they are carried under the [0] IMPLICIT tag instead.
-        signature = self._key.sign(
-            _tlv(_SET, attrs_content), padding.PKCS1v15(), hashes.SHA256()
-        )
-        signer_info = _tlv(
-            _SEQ,
-            self._signer_head
-            + _tlv(_CTX0, attrs_content)
-            + _RSA_ALG
-            + _tlv(_OCTETS, signature),
-        )
-        signed_data = _tlv(_SEQ, self._signed_data_head + _tlv(_SET, signer_info))
-        return _tlv(_SEQ, _OID_SIGNED_DATA + _tlv(_CTX0, signed_data))
+        digest = hashlib.sha256(data).digest()
+        a, b, c = self._to_sign
+        signature = self._key.sign(a + signing_time + b + digest + c, self._padding, self._hash)
+        p, q, r, s = self._out
+        return p + signing_time + q + digest + r + signature + s
+
+
+def _split(template: bytes, *marks: bytes) -> tuple[bytes, ...]:
+    """``template`` cut around each of ``marks`` (each must occur exactly once, in order)."""
+    parts: list[bytes] = []
+    rest = template
+    for mark in marks:
+        if rest.count(mark) != 1:
+            raise CertificateError("cannot pre-encode the CMS structure for this certificate")
+        head, rest = rest.split(mark)
+        parts.append(head)
+    parts.append(rest)
+    return tuple(parts)
 
 
 def _load_key(certs_dir: Path, secret_key: str | None) -> SigningKey:
@@ -328,9 +357,7 @@ def _load_key(certs_dir: Path, secret_key: str | None) -> SigningKey:
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError):
-        raise CertificateError(
-            f"{source} is not an unencrypted PEM private key"
-        ) from None
+        raise CertificateError(f"{source} is not an unencrypted PEM private key") from None
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise CertificateError(f"{source} must hold an RSA or EC private key")
     return key

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.config import Settings
+from walletpass.crm.events import emit
 from walletpass.db import utcnow
 from walletpass.loyalty import earning
 from walletpass.loyalty import services as ledger
@@ -169,6 +170,23 @@ def apply_scan(
     )
     session.add(scan)
     session.flush()
+    emit(
+        session,
+        scan.merchant_id,
+        "scan.recorded",
+        {
+            "scan_id": scan.id,
+            "action": scan.action,
+            "pass_serial": pass_row.serial,
+            "member_id": scan.member_id,
+            "coupon_id": scan.coupon_id,
+            "store_id": scan.store_id,
+            "amount": str(scan.amount) if scan.amount is not None else None,
+            "receipt_id": scan.receipt_id,
+            "points_delta": change.points,
+            "stamps_delta": change.stamps,
+        },
+    )
     outcome = ScanOutcome(scan, pass_row, member, program, coupon, offer, change)
     if member is not None:
         outcome.redeemable_rewards = ledger.redeemable_rewards(session, member)

@@ -11,7 +11,13 @@ from walletpass.passes.models import Pass
 from walletpass.passes.services import signed_bundle
 from walletpass.web import metrics
 
-bp = Blueprint("web", __name__)
+bp = Blueprint(
+    "web",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static/web",
+)
 
 _ASSET = re.compile(r"^[a-z0-9_]+(@[23]x)?\.png$")
 

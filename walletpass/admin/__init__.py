@@ -1,0 +1,1 @@
+"""The marketer's /admin: programs, designs, offers, campaigns, members, KPIs."""

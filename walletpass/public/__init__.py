@@ -1,0 +1,1 @@
+"""What customers see: join pages, QR codes, flyers, the pass landing page."""

@@ -1,0 +1,1 @@
+"""The /till page: staff scan passes with a phone camera or a USB scanner."""

@@ -1,0 +1,149 @@
+"""Staff sign-in for /till and /admin: argon2 passwords, lock-out, sessions, CSRF, roles.
+
+Sessions are Flask's signed cookies (HttpOnly, SameSite=Lax, Secure behind HTTPS) holding
+the user id and a CSRF token. Every state-changing request to a page blueprint must carry
+that token (form field ``csrf_token`` or header ``X-CSRF-Token``); a missing or wrong one
+is a 400. Apple's and Google's endpoints and the bearer-token API do not use sessions.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from walletpass.db import utcnow
+from walletpass.tenancy.models import Role, User
+from walletpass.tenancy.users import verify_password
+
+MAX_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
+# Verifying against this when the email is unknown keeps the response time the same,
+# so the sign-in form does not reveal which emails have accounts.
+_DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$1BrjXKt1jpEyBkBorXXu3Q$4kHjqioa7lQF7boBUiybku8ceNiEzxEcujUgSUsSY3w"  # noqa: E501
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class SignInError(Exception):
+    """Shown to the person signing in as is."""
+
+
+def authenticate(db: Session, email: str, password: str) -> User:
+    """The user with these credentials.
+
+    :raise SignInError: wrong credentials, or the account is locked after repeated failures.
+    """
+    user = db.scalars(
+        select(User)
+        .where(func.lower(User.email) == email.strip().lower())
+        .execution_options(all_merchants=True)
+    ).one_or_none()
+    now = utcnow()
+    if user is None or not user.active:
+        verify_password(password, _DUMMY_HASH)
+        raise SignInError("Wrong email or password.")
+    if user.locked_until is not None and user.locked_until > now:
+        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+        raise SignInError(f"Too many failed attempts. Try again in {minutes} minutes.")
+    if not verify_password(password, user.password_hash):
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILURES:
+            user.locked_until = now + LOCKOUT
+            user.failed_logins = 0
+        raise SignInError("Wrong email or password.")
+    user.failed_logins = 0
+    user.locked_until = None
+    return user
+
+
+def login_user(user: User) -> None:
+    session.clear()
+    session["user_id"] = user.id
+    session["csrf"] = secrets.token_urlsafe(32)
+    session.permanent = True
+
+
+def logout_user() -> None:
+    session.clear()
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return str(token)
+
+
+def check_csrf() -> None:
+    """before_request hook for page blueprints: state changes need the session's token."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    expected = session.get("csrf") or ""
+    if not expected or not hmac.compare_digest(str(sent), str(expected)):
+        abort(400, description="missing or invalid CSRF token; reload the page and try again")
+
+
+def current_user() -> User | None:
+    """The signed-in user (loaded once per request), or None."""
+    if "walletpass_user" in g:
+        return g.walletpass_user  # type: ignore[no-any-return]
+    user = None
+    user_id = session.get("user_id")
+    if user_id is not None:
+        runtime = current_app.extensions["walletpass"]
+        with runtime.transaction() as db:
+            user = db.scalars(
+                select(User).where(User.id == user_id).execution_options(all_merchants=True)
+            ).one_or_none()
+            if user is not None and not user.active:
+                user = None
+    g.walletpass_user = user
+    return user
+
+
+def require_role(*roles: str, login_endpoint: str) -> Callable[[F], F]:
+    """Only signed-in users with one of ``roles``; others go to sign in or get a 403."""
+
+    def deco(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                return redirect(url_for(login_endpoint, next=request.full_path))
+            if user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return deco
+
+
+ADMIN_ROLES = (Role.OWNER.value, Role.MARKETER.value)
+TILL_ROLES = (Role.OWNER.value, Role.MARKETER.value, Role.STAFF.value)
+
+
+def init_app(app: Flask) -> None:
+    secure = current_public_url_is_https(app)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+    )
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["current_user"] = current_user
+
+
+def current_public_url_is_https(app: Flask) -> bool:
+    runtime = app.extensions["walletpass"]
+    return str(runtime.settings.public_url).startswith("https://")
