@@ -154,7 +154,9 @@ def signed_bundle(session: Session, settings: Settings, pass_row: Pass) -> Bundl
         manifest = json.loads(pass_row.signed_manifest)
         # The files are derived from state; if they no longer match what was signed
         # (a template image replaced on disk), sign again rather than ship a bad pass.
-        cached = all(manifest.get(name) == digest for name, digest in hashes.items())
+        cached = set(manifest) == set(hashes) | {"pass.json"} and all(
+            manifest[name] == digest for name, digest in hashes.items()
+        )
     if cached:
         assert pass_row.signed_pass_json and pass_row.signed_manifest and pass_row.signature
         data = pkpass.assemble_pkpass(
