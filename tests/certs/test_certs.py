@@ -173,7 +173,7 @@ def test_dev_key_is_private_rsa_2048(dev_dir):
 def test_dev_chain_refuses_to_overwrite(tmp_path):
     create_dev_chain(tmp_path, PASS_TYPE, TEAM)
     before = (tmp_path / "pass.pem").read_bytes()
-    with pytest.raises(CertificateError, match="already exist.*--force"):
+    with pytest.raises(CertificateError, match=r"already exist.*--force"):
         create_dev_chain(tmp_path, PASS_TYPE, TEAM)
     assert (tmp_path / "pass.pem").read_bytes() == before
     create_dev_chain(tmp_path, PASS_TYPE, TEAM, force=True)
@@ -253,7 +253,7 @@ def test_team_id_mismatch_shows_both(fake_apple):
 def test_certificate_without_uid_is_not_a_pass_certificate(fake_apple):
     cert = make_pass_cert(_key(0), fake_apple["ca"], _key(1), uid=None)
     p12 = write_p12(fake_apple["tmp"] / "nouid.p12", cert, _key(1))
-    with pytest.raises(CertificateError, match="not a Pass Type ID certificate.*no UID"):
+    with pytest.raises(CertificateError, match=r"not a Pass Type ID certificate.*no UID"):
         _import(fake_apple, p12=p12)
 
 

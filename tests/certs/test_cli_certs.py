@@ -247,7 +247,7 @@ def _needs_templates():
     if not _template_dirs():
         pytest.skip("pass_templates/ has no templates yet (written by the templates helper)")
     try:
-        import walletpass.passes.render  # noqa: F401
+        import walletpass.passes.render
         import walletpass.passes.templates  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"template modules not there yet: {exc}")

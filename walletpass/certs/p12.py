@@ -66,9 +66,13 @@ def _wwdr_generation_hint(issuer: x509.Name) -> str:
             f"{_APPLE_CA_URL})"
         )
     if "Apple Worldwide Developer Relations" in issuer.rfc4514_string():
-        # The original WWDR intermediate has no OU; it is "G1". Its 2013-2023 edition has
-        # expired; the renewed one (valid to 2030) has the same subject and key.
-        return f"Apple WWDR G1, the renewed edition valid to 2030 (AppleWWDRCA.cer from {_APPLE_CA_URL})"
+        # The first WWDR generation (G1) has OU "Apple Worldwide Developer Relations", not
+        # "G1". Its 2013-2023 edition has expired; the renewed one (valid to 2030) has the
+        # same subject and key.
+        return (
+            "Apple WWDR G1, the renewed edition valid to 2030 "
+            f"(AppleWWDRCA.cer from {_APPLE_CA_URL})"
+        )
     return "the intermediate certificate that issued it"
 
 

@@ -13,7 +13,7 @@ import json
 import struct
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,7 +21,7 @@ from walletpass.passes.signing import CertificateError, SigningIdentity
 
 PKPASS_MIME_TYPE = "application/vnd.apple.pkpass"
 
-PASS_JSON = "pass.json"
+PASS_JSON = "pass.json"  # noqa: S105 (a file name, not a password)
 MANIFEST = "manifest.json"
 SIGNATURE = "signature"
 _RESERVED = frozenset({PASS_JSON, MANIFEST, SIGNATURE})
@@ -58,7 +58,7 @@ def manifest_bytes(hashes: Mapping[str, str]) -> bytes:
     return json.dumps(dict(hashes), separators=(",", ":"), sort_keys=True).encode("ascii")
 
 
-def _check_names(names: Any) -> None:
+def _check_names(names: Iterable[str]) -> None:
     for name in names:
         if name in _RESERVED:
             raise ValueError(f"{name} is written by the builder; do not pass it in files")

@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from walletpass.security import SealError, unseal
 
-PASS_CERT_FILE = "pass.pem"
+PASS_CERT_FILE = "pass.pem"  # noqa: S105 (a file name, not a password)
 WWDR_CERT_FILE = "wwdr.pem"
 DEV_CA_FILE = "ca.pem"
 PLAIN_KEY_FILE = "pass.key"
