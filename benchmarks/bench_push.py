@@ -198,24 +198,45 @@ def main(argv: list[str] | None = None) -> int:
     batch = args.batch or n
     out: dict[str, object] = {"count": args.count, "batch": args.batch or args.count}
     errors: list[str] = []
+    cpu: dict[str, dict[str, float]] = {}
 
     with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
         pki = make_test_pki(tmp)
         standin = StandInProcess(pki)
         try:
-            runs = [("walletpass", lambda toks: bench_walletpass(
-                pki, standin.url, toks, batch, args.connections, args.concurrency))]
+            runs = [
+                (
+                    "walletpass",
+                    lambda toks: bench_walletpass(
+                        pki, standin.url, toks, batch, args.connections, args.concurrency
+                    ),
+                )
+            ]
             if not args.skip_aioapns:
-                runs.append(("aioapns", lambda toks: bench_aioapns(
-                    pki, standin.url, toks, args.aioapns_chunk)))
+                runs.append(
+                    (
+                        "aioapns",
+                        lambda toks: bench_aioapns(pki, standin.url, toks, args.aioapns_chunk),
+                    )
+                )
             if args.with_httpx:
-                runs.append(("httpx", lambda toks: bench_httpx(
-                    pki, standin.url, toks, args.aioapns_chunk)))
+                runs.append(
+                    ("httpx", lambda toks: bench_httpx(pki, standin.url, toks, args.aioapns_chunk))
+                )
             for salt, (name, fn) in enumerate(runs):
                 standin.ask("reset")
-                rate, bad = fn(tokens_for(n, salt))
+                tokens = tokens_for(n, salt)
+                cpu0, srv0 = time.process_time(), standin.ask("cpu")
+                rate, bad = fn(tokens)
+                cpu1, srv1 = time.process_time(), standin.ask("cpu")
                 got = standin.ask("count")
                 out[f"{name}_pushes_per_s"] = round(rate)
+                # CPU per push on each side: the two processes share the machine, so
+                # this shows where the time goes independent of scheduling noise.
+                cpu[name] = {
+                    "client_us": round((cpu1 - cpu0) / n * 1e6, 1),
+                    "standin_us": round((srv1 - srv0) / n * 1e6, 1),
+                }
                 if bad:
                     errors.append(f"{name}: {bad} non-200 results")
                 if got != n:
@@ -225,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if "aioapns_pushes_per_s" in out:
         out["ratio"] = round(out["walletpass_pushes_per_s"] / out["aioapns_pushes_per_s"], 2)
+    out["cpu_per_push"] = cpu
     if errors:
         out["errors"] = errors
     print(json.dumps(out))

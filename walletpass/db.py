@@ -139,10 +139,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin_immediate(conn: Any) -> None:
-            # pysqlite defers BEGIN; taking the write lock up front avoids
-            # "database is locked" upgrade deadlocks between two writers.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _sqlite_begin(conn: Any) -> None:
+            # A writer takes the write lock up front (BEGIN IMMEDIATE): two deferred
+            # transactions that both read and then write would deadlock on the upgrade.
+            # A read-only one must not queue behind writers: WAL gives it a snapshot.
+            if conn.get_execution_options().get("walletpass_readonly"):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -157,13 +161,16 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 @contextlib.contextmanager
 def transaction(
-    factory: sessionmaker[Session], merchant_id: int | None = None
+    factory: sessionmaker[Session], merchant_id: int | None = None, *, readonly: bool = False
 ) -> Iterator[Session]:
     """The unit of work: one session, committed once on success, rolled back on error.
 
     :param merchant_id: bind the session to one tenant; every ORM query is then scoped.
+    :param readonly: the work only reads (on SQLite it then does not take the write lock).
     """
     session = factory()
+    if readonly:
+        session.connection(execution_options={"walletpass_readonly": True})
     if merchant_id is not None:
         session.info["merchant_id"] = merchant_id
     try:

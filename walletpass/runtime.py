@@ -37,8 +37,10 @@ class Runtime:
         return self.engine.dialect.name == "sqlite"
 
     @contextlib.contextmanager
-    def transaction(self, merchant_id: int | None = None) -> Iterator[Session]:
-        with db.transaction(self.sessions, merchant_id) as session:
+    def transaction(
+        self, merchant_id: int | None = None, *, readonly: bool = False
+    ) -> Iterator[Session]:
+        with db.transaction(self.sessions, merchant_id, readonly=readonly) as session:
             yield session
 
     def close(self) -> None:

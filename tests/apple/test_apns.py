@@ -144,7 +144,9 @@ def test_duplicate_tokens_are_pushed_once(
     assert sorted(p.token for p in standin.received) == [tok(1), tok(2), tok(3)]
 
 
-def test_wrong_topic_and_malformed_token(pki: PKI, standin: ApnsStandIn, client: ApnsClient) -> None:
+def test_wrong_topic_and_malformed_token(
+    pki: PKI, standin: ApnsStandIn, client: ApnsClient
+) -> None:
     [wrong] = client.send_many("pass.example.other", [tok(1)])
     assert (wrong.status, wrong.reason, wrong.outcome) == (400, "BadTopic", PushOutcome.ERROR)
 
@@ -302,7 +304,10 @@ def test_two_connections_and_concurrent_callers(pki: PKI, standin: ApnsStandIn) 
 
 def test_respects_server_max_concurrent_streams(pki: PKI) -> None:
     with ApnsStandIn(
-        pki.ca_cert, pki.server_cert, pki.server_key, topic=pki.pass_type_id,
+        pki.ca_cert,
+        pki.server_cert,
+        pki.server_key,
+        topic=pki.pass_type_id,
         max_concurrent_streams=3,
     ) as s:
         c = ApnsClient(

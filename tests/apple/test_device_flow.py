@@ -198,6 +198,12 @@ def test_403_pauses_without_a_retry_storm(client, card, runtime, settings, worke
         assert (job.run_at - job.created_at).total_seconds() > 600
     assert _registrations(runtime) == 1
     assert "walletpass_apns_certificate_error 1" in client.get("/metrics").get_data(as_text=True)
+    # While paused, later batches are not sent at all.
+    with runtime.transaction() as s:
+        s.execute(update(Job).values(run_at=job.created_at))
+    sent_before = apns.count
+    worker.run_until_idle()
+    assert apns.count == sent_before
 
 
 def test_worker_killed_mid_batch_loses_no_push(client, card, runtime, settings, apns):

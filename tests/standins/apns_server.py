@@ -181,9 +181,8 @@ class _ServerProtocol(asyncio.Protocol):
             elif t is StreamReset:
                 streams.pop(ev.stream_id, None)
                 self.stalled.discard(ev.stream_id)
-            elif t is ConnectionTerminated:
-                if self.transport is not None:
-                    self.transport.close()
+            elif t is ConnectionTerminated and self.transport is not None:
+                self.transport.close()
         if acked:
             conn.acknowledge_received_data(acked, ack_sid)
         out = conn.data_to_send()
@@ -517,6 +516,8 @@ def serve_in_subprocess(conn: Any, ca: str, cert: str, key: str, topic: str) -> 
                 conn.send(standin.count)
             elif cmd == "connections":
                 conn.send(standin.connections)
+            elif cmd == "cpu":  # CPU seconds used by the stand-in process so far
+                conn.send(time.process_time())
             elif cmd == "reset":
                 standin.reset()
                 conn.send(None)

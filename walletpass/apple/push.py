@@ -57,6 +57,12 @@ def push_batch(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
     by_topic: dict[str, list[Job]] = defaultdict(list)
     for job in jobs:
         by_topic[job.payload["pass_type_id"]].append(job)
+    paused = ctx.services.get("apns_certificate_error")
+    if paused is not None and time.time() - paused[0] < CERTIFICATE_RETRY_S:
+        # APNs refused our certificate moments ago: don't send this batch only to be
+        # refused again; try once more when the pause is over.
+        wait = CERTIFICATE_RETRY_S - (time.time() - paused[0])
+        return {job.id: RetryLater(f"pushes paused: APNs 403 {paused[1]}", wait) for job in jobs}
     client = apns_client(ctx)
     for topic, topic_jobs in by_topic.items():
         tokens = [job.payload["token"] for job in topic_jobs]
@@ -64,6 +70,7 @@ def push_batch(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
         for job, result in zip(topic_jobs, results, strict=True):
             if result.outcome == PushOutcome.OK:
                 outcomes[job.id] = None
+                ctx.services.pop("apns_certificate_error", None)
             elif result.outcome in (PushOutcome.UNREGISTERED, PushOutcome.BAD_TOKEN):
                 forget_token(ctx, topic, result.token, result.timestamp_ms)
                 outcomes[job.id] = None

@@ -55,7 +55,7 @@ def unregister(library_id: str, pass_type_id: str, serial: str) -> Response:
 
 @bp.get("/devices/<library_id>/registrations/<pass_type_id>")
 def changed_serials(library_id: str, pass_type_id: str) -> Response:
-    with _runtime().transaction() as session:
+    with _runtime().transaction(readonly=True) as session:
         found = services.serials_since(
             session, library_id, pass_type_id, request.args.get("passesUpdatedSince")
         )
@@ -68,13 +68,17 @@ def changed_serials(library_id: str, pass_type_id: str) -> Response:
 @bp.get("/passes/<pass_type_id>/<serial>")
 def latest_pass(pass_type_id: str, serial: str) -> Response:
     runtime = _runtime()
+    authorization = request.headers.get("Authorization")
+    since = _if_modified_since()
+    if since is not None:
+        # Most fetches after a push are for unchanged passes: answer those without
+        # taking a write transaction.
+        with runtime.transaction(readonly=True) as session:
+            pass_row = services.authenticate(session, pass_type_id, serial, authorization)
+            if pass_row.modified_at <= since:
+                return Response(status=304, headers={"Last-Modified": _http_date(pass_row)})
     with runtime.transaction() as session:
-        pass_row = services.authenticate(
-            session, pass_type_id, serial, request.headers.get("Authorization")
-        )
-        since = _if_modified_since()
-        if since is not None and pass_row.modified_at <= since:
-            return Response(status=304, headers={"Last-Modified": _http_date(pass_row)})
+        pass_row = services.authenticate(session, pass_type_id, serial, authorization)
         bundle = signed_bundle(session, runtime.settings, pass_row)
         services.record_fetch(session, pass_row)
     return Response(

@@ -9,6 +9,7 @@ Idempotency keys are unique per merchant in the database as a last line of defen
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -68,8 +69,20 @@ class Change:
     replayed: bool = False
 
 
+_RULES_CACHE: dict[tuple[str, str], rules.ProgramRules] = {}
+
+
 def program_rules(program: Program) -> rules.ProgramRules:
-    return rules.validate_rules(program.kind, program.rules)
+    """The program's parsed rules. Parsed models are immutable, so a parse is shared by
+    every request that sees the same rules (the till calls this several times a scan)."""
+    key = (program.kind, json.dumps(program.rules, sort_keys=True))
+    parsed = _RULES_CACHE.get(key)
+    if parsed is None:
+        parsed = rules.validate_rules(program.kind, program.rules)
+        if len(_RULES_CACHE) > 1000:
+            _RULES_CACHE.clear()
+        _RULES_CACHE[key] = parsed
+    return parsed
 
 
 def lock_member(session: Session, member_id: int) -> Member:
@@ -124,10 +137,11 @@ def post(
         expires_at=expires_at,
         details=details or {},
     )
+    # No savepoint: callers look the key up under the member's lock first, so a clash here
+    # is a key reused for another member, and the whole unit of work is refused anyway.
+    session.add(entry)
     try:
-        with session.begin_nested():
-            session.add(entry)
-            session.flush()
+        session.flush()
     except IntegrityError:
         raise errors.Conflict(
             f"idempotency key {key!r} was already used for another member or operation"
@@ -335,7 +349,8 @@ def record_purchase(
     parsed = program_rules(program)
     at = at or utcnow()
     change = Change(tier_before=member.tier)
-    first_purchase = _is_first_purchase(session, member.id)
+    # Only a referred member's first purchase pays a referral bonus: skip the count otherwise.
+    first_purchase = bool(member.referred_by_id) and _is_first_purchase(session, member.id)
     paid = amount
     if redeem_points:
         paid = _pay_with_points(

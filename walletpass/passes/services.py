@@ -62,7 +62,7 @@ def issue_pass(
         coupon_id=coupon_id,
         status=PassStatus.ACTIVE,
         version=1,
-        change_stamp=stamps.next_stamp(session),
+        change_stamp=stamps.stamp_for_update(session),
         modified_at=next_modified_at(None),
     )
     session.add(pass_row)
@@ -79,7 +79,7 @@ def pass_changed(
         housekeeping does not). Apple decides by changeMessage on the changed fields.
     """
     pass_row.version += 1
-    pass_row.change_stamp = stamps.next_stamp(session)
+    pass_row.change_stamp = stamps.stamp_for_update(session)
     pass_row.modified_at = next_modified_at(pass_row.modified_at)
     session.flush()
     queue_apple_pushes(session, [pass_row.id])

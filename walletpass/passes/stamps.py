@@ -15,7 +15,9 @@ change. Each backend gets a stamp that cannot be overtaken that way:
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from typing import Any
+
+from sqlalchemy import literal_column, text
 from sqlalchemy.orm import Session
 
 
@@ -29,6 +31,17 @@ def next_stamp(session: Session) -> int:
             text("UPDATE change_counter SET value = value + 1 WHERE id = 1 RETURNING value")
         ).scalar_one()
     )
+
+
+def stamp_for_update(session: Session) -> Any:
+    """The value to assign to ``Pass.change_stamp`` in this transaction.
+
+    On PostgreSQL an SQL expression evaluated inside the UPDATE itself (no extra round
+    trip); on SQLite the next counter value.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return literal_column("pg_current_xact_id()::text::bigint")
+    return next_stamp(session)
 
 
 def listing_horizon(session: Session) -> int | None:

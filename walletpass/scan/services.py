@@ -141,11 +141,8 @@ def apply_scan(
             refund_id=req.refund_id,
             actor=actor,
         )
-    # Re-read after the action: it may have locked and changed these rows.
-    if member is not None:
-        session.refresh(member)
-    if coupon is not None:
-        session.refresh(coupon)
+    # No re-read needed: the actions lock these rows with populate_existing, which
+    # refreshes the very objects held here.
     offer = session.get(Offer, coupon.offer_id) if coupon else None
     scan = Scan(
         merchant_id=pass_row.merchant_id,

@@ -28,7 +28,7 @@ def _runtime():  # type: ignore[no-untyped-def]
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    with _runtime().transaction() as session:
+    with _runtime().transaction(readonly=True) as session:
         session.execute(text("SELECT 1"))
     return jsonify({"status": "ok"})
 
@@ -36,7 +36,7 @@ def healthz() -> Response:
 @bp.get("/metrics")
 def prometheus() -> Response:
     runtime = _runtime()
-    with runtime.transaction() as session:
+    with runtime.transaction(readonly=True) as session:
         body = metrics.render(session, runtime.services)
     return Response(body, mimetype="text/plain; version=0.0.4")
 

@@ -1,0 +1,130 @@
+"""Till throughput: purchase scans through POST /api/v1/scans under gunicorn on PostgreSQL.
+
+Prepares a merchant with N members, starts gunicorn, fires purchase scans (each with a
+new receipt id, a random card) from separate client processes at rising concurrency, and
+prints one JSON line per level with scans/s, p50 and p99. Afterwards it checks that the
+ledger matches the requests answered 200 exactly (entry count and points), and that each
+member's cached balance equals their ledger sum.
+
+    .venv/bin/python benchmarks/bench_scan.py [--levels 1,4,8,16,32] [--seconds 5]
+        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness import Gunicorn, bench_env, free_port, load, print_json, reset_postgres  # noqa: E402
+
+AMOUNT = "12.00"  # 1 point per 1.00 spent: 12 points per scan
+
+
+def prepare(env: dict[str, str], members: int) -> tuple[str, list[str]]:
+    os.environ.update(env)
+    from walletpass.cli.core import init_instance
+    from walletpass.config import Settings
+    from walletpass.loyalty.models import Program
+    from walletpass.loyalty.services import enroll
+    from walletpass.runtime import Runtime
+    from walletpass.tenancy.apikeys import create_api_key
+    from walletpass.tenancy.models import Merchant, Store
+
+    settings = init_instance(Settings.from_env())
+    runtime = Runtime.create(settings)
+    codes = []
+    try:
+        with runtime.transaction() as s:
+            merchant = Merchant(slug="bench", name="Bench Café")
+            s.add(merchant)
+            s.flush()
+            store = Store(merchant_id=merchant.id, code="main", name="Main")
+            program = Program(merchant_id=merchant.id, slug="bench", name="Bench Points",
+                              kind="points", template="points_tiers",
+                              rules={"amount_per_point": "1"}, design={})
+            s.add_all([store, program])
+            s.flush()
+            _, key = create_api_key(s, merchant_id=merchant.id, scope="till", store_id=store.id)
+            for i in range(members):
+                _, pass_row, _ = enroll(s, settings, program, name=f"M{i}",
+                                        email=f"m{i}@bench.test")
+                codes.append(pass_row.barcode)
+    finally:
+        runtime.close()
+    return key, codes
+
+
+def verify(env: dict[str, str], answered_ok: int) -> dict[str, object]:
+    from sqlalchemy import func, select
+
+    from walletpass.config import Settings
+    from walletpass.loyalty.models import LedgerEntry, Member
+    from walletpass.runtime import Runtime
+
+    runtime = Runtime.create(Settings.from_env(env))
+    try:
+        with runtime.transaction() as s:
+            entries, points = s.execute(
+                select(func.count(), func.coalesce(func.sum(LedgerEntry.points), 0))
+            ).one()
+            mismatched = s.scalar(
+                select(func.count()).select_from(Member).where(
+                    Member.points_balance != select(func.coalesce(func.sum(LedgerEntry.points), 0))
+                    .where(LedgerEntry.member_id == Member.id).scalar_subquery()
+                )
+            )
+    finally:
+        runtime.close()
+    per_scan = int(float(AMOUNT))
+    ok = entries == answered_ok and points == answered_ok * per_scan and mismatched == 0
+    return {"check": "ok" if ok else "MISMATCH", "requests_ok": answered_ok,
+            "ledger_entries": entries, "ledger_points": int(points),
+            "expected_points": answered_ok * per_scan, "members_off_ledger": mismatched}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--levels", default="1,4,8,16,32")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--client-processes", type=int, default=1)
+    parser.add_argument("--database-url",
+                        default="postgresql+psycopg://postgres@127.0.0.1:5432/bench")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="wp-bench-scan-"))
+    if args.database_url.startswith("postgresql"):
+        reset_postgres(args.database_url)
+    port = free_port()
+    env = bench_env(home, args.database_url, port)
+    key, codes = prepare(env, args.members)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    answered_ok = 0
+    with Gunicorn(env, port, args.workers, args.threads):
+        for level_no, level in enumerate(int(x) for x in args.levels.split(",")):
+            def factory(conn: int, n: int, level_no: int = level_no):  # type: ignore[no-untyped-def]
+                rng = random.Random(conn * 1_000_003 + n)
+                body = {"code": rng.choice(codes), "action": "purchase", "amount": AMOUNT,
+                        "currency": "EUR", "receipt_id": f"L{level_no}-C{conn}-N{n}"}
+                return "POST", "/api/v1/scans", json.dumps(body).encode(), headers
+
+            result = load(port, factory, concurrency=level, seconds=args.seconds,
+                          processes=min(args.client_processes, level))
+            answered_ok += result["statuses"].get("200", 0)
+            print_json({"level": level, "database": "postgresql",
+                        "gunicorn": f"{args.workers}w x {args.threads}t",
+                        "scans_per_s": result["requests_per_s"], **result})
+    print_json(verify(env, answered_ok))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Apple web service under gunicorn: get-pass (200 and 304 paths) and the changed-serials list.
+
+Prepares an instance (SQLite by default; PostgreSQL with --database-url), registers
+devices for N passes, starts gunicorn, and loads each endpoint from separate client
+processes. Prints one JSON line per endpoint with requests/s, p50 and p99:
+
+    .venv/bin/python benchmarks/bench_webservice.py [--passes 200] [--seconds 5]
+        [--concurrency 16] [--workers 2] [--threads 4]
+        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from email.utils import format_datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness import Gunicorn, bench_env, free_port, load, print_json, reset_postgres  # noqa: E402
+
+
+def prepare(env: dict[str, str], passes: int) -> list[dict[str, str]]:
+    import os
+
+    os.environ.update(env)
+    from walletpass.apple import services as apple
+    from walletpass.cli.core import init_instance
+    from walletpass.config import Settings
+    from walletpass.loyalty.models import Program
+    from walletpass.loyalty.services import enroll
+    from walletpass.runtime import Runtime
+    from walletpass.tenancy.models import Merchant
+
+    settings = init_instance(Settings.from_env())
+    runtime = Runtime.create(settings)
+    cards = []
+    try:
+        with runtime.transaction() as s:
+            merchant = Merchant(slug="bench", name="Bench Café")
+            s.add(merchant)
+            s.flush()
+            program = Program(merchant_id=merchant.id, slug="bench", name="Bench Points",
+                              kind="points", template="points_tiers",
+                              rules={"amount_per_point": "1"}, design={})
+            s.add(program)
+            s.flush()
+            for i in range(passes):
+                member, pass_row, _ = enroll(s, settings, program, name=f"M{i}",
+                                             email=f"m{i}@bench.test")
+                apple.register(s, pass_row, f"device{i:06d}", f"{i:064x}")
+                cards.append({"serial": pass_row.serial, "token": pass_row.auth_token,
+                              "type": pass_row.pass_type_id, "device": f"device{i:06d}",
+                              "modified": format_datetime(pass_row.modified_at, usegmt=True)})
+    finally:
+        runtime.close()
+    return cards
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--passes", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="wp-bench-ws-"))
+    url = args.database_url or f"sqlite:///{home / 'bench.sqlite3'}"
+    if url.startswith("postgresql"):
+        reset_postgres(url)
+    port = free_port()
+    env = bench_env(home, url, port)
+    cards = prepare(env, args.passes)
+
+    def get_pass(conditional: bool):  # type: ignore[no-untyped-def]
+        def factory(conn: int, n: int):  # type: ignore[no-untyped-def]
+            card = cards[(conn * 7919 + n) % len(cards)]
+            headers = {"Authorization": f"ApplePass {card['token']}"}
+            if conditional:
+                headers["If-Modified-Since"] = card["modified"]
+            return "GET", f"/apple/v1/passes/{card['type']}/{card['serial']}", None, headers
+        return factory
+
+    def list_serials(conn: int, n: int):  # type: ignore[no-untyped-def]
+        card = cards[(conn * 7919 + n) % len(cards)]
+        return ("GET", f"/apple/v1/devices/{card['device']}/registrations/{card['type']}"
+                "?passesUpdatedSince=0", None, {})
+
+    with Gunicorn(env, port, args.workers, args.threads):
+        # Warm the signed-parts cache: the 200 path then measures what Wallet sees on a
+        # re-fetch (no re-signing), the first fetch of each version signs once.
+        load(port, get_pass(False), concurrency=2, seconds=60, processes=1,
+             max_requests_per_conn=len(cards))
+        for name, factory in (("get_pass_304", get_pass(True)), ("get_pass_200", get_pass(False)),
+                              ("list_serials", list_serials)):
+            result = load(port, factory, concurrency=args.concurrency, seconds=args.seconds,
+                          processes=args.client_processes)
+            print_json({"endpoint": name, "database": url.split(":", 1)[0],
+                        "gunicorn": f"{args.workers}w x {args.threads}t", **result})
+
+
+if __name__ == "__main__":
+    main()

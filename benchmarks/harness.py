@@ -1,0 +1,177 @@
+"""Shared pieces of the HTTP benchmarks: a prepared instance, gunicorn, and a load generator.
+
+The load runs in separate processes (never in the server's), over keep-alive HTTP/1.1
+connections on 127.0.0.1, closed-loop: each connection sends its next request when the
+previous answer arrives. Latencies are measured per request.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing as mp
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bench_env(home: Path, database_url: str, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "WALLETPASS_HOME": str(home),
+        "WALLETPASS_DATABASE_URL": database_url,
+        "WALLETPASS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "WALLETPASS_SECRET_KEY": "benchmark-secret-key-benchmark-secret-key",
+        # Pushes are queued, not sent: no APNs here. The worker is not what is measured.
+        "WALLETPASS_EMBEDDED_WORKER": "false",
+        "WALLETPASS_LOG_LEVEL": "WARNING",
+    })
+    return env
+
+
+def reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+class Gunicorn:
+    def __init__(self, env: dict[str, str], port: int, workers: int, threads: int) -> None:
+        self.env, self.port, self.workers, self.threads = env, port, workers, threads
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Gunicorn:
+        cmd = [str(VENV_BIN / "gunicorn"), "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers),
+               "--threads", str(self.threads), "--log-level", "warning",
+               "walletpass.app:create_app()"]
+        self.proc = subprocess.Popen(cmd, env=self.env, cwd=REPO)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# A request factory: (connection index, request number) -> (method, path, body, headers)
+RequestFactory = Callable[[int, int], tuple[str, str, bytes | None, dict[str, str]]]
+
+
+def _client(port: int, factory: RequestFactory, first_conn: int, conns: int, seconds: float,
+            max_requests: int | None, queue: Any) -> None:
+    import threading
+
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def run(conn_index: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        n = 0
+        local: list[float] = []
+        local_status: dict[int, int] = {}
+        while time.perf_counter() < deadline and (max_requests is None or n < max_requests):
+            method, path, body, headers = factory(conn_index, n)
+            start = time.perf_counter()
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            local.append(time.perf_counter() - start)
+            local_status[resp.status] = local_status.get(resp.status, 0) + 1
+            n += 1
+        conn.close()
+        with lock:
+            latencies.extend(local)
+            for k, v in local_status.items():
+                statuses[k] = statuses.get(k, 0) + v
+
+    threads = [threading.Thread(target=run, args=(first_conn + i,)) for i in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    queue.put((latencies, statuses))
+
+
+def load(port: int, factory: RequestFactory, *, concurrency: int, seconds: float,
+         processes: int = 1, max_requests_per_conn: int | None = None) -> dict[str, Any]:
+    """Closed-loop load from ``processes`` client processes; returns rate and percentiles."""
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    per_proc = [concurrency // processes + (1 if i < concurrency % processes else 0)
+                for i in range(processes)]
+    procs = []
+    first = 0
+    started = time.perf_counter()
+    for n in per_proc:
+        if n == 0:
+            continue
+        p = ctx.Process(target=_client, args=(port, factory, first, n, seconds,
+                                              max_requests_per_conn, queue))
+        p.start()
+        procs.append(p)
+        first += n
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    for _ in procs:
+        lat, st = queue.get()
+        latencies.extend(lat)
+        for k, v in st.items():
+            statuses[k] = statuses.get(k, 0) + v
+    for p in procs:
+        p.join()
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        if not latencies:
+            return float("nan")
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 2)
+
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else None,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+    }
+
+
+def print_json(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj), flush=True)
