@@ -6,6 +6,11 @@ The stand-in (tests/standins/apns_server.py) runs in a separate process so it
 does not share the client's GIL; everything talks to 127.0.0.1 with a fresh
 test PKI in a temp dir. Prints one JSON line.
 
+``walletpass_outbox`` is the path the service really takes: N ``apple.push`` jobs in
+the outbox (SQLite, or ``--database-url``), one ``Worker`` in this process claiming
+them in batches, sending through the same client and recording each outcome. Only the
+worker is timed, not the insertion of the jobs.
+
 ``--batch N`` calls ``send_many`` with N tokens at a time, like the job worker
 does, to show the per-call overhead (thread hop, loop wake-ups, pipeline
 drain at the end of each batch). The aioapns run always uses chunks of
@@ -183,6 +188,68 @@ def bench_httpx(pki, url: str, tokens: list[str], chunk: int):
     return asyncio.run(run())
 
 
+def bench_outbox(
+    pki, url: str, tokens: list[str], concurrency: int, database_url: str | None
+) -> tuple[float, int]:
+    """N push jobs through the outbox and one worker: claim, send, record."""
+    from sqlalchemy import func, insert, select
+
+    from walletpass.config import Settings
+    from walletpass.db import Base, utcnow
+    from walletpass.jobs.models import Job, JobStatus
+    from walletpass.jobs.worker import Worker
+    from walletpass.runtime import Runtime
+    from walletpass.tenancy.models import Merchant
+
+    with tempfile.TemporaryDirectory(prefix="bench-outbox-") as home:
+        db_url = database_url or f"sqlite:///{home}/outbox.sqlite3"
+        runtime = Runtime.create(Settings(home=Path(home), database_url=db_url))
+        try:
+            Base.metadata.drop_all(runtime.engine)
+            Base.metadata.create_all(runtime.engine)
+            now = utcnow()
+            with runtime.transaction() as s:
+                merchant = Merchant(slug="bench", name="Bench")
+                s.add(merchant)
+                s.flush()
+                rows = [
+                    {
+                        "merchant_id": merchant.id,
+                        "kind": "apple.push",
+                        "payload": {"pass_type_id": pki.pass_type_id, "token": t},
+                        "dedupe_key": f"apns:{pki.pass_type_id}:{t}",
+                        "status": JobStatus.PENDING,
+                        "run_at": now,
+                        "attempts": 0,
+                        "max_attempts": 12,
+                        "created_at": now,
+                    }
+                    for t in tokens
+                ]
+                for start in range(0, len(rows), 5000):
+                    s.execute(insert(Job), rows[start : start + 5000])
+            client = ApnsClient(
+                base_url=url,
+                cert=pki.client_cert,
+                key=pki.client_key,
+                ca_file=str(pki.ca_cert),
+                concurrency=concurrency,
+            )
+            runtime.services["apns"] = client
+            worker = Worker(runtime, name="bench", claim_size=1000)
+            t0 = time.perf_counter()
+            handled = worker.run_until_idle(max_rounds=10_000)
+            elapsed = time.perf_counter() - t0
+            with runtime.transaction() as s:
+                not_done = s.scalar(
+                    select(func.count()).select_from(Job).where(Job.status != JobStatus.DONE)
+                )
+            assert handled == len(tokens), (handled, len(tokens))
+            return len(tokens) / elapsed, int(not_done or 0)
+        finally:
+            runtime.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=100_000)
@@ -192,6 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--aioapns-chunk", type=int, default=1000)
     p.add_argument("--skip-aioapns", action="store_true")
     p.add_argument("--with-httpx", action="store_true")
+    p.add_argument("--skip-outbox", action="store_true")
+    p.add_argument(
+        "--database-url",
+        default=None,
+        help="outbox database for walletpass_outbox (default: a SQLite file)",
+    )
     args = p.parse_args(argv)
 
     n = args.count + 1  # +1 warm-up push per client, not timed
@@ -212,6 +285,15 @@ def main(argv: list[str] | None = None) -> int:
                     ),
                 )
             ]
+            if not args.skip_outbox:
+                runs.append(
+                    (
+                        "walletpass_outbox",
+                        lambda toks: bench_outbox(
+                            pki, standin.url, toks, args.concurrency, args.database_url
+                        ),
+                    )
+                )
             if not args.skip_aioapns:
                 runs.append(
                     (

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import Gunicorn, bench_env, free_port, load, print_json, reset_postgres  # noqa: E402
+from harness import Gunicorn, bench_env, free_port, load, print_json, reset_postgres
 
 AMOUNT = "12.00"  # 1 point per 1.00 spent: 12 points per scan
 
@@ -47,15 +47,22 @@ def prepare(env: dict[str, str], members: int) -> tuple[str, list[str]]:
             s.add(merchant)
             s.flush()
             store = Store(merchant_id=merchant.id, code="main", name="Main")
-            program = Program(merchant_id=merchant.id, slug="bench", name="Bench Points",
-                              kind="points", template="points_tiers",
-                              rules={"amount_per_point": "1"}, design={})
+            program = Program(
+                merchant_id=merchant.id,
+                slug="bench",
+                name="Bench Points",
+                kind="points",
+                template="points_tiers",
+                rules={"amount_per_point": "1"},
+                design={},
+            )
             s.add_all([store, program])
             s.flush()
             _, key = create_api_key(s, merchant_id=merchant.id, scope="till", store_id=store.id)
             for i in range(members):
-                _, pass_row, _ = enroll(s, settings, program, name=f"M{i}",
-                                        email=f"m{i}@bench.test")
+                _, pass_row, _ = enroll(
+                    s, settings, program, name=f"M{i}", email=f"m{i}@bench.test"
+                )
                 codes.append(pass_row.barcode)
     finally:
         runtime.close()
@@ -76,18 +83,27 @@ def verify(env: dict[str, str], answered_ok: int) -> dict[str, object]:
                 select(func.count(), func.coalesce(func.sum(LedgerEntry.points), 0))
             ).one()
             mismatched = s.scalar(
-                select(func.count()).select_from(Member).where(
-                    Member.points_balance != select(func.coalesce(func.sum(LedgerEntry.points), 0))
-                    .where(LedgerEntry.member_id == Member.id).scalar_subquery()
+                select(func.count())
+                .select_from(Member)
+                .where(
+                    Member.points_balance
+                    != select(func.coalesce(func.sum(LedgerEntry.points), 0))
+                    .where(LedgerEntry.member_id == Member.id)
+                    .scalar_subquery()
                 )
             )
     finally:
         runtime.close()
     per_scan = int(float(AMOUNT))
     ok = entries == answered_ok and points == answered_ok * per_scan and mismatched == 0
-    return {"check": "ok" if ok else "MISMATCH", "requests_ok": answered_ok,
-            "ledger_entries": entries, "ledger_points": int(points),
-            "expected_points": answered_ok * per_scan, "members_off_ledger": mismatched}
+    return {
+        "check": "ok" if ok else "MISMATCH",
+        "requests_ok": answered_ok,
+        "ledger_entries": entries,
+        "ledger_points": int(points),
+        "expected_points": answered_ok * per_scan,
+        "members_off_ledger": mismatched,
+    }
 
 
 def main() -> None:
@@ -98,8 +114,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--client-processes", type=int, default=1)
-    parser.add_argument("--database-url",
-                        default="postgresql+psycopg://postgres@127.0.0.1:5432/bench")
+    parser.add_argument(
+        "--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/bench"
+    )
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="wp-bench-scan-"))
     if args.database_url.startswith("postgresql"):
@@ -111,18 +128,35 @@ def main() -> None:
     answered_ok = 0
     with Gunicorn(env, port, args.workers, args.threads):
         for level_no, level in enumerate(int(x) for x in args.levels.split(",")):
+
             def factory(conn: int, n: int, level_no: int = level_no):  # type: ignore[no-untyped-def]
                 rng = random.Random(conn * 1_000_003 + n)
-                body = {"code": rng.choice(codes), "action": "purchase", "amount": AMOUNT,
-                        "currency": "EUR", "receipt_id": f"L{level_no}-C{conn}-N{n}"}
+                body = {
+                    "code": rng.choice(codes),
+                    "action": "purchase",
+                    "amount": AMOUNT,
+                    "currency": "EUR",
+                    "receipt_id": f"L{level_no}-C{conn}-N{n}",
+                }
                 return "POST", "/api/v1/scans", json.dumps(body).encode(), headers
 
-            result = load(port, factory, concurrency=level, seconds=args.seconds,
-                          processes=min(args.client_processes, level))
+            result = load(
+                port,
+                factory,
+                concurrency=level,
+                seconds=args.seconds,
+                processes=min(args.client_processes, level),
+            )
             answered_ok += result["statuses"].get("200", 0)
-            print_json({"level": level, "database": "postgresql",
-                        "gunicorn": f"{args.workers}w x {args.threads}t",
-                        "scans_per_s": result["requests_per_s"], **result})
+            print_json(
+                {
+                    "level": level,
+                    "database": "postgresql",
+                    "gunicorn": f"{args.workers}w x {args.threads}t",
+                    "scans_per_s": result["requests_per_s"],
+                    **result,
+                }
+            )
     print_json(verify(env, answered_ok))
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import Gunicorn, bench_env, free_port, load, print_json, reset_postgres  # noqa: E402
+from harness import Gunicorn, bench_env, free_port, load, print_json, reset_postgres
 
 
 def prepare(env: dict[str, str], passes: int) -> list[dict[str, str]]:
@@ -43,18 +43,31 @@ def prepare(env: dict[str, str], passes: int) -> list[dict[str, str]]:
             merchant = Merchant(slug="bench", name="Bench Café")
             s.add(merchant)
             s.flush()
-            program = Program(merchant_id=merchant.id, slug="bench", name="Bench Points",
-                              kind="points", template="points_tiers",
-                              rules={"amount_per_point": "1"}, design={})
+            program = Program(
+                merchant_id=merchant.id,
+                slug="bench",
+                name="Bench Points",
+                kind="points",
+                template="points_tiers",
+                rules={"amount_per_point": "1"},
+                design={},
+            )
             s.add(program)
             s.flush()
             for i in range(passes):
-                member, pass_row, _ = enroll(s, settings, program, name=f"M{i}",
-                                             email=f"m{i}@bench.test")
+                _member, pass_row, _ = enroll(
+                    s, settings, program, name=f"M{i}", email=f"m{i}@bench.test"
+                )
                 apple.register(s, pass_row, f"device{i:06d}", f"{i:064x}")
-                cards.append({"serial": pass_row.serial, "token": pass_row.auth_token,
-                              "type": pass_row.pass_type_id, "device": f"device{i:06d}",
-                              "modified": format_datetime(pass_row.modified_at, usegmt=True)})
+                cards.append(
+                    {
+                        "serial": pass_row.serial,
+                        "token": pass_row.auth_token,
+                        "type": pass_row.pass_type_id,
+                        "device": f"device{i:06d}",
+                        "modified": format_datetime(pass_row.modified_at, usegmt=True),
+                    }
+                )
     finally:
         runtime.close()
     return cards
@@ -85,24 +98,49 @@ def main() -> None:
             if conditional:
                 headers["If-Modified-Since"] = card["modified"]
             return "GET", f"/apple/v1/passes/{card['type']}/{card['serial']}", None, headers
+
         return factory
 
     def list_serials(conn: int, n: int):  # type: ignore[no-untyped-def]
         card = cards[(conn * 7919 + n) % len(cards)]
-        return ("GET", f"/apple/v1/devices/{card['device']}/registrations/{card['type']}"
-                "?passesUpdatedSince=0", None, {})
+        return (
+            "GET",
+            f"/apple/v1/devices/{card['device']}/registrations/{card['type']}?passesUpdatedSince=0",
+            None,
+            {},
+        )
 
     with Gunicorn(env, port, args.workers, args.threads):
         # Warm the signed-parts cache: the 200 path then measures what Wallet sees on a
         # re-fetch (no re-signing), the first fetch of each version signs once.
-        load(port, get_pass(False), concurrency=2, seconds=60, processes=1,
-             max_requests_per_conn=len(cards))
-        for name, factory in (("get_pass_304", get_pass(True)), ("get_pass_200", get_pass(False)),
-                              ("list_serials", list_serials)):
-            result = load(port, factory, concurrency=args.concurrency, seconds=args.seconds,
-                          processes=args.client_processes)
-            print_json({"endpoint": name, "database": url.split(":", 1)[0],
-                        "gunicorn": f"{args.workers}w x {args.threads}t", **result})
+        load(
+            port,
+            get_pass(False),
+            concurrency=2,
+            seconds=60,
+            processes=1,
+            max_requests_per_conn=len(cards),
+        )
+        for name, factory in (
+            ("get_pass_304", get_pass(True)),
+            ("get_pass_200", get_pass(False)),
+            ("list_serials", list_serials),
+        ):
+            result = load(
+                port,
+                factory,
+                concurrency=args.concurrency,
+                seconds=args.seconds,
+                processes=args.client_processes,
+            )
+            print_json(
+                {
+                    "endpoint": name,
+                    "database": url.split(":", 1)[0],
+                    "gunicorn": f"{args.workers}w x {args.threads}t",
+                    **result,
+                }
+            )
 
 
 if __name__ == "__main__":

@@ -33,15 +33,17 @@ def free_port() -> int:
 
 def bench_env(home: Path, database_url: str, port: int) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "WALLETPASS_HOME": str(home),
-        "WALLETPASS_DATABASE_URL": database_url,
-        "WALLETPASS_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "WALLETPASS_SECRET_KEY": "benchmark-secret-key-benchmark-secret-key",
-        # Pushes are queued, not sent: no APNs here. The worker is not what is measured.
-        "WALLETPASS_EMBEDDED_WORKER": "false",
-        "WALLETPASS_LOG_LEVEL": "WARNING",
-    })
+    env.update(
+        {
+            "WALLETPASS_HOME": str(home),
+            "WALLETPASS_DATABASE_URL": database_url,
+            "WALLETPASS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "WALLETPASS_SECRET_KEY": "benchmark-secret-key-benchmark-secret-key",
+            # Pushes are queued, not sent: no APNs here. The worker is not what is measured.
+            "WALLETPASS_EMBEDDED_WORKER": "false",
+            "WALLETPASS_LOG_LEVEL": "WARNING",
+        }
+    )
     return env
 
 
@@ -61,9 +63,18 @@ class Gunicorn:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Gunicorn:
-        cmd = [str(VENV_BIN / "gunicorn"), "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers),
-               "--threads", str(self.threads), "--log-level", "warning",
-               "walletpass.app:create_app()"]
+        cmd = [
+            str(VENV_BIN / "gunicorn"),
+            "-b",
+            f"127.0.0.1:{self.port}",
+            "-w",
+            str(self.workers),
+            "--threads",
+            str(self.threads),
+            "--log-level",
+            "warning",
+            "walletpass.app:create_app()",
+        ]
         self.proc = subprocess.Popen(cmd, env=self.env, cwd=REPO)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -90,8 +101,15 @@ class Gunicorn:
 RequestFactory = Callable[[int, int], tuple[str, str, bytes | None, dict[str, str]]]
 
 
-def _client(port: int, factory: RequestFactory, first_conn: int, conns: int, seconds: float,
-            max_requests: int | None, queue: Any) -> None:
+def _client(
+    port: int,
+    factory: RequestFactory,
+    first_conn: int,
+    conns: int,
+    seconds: float,
+    max_requests: int | None,
+    queue: Any,
+) -> None:
     import threading
 
     latencies: list[float] = []
@@ -127,21 +145,31 @@ def _client(port: int, factory: RequestFactory, first_conn: int, conns: int, sec
     queue.put((latencies, statuses))
 
 
-def load(port: int, factory: RequestFactory, *, concurrency: int, seconds: float,
-         processes: int = 1, max_requests_per_conn: int | None = None) -> dict[str, Any]:
+def load(
+    port: int,
+    factory: RequestFactory,
+    *,
+    concurrency: int,
+    seconds: float,
+    processes: int = 1,
+    max_requests_per_conn: int | None = None,
+) -> dict[str, Any]:
     """Closed-loop load from ``processes`` client processes; returns rate and percentiles."""
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
-    per_proc = [concurrency // processes + (1 if i < concurrency % processes else 0)
-                for i in range(processes)]
+    per_proc = [
+        concurrency // processes + (1 if i < concurrency % processes else 0)
+        for i in range(processes)
+    ]
     procs = []
     first = 0
     started = time.perf_counter()
     for n in per_proc:
         if n == 0:
             continue
-        p = ctx.Process(target=_client, args=(port, factory, first, n, seconds,
-                                              max_requests_per_conn, queue))
+        p = ctx.Process(
+            target=_client, args=(port, factory, first, n, seconds, max_requests_per_conn, queue)
+        )
         p.start()
         procs.append(p)
         first += n

@@ -173,8 +173,23 @@ class Worker:
         try:
             with self.runtime.transaction(merchant_id) as session:
                 outcomes = kind.batch_handler(self._context(session), jobs)
+                done = [job.id for job in jobs if outcomes.get(job.id) is None]
+                # One statement for the (usual) successes; failures one by one.
+                for start in range(0, len(done), 500):
+                    session.execute(
+                        update(Job)
+                        .where(
+                            Job.id.in_(done[start : start + 500]),
+                            Job.locked_by == self.name,
+                            Job.status == JobStatus.RUNNING,
+                        )
+                        .values(status=JobStatus.DONE, finished_at=utcnow(), locked_until=None)
+                        .execution_options(synchronize_session=False)
+                    )
                 for job in jobs:
-                    self._record(session, job, outcomes.get(job.id))
+                    outcome = outcomes.get(job.id)
+                    if outcome is not None:
+                        self._record(session, job, outcome)
         except Exception as exc:
             self._finish_all(jobs, exc)
 

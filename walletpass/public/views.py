@@ -1,6 +1,578 @@
-"""Customer pages (placeholder until the customer-pages work lands)."""
+"""Customer pages: join form, QR codes, printable flyers, flyer coupons, pass landing page.
 
-from flask import Blueprint
+Thin views: they parse, rate-limit and render; enrolment, coupons, pass state and Google
+save links come from the domain core. Slugs and serials are global (the URL carries no
+merchant), so rows are found across merchants first and the session is then scoped to
+the row's merchant for everything else it loads.
+"""
 
-bp = Blueprint("public", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/static/public")
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask import session as cookie
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from walletpass.db import utcnow
+from walletpass.loyalty.models import Member, Program, ProgramKind
+from walletpass.loyalty.services import enroll, member_passes, today_for
+from walletpass.offers.models import Offer
+from walletpass.passes.models import Pass, PassStatus
+from walletpass.passes.services import issue_pass
+from walletpass.passes.state import DEFAULT_COLOURS, pass_variables
+from walletpass.public import qr
+from walletpass.public.forms import JoinForm, clean_token
+from walletpass.public.ratelimit import RateLimiter
+from walletpass.tenancy.models import Merchant
+
+bp = Blueprint(
+    "public",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static/public",
+)
+
+# Per IP and per app process; override with app.config["WALLETPASS_PUBLIC_POSTS_PER_MINUTE"].
+POSTS_PER_MINUTE = 10
+# A second submit of the same details this soon after the first is a double tap, not
+# someone else typing a stranger's email: it gets the card page again.
+DOUBLE_SUBMIT_WINDOW = timedelta(minutes=10)
+_HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    return current_app.extensions["walletpass"]
+
+
+def _limiter() -> RateLimiter:
+    # One limiter per app object: tests build many apps, production builds one.
+    limiter = current_app.extensions.get("walletpass_public_limiter")
+    if limiter is None:
+        limit = int(current_app.config.get("WALLETPASS_PUBLIC_POSTS_PER_MINUTE", POSTS_PER_MINUTE))
+        limiter = current_app.extensions.setdefault(
+            "walletpass_public_limiter", RateLimiter(limit, 60.0)
+        )
+    return limiter  # type: ignore[no-any-return]
+
+
+def _rate_limited(bucket: str) -> Response | None:
+    wait = _limiter().hit(f"{bucket}:{request.remote_addr}")
+    if not wait:
+        return None
+    seconds = max(1, math.ceil(wait))
+    response = _message(
+        "Slow down a little",
+        f"Too many attempts from this network. Please try again in {seconds} seconds.",
+        status=429,
+    )
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def _message(title: str, text: str, *, status: int = 200, brand: Brand | None = None) -> Response:
+    html = render_template("public/message.html", title=title, text=text, brand=brand)
+    return make_response(html, status)
+
+
+@bp.errorhandler(404)
+def _not_found_page(_exc: Exception) -> Response:
+    return _message(
+        "Not found",
+        "This link does not lead to a card or offer. It may have been mistyped, or the "
+        "program may have ended.",
+        status=404,
+    )
+
+
+# ---------------------------------------------------------------- lookups and branding
+
+
+@dataclass(frozen=True)
+class Brand:
+    name: str
+    merchant: str
+    background: str
+    foreground: str
+    label: str
+    logo_url: str
+
+
+def _brand(program: Program | None, merchant: Merchant, *, template: str | None = None) -> Brand:
+    design = dict(DEFAULT_COLOURS)
+    for key, value in ((program.design or {}) if program else {}).items():
+        # Colours go into a style attribute: only accept plain hex, fall back otherwise.
+        if key in DEFAULT_COLOURS and isinstance(value, str) and _HEX.match(value):
+            design[key] = value
+    template = template or (program.template if program else "coupon")
+    return Brand(
+        name=program.name if program else merchant.name,
+        merchant=merchant.name,
+        background=design["background"],
+        foreground=design["foreground"],
+        label=design["label"],
+        logo_url=url_for("web.template_asset", name=template, filename="logo@2x.png"),
+    )
+
+
+def _active_program(session: Session, slug: str) -> Program:
+    program = session.scalars(
+        select(Program).where(Program.slug == slug).execution_options(all_merchants=True)
+    ).one_or_none()
+    if program is None or not program.active:
+        abort(404)
+    session.info["merchant_id"] = program.merchant_id
+    return program
+
+
+def _active_offer(session: Session, slug: str) -> Offer:
+    offer = session.scalars(
+        select(Offer).where(Offer.slug == slug).execution_options(all_merchants=True)
+    ).one_or_none()
+    if offer is None or not offer.active:
+        abort(404)
+    session.info["merchant_id"] = offer.merchant_id
+    return offer
+
+
+def _pass_or_404(session: Session, serial: str) -> Pass:
+    pass_row = session.scalars(
+        select(Pass).where(Pass.serial == serial).execution_options(all_merchants=True)
+    ).one_or_none()
+    if pass_row is None:
+        abort(404)
+    session.info["merchant_id"] = pass_row.merchant_id
+    return pass_row
+
+
+def _merchant(session: Session, merchant_id: int) -> Merchant:
+    merchant = session.get(Merchant, merchant_id)
+    assert merchant is not None
+    return merchant
+
+
+def _language() -> str:
+    best = request.accept_languages.best_match(["en", "zh-Hant", "zh-TW", "zh-HK"])
+    return "zh-Hant" if best and best != "en" else "en"
+
+
+# ---------------------------------------------------------------- join
+
+
+@bp.route("/join/<slug>", methods=["GET", "POST"])
+def join(slug: str) -> Any:
+    runtime = _runtime()
+    if request.method == "POST":
+        limited = _rate_limited("join")
+        if limited is not None:
+            return limited
+    with runtime.transaction() as session:
+        program = _active_program(session, slug)
+        brand = _brand(program, _merchant(session, program.merchant_id))
+        if request.method == "GET":
+            form = JoinForm(
+                referral_code=clean_token(request.args.get("ref")).upper(),
+                source=clean_token(request.args.get("src")),
+            )
+            outcome: tuple[str, Any] = ("form", 200)
+        else:
+            form = JoinForm.from_form(request.form)
+            outcome = _enroll_from_form(session, runtime.settings, program, form)
+    kind, value = outcome
+    if kind == "pass":
+        return redirect(url_for("public.landing", serial=value), code=303)
+    if kind == "already":
+        return _message(
+            "You are already a member",
+            f"These details already belong to a {brand.name} card. Open it from your "
+            "phone's wallet app, or ask us at the counter to send it to you again.",
+            brand=brand,
+        )
+    html = render_template("public/join.html", brand=brand, program=program, form=form)
+    return make_response(html, value)
+
+
+def _enroll_from_form(
+    session: Session, settings: Any, program: Program, form: JoinForm
+) -> tuple[str, Any]:
+    """("pass", serial) | ("already", None) | ("form", http status)."""
+    if not form.validate(today_for(session, program.merchant_id)):
+        return "form", 422
+    if session.get_bind().dialect.name == "postgresql":
+        # Serializes enrolments into one program, so two simultaneous taps of the submit
+        # button cannot both miss each other's member below. SQLite's writers already are.
+        session.execute(select(Program.id).where(Program.id == program.id).with_for_update())
+    if form.referral_code:
+        referrer = session.scalars(
+            select(Member.id).where(Member.referral_code == form.referral_code)
+        ).first()
+        if referrer is None:
+            form.errors["referral_code"] = (
+                "We do not know this referral code. Check it, or leave it empty."
+            )
+            return "form", 422
+    existing = _existing_member(session, program, form)
+    if existing is not None:
+        passes = member_passes(session, existing.id)
+        if not _is_double_submit(existing, passes, form):
+            # Never hand out an existing card to whoever types its email: the page shows
+            # the balance and the barcode that redeems rewards at the till.
+            return "already", None
+        pass_row = passes[0] if passes else _issue_card(session, settings, program, existing)
+        _remember_serial(pass_row.serial)
+        return "pass", pass_row.serial
+    _member, pass_row, _created = enroll(
+        session,
+        settings,
+        program,
+        name=form.name,
+        email=form.email or None,
+        phone=form.phone or None,
+        birthday=form.birthday_date,
+        language=_language(),
+        marketing_consent=form.marketing_consent,
+        referral_code=form.referral_code or None,
+        source=form.source or None,
+    )
+    _remember_serial(pass_row.serial)
+    return "pass", pass_row.serial
+
+
+def _existing_member(session: Session, program: Program, form: JoinForm) -> Member | None:
+    if form.email:
+        return session.scalars(
+            select(Member).where(
+                Member.program_id == program.id,
+                func.lower(Member.email) == form.email.lower(),
+            )
+        ).first()
+    # Phone only: enroll() dedupes by email and external id, not by phone.
+    return session.scalars(
+        select(Member).where(Member.program_id == program.id, Member.phone == form.phone)
+    ).first()
+
+
+def _is_double_submit(member: Member, passes: list[Pass], form: JoinForm) -> bool:
+    serials = set(cookie.get("joined", []))
+    if any(p.serial in serials for p in passes):
+        return True
+    # The first response may never have reached the browser (a double tap cancels it),
+    # so the cookie alone cannot tell: same name within minutes counts as the same person.
+    recent = member.created_at > utcnow() - DOUBLE_SUBMIT_WINDOW
+    return recent and member.name.strip().casefold() == form.name.casefold()
+
+
+def _issue_card(session: Session, settings: Any, program: Program, member: Member) -> Pass:
+    """A card for a member who has none yet (e.g. imported from the CRM without one)."""
+    return issue_pass(
+        session,
+        settings,
+        merchant_id=program.merchant_id,
+        template=program.template,
+        program_id=program.id,
+        member_id=member.id,
+    )
+
+
+def _remember_serial(serial: str) -> None:
+    # The browser that joined may come back to its card; keep only the last few.
+    joined = [s for s in cookie.get("joined", []) if s != serial][-4:]
+    cookie["joined"] = [*joined, serial]
+
+
+# ---------------------------------------------------------------- QR codes and flyers
+
+
+def _src_param(default: str) -> str:
+    raw = request.args.get("src")
+    if raw is None:
+        return default
+    src = clean_token(raw)
+    if not src:
+        abort(400, description="src must be 1-64 letters, digits, '.', '_', ':' or '-'")
+    return src
+
+
+def _join_link(slug: str, src: str) -> str:
+    return qr.public_link(_runtime().settings.public_url, f"/join/{slug}", src=src)
+
+
+def _program_brand(slug: str) -> tuple[Program, Brand]:
+    with _runtime().transaction() as session:
+        program = _active_program(session, slug)
+        return program, _brand(program, _merchant(session, program.merchant_id))
+
+
+@bp.get("/join/<slug>/qr.svg")
+def join_qr_svg(slug: str) -> Response:
+    _program_brand(slug)
+    data = _join_link(slug, _src_param("qr"))
+    return _qr_response(qr.svg_bytes(data), "image/svg+xml", data)
+
+
+@bp.get("/join/<slug>/qr.png")
+def join_qr_png(slug: str) -> Response:
+    _program_brand(slug)
+    data = _join_link(slug, _src_param("qr"))
+    return _qr_response(qr.png_bytes(data), "image/png", data)
+
+
+def _qr_response(body: bytes, mimetype: str, data: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    # Lets a designer (and a test) see which link the image carries without decoding it.
+    response.headers["X-QR-Data"] = data
+    return response
+
+
+@bp.get("/join/<slug>/flyer")
+def join_flyer(slug: str) -> str:
+    program, brand = _program_brand(slug)
+    link = _join_link(slug, _src_param("flyer"))
+    return render_template(
+        "public/flyer.html",
+        brand=brand,
+        headline=f"Join {program.name}",
+        subline=_join_pitch(program),
+        terms=(program.design or {}).get("terms") or "",
+        link=link,
+        qr_svg=qr.inline_svg(link),
+        cta="Scan with your phone camera to add the card to your wallet",
+    )
+
+
+def _join_pitch(program: Program) -> str:
+    return {
+        ProgramKind.STAMPS: "Collect stamps on your phone, no paper card to lose.",
+        ProgramKind.POINTS: "Earn points on every visit, right in your phone's wallet.",
+        ProgramKind.TIERS: "Earn points and move up the levels, right in your phone's wallet.",
+        ProgramKind.MEMBERSHIP: "Your membership card, always in your phone's wallet.",
+        ProgramKind.OFFERS: "Our offers and coupons, straight to your phone's wallet.",
+    }.get(ProgramKind(program.kind), "Your card, always in your phone's wallet.")
+
+
+@bp.get("/offers/<slug>/flyer")
+def offer_flyer(slug: str) -> str:
+    settings = _runtime().settings
+    with _runtime().transaction() as session:
+        offer = _active_offer(session, slug)
+        program = session.get(Program, offer.program_id) if offer.program_id else None
+        brand = _brand(program, _merchant(session, offer.merchant_id), template="coupon")
+    link = qr.public_link(settings.public_url, f"/offers/{slug}/claim", src=_src_param("flyer"))
+    valid = _validity_text(offer.valid_from, offer.valid_until)
+    return render_template(
+        "public/flyer.html",
+        brand=brand,
+        headline=offer.title,
+        subline=offer.description,
+        terms=" ".join(t for t in (valid, offer.terms) if t),
+        link=link,
+        qr_svg=qr.inline_svg(link),
+        cta="Scan with your phone camera to save the coupon to your wallet",
+    )
+
+
+@bp.get("/offers/<slug>/claim")
+def claim_offer(slug: str) -> Any:
+    runtime = _runtime()
+    from walletpass.offers.services import issue_coupon
+
+    claimed: dict[str, str] = dict(cookie.get("claimed", {}))
+    with runtime.transaction() as session:
+        offer = _active_offer(session, slug)
+        brand = _brand(None, _merchant(session, offer.merchant_id), template="coupon")
+        problem = _offer_problem(offer, utcnow())
+        if problem is not None:
+            title, text, status = problem
+            return _message(title, text, status=status, brand=brand)
+        earlier = claimed.get(slug)
+        if earlier and _still_active(session, earlier):
+            # Re-scanning the flyer on the same phone gives back the same coupon.
+            return redirect(url_for("public.landing", serial=earlier), code=303)
+        if request.method == "HEAD":  # link previews must not mint coupons
+            return Response(status=200)
+        limited = _rate_limited("claim")
+        if limited is not None:
+            return limited
+        _coupon, pass_row = issue_coupon(session, runtime.settings, offer)
+        serial = pass_row.serial
+    claimed[slug] = serial
+    # Bounded: a cookie has ~4 KB.
+    cookie["claimed"] = dict(list(claimed.items())[-8:])
+    return redirect(url_for("public.landing", serial=serial), code=303)
+
+
+def _still_active(session: Session, serial: str) -> bool:
+    row = session.scalars(select(Pass.status).where(Pass.serial == serial)).one_or_none()
+    return row == PassStatus.ACTIVE
+
+
+def _offer_problem(offer: Offer, now: datetime) -> tuple[str, str, int] | None:
+    if offer.valid_until is not None and offer.valid_until <= now:
+        return "This offer has ended", "Thanks for your interest; watch out for the next one.", 410
+    if offer.total_cap is not None and offer.redeemed_count >= offer.total_cap:
+        return "All gone", "This offer has been fully redeemed. Thanks for your interest!", 410
+    if offer.valid_from is not None and offer.valid_from > now:
+        return (
+            "Not started yet",
+            f"This offer starts on {_human_date(offer.valid_from)}. Scan again then!",
+            200,
+        )
+    return None
+
+
+# ---------------------------------------------------------------- landing page
+
+
+def detect_platform(user_agent: str) -> str:
+    """apple | google | desktop: which wallet button the visitor most likely wants."""
+    ua = user_agent or ""
+    if re.search(r"iPhone|iPad|iPod", ua):
+        return "apple"
+    if "Android" in ua:
+        return "google"
+    return "desktop"
+
+
+@bp.get("/p/<serial>")
+def landing(serial: str) -> Response:
+    runtime = _runtime()
+    settings = runtime.settings
+    with runtime.transaction() as session:
+        pass_row = _pass_or_404(session, serial)
+        variables = pass_variables(session, pass_row, settings)
+        program = session.get(Program, pass_row.program_id) if pass_row.program_id else None
+        brand = _brand(
+            program, _merchant(session, pass_row.merchant_id), template=pass_row.template
+        )
+        active = pass_row.status == PassStatus.ACTIVE
+    platform = detect_platform(request.user_agent.string)
+    buttons = ["apple", "google"] if platform != "google" else ["google", "apple"]
+    if not settings.google_enabled:
+        buttons.remove("google")
+    page_link = qr.public_link(settings.public_url, f"/p/{serial}")
+    html = render_template(
+        "public/landing.html",
+        brand=brand,
+        v=variables,
+        card=_card_rows(variables),
+        active=active,
+        serial=serial,
+        buttons=buttons if active else [],
+        platform=platform,
+        qr_svg=qr.inline_svg(page_link) if platform == "desktop" and active else None,
+        stamps=_stamp_slots(variables),
+    )
+    response = make_response(html)
+    # Balances change and the page holds the pass's barcode: never cache it in between.
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Vary"] = "User-Agent"
+    return response
+
+
+def _card_rows(v: dict[str, Any]) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    if v.get("member_name"):
+        rows.append(("Member", v["member_name"]))
+    if v.get("points") is not None:
+        rows.append(("Points", f"{v['points']:,}"))
+    if v.get("stamps") is not None:
+        rows.append(("Stamps", f"{v['stamps']} of {v['stamps_goal']}"))
+    if v.get("tier"):
+        discount = f" ({v['tier_discount']} off)" if v.get("tier_discount") else ""
+        rows.append(("Level", f"{v['tier']}{discount}"))
+    if v.get("next_tier_text"):
+        rows.append(("Next level", v["next_tier_text"]))
+    if v.get("membership_valid_until"):
+        rows.append(("Valid until", _human_date(v["membership_valid_until"])))
+    if v.get("coupon_discount"):
+        rows.append(("Discount", v["coupon_discount"]))
+    if v.get("coupon_uses_left") is not None and v.get("coupon_title"):
+        rows.append(("Uses left", str(v["coupon_uses_left"])))
+    validity = _validity_text(_parse(v.get("offer_valid_from")), _parse(v.get("offer_valid_until")))
+    if v.get("coupon_title") and validity:
+        rows.append(("Valid", validity))
+    if v.get("rewards_text"):
+        rows.append(("Ready to redeem", v["rewards_text"]))
+    return rows
+
+
+def _stamp_slots(v: dict[str, Any]) -> list[bool]:
+    if v.get("stamps") is None or not v.get("stamps_goal"):
+        return []
+    goal = min(int(v["stamps_goal"]), 20)  # a row of dots, not a wall of them
+    return [i < int(v["stamps"]) for i in range(goal)]
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _human_date(value: str | date | datetime) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return f"{value.day} {value:%B %Y}"
+
+
+def _validity_text(start: datetime | None, end: datetime | None) -> str:
+    if start and end:
+        return f"Valid {_human_date(start)} to {_human_date(end)}."
+    if end:
+        return f"Valid until {_human_date(end)}."
+    if start:
+        return f"Valid from {_human_date(start)}."
+    return ""
+
+
+@bp.get("/p/<serial>/google")
+def google_save(serial: str) -> Response:
+    runtime = _runtime()
+    settings = runtime.settings
+    if not settings.google_enabled:
+        abort(404)
+    from walletpass.google.client import GooglePermanent, shared_client
+    from walletpass.google.savelink import SaveLinkError, save_url_for_pass
+
+    try:
+        with runtime.transaction() as session:
+            pass_row = _pass_or_404(session, serial)
+            if pass_row.status != PassStatus.ACTIVE:
+                abort(404)
+            # Sets pass_row.google_object_id; committed only when the link was made.
+            url = save_url_for_pass(
+                session, settings, shared_client(runtime.services, settings), pass_row
+            )
+    except SaveLinkError:
+        current_app.logger.exception("no Google save link for pass %s", serial)
+        response = _message(
+            "Google Wallet is busy",
+            "We could not reach Google Wallet just now. Please try again in a minute.",
+            status=503,
+        )
+        response.headers["Retry-After"] = "60"
+        return response
+    except GooglePermanent:
+        current_app.logger.exception("Google refused the pass %s", serial)
+        return _message(
+            "Google Wallet said no",
+            "Google Wallet did not accept this card. We have been told; please use the "
+            "other button or try again later.",
+            status=502,
+        )
+    return redirect(url, code=302)  # type: ignore[return-value]

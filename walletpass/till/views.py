@@ -1,6 +1,248 @@
-"""The till page (placeholder until the till work lands)."""
+"""/till: staff sign in, scan a pass (camera, USB scanner or typed code), act on it.
 
-from flask import Blueprint
+The page is static HTML plus till.js; it talks to the JSON endpoints below with the
+session cookie and the CSRF token in ``X-CSRF-Token``. The endpoints call the same scan
+service as ``POST /api/v1/scans``, as the signed-in staff user, in a transaction scoped
+to the user's merchant.
+"""
 
-bp = Blueprint("till", __name__, url_prefix="/till", template_folder="templates",
-               static_folder="static", static_url_path="/static/till")
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from pydantic import ValidationError
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from walletpass import errors
+from walletpass.api.scans import balance_of, scan_out
+from walletpass.api.schemas import ScanIn
+from walletpass.loyalty.models import Member, Program
+from walletpass.loyalty.services import Actor
+from walletpass.offers.models import Coupon
+from walletpass.passes.models import Pass
+from walletpass.scan import services as scan_services
+from walletpass.tenancy.models import Merchant, Store, User
+from walletpass.web import auth
+
+bp = Blueprint(
+    "till",
+    __name__,
+    url_prefix="/till",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static/till",
+)
+bp.before_request(auth.check_csrf)
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    return current_app.extensions["walletpass"]
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/till/api/")
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Any:
+    # The page's fetch() calls get JSON they can show; browsers get the normal page.
+    if not _is_api():
+        return exc
+    code = {400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found"}
+    return _json_error(code.get(exc.code or 500, "error"), exc.description or "", exc.code or 500)
+
+
+def _json_error(code: str, detail: str, status: int) -> Response:
+    response = jsonify({"error": code, "detail": detail})
+    response.status_code = status
+    return response
+
+
+# ---------------------------------------------------------------- sign in / out
+
+
+def _safe_next(target: str | None) -> str:
+    # Only back into the till: an open redirect on a sign-in page is a phishing aid.
+    if target and target.startswith("/till") and not urlsplit(target).netloc:
+        return target.rstrip("?")
+    return url_for("till.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    error = None
+    email = ""
+    if request.method == "POST":
+        email = (request.form.get("email") or "").strip()
+        password = request.form.get("password") or ""
+        user = None
+        with _runtime().transaction() as db:
+            try:
+                user = auth.authenticate(db, email, password)
+            except auth.SignInError as exc:
+                # Caught inside the transaction so the failure count (lock-out) commits.
+                error = str(exc)
+        if user is not None and user.role not in auth.TILL_ROLES:
+            error = "This account may not use the till."
+            user = None
+        if user is not None:
+            auth.login_user(user)
+            return redirect(_safe_next(request.args.get("next")), code=303)
+    html = render_template("till/login.html", error=error, email=email)
+    return html
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    auth.logout_user()
+    return redirect(url_for("till.login"), code=303)  # type: ignore[return-value]
+
+
+@bp.get("/")
+@auth.require_role(*auth.TILL_ROLES, login_endpoint="till.login")
+def index() -> str:
+    user = auth.current_user()
+    assert user is not None
+    with _runtime().transaction(user.merchant_id) as db:
+        merchant = db.get(Merchant, user.merchant_id)
+        store = db.get(Store, user.store_id) if user.store_id else None
+        names = (merchant.name if merchant else "", store.name if store else "")
+        currency = merchant.currency if merchant else "EUR"
+    return render_template(
+        "till/index.html",
+        user=user,
+        merchant_name=names[0],
+        store_name=names[1],
+        currency=currency,
+    )
+
+
+# ---------------------------------------------------------------- JSON endpoints
+
+
+def _api_user(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Signed-in till staff only; a JSON 401/403 instead of the sign-in redirect."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        user = auth.current_user()
+        if user is None:
+            return _json_error("unauthenticated", "Your session has ended; sign in again.", 401)
+        if user.role not in auth.TILL_ROLES:
+            return _json_error("forbidden", "This account may not use the till.", 403)
+        return view(user, *args, **kwargs)
+
+    return wrapped
+
+
+def _actor(user: User) -> Actor:
+    return Actor("staff", str(user.id), user.store_id)
+
+
+@bp.post("/api/scan")
+@_api_user
+def api_scan(user: User) -> Response:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _json_error("bad-request", "Send a JSON object.", 400)
+    body = dict(body)
+    # The store is the signed-in user's, never the page's to choose.
+    body.pop("store", None)
+    coupon_id = body.pop("coupon_id", None)
+    try:
+        scan_in = ScanIn.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        return _json_error("validation-error", f"{field}: {first['msg']}", 422)
+    runtime = _runtime()
+    try:
+        with runtime.transaction(user.merchant_id) as db:
+            code = scan_in.code
+            if scan_in.action == "redeem_coupon" and coupon_id is not None:
+                # A member's coupon has its own pass: redeem through that pass's code.
+                code = _coupon_code(db, scan_in.code, coupon_id)
+            req = scan_services.ScanRequest(
+                code=code,
+                action=scan_in.action,
+                amount=scan_in.amount,
+                currency=scan_in.currency,
+                receipt_id=scan_in.receipt_id,
+                reward_id=scan_in.reward_id,
+                redeem_points=scan_in.redeem_points,
+                stamps=scan_in.stamps,
+            )
+            outcome = scan_services.apply_scan(
+                db, runtime.settings, req, _actor(user), user_id=user.id
+            )
+            payload = scan_out(db, outcome).model_dump(mode="json")
+    except errors.WalletpassError as exc:
+        _record_failure(user, scan_in, exc)
+        return _json_error(exc.code, exc.detail, exc.status)
+    return jsonify(payload)
+
+
+def _coupon_code(db: Any, member_code: str, coupon_id: Any) -> str:
+    try:
+        coupon_id = int(coupon_id)
+    except (TypeError, ValueError):
+        raise errors.ValidationFailed("coupon_id must be a number") from None
+    member_pass = scan_services.resolve(db, member_code)
+    coupon = db.get(Coupon, coupon_id)
+    if coupon is None or member_pass.member_id is None or coupon.member_id != member_pass.member_id:
+        raise errors.NotFound("this coupon does not belong to the scanned card")
+    code = db.scalars(select(Pass.barcode).where(Pass.coupon_id == coupon.id)).first()
+    if code is None:
+        raise errors.NotFound("this coupon has no pass to redeem")
+    return str(code)
+
+
+def _record_failure(user: User, scan_in: ScanIn, exc: errors.WalletpassError) -> None:
+    # The failed scan's own transaction rolled back; log it in a fresh one, as the API
+    # does, so staff anomaly reports see refused scans from the till page too.
+    try:
+        with _runtime().transaction(user.merchant_id) as db:
+            scan_services.record_failed_scan(
+                db,
+                scan_in.code,
+                scan_in.action,
+                exc,
+                _actor(user),
+                merchant_id=user.merchant_id,
+                api_key_id=None,
+                user_id=user.id,
+                receipt_id=scan_in.receipt_id,
+                amount=scan_in.amount,
+            )
+    except Exception:  # the staff member still needs to see the real error
+        current_app.logger.exception("could not record a failed till scan")
+
+
+@bp.post("/api/scans/<int:scan_id>/undo")
+@_api_user
+def api_undo(user: User, scan_id: int) -> Response:
+    runtime = _runtime()
+    try:
+        with runtime.transaction(user.merchant_id) as db:
+            scan = scan_services.undo_scan(db, runtime.settings, scan_id, _actor(user))
+            member = db.get(Member, scan.member_id) if scan.member_id else None
+            program = db.get(Program, member.program_id) if member else None
+            balance = balance_of(member, program).model_dump(mode="json")
+            undone_at = scan.undone_at.isoformat() if scan.undone_at else None
+    except errors.WalletpassError as exc:
+        return _json_error(exc.code, exc.detail, exc.status)
+    return jsonify({"scan_id": scan_id, "undone_at": undone_at, "balance": balance})

@@ -1,0 +1,168 @@
+"""The pass landing page: the likely wallet first, the card's state, the Google redirect."""
+
+# ruff: noqa: S314 - parses SVG this app just generated, not untrusted input
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import factories
+import pytest
+from browser_support import ANDROID_UA, IPHONE_UA
+from pkpass_check import verify_pkpass
+from sqlalchemy import select
+
+from walletpass.google import client as google_client
+from walletpass.google import savelink
+from walletpass.passes.models import Pass, PassStatus
+
+DESKTOP_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+@pytest.fixture
+def card(runtime, settings):  # type: ignore[no-untyped-def]
+    with runtime.transaction() as s:
+        shop = factories.merchant(s, name="Bean There")
+        program = factories.program(s, shop, "stamps", slug="beans", name="Coffee Card")
+        member = factories.member(s, program, name="Ada")
+        member.stamps_balance = 3
+        pass_row = factories.member_pass(s, settings, member)
+        return pass_row.serial
+
+
+@pytest.fixture
+def google_on(runtime, monkeypatch):  # type: ignore[no-untyped-def]
+    settings = runtime.settings.override(
+        google_issuer_id="3388000000012345678", google_service_account_file="/dev/null"
+    )
+    monkeypatch.setattr(runtime, "settings", settings)
+    return settings
+
+
+def _buttons(html: str) -> list[str]:
+    order = []
+    for wallet in ("apple", "google"):
+        at = html.find(f'data-wallet="{wallet}"')
+        if at >= 0:
+            order.append((at, wallet))
+    return [w for _, w in sorted(order)]
+
+
+@pytest.mark.usefixtures("google_on")
+@pytest.mark.parametrize(
+    ("ua", "expected"),
+    [(IPHONE_UA, ["apple", "google"]), (ANDROID_UA, ["google", "apple"])],
+)
+def test_likely_wallet_comes_first(client, card, ua, expected):
+    r = client.get(f"/p/{card}", headers={"User-Agent": ua})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200
+    assert _buttons(html) == expected
+    assert 'data-testid="page-qr"' not in html  # on a phone there is nothing to scan
+    assert f'href="/p/{card}.pkpass"' in html and f'href="/p/{card}/google"' in html
+    assert r.headers["Cache-Control"] == "private, no-store"
+
+
+@pytest.mark.usefixtures("google_on")
+def test_desktop_gets_a_qr_of_this_page_and_both_buttons(client, card):
+    html = client.get(f"/p/{card}", headers={"User-Agent": DESKTOP_UA}).get_data(as_text=True)
+    assert _buttons(html) == ["apple", "google"]
+    start = html.index("<svg")
+    svg = ET.fromstring(html[start : html.index("</svg>") + 6])
+    assert svg.find("{http://www.w3.org/2000/svg}title").text == (
+        f"https://wallet.example.test/p/{card}"
+    )
+
+
+def test_google_button_hidden_when_google_is_off(client, card, settings):
+    assert not settings.google_enabled
+    html = client.get(f"/p/{card}", headers={"User-Agent": ANDROID_UA}).get_data(as_text=True)
+    assert _buttons(html) == ["apple"]
+    assert client.get(f"/p/{card}/google").status_code == 404
+
+
+def test_page_shows_the_cards_state(client, card):
+    html = client.get(f"/p/{card}", headers={"User-Agent": IPHONE_UA}).get_data(as_text=True)
+    assert "Coffee Card" in html and "Hello Ada!" in html
+    assert "3 of 10" in html and "7 more to go" in html
+    assert html.count('class="pp-stamp on"') == 3
+
+
+def test_anonymous_coupon_gets_the_same_page(client, runtime, settings):
+    with runtime.transaction() as s:
+        shop = factories.merchant(s, name="Bean There")
+        serial = factories.coupon_pass(s, settings, shop, title="20% off").serial
+    html = client.get(f"/p/{serial}", headers={"User-Agent": IPHONE_UA}).get_data(as_text=True)
+    assert "20% off" in html and "Discount" in html
+    assert _buttons(html) == ["apple"]
+
+
+def test_voided_pass_says_so_and_offers_no_buttons(client, runtime, card):
+    with runtime.transaction() as s:
+        s.scalars(select(Pass).where(Pass.serial == card)).one().status = PassStatus.VOIDED
+    html = client.get(f"/p/{card}", headers={"User-Agent": IPHONE_UA}).get_data(as_text=True)
+    assert "no longer active" in html
+    assert _buttons(html) == []
+
+
+def test_unknown_serial_is_a_404_page(client):
+    r = client.get("/p/doesnotexist")
+    assert r.status_code == 404
+    assert "Not found" in r.get_data(as_text=True)
+
+
+def test_pkpass_link_downloads_a_valid_pass(client, card, settings, tmp_path):
+    html = client.get(f"/p/{card}", headers={"User-Agent": IPHONE_UA}).get_data(as_text=True)
+    assert f'href="/p/{card}.pkpass"' in html
+    r = client.get(f"/p/{card}.pkpass")
+    assert r.status_code == 200
+    assert r.mimetype == "application/vnd.apple.pkpass"
+    pass_json = verify_pkpass(r.data, settings.certs_dir / "ca.pem", tmp_path / "verify")
+    assert pass_json["serialNumber"] == card
+
+
+@pytest.mark.usefixtures("google_on")
+def test_google_redirects_to_the_save_link_and_records_the_object(
+    client, runtime, card, monkeypatch
+):
+    def fake_save_url(session, settings, client_, pass_row):  # type: ignore[no-untyped-def]
+        pass_row.google_object_id = f"3388000000012345678.{pass_row.serial}"
+        return "https://pay.google.com/gp/v/save/TOKEN"
+
+    monkeypatch.setattr(google_client, "shared_client", lambda services, settings: object())
+    monkeypatch.setattr(savelink, "save_url_for_pass", fake_save_url)
+    r = client.get(f"/p/{card}/google")
+    assert r.status_code == 302
+    assert r.headers["Location"] == "https://pay.google.com/gp/v/save/TOKEN"
+    with runtime.transaction() as s:
+        assert s.scalars(select(Pass.google_object_id).where(Pass.serial == card)).one() == (
+            f"3388000000012345678.{card}"
+        )
+
+
+@pytest.mark.usefixtures("google_on")
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(savelink.SaveLinkError("too long"), 503), (google_client.GooglePermanent("bad"), 502)],
+)
+def test_google_failures_are_friendly_pages(client, runtime, card, monkeypatch, error, status):
+    def failing(session, settings, client_, pass_row):  # type: ignore[no-untyped-def]
+        pass_row.google_object_id = "should-not-stick"
+        raise error
+
+    monkeypatch.setattr(google_client, "shared_client", lambda services, settings: object())
+    monkeypatch.setattr(savelink, "save_url_for_pass", failing)
+    r = client.get(f"/p/{card}/google")
+    assert r.status_code == status
+    assert "Google Wallet" in r.get_data(as_text=True)
+    if status == 503:
+        assert r.headers["Retry-After"] == "60"
+    with runtime.transaction() as s:
+        assert s.scalars(select(Pass.google_object_id).where(Pass.serial == card)).one() is None
+
+
+@pytest.mark.usefixtures("google_on")
+def test_google_for_unknown_serial_is_404(client):
+    assert client.get("/p/nope/google").status_code == 404

@@ -1,0 +1,93 @@
+"""The join form: parse and check what a customer typed; no Flask, no database."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+# Deliberately loose: the point is catching typos ("name@gmail", "name gmail.com"),
+# not enforcing RFC 5322. Confirmation is the only real test of an address.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]{2,}$")
+_PHONE_CHARS = re.compile(r"^\+?[0-9 ().\-/]+$")
+# ?src= and ?ref= values end up in the database and on printed QR codes: keep them tame.
+_TOKEN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+
+
+@dataclass
+class JoinForm:
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+    birthday: str = ""
+    marketing_consent: bool = False
+    referral_code: str = ""
+    source: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    # Parsed values, set by validate().
+    birthday_date: date | None = None
+
+    @classmethod
+    def from_form(cls, form: dict[str, str] | object) -> JoinForm:
+        get = form.get  # type: ignore[attr-defined]
+        return cls(
+            name=(get("name") or "").strip(),
+            email=(get("email") or "").strip(),
+            phone=(get("phone") or "").strip(),
+            birthday=(get("birthday") or "").strip(),
+            # An unticked checkbox is simply absent: consent only when it was ticked.
+            marketing_consent=get("marketing_consent") in ("on", "1", "yes", "true"),
+            referral_code=(get("referral_code") or "").strip().upper(),
+            source=clean_token(get("src")),
+        )
+
+    def validate(self, today: date) -> bool:
+        errors: dict[str, str] = {}
+        if not self.name:
+            errors["name"] = "Please tell us your name."
+        elif len(self.name) > 200:
+            errors["name"] = "That name is too long (200 characters at most)."
+        if self.email and (len(self.email) > 320 or not _EMAIL.match(self.email)):
+            errors["email"] = "This does not look like an email address."
+        if self.phone:
+            normalized = normalize_phone(self.phone)
+            if normalized is None:
+                errors["phone"] = "Please enter a phone number with 6 to 15 digits."
+            else:
+                self.phone = normalized
+        if not self.email and not self.phone and "email" not in errors:
+            errors["email"] = "Please give an email address or a phone number."
+        if self.birthday:
+            try:
+                self.birthday_date = date.fromisoformat(self.birthday)
+            except ValueError:
+                errors["birthday"] = "Please use the date picker (YYYY-MM-DD)."
+            else:
+                if self.birthday_date > today:
+                    errors["birthday"] = "Your birthday cannot be in the future."
+                elif self.birthday_date.year < 1900:
+                    errors["birthday"] = "Please check the year."
+        if self.referral_code and not _TOKEN.match(self.referral_code):
+            errors["referral_code"] = "This referral code is not valid."
+        self.errors = errors
+        return not errors
+
+
+def normalize_phone(raw: str) -> str | None:
+    """``+44 20 7946-0000`` → ``+442079460000``: digits with an optional leading +.
+
+    Stored normalized so that the same number typed two ways finds the same member.
+    """
+    if not _PHONE_CHARS.match(raw):
+        return None
+    digits = re.sub(r"\D", "", raw)
+    if not 6 <= len(digits) <= 15:
+        return None
+    return ("+" if raw.lstrip().startswith("+") else "") + digits
+
+
+def clean_token(value: object) -> str:
+    """A ``?src=`` / ``?ref=`` value if it is short and plain, else empty."""
+    text = str(value or "").strip()
+    return text if _TOKEN.match(text) else ""

@@ -1,0 +1,11 @@
+// A second tap while the first submit is on its way creates nobody twice (the server
+// dedupes), but a disabled button tells the customer that something is happening.
+document.addEventListener('DOMContentLoaded', function () {
+  var form = document.querySelector('[data-testid=join-form]');
+  if (!form) return;
+  form.addEventListener('submit', function () {
+    var button = form.querySelector('button[type=submit]');
+    // After the event: a button disabled before submit would drop out of the form data.
+    setTimeout(function () { button.disabled = true; button.textContent = 'Creating your card…'; }, 0);
+  });
+});
