@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from walletpass.crm.events import emit
 from walletpass.db import utcnow
 from walletpass.google.callbacks import (
     CallbackError,
@@ -104,5 +105,16 @@ def _handle(session: Any, message: dict[str, Any], nonce: str) -> str:
             version=pass_row.version,
             created_at=utcnow(),
         )
+    )
+    emit(
+        session,
+        pass_row.merchant_id,
+        f"pass.{kind}",
+        {
+            "pass_serial": pass_row.serial,
+            "platform": "google",
+            "member_id": pass_row.member_id,
+            "coupon_id": pass_row.coupon_id,
+        },
     )
     return "ok"

@@ -810,3 +810,54 @@ def today_for(session: Session, merchant_id: int) -> date:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --- memberships ------------------------------------------------------------------------
+
+
+def renew_membership(
+    session: Session,
+    settings: Settings,
+    member: Member,
+    *,
+    key: str,
+    actor: Actor,
+    amount: Decimal | None = None,
+    receipt_id: str | None = None,
+) -> Change:
+    """Extend a club card by the program's validity period, from today or from its
+    current end if that is later (renewing early loses nothing). Idempotent on ``key``;
+    a paid membership records the payment amount in the ledger entry."""
+    member = lock_member(session, member.id)
+    program = session.get(Program, member.program_id)
+    assert program is not None
+    if program.kind != ProgramKind.MEMBERSHIP:
+        raise errors.ActionNotAllowed("only a membership card can be renewed")
+    previous = find_entry(session, key)
+    if previous is not None:
+        return Change(entries=[previous.id], replayed=True)
+    parsed = program_rules(program)
+    assert isinstance(parsed, rules.MembershipRules)
+    if parsed.paid and amount is None:
+        raise errors.ValidationFailed(
+            f"a paid membership needs the amount paid (price {parsed.price})",
+            errors=[{"field": "amount", "message": "required for a paid membership"}],
+        )
+    now = utcnow()
+    start = max(now, member.membership_valid_until or now)
+    member.membership_valid_until = expiry.add_months(start, parsed.validity_months)
+    entry = post(
+        session,
+        member,
+        kind="renewal",
+        key=key,
+        actor=actor,
+        amount=amount,
+        receipt_id=receipt_id,
+        reason=f"membership renewed until {member.membership_valid_until:%Y-%m-%d}",
+    )
+    for pass_row in session.scalars(select(Pass).where(Pass.member_id == member.id)):
+        if pass_row.status == PassStatus.EXPIRED:
+            pass_row.status = PassStatus.ACTIVE
+        pass_changed(session, pass_row, settings=settings)
+    return Change(entries=[entry.id])

@@ -24,7 +24,10 @@ from walletpass.loyalty.services import (
     program_rules,
     qualifying_spend,
     refresh_member_passes,
+    renew_membership,
 )
+from walletpass.passes.models import Pass, PassStatus
+from walletpass.passes.services import set_status
 from walletpass.tenancy.models import Merchant
 
 log = logging.getLogger(__name__)
@@ -164,13 +167,53 @@ def sweep_merchant(session: Session, settings: Settings, now: datetime | None = 
     changed = 0
     for program in session.scalars(select(Program).where(Program.active.is_(True))):
         parsed = program_rules(program)
-        if program.kind in ("offers", "membership"):
+        if isinstance(parsed, rules.MembershipRules):
+            changed += sweep_memberships(session, settings, program, parsed, now)
+            continue
+        if program.kind == "offers":
             continue
         for member in session.scalars(
             select(Member).where(Member.program_id == program.id).order_by(Member.id)
         ).all():
             if sweep_member(session, settings, member, program, parsed, now):
                 changed += 1
+    return changed
+
+
+def sweep_memberships(
+    session: Session,
+    settings: Settings,
+    program: Program,
+    parsed: rules.MembershipRules,
+    now: datetime,
+) -> int:
+    """Lapsed club cards: a free card with automatic renewal is extended; any other card
+    goes to Wallet's expired section (its pass is marked expired) until it is renewed."""
+    lapsed = session.scalars(
+        select(Member).where(
+            Member.program_id == program.id,
+            Member.membership_valid_until.is_not(None),
+            Member.membership_valid_until <= now,
+        )
+    ).all()
+    changed = 0
+    for member in lapsed:
+        assert member.membership_valid_until is not None
+        if parsed.renewal == "auto" and not parsed.paid:
+            renew_membership(
+                session,
+                settings,
+                member,
+                actor=SYSTEM,
+                key=f"auto-renew:{member.id}:{member.membership_valid_until.isoformat()}",
+            )
+            changed += 1
+            continue
+        for pass_row in session.scalars(
+            select(Pass).where(Pass.member_id == member.id, Pass.status == PassStatus.ACTIVE)
+        ):
+            set_status(session, pass_row, PassStatus.EXPIRED, settings)
+            changed += 1
     return changed
 
 
