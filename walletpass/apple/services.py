@@ -12,11 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from walletpass.apple.models import AppleLog, Device, Registration
-from walletpass.crm.events import emit
 from walletpass.db import utcnow
 from walletpass.passes import stamps
-from walletpass.passes.models import Pass, PassEvent
-from walletpass.passes.services import find_by_serial
+from walletpass.passes.models import Pass
+from walletpass.passes.services import find_by_serial, record_event
 
 
 class AppleError(Exception):
@@ -105,16 +104,7 @@ def _register_once(session: Session, pass_row: Pass, library_id: str, push_token
     session.add(
         Registration(merchant_id=pass_row.merchant_id, device_id=device.id, pass_id=pass_row.id)
     )
-    session.add(
-        PassEvent(
-            merchant_id=pass_row.merchant_id,
-            pass_id=pass_row.id,
-            platform="apple",
-            kind="installed",
-            version=pass_row.version,
-        )
-    )
-    emit(session, pass_row.merchant_id, "pass.installed", _pass_event_data(pass_row, "apple"))
+    record_event(session, pass_row, "apple", "installed")
     session.flush()
     return True
 
@@ -136,16 +126,7 @@ def unregister(session: Session, pass_row: Pass, library_id: str) -> None:
         )
     ).rowcount
     if deleted:
-        session.add(
-            PassEvent(
-                merchant_id=pass_row.merchant_id,
-                pass_id=pass_row.id,
-                platform="apple",
-                kind="removed",
-                version=pass_row.version,
-            )
-        )
-        emit(session, pass_row.merchant_id, "pass.removed", _pass_event_data(pass_row, "apple"))
+        record_event(session, pass_row, "apple", "removed")
     remaining = session.scalar(
         select(func.count()).select_from(Registration).where(Registration.device_id == device.id)
     )
@@ -247,21 +228,4 @@ def _serial_in(message: str) -> str | None:
 
 def record_fetch(session: Session, pass_row: Pass) -> None:
     """A device fetched this version: the "delivered" proxy for pushes and campaigns."""
-    session.add(
-        PassEvent(
-            merchant_id=pass_row.merchant_id,
-            pass_id=pass_row.id,
-            platform="apple",
-            kind="fetched",
-            version=pass_row.version,
-        )
-    )
-
-
-def _pass_event_data(pass_row: Pass, platform: str) -> dict[str, object]:
-    return {
-        "pass_serial": pass_row.serial,
-        "platform": platform,
-        "member_id": pass_row.member_id,
-        "coupon_id": pass_row.coupon_id,
-    }
+    record_event(session, pass_row, "apple", "fetched")

@@ -14,7 +14,6 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from walletpass.crm.events import emit
 from walletpass.db import utcnow
 from walletpass.google.callbacks import (
     CallbackError,
@@ -23,7 +22,8 @@ from walletpass.google.callbacks import (
     verify_callback,
 )
 from walletpass.google.models import GoogleCallbackNonce
-from walletpass.passes.models import Pass, PassEvent
+from walletpass.passes.models import Pass
+from walletpass.passes.services import record_event
 
 log = logging.getLogger(__name__)
 
@@ -96,25 +96,5 @@ def _handle(session: Any, message: dict[str, Any], nonce: str) -> str:
     if pass_row is None:
         log.info("google callback for unknown object %s", object_id)
         return "unknown object"
-    session.add(
-        PassEvent(
-            merchant_id=pass_row.merchant_id,
-            pass_id=pass_row.id,
-            platform="google",
-            kind=kind,
-            version=pass_row.version,
-            created_at=utcnow(),
-        )
-    )
-    emit(
-        session,
-        pass_row.merchant_id,
-        f"pass.{kind}",
-        {
-            "pass_serial": pass_row.serial,
-            "platform": "google",
-            "member_id": pass_row.member_id,
-            "coupon_id": pass_row.coupon_id,
-        },
-    )
+    record_event(session, pass_row, "google", kind)
     return "ok"

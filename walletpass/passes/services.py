@@ -116,6 +116,36 @@ def queue_apple_pushes(session: Session, pass_ids: list[int]) -> int:
     return len(rows)
 
 
+def record_event(session: Session, pass_row: Pass, platform: str, kind: str) -> None:
+    """An install, removal or fetch of a pass by a wallet: kept for the KPIs and the
+    campaign delivery proxy; installs and removals also go out to subscribed CRMs."""
+    from walletpass.crm.events import emit
+    from walletpass.passes.models import PassEvent
+
+    session.add(
+        PassEvent(
+            merchant_id=pass_row.merchant_id,
+            pass_id=pass_row.id,
+            platform=platform,
+            kind=kind,
+            version=pass_row.version,
+            created_at=utcnow(),
+        )
+    )
+    if kind in ("installed", "removed"):
+        emit(
+            session,
+            pass_row.merchant_id,
+            f"pass.{kind}",
+            {
+                "pass_serial": pass_row.serial,
+                "platform": platform,
+                "member_id": pass_row.member_id,
+                "coupon_id": pass_row.coupon_id,
+            },
+        )
+
+
 def set_status(session: Session, pass_row: Pass, status: PassStatus, settings: Settings) -> None:
     if pass_row.status == status:
         return
