@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import tempfile
@@ -23,50 +22,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import Gunicorn, bench_env, free_port, load, print_json, reset_postgres
+from harness import (
+    Gunicorn,
+    bench_env,
+    free_port,
+    load,
+    populate,
+    print_json,
+    reset_postgres,
+)
 
 AMOUNT = "12.00"  # 1 point per 1.00 spent: 12 points per scan
 
 
 def prepare(env: dict[str, str], members: int) -> tuple[str, list[str]]:
-    os.environ.update(env)
-    from walletpass.cli.core import init_instance
-    from walletpass.config import Settings
-    from walletpass.loyalty.models import Program
-    from walletpass.loyalty.services import enroll
-    from walletpass.runtime import Runtime
-    from walletpass.tenancy.apikeys import create_api_key
-    from walletpass.tenancy.models import Merchant, Store
-
-    settings = init_instance(Settings.from_env())
-    runtime = Runtime.create(settings)
-    codes = []
-    try:
-        with runtime.transaction() as s:
-            merchant = Merchant(slug="bench", name="Bench Café")
-            s.add(merchant)
-            s.flush()
-            store = Store(merchant_id=merchant.id, code="main", name="Main")
-            program = Program(
-                merchant_id=merchant.id,
-                slug="bench",
-                name="Bench Points",
-                kind="points",
-                template="points_tiers",
-                rules={"amount_per_point": "1"},
-                design={},
-            )
-            s.add_all([store, program])
-            s.flush()
-            _, key = create_api_key(s, merchant_id=merchant.id, scope="till", store_id=store.id)
-            for i in range(members):
-                _, pass_row, _ = enroll(
-                    s, settings, program, name=f"M{i}", email=f"m{i}@bench.test"
-                )
-                codes.append(pass_row.barcode)
-    finally:
-        runtime.close()
-    return key, codes
+    made = populate(env, members)
+    return made["till_key"], [card["code"] for card in made["cards"]]
 
 
 def verify(env: dict[str, str], answered_ok: int) -> dict[str, object]:

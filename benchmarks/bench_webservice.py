@@ -14,63 +14,24 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from email.utils import format_datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import Gunicorn, bench_env, free_port, load, print_json, reset_postgres
+from harness import (
+    Gunicorn,
+    bench_env,
+    free_port,
+    load,
+    populate,
+    print_json,
+    reset_postgres,
+)
 
 
 def prepare(env: dict[str, str], passes: int) -> list[dict[str, str]]:
-    import os
-
-    os.environ.update(env)
-    from walletpass.apple import services as apple
-    from walletpass.cli.core import init_instance
-    from walletpass.config import Settings
-    from walletpass.loyalty.models import Program
-    from walletpass.loyalty.services import enroll
-    from walletpass.runtime import Runtime
-    from walletpass.tenancy.models import Merchant
-
-    settings = init_instance(Settings.from_env())
-    runtime = Runtime.create(settings)
-    cards = []
-    try:
-        with runtime.transaction() as s:
-            merchant = Merchant(slug="bench", name="Bench Café")
-            s.add(merchant)
-            s.flush()
-            program = Program(
-                merchant_id=merchant.id,
-                slug="bench",
-                name="Bench Points",
-                kind="points",
-                template="points_tiers",
-                rules={"amount_per_point": "1"},
-                design={},
-            )
-            s.add(program)
-            s.flush()
-            for i in range(passes):
-                _member, pass_row, _ = enroll(
-                    s, settings, program, name=f"M{i}", email=f"m{i}@bench.test"
-                )
-                apple.register(s, pass_row, f"device{i:06d}", f"{i:064x}")
-                cards.append(
-                    {
-                        "serial": pass_row.serial,
-                        "token": pass_row.auth_token,
-                        "type": pass_row.pass_type_id,
-                        "device": f"device{i:06d}",
-                        "modified": format_datetime(pass_row.modified_at, usegmt=True),
-                    }
-                )
-    finally:
-        runtime.close()
-    return cards
+    return populate(env, passes, with_device=True)["cards"]
 
 
 def main() -> None:

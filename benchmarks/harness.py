@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +204,57 @@ def load(
 
 def print_json(obj: dict[str, Any]) -> None:
     print(json.dumps(obj), flush=True)
+
+
+def populate(env: dict[str, str], members: int, *, with_device: bool = False) -> dict[str, Any]:
+    """Initialise the instance in ``env`` with a merchant, a store, a points program, a
+    till key and ``members`` enrolled cards (each registered on a device if asked)."""
+    os.environ.update(env)
+    from walletpass.apple import services as apple
+    from walletpass.cli.core import init_instance
+    from walletpass.config import Settings
+    from walletpass.loyalty.models import Program
+    from walletpass.loyalty.services import enroll
+    from walletpass.runtime import Runtime
+    from walletpass.tenancy.apikeys import create_api_key
+    from walletpass.tenancy.models import Merchant, Store
+
+    settings = init_instance(Settings.from_env())
+    runtime = Runtime.create(settings)
+    cards: list[dict[str, str]] = []
+    try:
+        with runtime.transaction() as s:
+            merchant = Merchant(slug="bench", name="Bench Café")
+            s.add(merchant)
+            s.flush()
+            store = Store(merchant_id=merchant.id, code="main", name="Main")
+            program = Program(
+                merchant_id=merchant.id,
+                slug="bench",
+                name="Bench Points",
+                kind="points",
+                template="points_tiers",
+                rules={"amount_per_point": "1"},
+                design={},
+            )
+            s.add_all([store, program])
+            s.flush()
+            _, key = create_api_key(s, merchant_id=merchant.id, scope="till", store_id=store.id)
+            for i in range(members):
+                _, pass_row, _ = enroll(
+                    s, settings, program, name=f"M{i}", email=f"m{i}@bench.test"
+                )
+                card = {
+                    "serial": pass_row.serial,
+                    "token": pass_row.auth_token,
+                    "type": pass_row.pass_type_id,
+                    "code": pass_row.barcode,
+                    "device": f"device{i:06d}",
+                    "modified": format_datetime(pass_row.modified_at, usegmt=True),
+                }
+                if with_device:
+                    apple.register(s, pass_row, card["device"], f"{i:064x}")
+                cards.append(card)
+    finally:
+        runtime.close()
+    return {"till_key": key, "cards": cards}

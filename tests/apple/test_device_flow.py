@@ -7,6 +7,7 @@ import time
 
 import factories
 import pytest
+from apple_helpers import card, set_points  # noqa: F401 - card is a fixture
 from pkpass_check import verify_pkpass
 from sqlalchemy import func, select, update
 from standins.apns_server import ApnsStandIn
@@ -15,9 +16,7 @@ from standins.tls import make_test_pki
 from walletpass.apple.models import Device, Registration
 from walletpass.jobs.models import Job, JobStatus
 from walletpass.jobs.worker import Worker
-from walletpass.loyalty.models import Member
-from walletpass.passes.models import Pass
-from walletpass.passes.services import pass_changed, queue_apple_pushes
+from walletpass.passes.services import queue_apple_pushes
 from walletpass.runtime import Runtime
 
 DEVICE = "device-library-0001"
@@ -45,17 +44,6 @@ def settings(settings, apns):  # type: ignore[no-untyped-def]
     return settings.override(apns_url=apns.url, apns_ca_file=str(apns.pki.ca_cert))
 
 
-@pytest.fixture
-def card(runtime, settings):  # type: ignore[no-untyped-def]
-    with runtime.transaction() as s:
-        m = factories.merchant(s)
-        p = factories.program(s, m, "points")
-        mem = factories.member(s, p, points_balance=10)
-        row = factories.member_pass(s, settings, mem)
-        return {"serial": row.serial, "token": row.auth_token, "id": row.id,
-                "type": row.pass_type_id, "member_id": mem.id, "merchant_id": m.id}
-
-
 def _auth(card):  # type: ignore[no-untyped-def]
     return {"Authorization": f"ApplePass {card['token']}"}
 
@@ -63,14 +51,9 @@ def _auth(card):  # type: ignore[no-untyped-def]
 def _register(client, card, device=DEVICE, token=TOKEN):  # type: ignore[no-untyped-def]
     return client.post(
         f"/apple/v1/devices/{device}/registrations/{card['type']}/{card['serial']}",
-        json={"pushToken": token}, headers=_auth(card),
+        json={"pushToken": token},
+        headers=_auth(card),
     )
-
-
-def _set_points(runtime, settings, card, points):  # type: ignore[no-untyped-def]
-    with runtime.transaction(card["merchant_id"]) as s:
-        s.get(Member, card["member_id"]).points_balance = points
-        pass_changed(s, s.get(Pass, card["id"]), settings=settings)
 
 
 def test_device_flow_end_to_end(client, card, runtime, settings, worker, apns, certs_dir, tmp_path):
@@ -88,7 +71,7 @@ def test_device_flow_end_to_end(client, card, runtime, settings, worker, apns, c
     fetched = client.get(f"/apple/v1/passes/{card['type']}/{card['serial']}", headers=_auth(card))
     last_modified = fetched.headers["Last-Modified"]
     # 3. The balance changes; the worker pushes through APNs.
-    _set_points(runtime, settings, card, 120)
+    set_points(runtime, settings, card, 120)
     assert worker.run_until_idle() == 1
     assert apns.count == 1
     push = apns.received[0]
@@ -97,28 +80,40 @@ def test_device_flow_end_to_end(client, card, runtime, settings, worker, apns, c
     assert push.body == b"{}"
     assert apns.peer_subjects[-1].get("userId") == card["type"]
     # 4. Wallet asks what changed since its tag, and fetches the new pass.
-    changed = client.get(f"/apple/v1/devices/{DEVICE}/registrations/{card['type']}",
-                         query_string={"passesUpdatedSince": tag})
+    changed = client.get(
+        f"/apple/v1/devices/{DEVICE}/registrations/{card['type']}",
+        query_string={"passesUpdatedSince": tag},
+    )
     assert changed.status_code == 200
     assert changed.json["serialNumbers"] == [card["serial"]]
-    new = client.get(f"/apple/v1/passes/{card['type']}/{card['serial']}",
-                     headers={**_auth(card), "If-Modified-Since": last_modified})
+    new = client.get(
+        f"/apple/v1/passes/{card['type']}/{card['serial']}",
+        headers={**_auth(card), "If-Modified-Since": last_modified},
+    )
     assert new.status_code == 200
     new_json = verify_pkpass(new.data, certs_dir / "ca.pem", tmp_path / "v2")
     assert "120" in str(new_json["storeCard"])
     assert new_json["serialNumber"] == card["serial"]
     # 5. A repeat fetch is a 304; the tag now lists nothing.
-    again = client.get(f"/apple/v1/passes/{card['type']}/{card['serial']}",
-                       headers={**_auth(card), "If-Modified-Since": new.headers["Last-Modified"]})
+    again = client.get(
+        f"/apple/v1/passes/{card['type']}/{card['serial']}",
+        headers={**_auth(card), "If-Modified-Since": new.headers["Last-Modified"]},
+    )
     assert again.status_code == 304
-    assert client.get(f"/apple/v1/devices/{DEVICE}/registrations/{card['type']}",
-                      query_string={"passesUpdatedSince": changed.json["lastUpdated"]}
-                      ).status_code == 204
+    assert (
+        client.get(
+            f"/apple/v1/devices/{DEVICE}/registrations/{card['type']}",
+            query_string={"passesUpdatedSince": changed.json["lastUpdated"]},
+        ).status_code
+        == 204
+    )
     # 6. The customer deletes the pass.
-    r = client.delete(f"/apple/v1/devices/{DEVICE}/registrations/{card['type']}/{card['serial']}",
-                      headers=_auth(card))
+    r = client.delete(
+        f"/apple/v1/devices/{DEVICE}/registrations/{card['type']}/{card['serial']}",
+        headers=_auth(card),
+    )
     assert r.status_code == 200
-    _set_points(runtime, settings, card, 130)
+    set_points(runtime, settings, card, 130)
     assert worker.run_until_idle() == 0
     assert apns.count == 1
 
@@ -127,7 +122,7 @@ def test_ten_changes_in_a_burst_push_once_per_device(client, card, runtime, sett
     _register(client, card)
     _register(client, card, device="device-2", token="fe" * 32)
     for points in range(10):
-        _set_points(runtime, settings, card, points)
+        set_points(runtime, settings, card, points)
     worker.run_until_idle()
     assert sorted(p.token for p in apns.received) == sorted([TOKEN, "fe" * 32])
 
@@ -140,7 +135,7 @@ def _registrations(runtime) -> int:  # type: ignore[no-untyped-def]
 def test_410_unregistered_deletes_the_registration(client, card, runtime, settings, worker, apns):
     _register(client, card)
     apns.respond(TOKEN, 410, "Unregistered", timestamp=int(time.time() * 1000) + 5000)
-    _set_points(runtime, settings, card, 1)
+    set_points(runtime, settings, card, 1)
     worker.run_until_idle()
     assert _registrations(runtime) == 0
     with runtime.transaction() as s:
@@ -151,7 +146,7 @@ def test_410_unregistered_deletes_the_registration(client, card, runtime, settin
 def test_410_older_than_a_reregistration_keeps_it(client, card, runtime, settings, worker, apns):
     _register(client, card)
     apns.respond(TOKEN, 410, "Unregistered", timestamp=int(time.time() * 1000) - 60_000)
-    _set_points(runtime, settings, card, 1)
+    set_points(runtime, settings, card, 1)
     worker.run_until_idle()
     assert _registrations(runtime) == 1
 
@@ -159,18 +154,21 @@ def test_410_older_than_a_reregistration_keeps_it(client, card, runtime, setting
 def test_400_bad_device_token_deletes(client, card, runtime, settings, worker, apns):
     _register(client, card)
     apns.respond(TOKEN, 400, "BadDeviceToken")
-    _set_points(runtime, settings, card, 1)
+    set_points(runtime, settings, card, 1)
     worker.run_until_idle()
     assert _registrations(runtime) == 0
 
 
-@pytest.mark.parametrize(("status", "reason"), [(429, "TooManyRequests"), (500, "InternalServerError"),
-                                                (503, "ServiceUnavailable")])
-def test_transient_errors_retry_with_backoff(client, card, runtime, settings, worker, apns,
-                                             status, reason):
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(429, "TooManyRequests"), (500, "InternalServerError"), (503, "ServiceUnavailable")],
+)
+def test_transient_errors_retry_with_backoff(
+    client, card, runtime, settings, worker, apns, status, reason
+):
     _register(client, card)
     apns.respond(TOKEN, status, reason, times=1)
-    _set_points(runtime, settings, card, 1)
+    set_points(runtime, settings, card, 1)
     worker.run_until_idle()
     with runtime.transaction() as s:
         job = s.scalars(select(Job)).one()
@@ -190,7 +188,7 @@ def test_transient_errors_retry_with_backoff(client, card, runtime, settings, wo
 def test_403_pauses_without_a_retry_storm(client, card, runtime, settings, worker, apns):
     _register(client, card)
     apns.respond(TOKEN, 403, "BadCertificate")
-    _set_points(runtime, settings, card, 1)
+    set_points(runtime, settings, card, 1)
     worker.run_until_idle()
     with runtime.transaction() as s:
         job = s.scalars(select(Job)).one()
@@ -208,7 +206,7 @@ def test_403_pauses_without_a_retry_storm(client, card, runtime, settings, worke
 
 def test_worker_killed_mid_batch_loses_no_push(client, card, runtime, settings, apns):
     _register(client, card)
-    _set_points(runtime, settings, card, 1)
+    set_points(runtime, settings, card, 1)
     # Worker A claims the job, then dies before sending (its lease runs out at once here).
     dying = Runtime.create(settings.override(job_lease_seconds=0))
     try:
@@ -234,8 +232,12 @@ def test_two_workers_never_send_a_job_twice(runtime, settings, apns):
         mem = factories.member(s, p)
         row = factories.member_pass(s, settings, mem)
         for i, token in enumerate(tokens):
-            device = Device(merchant_id=m.id, library_id=f"dev{i}", pass_type_id=row.pass_type_id,
-                            push_token=token)
+            device = Device(
+                merchant_id=m.id,
+                library_id=f"dev{i}",
+                pass_type_id=row.pass_type_id,
+                push_token=token,
+            )
             s.add(device)
             s.flush()
             s.add(Registration(merchant_id=m.id, device_id=device.id, pass_id=row.id))
@@ -255,6 +257,10 @@ def test_two_workers_never_send_a_job_twice(runtime, settings, apns):
     assert apns.count == len(tokens)
     assert sorted(p.token for p in apns.received) == sorted(tokens)
     with runtime.transaction() as s:
-        by_worker = dict(s.execute(select(Job.locked_by, func.count()).group_by(Job.locked_by)).all())
-        assert s.scalar(select(func.count()).select_from(Job).where(Job.status != JobStatus.DONE)) == 0
+        by_worker = dict(
+            s.execute(select(Job.locked_by, func.count()).group_by(Job.locked_by)).all()
+        )
+        assert (
+            s.scalar(select(func.count()).select_from(Job).where(Job.status != JobStatus.DONE)) == 0
+        )
     assert by_worker  # both workers' names appear when they interleave

@@ -7,6 +7,7 @@ import zipfile
 
 import factories
 import pytest
+from apple_helpers import card, set_points  # noqa: F401 - card is a fixture
 from sqlalchemy import func, select
 
 from walletpass.apple.models import AppleLog, Device, Registration
@@ -18,32 +19,12 @@ DEVICE = "a1b2c3d4e5f6"
 TOKEN = "ab" * 32
 
 
-@pytest.fixture
-def card(runtime, settings):  # type: ignore[no-untyped-def]
-    with runtime.transaction() as s:
-        m = factories.merchant(s)
-        p = factories.program(s, m, "points")
-        mem = factories.member(s, p, points_balance=10)
-        pass_row = factories.member_pass(s, settings, mem)
-        return {"serial": pass_row.serial, "token": pass_row.auth_token, "id": pass_row.id,
-                "type": pass_row.pass_type_id, "member_id": mem.id, "merchant_id": m.id}
-
-
 def auth(card):  # type: ignore[no-untyped-def]
     return {"Authorization": f"ApplePass {card['token']}"}
 
 
 def reg_url(card, device=DEVICE):  # type: ignore[no-untyped-def]
     return f"/apple/v1/devices/{device}/registrations/{card['type']}/{card['serial']}"
-
-
-def change(runtime, settings, card, points):  # type: ignore[no-untyped-def]
-    from walletpass.loyalty.models import Member
-
-    with runtime.transaction(card["merchant_id"]) as s:
-        member = s.get(Member, card["member_id"])
-        member.points_balance = points
-        pass_changed(s, s.get(Pass, card["id"]), settings=settings)
 
 
 def test_register_new_then_existing_refreshes_token(client, card, runtime):
@@ -55,28 +36,49 @@ def test_register_new_then_existing_refreshes_token(client, card, runtime):
         device = s.scalars(select(Device)).one()
         assert device.push_token == "cd" * 32
         assert s.scalar(select(func.count()).select_from(Registration)) == 1
-        assert s.scalar(select(func.count()).select_from(PassEvent).where(
-            PassEvent.kind == "installed")) == 1
+        assert (
+            s.scalar(
+                select(func.count()).select_from(PassEvent).where(PassEvent.kind == "installed")
+            )
+            == 1
+        )
 
 
-@pytest.mark.parametrize("header", [None, "ApplePass wrong-token-wrong-token-wrong", "Bearer x", ""])
+@pytest.mark.parametrize(
+    "header", [None, "ApplePass wrong-token-wrong-token-wrong", "Bearer x", ""]
+)
 def test_bad_token_is_401_and_writes_nothing(client, card, runtime, header):
     headers = {"Authorization": header} if header is not None else {}
     assert client.post(reg_url(card), json={"pushToken": TOKEN}, headers=headers).status_code == 401
     assert client.delete(reg_url(card), headers=headers).status_code == 401
-    assert client.get(f"/apple/v1/passes/{card['type']}/{card['serial']}",
-                      headers=headers).status_code == 401
+    assert (
+        client.get(f"/apple/v1/passes/{card['type']}/{card['serial']}", headers=headers).status_code
+        == 401
+    )
     with runtime.transaction() as s:
         assert s.scalar(select(func.count()).select_from(Device)) == 0
 
 
 def test_unknown_serial_or_type_is_404(client, card):
     h = auth(card)
-    assert client.post(f"/apple/v1/devices/{DEVICE}/registrations/{card['type']}/nope",
-                       json={"pushToken": TOKEN}, headers=h).status_code == 404
-    assert client.get(f"/apple/v1/passes/pass.other.type/{card['serial']}", headers=h).status_code == 404
-    assert client.delete(f"/apple/v1/devices/{DEVICE}/registrations/x/{card['serial']}",
-                         headers=h).status_code == 404
+    assert (
+        client.post(
+            f"/apple/v1/devices/{DEVICE}/registrations/{card['type']}/nope",
+            json={"pushToken": TOKEN},
+            headers=h,
+        ).status_code
+        == 404
+    )
+    assert (
+        client.get(f"/apple/v1/passes/pass.other.type/{card['serial']}", headers=h).status_code
+        == 404
+    )
+    assert (
+        client.delete(
+            f"/apple/v1/devices/{DEVICE}/registrations/x/{card['serial']}", headers=h
+        ).status_code
+        == 404
+    )
 
 
 def test_register_without_push_token_is_400(client, card):
@@ -104,7 +106,7 @@ def test_list_tags_are_strings_and_never_miss_a_change(client, card, runtime, se
     url = f"/apple/v1/devices/{DEVICE}/registrations/{card['type']}?passesUpdatedSince={tag}"
     assert client.get(url).status_code == 204
 
-    change(runtime, settings, card, 50)
+    set_points(runtime, settings, card, 50)
     with runtime.transaction(card["merchant_id"]) as s:
         pass_changed(s, s.get(Pass, other_card["id"]), settings=settings)
     r = client.get(url)
@@ -115,12 +117,15 @@ def test_list_tags_are_strings_and_never_miss_a_change(client, card, runtime, se
     assert client.get(url.replace(tag, new_tag)).status_code == 204
 
 
-@pytest.mark.parametrize("tag", ["2019-01-01T00:00:00Z", "1546300800", "garbage!", "", "-1",
-                                 "99999999999999999999999"])
+@pytest.mark.parametrize(
+    "tag", ["2019-01-01T00:00:00Z", "1546300800", "garbage!", "", "-1", "99999999999999999999999"]
+)
 def test_old_or_odd_tags_do_not_crash(client, card, tag):
     client.post(reg_url(card), json={"pushToken": TOKEN}, headers=auth(card))
-    r = client.get(f"/apple/v1/devices/{DEVICE}/registrations/{card['type']}",
-                   query_string={"passesUpdatedSince": tag})
+    r = client.get(
+        f"/apple/v1/devices/{DEVICE}/registrations/{card['type']}",
+        query_string={"passesUpdatedSince": tag},
+    )
     assert r.status_code == 200
     assert r.json["serialNumbers"] == [card["serial"]]
 
@@ -154,7 +159,7 @@ def test_get_pass_last_modified_and_304(client, card, runtime, settings, monkeyp
     assert client.get(url, headers=auth(card)).status_code == 200
     assert len(calls) == 1
     # Changed within the same second: Last-Modified still moves on, so no stale 304.
-    change(runtime, settings, card, 99)
+    set_points(runtime, settings, card, 99)
     r = client.get(url, headers={**auth(card), "If-Modified-Since": last_modified})
     assert r.status_code == 200
     assert r.headers["Last-Modified"] != last_modified
@@ -174,8 +179,10 @@ def test_unregister_removes_device_with_its_last_registration(client, card, runt
     assert client.delete(reg_url(card), headers=auth(card)).status_code == 200
     with runtime.transaction() as s:
         assert s.scalar(select(func.count()).select_from(Device)) == 0
-        assert s.scalar(select(func.count()).select_from(PassEvent).where(
-            PassEvent.kind == "removed")) == 1
+        assert (
+            s.scalar(select(func.count()).select_from(PassEvent).where(PassEvent.kind == "removed"))
+            == 1
+        )
     # Idempotent: Wallet retries.
     assert client.delete(reg_url(card), headers=auth(card)).status_code == 200
 
@@ -194,7 +201,7 @@ def test_burst_of_changes_is_one_pending_push_per_token(client, card, runtime, s
     client.post(reg_url(card), json={"pushToken": TOKEN}, headers=auth(card))
     client.post(reg_url(card, "second-device"), json={"pushToken": "ef" * 32}, headers=auth(card))
     for points in range(10):
-        change(runtime, settings, card, points)
+        set_points(runtime, settings, card, points)
     with runtime.transaction() as s:
         jobs = s.scalars(select(Job).where(Job.kind == "apple.push")).all()
         assert sorted(j.payload["token"] for j in jobs) == sorted([TOKEN, "ef" * 32])
@@ -210,7 +217,7 @@ def test_download_route_serves_a_pkpass(client, card):
 
 def test_healthz_and_metrics(client, card, runtime, settings):
     assert client.get("/healthz").json == {"status": "ok"}
-    change(runtime, settings, card, 5)
+    set_points(runtime, settings, card, 5)
     body = client.get("/metrics").get_data(as_text=True)
     assert "# TYPE walletpass_jobs gauge" in body
     assert 'walletpass_passes{status="active"} 1' in body
