@@ -119,3 +119,23 @@ def worker(runtime: Runtime):  # type: ignore[no-untyped-def]
     from walletpass.jobs.worker import Worker
 
     return Worker(runtime, name="test-worker")
+
+
+@pytest.fixture
+def card(runtime: Runtime, settings: Settings) -> dict[str, object]:
+    """A member's loyalty card with its pass (what the Apple web-service tests drive)."""
+    import factories
+
+    with runtime.transaction() as s:
+        m = factories.merchant(s)
+        p = factories.program(s, m, "points")
+        mem = factories.member(s, p, points_balance=10)
+        row = factories.member_pass(s, settings, mem)
+        return {
+            "serial": row.serial,
+            "token": row.auth_token,
+            "id": row.id,
+            "type": row.pass_type_id,
+            "member_id": mem.id,
+            "merchant_id": m.id,
+        }

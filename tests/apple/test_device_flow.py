@@ -7,7 +7,7 @@ import time
 
 import factories
 import pytest
-from apple_helpers import card, set_points  # noqa: F401 - card is a fixture
+from apple_helpers import set_points
 from pkpass_check import verify_pkpass
 from sqlalchemy import func, select, update
 from standins.apns_server import ApnsStandIn

@@ -7,7 +7,7 @@ import zipfile
 
 import factories
 import pytest
-from apple_helpers import card, set_points  # noqa: F401 - card is a fixture
+from apple_helpers import set_points
 from sqlalchemy import func, select
 
 from walletpass.apple.models import AppleLog, Device, Registration
