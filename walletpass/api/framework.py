@@ -14,8 +14,12 @@ both request handling and the OpenAPI document, so the two cannot drift apart:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import inspect
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -24,11 +28,12 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 from pydantic.json_schema import models_json_schema
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from werkzeug.exceptions import HTTPException
 
 from walletpass import errors
 from walletpass.crm.models import IdempotencyRecord
@@ -38,6 +43,26 @@ from walletpass.tenancy.models import ApiKey, Scope
 
 PROBLEM_JSON = "application/problem+json"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+ROUTABLE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+# Problems raised by the framework itself (not the domain). Defined here so that they are
+# subclasses of WalletpassError and show up in errors.all_problem_types() once imported.
+class MethodNotAllowed(errors.WalletpassError):
+    status = 405
+    code = "method-not-allowed"
+    title = "This method is not allowed here"
+
+
+class NotAvailable(errors.WalletpassError):
+    status = 501
+    code = "not-available"
+    title = "This feature is not available on this server yet"
+
+
+# Database ids are 64-bit: a larger path id cannot exist, and PostgreSQL would reject it
+# with an error (a 500) instead of finding nothing.
+MAX_ID = 2**63 - 1
 
 
 def problem_type(code: str) -> str:
@@ -59,10 +84,20 @@ def problem_response(
     return Response(json.dumps(body), status=exc.status, mimetype=PROBLEM_JSON, headers=headers)
 
 
-def validation_problem(exc: ValidationError, where: str) -> errors.WalletpassError:
+def validation_problem(
+    exc: ValidationError, where: str, union_tag: str | None = None
+) -> errors.WalletpassError:
+    """422 listing each bad field as ``body.a.b`` / ``query.x``.
+
+    :param union_tag: the body's ``type`` for a tagged union: pydantic puts the chosen tag
+        into locations ("adjust.reason"); the client wants the field it sent ("reason").
+    """
     details = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"])
+        parts = list(err["loc"])
+        if union_tag is not None and parts and parts[0] == union_tag:
+            parts = parts[1:]
+        loc = ".".join(str(p) for p in parts)
         details.append({"field": f"{where}.{loc}" if loc else where, "message": err["msg"]})
     return errors.ValidationFailed(f"invalid {where}", errors=details)
 
@@ -77,6 +112,9 @@ class Context:
     body: Any = None
     query: Any = None
     path: dict[str, Any] = field(default_factory=dict)
+    # The request's Idempotency-Key, for services that take their own idempotency key
+    # (e.g. a ledger adjustment), so a retry is one change even past the stored answer.
+    idempotency_key: str | None = None
 
     @property
     def merchant_id(self) -> int:
@@ -106,6 +144,52 @@ class Operation:
     @property
     def operation_id(self) -> str:
         return self.handler.__name__
+
+
+# -- cursor pagination ---------------------------------------------------------------
+
+
+def encode_cursor(last_id: int) -> str:
+    """An opaque cursor: clients pass it back, never build or parse it."""
+    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        after = data["after"]
+        if isinstance(after, int) and not isinstance(after, bool) and 0 <= after <= MAX_ID:
+            return after
+    except (binascii.Error, ValueError, TypeError, KeyError):
+        pass
+    raise errors.ValidationFailed(
+        "the cursor is not one this API returned",
+        errors=[{"field": "query.cursor", "message": "invalid cursor"}],
+    )
+
+
+def paginate(
+    session: Session,
+    stmt: Select[Any],
+    id_column: InstrumentedAttribute[int],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Any], str | None]:
+    """One page of ``stmt`` in id order (keyset: stable while rows are added or removed).
+
+    :return: the rows, and the cursor of the next page (None on the last one).
+    """
+    after = decode_cursor(cursor)
+    if after is not None:
+        stmt = stmt.where(id_column > after)
+    # One row more than asked tells whether another page exists without a COUNT.
+    rows = list(session.scalars(stmt.order_by(id_column).limit(limit + 1)))
+    if len(rows) > limit:
+        return rows[:limit], encode_cursor(rows[limit - 1].id)
+    return rows, None
 
 
 class RateLimiter:
@@ -151,6 +235,44 @@ class Api:
         self.operations: list[Operation] = []
         self.limiter = RateLimiter(rate, burst)
         self._local = threading.local()
+        # Unknown paths and wrong methods under the prefix answer problem+json too: Flask
+        # sends routing errors to app-level handlers only, which render HTML.
+        for rule in ("/", "/<path:_rest>"):
+            blueprint.add_url_rule(
+                rule,
+                endpoint="unrouted" if rule == "/" else "unrouted_path",
+                view_func=self._unrouted,
+                methods=list(ROUTABLE_METHODS),
+                provide_automatic_options=False,
+            )
+        blueprint.record_once(self._register_docs)
+
+    def _register_docs(self, state: Any) -> None:
+        """``GET /api/docs``: the reference page, rendered from the OpenAPI document."""
+
+        def api_docs() -> Response:
+            from walletpass.api import docs
+
+            runtime: Runtime = current_app.extensions["walletpass"]
+            server = runtime.settings.public_url.rstrip("/") + (state.url_prefix or "")
+            return Response(docs.render(self.openapi(server)), mimetype="text/html")
+
+        state.app.add_url_rule("/api/docs", endpoint="api_docs", view_func=api_docs)
+
+    def _unrouted(self, **_path: Any) -> Response:
+        adapter = current_app.url_map.bind_to_environ(request.environ)
+        allowed = []
+        for method in ROUTABLE_METHODS:
+            try:
+                endpoint, _ = adapter.match(method=method)
+            except HTTPException:
+                continue
+            if endpoint != request.endpoint:
+                allowed.append(method)
+        if allowed:
+            exc = MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+            return problem_response(exc, {"Allow": ", ".join(allowed)})
+        return problem_response(errors.NotFound(f"no API route {request.method} {request.path}"))
 
     def operation(
         self,
@@ -207,8 +329,8 @@ class Api:
         runtime: Runtime = current_app.extensions["walletpass"]
         raw = request.get_data(cache=True)
         idem_key = request.headers.get("Idempotency-Key") if op.method in WRITE_METHODS else None
-        if idem_key is not None and not (1 <= len(idem_key) <= 200):
-            raise errors.ValidationFailed("Idempotency-Key must be 1 to 200 characters")
+        if idem_key is not None and not (1 <= len(idem_key) <= 200 and idem_key.isprintable()):
+            raise errors.ValidationFailed("Idempotency-Key must be 1 to 200 printable characters")
         fingerprint = hashlib.sha256(f"{op.method} {request.path}\n".encode() + raw).hexdigest()
         failed: tuple[int, int, errors.WalletpassError] | None = None
         try:
@@ -251,7 +373,9 @@ class Api:
                         )
                         if replay is not None:
                             return replay
-                    ctx = Context(session, runtime, key, body, query, path)
+                    if any(isinstance(v, int) and v > MAX_ID for v in path.values()):
+                        raise errors.NotFound(f"nothing at {request.path}")
+                    ctx = Context(session, runtime, key, body, query, path, idem_key)
                     try:
                         response = self._serialize(op, op.handler(ctx))
                     except errors.WalletpassError as exc:
@@ -297,8 +421,15 @@ class Api:
     def _parse_query(op: Operation) -> Any:
         if op.query is None:
             return None
+        args = request.args.to_dict()
+        for name, value in args.items():
+            if "\x00" in value or "\x00" in name:
+                raise errors.ValidationFailed(
+                    "the query must not contain NUL characters",
+                    errors=[{"field": f"query.{name}", "message": "contains a NUL character"}],
+                )
         try:
-            return op.query.model_validate(request.args.to_dict())
+            return op.query.model_validate(args)
         except ValidationError as exc:
             raise validation_problem(exc, "query") from None
 
@@ -311,9 +442,18 @@ class Api:
                 "a JSON body is required", errors=[{"field": "body", "message": "missing"}]
             )
         try:
-            return op.body.model_validate_json(raw)
+            parsed = op.body.model_validate_json(raw)
         except ValidationError as exc:
-            raise validation_problem(exc, "body") from None
+            raise validation_problem(exc, "body", _union_tag(op.body, raw)) from None
+        # PostgreSQL text cannot hold NUL: refuse it here as a 422, not a 500 at INSERT.
+        if b"\\u0000" in raw:
+            where = _nul_at(json.loads(raw), "body")
+            if where is not None:
+                raise errors.ValidationFailed(
+                    "text must not contain NUL characters",
+                    errors=[{"field": where, "message": "contains a NUL character"}],
+                )
+        return parsed
 
     @staticmethod
     def _serialize(op: Operation, result: Any) -> Response:
@@ -364,20 +504,21 @@ class Api:
     # -- OpenAPI -------------------------------------------------------------------
 
     def openapi(self, server_url: str) -> dict[str, Any]:
-        models: set[type[BaseModel]] = set()
-        for op in self.operations:
-            models.update(m for m in (op.body, op.query, op.response) if m is not None)
-        ordered = sorted(models, key=lambda m: m.__name__)
-        _, top = models_json_schema(
-            [(m, "serialization") for m in ordered] + [(m, "validation") for m in ordered],
-            ref_template="#/components/schemas/{model}",
-        )
+        inputs = {op.body for op in self.operations if op.body is not None}
+        outputs = {op.response for op in self.operations if op.response is not None}
+        wanted = [(m, "validation") for m in sorted(inputs, key=lambda m: m.__name__)] + [
+            (m, "serialization") for m in sorted(outputs, key=lambda m: m.__name__)
+        ]
+        # pydantic names a model "X-Input"/"X-Output" when its two modes differ (a Decimal
+        # is a number or a string going in, a string coming out): use the refs it returns
+        # rather than guessing "#/components/schemas/X".
+        refs, top = models_json_schema(wanted, ref_template="#/components/schemas/{model}")
         schemas: dict[str, Any] = dict(top.get("$defs", {}))
         schemas["Problem"] = _PROBLEM_SCHEMA
         paths: dict[str, Any] = {}
         for op in self.operations:
             item = paths.setdefault(_openapi_path(op.path), {})
-            item[op.method.lower()] = self._operation_doc(op)
+            item[op.method.lower()] = self._operation_doc(op, refs)
         return {
             "openapi": "3.1.0",
             "info": {"title": self.title, "version": self.version, "description": _API_DESCRIPTION},
@@ -394,17 +535,43 @@ class Api:
                 },
             },
             "security": [{"apiKey": []}],
+            "x-problem-types": [
+                {
+                    "type": problem_type(kind.code),
+                    "status": kind.status,
+                    "title": kind.title,
+                }
+                for kind in sorted(
+                    {k for op in self.operations for k in self._problems(op)},
+                    key=lambda k: (k.status, k.code),
+                )
+            ],
         }
 
-    def _operation_doc(self, op: Operation) -> dict[str, Any]:
+    @staticmethod
+    def _problems(op: Operation) -> set[type[errors.WalletpassError]]:
+        problems = {
+            errors.Unauthenticated,
+            errors.Forbidden,
+            errors.RateLimited,
+            errors.ValidationFailed,
+            *op.problems,
+        }
+        if op.method in WRITE_METHODS:
+            problems.add(errors.IdempotencyKeyReused)
+        if _path_params(op.path):
+            problems.add(errors.NotFound)
+        return problems
+
+    def _operation_doc(self, op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "operationId": op.operation_id,
             "summary": op.summary,
             "tags": [op.tag] if op.tag else [],
-            "description": f"Scopes: {', '.join(sorted(op.scopes | {'admin'}))}.",
+            "description": _description(op),
             "parameters": [
-                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                for name in _path_params(op.path)
+                {"name": name, "in": "path", "required": True, "schema": schema}
+                for name, schema in _path_params(op.path)
             ],
             "responses": {},
         }
@@ -433,32 +600,16 @@ class Api:
         if op.body is not None:
             doc["requestBody"] = {
                 "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}
-                    }
-                },
+                "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
             }
         if op.status == 204 or op.response is None:
             doc["responses"][str(op.status)] = {"description": "Done"}
         else:
             doc["responses"][str(op.status)] = {
                 "description": "OK",
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{op.response.__name__}"}
-                    }
-                },
+                "content": {"application/json": {"schema": refs[(op.response, "serialization")]}},
             }
-        problems = {
-            errors.Unauthenticated,
-            errors.Forbidden,
-            errors.RateLimited,
-            errors.ValidationFailed,
-            *op.problems,
-        }
-        if op.method in WRITE_METHODS:
-            problems.add(errors.IdempotencyKeyReused)
+        problems = self._problems(op)
         by_status: dict[int, list[type[errors.WalletpassError]]] = {}
         for p in problems:
             by_status.setdefault(p.status, []).append(p)
@@ -470,19 +621,68 @@ class Api:
                 "description": f"Problem types: {listed}",
                 "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
             }
+            if status == errors.RateLimited.status:
+                doc["responses"][str(status)]["headers"] = {
+                    "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                }
         return doc
 
 
-def _path_params(path: str) -> list[str]:
-    import re
+def _nul_at(value: Any, where: str) -> str | None:
+    """The location of the first string (or key) holding a NUL character, if any."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _nul_at(key, where) or _nul_at(item, f"{where}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul_at(item, f"{where}.{i}")
+            if found:
+                return found
+    return None
 
-    return [m.split(":")[-1] for m in re.findall(r"<([^>]+)>", path)]
+
+def _description(op: Operation) -> str:
+    """The handler's docstring after its first line (the summary), then the scopes."""
+    text = inspect.cleandoc(op.handler.__doc__ or "")
+    rest = text.partition("\n")[2].strip()
+    scopes = f"Scopes: {', '.join(sorted(op.scopes | {'admin'}))}."
+    return f"{rest}\n\n{scopes}" if rest else scopes
+
+
+def _union_tag(model: type[BaseModel], raw: bytes) -> str | None:
+    if not issubclass(model, RootModel):
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    tag = data.get("type") if isinstance(data, dict) else None
+    return tag if isinstance(tag, str) else None
+
+
+def _path_params(path: str) -> list[tuple[str, dict[str, Any]]]:
+    """(name, JSON schema) of each path parameter, typed by its Flask converter."""
+    params = []
+    for spec in re.findall(r"<([^>]+)>", path):
+        converter, _, name = spec.rpartition(":")
+        if converter == "int":
+            schema: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+        else:
+            schema = {"type": "string", "pattern": "^[^/]+$"}
+        params.append((name, schema))
+    return params
 
 
 def _openapi_path(path: str) -> str:
-    import re
-
-    return "/api/v1" + re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", path)
+    """The Flask rule as an OpenAPI path, relative to the server URL (which ends /api/v1)."""
+    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", path)
 
 
 def _strip_titles(schema: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,37 @@
-"""Campaign pages in the admin (placeholder until the campaigns work lands)."""
+"""Campaign pages in the admin: list, create (audience, message, variants, holdout,
+schedule), and a detail page with a polled progress view and the results."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from walletpass import errors
+from walletpass.campaigns import audience as audiences
+from walletpass.campaigns import budget, services
+from walletpass.campaigns.models import Campaign, CampaignStatus
+from walletpass.campaigns.results import campaign_results
+from walletpass.db import utcnow
+from walletpass.loyalty.models import Member, Program
+from walletpass.offers.models import Offer
+from walletpass.tenancy.models import Merchant
+from walletpass.web import auth
 
 bp = Blueprint(
     "campaigns",
@@ -10,3 +41,258 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static/campaigns",
 )
+
+
+@bp.before_request
+def _guard() -> Any:
+    # Every campaign page: owners and marketers only, and CSRF on every state change.
+    denied = auth.require_role(*auth.ADMIN_ROLES, login_endpoint="admin.login")(lambda: None)()
+    if denied is not None:
+        return denied
+    return auth.check_csrf()
+
+
+def _runtime() -> Any:
+    return current_app.extensions["walletpass"]
+
+
+def _merchant_id() -> int:
+    user = auth.current_user()
+    assert user is not None  # the guard has run
+    return user.merchant_id
+
+
+def _zone(session: Session) -> ZoneInfo:
+    merchant = session.get(Merchant, _merchant_id())
+    return budget.merchant_zone(merchant) if merchant else ZoneInfo("UTC")
+
+
+def _campaign(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.merchant_id != _merchant_id():
+        abort(404)
+    return campaign
+
+
+@bp.get("/")
+def index() -> str:
+    with _runtime().transaction(_merchant_id()) as session:
+        campaigns = session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(200)).all()
+        return render_template(
+            "campaigns/list.html", campaigns=campaigns, tz=_zone(session), now=utcnow()
+        )
+
+
+def _choices(session: Session) -> dict[str, Any]:
+    programs = session.scalars(select(Program).order_by(Program.name)).all()
+    offers = session.scalars(
+        select(Offer).where(Offer.active.is_(True)).order_by(Offer.id.desc())
+    ).all()
+    tiers = sorted(
+        t for t in session.scalars(select(Member.tier).where(Member.tier.is_not(None)).distinct())
+    )
+    now = utcnow()
+    return {
+        "programs": programs,
+        "offers": [o for o in offers if not o.valid_until or o.valid_until > now],
+        "tiers": tiers,
+        "rfm_segments": audiences.RFM_ALL,
+        "kinds": audiences.KINDS,
+    }
+
+
+DEFAULTS = {
+    "name": "",
+    "title": "",
+    "message": "",
+    "variant_b": "",
+    "audience_kind": "all",
+    "tier": "",
+    "lapsed_days": "60",
+    "birthday_month": "",
+    "tag": "",
+    "rfm_segment": "champions",
+    "program_id": "",
+    "offer_id": "",
+    "holdout_percent": "10",
+    "when": "now",
+    "scheduled_at": "",
+    "ends_at": "",
+}
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new() -> Any:
+    runtime = _runtime()
+    values = dict(DEFAULTS)
+    error_list: list[dict[str, str]] = []
+    if request.method == "POST":
+        values.update({k: request.form.get(k, "").strip() for k in DEFAULTS})
+        try:
+            with runtime.transaction(_merchant_id()) as session:
+                campaign = _create_from_form(session, runtime.settings, values)
+                campaign_id = campaign.id
+        except errors.ValidationFailed as exc:
+            error_list = exc.errors or [{"field": "form", "message": exc.detail}]
+        else:
+            flash("Campaign created.", "ok")
+            return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
+    with runtime.transaction(_merchant_id()) as session:
+        grouped: dict[str, list[str]] = {}
+        for err in error_list:
+            grouped.setdefault(err["field"], []).append(err["message"])
+        zone = _zone(session)
+        return render_template(
+            "campaigns/form.html",
+            values=values,
+            errors=grouped,
+            error_list=error_list,
+            timezone=zone.key,
+            **_choices(session),
+        ), (422 if error_list else 200)
+
+
+def _local(value: str, zone: ZoneInfo, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise errors.ValidationFailed(
+            f"{field}: not a date and time",
+            errors=[{"field": field, "message": "not a date and time"}],
+        ) from exc
+    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+
+
+def _create_from_form(session: Session, settings: Any, values: dict[str, str]) -> Campaign:
+    zone = _zone(session)
+    kind = values["audience_kind"]
+    audience: dict[str, Any] = {"kind": kind}
+    if kind == "tier":
+        audience["tier"] = values["tier"]
+    elif kind == "lapsed":
+        audience["days"] = values["lapsed_days"]
+    elif kind == "birthday_month":
+        audience["month"] = values["birthday_month"]
+    elif kind == "tag":
+        audience["tag"] = values["tag"]
+    elif kind == "rfm":
+        audience["segment"] = values["rfm_segment"]
+    variants = None
+    if values["variant_b"]:
+        variants = [
+            {"name": "A", "message": values["message"], "share": 0.5},
+            {"name": "B", "message": values["variant_b"], "share": 0.5},
+        ]
+    try:
+        holdout = float(values["holdout_percent"] or 0) / 100.0
+    except ValueError:
+        holdout = -1.0
+    if values["when"] == "later":
+        scheduled = _local(values["scheduled_at"], zone, "scheduled_at")
+        if scheduled is None:
+            raise errors.ValidationFailed(
+                "scheduled_at: pick a date and time",
+                errors=[{"field": "scheduled_at", "message": "pick a date and time"}],
+            )
+    else:
+        scheduled = utcnow()
+    return services.create_campaign(
+        session,
+        settings,
+        merchant_id=_merchant_id(),
+        name=values["name"],
+        title=values["title"],
+        message=values["message"],
+        audience=audience,
+        program_id=int(values["program_id"]) if values["program_id"].isdigit() else None,
+        offer_id=int(values["offer_id"]) if values["offer_id"].isdigit() else None,
+        variants=variants,
+        holdout_share=holdout,
+        scheduled_at=scheduled,
+        ends_at=_local(values["ends_at"], zone, "ends_at"),
+    )
+
+
+@bp.get("/audience.json")
+def audience_count() -> Response:
+    """How many members an audience reaches (the create page shows it as you pick)."""
+    args = request.args
+    kind = args.get("kind", "all")
+    audience = {
+        "kind": kind,
+        "tier": args.get("tier"),
+        "days": args.get("days"),
+        "month": args.get("month"),
+        "tag": args.get("tag"),
+        "segment": args.get("segment"),
+    }
+    program = args.get("program_id", "")
+    with _runtime().transaction(_merchant_id()) as session:
+        try:
+            counts = services.preview_audience(
+                session, _merchant_id(), audience, int(program) if program.isdigit() else None
+            )
+        except errors.ValidationFailed as exc:
+            return jsonify({"error": exc.detail}), 422  # type: ignore[return-value]
+    return jsonify(counts)
+
+
+@bp.get("/<int:campaign_id>")
+def detail(campaign_id: int) -> str:
+    with _runtime().transaction(_merchant_id()) as session:
+        campaign = _campaign(session, campaign_id)
+        offer = session.get(Offer, campaign.offer_id) if campaign.offer_id else None
+        return render_template(
+            "campaigns/detail.html",
+            campaign=campaign,
+            offer=offer,
+            progress=services.progress(session, campaign_id),
+            results=campaign_results(session, campaign_id),
+            tz=_zone(session),
+            can_launch=campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED),
+            can_cancel=campaign.status != CampaignStatus.CANCELLED
+            and (campaign.ends_at is None or campaign.ends_at > utcnow()),
+        )
+
+
+@bp.get("/<int:campaign_id>/progress.json")
+def progress_json(campaign_id: int) -> Response:
+    with _runtime().transaction(_merchant_id()) as session:
+        _campaign(session, campaign_id)
+        return jsonify(services.progress(session, campaign_id))
+
+
+@bp.get("/<int:campaign_id>/results.json")
+def results_json(campaign_id: int) -> Response:
+    with _runtime().transaction(_merchant_id()) as session:
+        _campaign(session, campaign_id)
+        return jsonify(campaign_results(session, campaign_id))
+
+
+@bp.post("/<int:campaign_id>/launch")
+def launch(campaign_id: int) -> Response:
+    """Send now: the launch job is queued for now (the worker picks the audience)."""
+    runtime = _runtime()
+    try:
+        with runtime.transaction(_merchant_id()) as session:
+            services.schedule(session, _campaign(session, campaign_id), utcnow())
+    except errors.WalletpassError as exc:
+        flash(exc.detail, "error")
+    else:
+        flash("Campaign queued to send now.", "ok")
+    return redirect(url_for("campaigns.detail", campaign_id=campaign_id))  # type: ignore[return-value]
+
+
+@bp.post("/<int:campaign_id>/cancel")
+def cancel(campaign_id: int) -> Response:
+    runtime = _runtime()
+    try:
+        with runtime.transaction(_merchant_id()) as session:
+            services.cancel(session, _campaign(session, campaign_id))
+    except errors.WalletpassError as exc:
+        flash(exc.detail, "error")
+    else:
+        flash("Campaign cancelled.", "ok")
+    return redirect(url_for("campaigns.detail", campaign_id=campaign_id))  # type: ignore[return-value]

@@ -6,6 +6,7 @@ HANDLER_MODULES = (
     "walletpass.apple.push",
     "walletpass.google.sync",
     "walletpass.loyalty.sweeps",
+    "walletpass.campaigns.jobs",
 )
 
 for _name in HANDLER_MODULES:

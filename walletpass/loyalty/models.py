@@ -66,8 +66,9 @@ class Member(MerchantOwned, Base):
     language: Mapped[str] = mapped_column(String(16), default="en")
     marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     referral_code: Mapped[str] = mapped_column(String(32), unique=True)
+    # Indexed: deleting a member sets its referees' column to NULL, a scan without it.
     referred_by_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("members.id", ondelete="SET NULL")
+        BigId, ForeignKey("members.id", ondelete="SET NULL"), index=True
     )
     source: Mapped[str | None] = mapped_column(String(200))
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -113,7 +114,9 @@ class LedgerEntry(MerchantOwned, Base):
     actor_id: Mapped[str | None] = mapped_column(String(128))
     idempotency_key: Mapped[str] = mapped_column(String(200))
     receipt_id: Mapped[str | None] = mapped_column(String(128))
-    store_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("stores.id", ondelete="SET NULL"))
+    store_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("stores.id", ondelete="SET NULL")
+    )
     reverses_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("ledger_entries.id"))
     expires_at: Mapped[datetime | None]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)

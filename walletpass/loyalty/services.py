@@ -101,6 +101,20 @@ def find_entry(session: Session, idempotency_key: str) -> LedgerEntry | None:
     ).one_or_none()
 
 
+def _replay_for(session: Session, key: str, member: Member) -> LedgerEntry | None:
+    """The earlier entry of a retried operation, if it was this member's.
+
+    :raise DuplicateReceipt: the key was used for another card (a till reusing receipt
+        ids across customers): refusing beats answering with someone else's entry.
+    """
+    previous = find_entry(session, key)
+    if previous is not None and previous.member_id != member.id:
+        raise errors.DuplicateReceipt(
+            "this receipt id was already used on another card; send a new one"
+        )
+    return previous
+
+
 def post(
     session: Session,
     member: Member,
@@ -552,7 +566,7 @@ def add_stamps(
         raise errors.ActionNotAllowed("stamps only apply to a stamp card")
     if not 1 <= count <= 50:
         raise errors.ValidationFailed("stamps must be between 1 and 50")
-    previous = find_entry(session, key)
+    previous = _replay_for(session, key, member)
     if previous is not None:
         return Change(stamps=previous.stamps, entries=[previous.id], replayed=True)
     parsed = program_rules(program)
@@ -642,7 +656,7 @@ def redeem_reward(
 ) -> Change:
     """Spend points (or stamps) on a catalogue reward; returns a redemption code."""
     member = lock_member(session, member.id)
-    previous = find_entry(session, key)
+    previous = _replay_for(session, key, member)
     if previous is not None:
         code = session.scalar(
             select(RewardRedemption.code).where(RewardRedemption.ledger_entry_id == previous.id)
@@ -720,7 +734,7 @@ def refund(
     """
     member = lock_member(session, member.id)
     key = f"refund:{receipt_id}:{refund_id or amount}"
-    previous = find_entry(session, key)
+    previous = _replay_for(session, key, member)
     if previous is not None:
         return Change(
             points=previous.points, stamps=previous.stamps, entries=[previous.id], replayed=True
@@ -779,7 +793,7 @@ def adjust(
 ) -> Change:
     """A manual correction by staff or the CRM, with its reason."""
     member = lock_member(session, member.id)
-    previous = find_entry(session, key)
+    previous = _replay_for(session, key, member)
     if previous is not None:
         return Change(points=previous.points, entries=[previous.id], replayed=True)
     if not reason.strip():
@@ -833,7 +847,7 @@ def renew_membership(
     assert program is not None
     if program.kind != ProgramKind.MEMBERSHIP:
         raise errors.ActionNotAllowed("only a membership card can be renewed")
-    previous = find_entry(session, key)
+    previous = _replay_for(session, key, member)
     if previous is not None:
         return Change(entries=[previous.id], replayed=True)
     parsed = program_rules(program)

@@ -36,7 +36,10 @@ def _locked(session: Session, model, row_id: int):  # type: ignore[no-untyped-de
     query = select(model).where(model.id == row_id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
-    return session.scalars(query.execution_options(populate_existing=True)).one()
+    row = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+    if row is None:
+        raise errors.NotFound(f"no {model.__name__.lower()} {row_id}")
+    return row
 
 
 def redeem_coupon(

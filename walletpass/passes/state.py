@@ -119,6 +119,14 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
             variables["offer_valid_until"] = offer.valid_until.isoformat()
         if offer.valid_from:
             variables["offer_valid_from"] = offer.valid_from.isoformat()
+    if pass_row.coupon_id is None:
+        # A campaign message aimed at this member is newer and more specific than a
+        # program-wide overlay, so it wins the offer field on both wallets.
+        from walletpass.campaigns.state import campaign_overlay
+
+        shown = campaign_overlay(session, pass_row)
+        if shown is not None:
+            variables["offer_title"], variables["offer_text"] = shown
     variables["voided"] = pass_row.status == PassStatus.VOIDED
     return variables
 

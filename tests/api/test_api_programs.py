@@ -1,0 +1,115 @@
+"""/programs and /stores: CRUD, validation problems, pagination, pass refresh."""
+
+from __future__ import annotations
+
+from api_helpers import STAMPS, make_shop, new_member, new_program
+
+from walletpass.passes.models import Pass
+
+
+def test_program_crud_and_pagination(client, runtime):
+    shop = make_shop(runtime, client)
+    created = [new_program(shop, "stamps") for _ in range(5)]
+    assert created[0]["template"] == "stamp_card"
+    assert created[0]["join_url"] == f"https://wallet.example.test/join/{created[0]['slug']}"
+    assert created[0]["rules"]["goal"] == 10
+    listed = shop.admin.all_pages("/programs", limit=2)
+    assert [p["id"] for p in listed] == [p["id"] for p in created]
+    page = shop.till.get("/programs", limit=200)
+    assert page["next_cursor"] is None and len(page["data"]) == 5
+
+    one = shop.read.get(f"/programs/{created[0]['id']}")
+    assert one == created[0]
+    changed = shop.admin.patch(f"/programs/{one['id']}", {"name": "Coffee card", "active": False})
+    assert (changed["name"], changed["active"]) == ("Coffee card", False)
+    assert [p["id"] for p in shop.admin.get("/programs", active="false")["data"]] == [one["id"]]
+    shop.admin.delete(f"/programs/{one['id']}")
+    shop.admin.get(f"/programs/{one['id']}", 404)
+
+
+def test_program_validation_problems(client, runtime):
+    shop = make_shop(runtime, client)
+    bad = shop.admin.post(
+        "/programs",
+        {"slug": "x1", "name": "X", "kind": "stamps", "rules": {"goal": 1, "reward_nam": "A"}},
+        expect=422,
+    )
+    assert bad["type"] == "/problems/validation-error"
+    fields = {e["field"] for e in bad["errors"]}
+    assert {"body.rules.goal", "body.rules.reward_name", "body.rules.reward_nam"} <= fields
+
+    bad = shop.admin.post("/programs", {"slug": "Not A Slug", "kind": "nope"}, expect=422)
+    assert {e["field"] for e in bad["errors"]} >= {"body.slug", "body.kind", "body.name"}
+
+    bad = shop.admin.post(
+        "/programs",
+        {"slug": "x2", "name": "X", "kind": "points", "rules": {"amount_per_point": "1"},
+         "template": "nope"},
+        expect=422,
+    )  # fmt: skip
+    assert bad["errors"] == [{"field": "body.template", "message": "unknown pass template"}]
+
+    bad = shop.admin.post(
+        "/programs",
+        {"slug": "x3", "name": "X", "kind": "points", "rules": {"amount_per_point": "1"},
+         "design": {"background": "red"}},
+        expect=422,
+    )  # fmt: skip
+    assert bad["errors"][0]["field"] == "body.design.background"
+
+    new_program(shop, "stamps", slug="taken")
+    other = make_shop(runtime, client)
+    conflict = other.admin.post(
+        "/programs", {"slug": "taken", "name": "X", "kind": "stamps", "rules": STAMPS}, expect=409
+    )
+    assert conflict["type"] == "/problems/conflict"
+    shop.admin.get("/programs/999999", 404)
+    assert shop.admin.get("/programs/99999999999999999999", 404)["type"] == "/problems/not-found"
+    bad = shop.admin.get("/programs", 422, limit=0)
+    assert bad["errors"][0]["field"] == "query.limit"
+    bad = shop.admin.get("/programs", 422, cursor="garbage!")
+    assert bad["errors"][0]["field"] == "query.cursor"
+
+
+def test_new_rules_refresh_every_pass_and_member_programs_cannot_be_deleted(client, runtime):
+    shop = make_shop(runtime, client)
+    program = new_program(shop, "stamps")
+    members = [new_member(shop, program["id"]) for _ in range(3)]
+    with runtime.transaction() as s:
+        before = {p.id: p.version for p in s.query(Pass).filter(Pass.program_id == program["id"])}
+    assert len(before) == 3
+    # Same rules again: nothing shown changes, no pass is touched.
+    shop.admin.patch(f"/programs/{program['id']}", {"rules": STAMPS})
+    shop.admin.patch(f"/programs/{program['id']}", {"rules": {**STAMPS, "goal": 8}})
+    with runtime.transaction() as s:
+        after = {p.id: p.version for p in s.query(Pass).filter(Pass.program_id == program["id"])}
+    assert all(after[i] == before[i] + 1 for i in before)
+    shop.admin.patch(f"/programs/{program['id']}", {"design": {"background": "#112233"}})
+    got = shop.admin.get(f"/programs/{program['id']}")
+    assert (got["rules"]["goal"], got["design"]) == (8, {"background": "#112233"})
+    bad = shop.admin.patch(f"/programs/{program['id']}", {"rules": {"goal": "x"}}, expect=422)
+    assert bad["errors"][0]["field"].startswith("body.rules.")
+    assert shop.admin.delete(f"/programs/{program['id']}", 409).json["type"] == "/problems/conflict"
+    assert members
+
+
+def test_store_crud(client, runtime):
+    shop = make_shop(runtime, client)
+    made = [
+        shop.admin.post("/stores", {"code": f"s{i}", "name": f"Store {i}", "latitude": 1.5})
+        for i in range(3)
+    ]
+    listed = shop.till.all_pages("/stores", limit=1)
+    assert [s["id"] for s in listed] == [shop.store_id] + [s["id"] for s in made]
+    assert shop.admin.post("/stores", {"code": "s0", "name": "Again"}, expect=409)["type"] == (
+        "/problems/conflict"
+    )
+    bad = shop.admin.post("/stores", {"code": "has space", "name": "", "latitude": 91}, expect=422)
+    assert {e["field"] for e in bad["errors"]} == {"body.code", "body.name", "body.latitude"}
+    changed = shop.admin.patch(f"/stores/{made[0]['id']}", {"address": "1 Rue", "name": None})
+    assert (changed["address"], changed["name"]) == ("1 Rue", "Store 0")
+    assert shop.admin.patch(f"/stores/{made[0]['id']}", {"address": None})["address"] is None
+    shop.admin.delete(f"/stores/{made[0]['id']}")
+    shop.admin.get(f"/stores/{made[0]['id']}", 404)
+    # The till key is bound to the main store: deleting it would widen the key.
+    shop.admin.delete(f"/stores/{shop.store_id}", 409)

@@ -1,0 +1,191 @@
+"""/webhook-endpoints, /campaigns and /stats."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import timedelta
+
+from api_helpers import POINTS, STAMPS, make_shop, new_member, new_program
+
+from walletpass.crm import outbound
+from walletpass.crm.models import WebhookDelivery, WebhookEndpoint
+from walletpass.db import utcnow
+from walletpass.passes.models import Pass, PassEvent
+from walletpass.security import unseal
+
+
+def test_webhook_endpoint_crud_and_secret_shown_once(client, runtime, settings):
+    shop = make_shop(runtime, client)
+    made = shop.crm.post(
+        "/webhook-endpoints",
+        {"url": "https://crm.example.test/hook", "events": ["member.created", "points.changed"]},
+    )
+    secret = made.pop("secret")
+    assert secret.startswith("whsec_")
+    assert made["events"] == ["member.created", "points.changed"] and made["active"] is True
+    with runtime.transaction() as s:
+        row = s.get(WebhookEndpoint, made["id"])
+        assert unseal(settings.secret_key, row.secret_sealed).decode() == secret
+    got = shop.crm.get(f"/webhook-endpoints/{made['id']}")
+    assert got == made and "secret" not in got
+    rotated = shop.crm.post(f"/webhook-endpoints/{made['id']}/rotate-secret", expect=200)
+    assert rotated["secret"] != secret
+
+    bad = shop.crm.post("/webhook-endpoints", {"url": "ftp://x", "events": ["nope"]}, expect=422)
+    assert {e["field"] for e in bad["errors"]} == {"body.url", "body.events.0"}
+    bad = shop.crm.post("/webhook-endpoints", {"url": "https://x.test", "events": []}, 422)
+    assert bad["errors"][0]["field"] == "body.events"
+
+    changed = shop.crm.patch(
+        f"/webhook-endpoints/{made['id']}", {"active": False, "events": ["pass.installed"]}
+    )
+    assert (changed["active"], changed["events"]) == (False, ["pass.installed"])
+    more = [
+        shop.crm.post(
+            "/webhook-endpoints", {"url": f"https://h{i}.test/", "events": ["scan.recorded"]}
+        )
+        for i in range(2)
+    ]
+    listed = shop.admin.all_pages("/webhook-endpoints", limit=2)
+    assert [e["id"] for e in listed] == [made["id"]] + [e["id"] for e in more]
+    shop.crm.delete(f"/webhook-endpoints/{made['id']}")
+    shop.crm.get(f"/webhook-endpoints/{made['id']}", 404)
+    shop.till.get("/webhook-endpoints", 403)
+
+
+def test_deliveries_and_redeliver(client, runtime, monkeypatch):
+    shop = make_shop(runtime, client)
+    endpoint = shop.crm.post(
+        "/webhook-endpoints", {"url": "https://crm.example.test/", "events": ["member.created"]}
+    )
+    with runtime.transaction(shop.merchant_id) as s:
+        rows = [
+            WebhookDelivery(
+                merchant_id=shop.merchant_id,
+                endpoint_id=endpoint["id"],
+                event_id=f"evt{i}",
+                event_type="member.created",
+                payload={"n": i},
+                status="dead" if i == 0 else "delivered",
+            )
+            for i in range(3)
+        ]
+        s.add_all(rows)
+        s.flush()
+        ids = [r.id for r in rows]
+    path = f"/webhook-endpoints/{endpoint['id']}/deliveries"
+    listed = shop.crm.all_pages(path, limit=2)
+    assert [d["id"] for d in listed] == ids and listed[0]["status"] == "dead"
+
+    if hasattr(outbound, "redeliver"):  # the delivery side's own function
+        again = shop.crm.post(f"{path}/{ids[0]}/redeliver", expect=200)
+        assert (again["id"], again["status"]) == (ids[0], "pending")
+        shop.crm.patch(f"/webhook-endpoints/{endpoint['id']}", {"active": False})
+        paused = shop.crm.post(f"{path}/{ids[1]}/redeliver", expect=422)
+        assert paused["type"] == "/problems/action-not-allowed"
+        shop.crm.patch(f"/webhook-endpoints/{endpoint['id']}", {"active": True})
+
+    monkeypatch.delattr(outbound, "redeliver", raising=False)
+    missing = shop.crm.post(f"{path}/{ids[0]}/redeliver", expect=501)
+    assert missing["type"] == "/problems/not-available"
+
+    def fake_redeliver(session, delivery_id):  # type: ignore[no-untyped-def]
+        delivery = session.get(WebhookDelivery, delivery_id)
+        delivery.status = "pending"
+        return delivery
+
+    monkeypatch.setattr(outbound, "redeliver", fake_redeliver, raising=False)
+    again = shop.crm.post(f"{path}/{ids[0]}/redeliver", expect=200)
+    assert (again["id"], again["status"]) == (ids[0], "pending")
+    shop.crm.post(f"{path}/999999/redeliver", expect=404)
+    shop.crm.get("/webhook-endpoints/999999/deliveries", 404)
+
+
+def test_campaign_create_launch_progress(client, runtime):
+    shop = make_shop(runtime, client)
+    program = new_program(shop, "stamps", STAMPS)
+    for _ in range(3):
+        new_member(shop, program["id"], marketing_consent=True)
+    preview = shop.crm.post(
+        "/campaigns/audience-preview", {"audience": {"kind": "all"}}, expect=200
+    )
+    assert isinstance(preview["counts"], dict)
+    bad = shop.crm.post("/campaigns/audience-preview", {"audience": {"kind": "x"}}, expect=422)
+    assert bad["errors"][0]["field"] == "body.audience.kind"
+
+    made = shop.crm.post(
+        "/campaigns",
+        {"name": "Spring", "message": "Double stamps this week", "program_id": program["id"]},
+    )
+    assert made["status"] == "draft" and made["progress"]["total"] == 0
+    bad = shop.crm.post(
+        "/campaigns",
+        {"name": "X", "message": "Y", "variants": [{"name": "A", "message": "a", "share": 0.3}]},
+        expect=422,
+    )
+    assert bad["errors"][0]["field"] == "body.variants"
+    launched = shop.crm.post(f"/campaigns/{made['id']}/launch", expect=200)
+    assert launched["status"] in ("sending", "finished")
+    assert (
+        launched["total"] + launched["holdout_count"]
+        == launched["progress"]["total"] + (launched["progress"]["holdout"])
+    )
+    got = shop.read.get(f"/campaigns/{made['id']}")
+    assert got["id"] == made["id"] and "progress" in got
+    later = shop.crm.post(
+        "/campaigns",
+        {"name": "Later", "message": "Soon", "scheduled_at": "2099-01-01T09:00:00Z"},
+    )
+    assert later["status"] == "scheduled"
+    cancelled = shop.crm.post(f"/campaigns/{later['id']}/cancel", expect=200)
+    assert cancelled["status"] == "cancelled"
+    again = shop.crm.post(f"/campaigns/{later['id']}/cancel", expect=409)
+    assert again["type"] == "/problems/conflict"
+    listed = shop.crm.all_pages("/campaigns", limit=1)
+    assert [c["id"] for c in listed] == [made["id"], later["id"]]
+    assert [c["id"] for c in shop.crm.get("/campaigns", status="cancelled")["data"]] == [
+        later["id"]
+    ]
+    results = shop.crm("GET", f"/campaigns/{made['id']}/results")
+    if importlib.util.find_spec("walletpass.campaigns.results") is None:
+        assert results.json["type"] == "/problems/not-available"
+    else:
+        assert results.status_code == 200 and results.json["campaign_id"] == made["id"]
+    shop.crm.get("/campaigns/999999", 404)
+    shop.till.get("/campaigns", 403)
+
+
+def test_stats(client, runtime):
+    shop = make_shop(runtime, client)
+    program = new_program(shop, "points", POINTS)
+    members = [new_member(shop, program["id"]) for _ in range(2)]
+    shop.crm.post(
+        f"/members/{members[0]['id']}/transactions",
+        {"type": "purchase", "amount": "30", "receipt_id": "a"},
+    )
+    with runtime.transaction(shop.merchant_id) as s:
+        pass_ids = [p.id for p in s.query(Pass)]
+        now = utcnow()
+        for i, (platform, kind) in enumerate(
+            [("apple", "installed"), ("apple", "installed"), ("google", "installed"),
+             ("apple", "removed")]
+        ):  # fmt: skip
+            s.add(
+                PassEvent(
+                    merchant_id=shop.merchant_id,
+                    pass_id=pass_ids[i % 2],
+                    platform=platform,
+                    kind=kind,
+                    created_at=now - timedelta(hours=i),
+                )
+            )
+    stats = shop.read.get("/stats", days=7)
+    assert stats["days"] == 7 and len(stats["scans_per_day"]) == 7
+    assert stats["installs"] == {"apple": 2, "google": 1}
+    assert stats["removals"] == {"apple": 1, "google": 0}
+    assert (stats["members_total"], stats["new_members"], stats["active_passes"]) == (2, 2, 2)
+    assert (stats["outstanding_points"], stats["points_earned"]) == (30, 30)
+    assert stats["outstanding_value"] == "3.00"
+    assert shop.crm.get("/stats")["days"] == 30
+    assert shop.crm.get("/stats", 422, days=0)["errors"][0]["field"] == "query.days"
+    shop.till.get("/stats", 403)

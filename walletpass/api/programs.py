@@ -1,0 +1,322 @@
+"""/programs and /stores: what a merchant runs and where."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from walletpass import errors
+from walletpass.api.framework import Api, Context, paginate
+from walletpass.api.resources_schemas import (
+    PageQuery,
+    ProgramIn,
+    ProgramOut,
+    ProgramPage,
+    ProgramPatch,
+    ProgramQuery,
+    StoreIn,
+    StoreOut,
+    StorePage,
+    StorePatch,
+)
+from walletpass.config import Settings
+from walletpass.loyalty.models import Member, Program
+from walletpass.loyalty.rules import RulesError, validate_rules
+from walletpass.passes import templates
+from walletpass.passes.models import Pass, PassStatus
+from walletpass.passes.services import pass_changed
+from walletpass.tenancy.models import ApiKey, Store
+
+TEMPLATE_FOR_KIND = {
+    "stamps": "stamp_card",
+    "points": "points_tiers",
+    "tiers": "points_tiers",
+    "membership": "membership",
+    "offers": "coupon",
+}
+
+READERS = ("till", "crm")
+
+
+def program_out(settings: Settings, program: Program) -> ProgramOut:
+    return ProgramOut(
+        id=program.id,
+        slug=program.slug,
+        name=program.name,
+        kind=program.kind,
+        template=program.template,
+        rules=program.rules or {},
+        design=program.design or {},
+        active=program.active,
+        join_url=f"{settings.public_url.rstrip('/')}/join/{program.slug}",
+        created_at=program.created_at,
+    )
+
+
+def get_program(session: Session, program_id: int) -> Program:
+    program = session.get(Program, program_id)
+    if program is None:
+        raise errors.NotFound(f"no program {program_id}")
+    return program
+
+
+def checked_rules(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return validate_rules(kind, raw).model_dump(mode="json")
+    except RulesError as exc:
+        raise errors.ValidationFailed(
+            "the program rules are not valid",
+            errors=[
+                {
+                    "field": "body.rules" + (f".{e['field']}" if e["field"] else ""),
+                    "message": e["message"],
+                }
+                for e in exc.errors
+            ],
+        ) from None
+
+
+def checked_template(settings: Settings, name: str) -> str:
+    try:
+        templates.template_dir(settings.templates_dir, name)
+    except templates.TemplateError as exc:
+        raise errors.ValidationFailed(
+            str(exc), errors=[{"field": "body.template", "message": "unknown pass template"}]
+        ) from None
+    return name
+
+
+def refresh_program_passes(session: Session, settings: Settings, program: Program) -> int:
+    """Every active pass of the program shows the new rules or design (no alert)."""
+    passes = session.scalars(
+        select(Pass).where(Pass.program_id == program.id, Pass.status == PassStatus.ACTIVE)
+    ).all()
+    for pass_row in passes:
+        pass_changed(session, pass_row, notify=False, settings=settings)
+    return len(passes)
+
+
+def _slug_taken(session: Session, slug: str) -> bool:
+    # Slugs are unique across merchants (the join URL has no merchant in it).
+    found = session.scalar(
+        select(Program.id).where(Program.slug == slug).execution_options(all_merchants=True)
+    )
+    return found is not None
+
+
+def _design(raw: Any) -> dict[str, Any]:
+    return raw.model_dump(mode="json", exclude_none=True)
+
+
+def register(api: Api) -> None:
+    @api.operation(
+        "GET", "/programs", scopes=READERS, query=ProgramQuery, response=ProgramPage, tag="programs"
+    )
+    def list_programs(ctx: Context) -> ProgramPage:
+        """List programs."""
+        q: ProgramQuery = ctx.query
+        stmt = select(Program)
+        if q.kind is not None:
+            stmt = stmt.where(Program.kind == q.kind)
+        if q.active is not None:
+            stmt = stmt.where(Program.active.is_(q.active))
+        rows, cursor = paginate(ctx.session, stmt, Program.id, limit=q.limit, cursor=q.cursor)
+        return ProgramPage(data=[program_out(ctx.settings, p) for p in rows], next_cursor=cursor)
+
+    @api.operation(
+        "POST",
+        "/programs",
+        scopes=(),
+        body=ProgramIn,
+        response=ProgramOut,
+        status=201,
+        tag="programs",
+        problems=(errors.Conflict,),
+    )
+    def create_program(ctx: Context) -> ProgramOut:
+        """Create a program (admin)."""
+        body: ProgramIn = ctx.body
+        rules = checked_rules(body.kind, body.rules)
+        template = checked_template(ctx.settings, body.template or TEMPLATE_FOR_KIND[body.kind])
+        if _slug_taken(ctx.session, body.slug):
+            raise errors.Conflict(f"the slug {body.slug!r} is taken")
+        program = Program(
+            merchant_id=ctx.merchant_id,
+            slug=body.slug,
+            name=body.name,
+            kind=body.kind,
+            template=template,
+            rules=rules,
+            design=_design(body.design),
+            active=body.active,
+        )
+        try:
+            with ctx.session.begin_nested():
+                ctx.session.add(program)
+                ctx.session.flush()
+        except IntegrityError:
+            raise errors.Conflict(f"the slug {body.slug!r} is taken") from None
+        return program_out(ctx.settings, program)
+
+    @api.operation(
+        "GET",
+        "/programs/<int:program_id>",
+        scopes=READERS,
+        response=ProgramOut,
+        tag="programs",
+    )
+    def get_program_op(ctx: Context) -> ProgramOut:
+        """Get a program."""
+        return program_out(ctx.settings, get_program(ctx.session, ctx.path["program_id"]))
+
+    @api.operation(
+        "PATCH",
+        "/programs/<int:program_id>",
+        scopes=(),
+        body=ProgramPatch,
+        response=ProgramOut,
+        tag="programs",
+    )
+    def update_program(ctx: Context) -> ProgramOut:
+        """Change a program (admin); new rules, design or template refresh every pass."""
+        body: ProgramPatch = ctx.body
+        program = get_program(ctx.session, ctx.path["program_id"])
+        shown_changed = False
+        if body.rules is not None:
+            rules = checked_rules(program.kind, body.rules)
+            shown_changed |= rules != program.rules
+            program.rules = rules
+        if body.design is not None:
+            design = _design(body.design)
+            shown_changed |= design != program.design
+            program.design = design
+        if body.template is not None:
+            template = checked_template(ctx.settings, body.template)
+            shown_changed |= template != program.template
+            program.template = template
+        if body.name is not None:
+            shown_changed |= body.name != program.name
+            program.name = body.name
+        if body.active is not None:
+            program.active = body.active
+        if shown_changed:
+            ctx.session.flush()
+            refresh_program_passes(ctx.session, ctx.settings, program)
+        return program_out(ctx.settings, program)
+
+    @api.operation(
+        "DELETE",
+        "/programs/<int:program_id>",
+        scopes=(),
+        status=204,
+        tag="programs",
+        problems=(errors.Conflict,),
+    )
+    def delete_program(ctx: Context) -> None:
+        """Delete a program without members (admin); archive one with members instead."""
+        program = get_program(ctx.session, ctx.path["program_id"])
+        members = ctx.session.scalar(
+            select(func.count()).select_from(Member).where(Member.program_id == program.id)
+        )
+        if members:
+            raise errors.Conflict(
+                f"program {program.id} has {members} member(s): archive it with "
+                '{"active": false} instead'
+            )
+        ctx.session.delete(program)
+        return None
+
+    # --- stores ------------------------------------------------------------------------
+
+    def get_store(session: Session, store_id: int) -> Store:
+        store = session.get(Store, store_id)
+        if store is None:
+            raise errors.NotFound(f"no store {store_id}")
+        return store
+
+    @api.operation(
+        "GET", "/stores", scopes=READERS, query=PageQuery, response=StorePage, tag="stores"
+    )
+    def list_stores(ctx: Context) -> StorePage:
+        """List stores."""
+        rows, cursor = paginate(
+            ctx.session, select(Store), Store.id, limit=ctx.query.limit, cursor=ctx.query.cursor
+        )
+        return StorePage(
+            data=[StoreOut.model_validate(s, from_attributes=True) for s in rows],
+            next_cursor=cursor,
+        )
+
+    @api.operation(
+        "POST",
+        "/stores",
+        scopes=(),
+        body=StoreIn,
+        response=StoreOut,
+        status=201,
+        tag="stores",
+        problems=(errors.Conflict,),
+    )
+    def create_store(ctx: Context) -> StoreOut:
+        """Create a store (admin); its code is what tills send."""
+        body: StoreIn = ctx.body
+        if ctx.session.scalar(select(Store.id).where(Store.code == body.code)) is not None:
+            raise errors.Conflict(f"a store with code {body.code!r} exists")
+        store = Store(merchant_id=ctx.merchant_id, **body.model_dump())
+        try:
+            with ctx.session.begin_nested():
+                ctx.session.add(store)
+                ctx.session.flush()
+        except IntegrityError:
+            raise errors.Conflict(f"a store with code {body.code!r} exists") from None
+        return StoreOut.model_validate(store, from_attributes=True)
+
+    @api.operation("GET", "/stores/<int:store_id>", scopes=READERS, response=StoreOut, tag="stores")
+    def get_store_op(ctx: Context) -> StoreOut:
+        """Get a store."""
+        return StoreOut.model_validate(
+            get_store(ctx.session, ctx.path["store_id"]), from_attributes=True
+        )
+
+    @api.operation(
+        "PATCH",
+        "/stores/<int:store_id>",
+        scopes=(),
+        body=StorePatch,
+        response=StoreOut,
+        tag="stores",
+    )
+    def update_store(ctx: Context) -> StoreOut:
+        """Change a store (admin). A field left out is unchanged; a null clears it."""
+        store = get_store(ctx.session, ctx.path["store_id"])
+        for name, value in ctx.body.model_dump(exclude_unset=True).items():
+            if value is not None or name != "name":
+                setattr(store, name, value)
+        ctx.session.flush()
+        return StoreOut.model_validate(store, from_attributes=True)
+
+    @api.operation(
+        "DELETE",
+        "/stores/<int:store_id>",
+        scopes=(),
+        status=204,
+        tag="stores",
+        problems=(errors.Conflict,),
+    )
+    def delete_store(ctx: Context) -> None:
+        """Delete a store (admin); its history keeps working without it."""
+        store = get_store(ctx.session, ctx.path["store_id"])
+        # The foreign key would quietly unbind the store's till keys, letting them act
+        # for every store: they must be revoked or moved first.
+        keys = ctx.session.scalar(
+            select(func.count())
+            .select_from(ApiKey)
+            .where(ApiKey.store_id == store.id, ApiKey.revoked_at.is_(None))
+        )
+        if keys:
+            raise errors.Conflict(f"store {store.id} still has {keys} live API key(s)")
+        ctx.session.delete(store)
+        return None
