@@ -25,10 +25,27 @@ def verify_pkpass(data: bytes, ca_file: Path, workdir: Path) -> dict[str, Any]:
     (workdir / "manifest.json").write_bytes(files["manifest.json"])
     (workdir / "signature").write_bytes(files["signature"])
     result = subprocess.run(
-        ["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", str(workdir / "signature"),
-         "-content", str(workdir / "manifest.json"), "-CAfile", str(ca_file), "-purpose", "any",
-         "-out", "/dev/null"],
-        capture_output=True, text=True, check=False,
+        [
+            "openssl",
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            str(workdir / "signature"),
+            "-content",
+            str(workdir / "manifest.json"),
+            "-CAfile",
+            str(ca_file),
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(files["pass.json"])

@@ -25,8 +25,9 @@ def _pass(s, member_id):  # type: ignore[no-untyped-def]
 
 
 def test_paid_membership_expires_then_renews(runtime, settings):
-    club = shop(runtime, settings, "membership", {"paid": True, "price": "29.00",
-                                                  "validity_months": 12})
+    club = shop(
+        runtime, settings, "membership", {"paid": True, "price": "29.00", "validity_months": 12}
+    )
     card = join(runtime, settings, club)
     with runtime.transaction(club["merchant_id"]) as s:
         member = s.get(Member, card["member_id"])

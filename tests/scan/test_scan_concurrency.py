@@ -13,15 +13,15 @@ from walletpass.loyalty.models import LedgerEntry, Member
 from walletpass.loyalty.services import ledger_balance
 from walletpass.offers.models import Coupon, Offer
 from walletpass.offers.services import issue_coupon
-from walletpass.tenancy.apikeys import create_api_key
 
 pytestmark = pytest.mark.postgres
 
 
 def _parallel(app, key: str, bodies: list[dict]) -> list[tuple[int, dict]]:  # type: ignore[no-untyped-def]
     def one(body: dict) -> tuple[int, dict]:
-        r = app.test_client().post("/api/v1/scans", json=body,
-                                   headers={"Authorization": f"Bearer {key}"})
+        r = app.test_client().post(
+            "/api/v1/scans", json=body, headers={"Authorization": f"Bearer {key}"}
+        )
         return r.status_code, r.json
 
     with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
@@ -38,8 +38,13 @@ def _balance(runtime, member_id):  # type: ignore[no-untyped-def]
 def test_one_single_use_coupon_redeemed_50_times_at_once(app, runtime, settings):
     cafe = shop(runtime, settings, "offers", {})
     with runtime.transaction(cafe["merchant_id"]) as s:
-        offer = Offer(merchant_id=cafe["merchant_id"], program_id=cafe["program_id"], slug="c50",
-                      title="Free croissant", uses_per_coupon=1)
+        offer = Offer(
+            merchant_id=cafe["merchant_id"],
+            program_id=cafe["program_id"],
+            slug="c50",
+            title="Free croissant",
+            uses_per_coupon=1,
+        )
         s.add(offer)
         s.flush()
         coupon, pass_row = issue_coupon(s, settings, offer)
@@ -68,8 +73,10 @@ def test_same_receipt_50_times_at_once_is_one_entry(app, runtime, settings):
 def test_50_distinct_receipts_at_once_give_the_exact_balance(app, runtime, settings):
     cafe = shop(runtime, settings, "points", {"amount_per_point": "1"})
     card = join(runtime, settings, cafe)
-    bodies = [{"code": card["code"], "action": "purchase", "amount": str(i + 1), "receipt_id": f"R{i}"}
-              for i in range(50)]
+    bodies = [
+        {"code": card["code"], "action": "purchase", "amount": str(i + 1), "receipt_id": f"R{i}"}
+        for i in range(50)
+    ]
     results = _parallel(app, cafe["key"], bodies)
     assert {status for status, _ in results} == {200}
     assert _balance(runtime, card["member_id"]) == sum(range(1, 51))
@@ -79,10 +86,20 @@ def test_20_reward_redemptions_against_a_balance_for_3(app, runtime, settings):
     cafe = shop(runtime, settings, "points", {"amount_per_point": "1"})
     coffee = reward(runtime, cafe, "Coffee", 100)
     card = join(runtime, settings, cafe)
-    _parallel(app, cafe["key"], [{"code": card["code"], "action": "purchase", "amount": "350",
-                                  "receipt_id": "load"}])
-    bodies = [{"code": card["code"], "action": "redeem_reward", "reward_id": coffee,
-               "receipt_id": f"redeem-{i}"} for i in range(20)]
+    _parallel(
+        app,
+        cafe["key"],
+        [{"code": card["code"], "action": "purchase", "amount": "350", "receipt_id": "load"}],
+    )
+    bodies = [
+        {
+            "code": card["code"],
+            "action": "redeem_reward",
+            "reward_id": coffee,
+            "receipt_id": f"redeem-{i}",
+        }
+        for i in range(20)
+    ]
     statuses = Counter(status for status, _ in _parallel(app, cafe["key"], bodies))
     assert statuses == {200: 3, 409: 17}
     assert _balance(runtime, card["member_id"]) == 50

@@ -47,6 +47,9 @@ def test_missing_wrong_or_revoked_keys(client, runtime, settings):
     with runtime.transaction() as s:
         for key in s.scalars(select(ApiKey)):
             key.revoked_at = utcnow()
-    r = client.post("/api/v1/scans", json={"code": card["code"]},
-                    headers={"Authorization": f"Bearer {a['key']}"})
+    r = client.post(
+        "/api/v1/scans",
+        json={"code": card["code"]},
+        headers={"Authorization": f"Bearer {a['key']}"},
+    )
     assert r.status_code == 401

@@ -36,8 +36,9 @@ def test_cafe_one_point_per_100_and_a_free_coffee_at_10(client, runtime, setting
     assert out["balance"]["points"] == 0
     assert len(out["redemption_code"]) == 10
     assert out["redeemable"]["rewards"] == []
-    problem = till.scan(409, code=card["code"], action="redeem_reward", reward_id=coffee,
-                        receipt_id="r4")
+    problem = till.scan(
+        409, code=card["code"], action="redeem_reward", reward_id=coffee, receipt_id="r4"
+    )
     assert problem["type"] == "/problems/insufficient-points"
     assert_ledger_matches(runtime, card["member_id"])
 
@@ -76,24 +77,37 @@ def test_silver_at_5000_gold_at_10000(client, runtime, settings):
 
 
 def test_200_points_pay_20_off(client, runtime, settings):
-    shop_info = shop(runtime, settings, "points", {"amount_per_point": "1", "points_to_currency": "0.10"})
+    shop_info = shop(
+        runtime, settings, "points", {"amount_per_point": "1", "points_to_currency": "0.10"}
+    )
     card = join(runtime, settings, shop_info)
     till = Till(client, shop_info["key"])
     till.scan(code=card["code"], action="purchase", amount="250", receipt_id="earn")
-    out = till.scan(code=card["code"], action="purchase", amount="50", receipt_id="pay",
-                    redeem_points=200)
+    out = till.scan(
+        code=card["code"], action="purchase", amount="50", receipt_id="pay", redeem_points=200
+    )
     assert Decimal(out["discount"]) == Decimal("20.00")
     # 250 earned - 200 spent + 30 earned on the 30 actually paid.
     assert out["balance"]["points"] == 80
-    problem = till.scan(409, code=card["code"], action="purchase", amount="50",
-                        receipt_id="too-much", redeem_points=500)
+    problem = till.scan(
+        409,
+        code=card["code"],
+        action="purchase",
+        amount="50",
+        receipt_id="too-much",
+        redeem_points=500,
+    )
     assert problem["type"] == "/problems/insufficient-points"
     assert_ledger_matches(runtime, card["member_id"])
 
 
 def test_double_points_on_tuesday_afternoons(client, runtime, settings, monkeypatch):
-    rules = {"amount_per_point": "1", "multipliers": [
-        {"kind": "window", "days": ["tue"], "start": "16:00", "end": "18:00", "factor": "2"}]}
+    rules = {
+        "amount_per_point": "1",
+        "multipliers": [
+            {"kind": "window", "days": ["tue"], "start": "16:00", "end": "18:00", "factor": "2"}
+        ],
+    }
     shop_info = shop(runtime, settings, "points", rules, timezone="Europe/Paris")
     card = join(runtime, settings, shop_info)
     till = Till(client, shop_info["key"])
@@ -101,11 +115,19 @@ def test_double_points_on_tuesday_afternoons(client, runtime, settings, monkeypa
 
     # Tuesday 2026-11-24, 16:30 in Paris is 15:30 UTC.
     monkeypatch.setattr(ledger, "utcnow", lambda: datetime(2026, 11, 24, 15, 30, tzinfo=UTC))
-    assert till.scan(code=card["code"], action="purchase", amount="10",
-                     receipt_id="in")["points_delta"] == 20
+    assert (
+        till.scan(code=card["code"], action="purchase", amount="10", receipt_id="in")[
+            "points_delta"
+        ]
+        == 20
+    )
     monkeypatch.setattr(ledger, "utcnow", lambda: datetime(2026, 11, 24, 14, 59, tzinfo=UTC))
-    assert till.scan(code=card["code"], action="purchase", amount="10",
-                     receipt_id="out")["points_delta"] == 10
+    assert (
+        till.scan(code=card["code"], action="purchase", amount="10", receipt_id="out")[
+            "points_delta"
+        ]
+        == 10
+    )
 
 
 def test_birthday_bonus_once_a_year(client, runtime, settings):
@@ -113,8 +135,9 @@ def test_birthday_bonus_once_a_year(client, runtime, settings):
     shop_info = shop(runtime, settings, "points", rules)
     today = datetime.now(UTC).date()
     card = join(runtime, settings, shop_info, birthday=date(1990, today.month, 1))
-    other = join(runtime, settings, shop_info, name="Bob",
-                 birthday=date(1990, (today.month % 12) + 1, 1))
+    other = join(
+        runtime, settings, shop_info, name="Bob", birthday=date(1990, (today.month % 12) + 1, 1)
+    )
     for _ in range(2):
         with runtime.transaction(shop_info["merchant_id"]) as s:
             sweep_merchant(s, settings)
@@ -126,7 +149,9 @@ def test_referral_pays_both_sides_after_the_first_purchase(client, runtime, sett
     rules = {"amount_per_point": "1", "bonuses": {"referral": {"referrer": 100, "referee": 50}}}
     shop_info = shop(runtime, settings, "points", rules)
     friend = join(runtime, settings, shop_info, name="Friend")
-    newbie = join(runtime, settings, shop_info, name="Newbie", referral_code=friend["referral_code"])
+    newbie = join(
+        runtime, settings, shop_info, name="Newbie", referral_code=friend["referral_code"]
+    )
     till = Till(client, shop_info["key"])
     assert assert_ledger_matches(runtime, friend["member_id"]).points_balance == 0
     till.scan(code=newbie["code"], action="purchase", amount="10", receipt_id="first")
@@ -136,8 +161,11 @@ def test_referral_pays_both_sides_after_the_first_purchase(client, runtime, sett
 
 
 def test_lot_expiry_oldest_first(client, runtime, settings, monkeypatch):
-    rules = {"amount_per_point": "1", "points_to_currency": "0.10",
-             "expiry": {"mode": "lots", "months": 12, "warn_days": 30}}
+    rules = {
+        "amount_per_point": "1",
+        "points_to_currency": "0.10",
+        "expiry": {"mode": "lots", "months": 12, "warn_days": 30},
+    }
     shop_info = shop(runtime, settings, "points", rules)
     card = join(runtime, settings, shop_info)
     till = Till(client, shop_info["key"])
@@ -187,43 +215,66 @@ def test_rolling_expiry_renewed_by_activity(client, runtime, settings, monkeypat
 
 
 def test_partial_refunds_reverse_pro_rata_and_may_go_negative(client, runtime, settings):
-    shop_info = shop(runtime, settings, "points", {"amount_per_point": "1", "points_to_currency": "0.10"})
+    shop_info = shop(
+        runtime, settings, "points", {"amount_per_point": "1", "points_to_currency": "0.10"}
+    )
     card = join(runtime, settings, shop_info)
     till = Till(client, shop_info["key"])
     till.scan(code=card["code"], action="purchase", amount="100", receipt_id="R")
     out = till.scan(code=card["code"], action="refund", amount="30", receipt_id="R", refund_id="1")
     assert (out["points_delta"], out["balance"]["points"]) == (-30, 70)
     # Retried refund: counted once.
-    assert till.scan(code=card["code"], action="refund", amount="30", receipt_id="R",
-                     refund_id="1")["balance"]["points"] == 70
+    assert (
+        till.scan(code=card["code"], action="refund", amount="30", receipt_id="R", refund_id="1")[
+            "balance"
+        ]["points"]
+        == 70
+    )
     till.scan(code=card["code"], action="purchase", amount="0", receipt_id="pay", redeem_points=0)
     # Spend the rest, then refund everything left on R: the balance goes negative.
     with runtime.transaction(shop_info["merchant_id"]) as s:
         import walletpass.loyalty.services as ledger
 
-        ledger.post(s, s.get(Member, card["member_id"]), kind="redeem", key="spent",
-                    actor=ledger.SYSTEM, points=-70)
+        ledger.post(
+            s,
+            s.get(Member, card["member_id"]),
+            kind="redeem",
+            key="spent",
+            actor=ledger.SYSTEM,
+            points=-70,
+        )
     out = till.scan(code=card["code"], action="refund", amount="70", receipt_id="R", refund_id="2")
     assert out["balance"]["points"] == -70
-    problem = till.scan(422, code=card["code"], action="refund", amount="1", receipt_id="R",
-                        refund_id="3")
+    problem = till.scan(
+        422, code=card["code"], action="refund", amount="1", receipt_id="R", refund_id="3"
+    )
     assert problem["type"] == "/problems/validation-error"
-    assert till.scan(404, code=card["code"], action="refund", amount="1",
-                     receipt_id="nope")["type"] == "/problems/unknown-receipt"
+    assert (
+        till.scan(404, code=card["code"], action="refund", amount="1", receipt_id="nope")["type"]
+        == "/problems/unknown-receipt"
+    )
     assert_ledger_matches(runtime, card["member_id"])
 
 
-@pytest.mark.parametrize(("body", "status", "problem"), [
-    ({"code": "NOPE-NOPE-NOPE-NOPE", "action": "lookup"}, 404, "unknown-code"),
-    ({"action": "purchase", "amount": "10"}, 422, "validation-error"),  # no receipt id
-    ({"action": "purchase", "amount": "-1", "receipt_id": "x"}, 422, "validation-error"),
-    ({"action": "teleport"}, 422, "validation-error"),
-    ({"action": "redeem_reward", "reward_id": 999}, 404, "unknown-reward"),
-    ({"action": "redeem_coupon"}, 422, "action-not-allowed"),
-    ({"action": "purchase", "amount": "1", "receipt_id": "x", "surprise": 1}, 422,
-     "validation-error"),
-])
-def test_bad_scans_are_problems_and_change_nothing(client, runtime, settings, body, status, problem):
+@pytest.mark.parametrize(
+    ("body", "status", "problem"),
+    [
+        ({"code": "NOPE-NOPE-NOPE-NOPE", "action": "lookup"}, 404, "unknown-code"),
+        ({"action": "purchase", "amount": "10"}, 422, "validation-error"),  # no receipt id
+        ({"action": "purchase", "amount": "-1", "receipt_id": "x"}, 422, "validation-error"),
+        ({"action": "teleport"}, 422, "validation-error"),
+        ({"action": "redeem_reward", "reward_id": 999}, 404, "unknown-reward"),
+        ({"action": "redeem_coupon"}, 422, "action-not-allowed"),
+        (
+            {"action": "purchase", "amount": "1", "receipt_id": "x", "surprise": 1},
+            422,
+            "validation-error",
+        ),
+    ],
+)
+def test_bad_scans_are_problems_and_change_nothing(
+    client, runtime, settings, body, status, problem
+):
     shop_info = shop(runtime, settings, "points", CAFE_POINTS)
     card = join(runtime, settings, shop_info)
     till = Till(client, shop_info["key"])
@@ -250,8 +301,9 @@ def test_undo_the_last_scan(client, runtime, settings):
     card = join(runtime, settings, cafe)
     till = Till(client, cafe["key"])
     out = till.scan(code=card["code"], action="purchase", amount="42", receipt_id="oops")
-    r = client.post(f"/api/v1/scans/{out['scan_id']}/undo",
-                    headers={"Authorization": f"Bearer {cafe['key']}"})
+    r = client.post(
+        f"/api/v1/scans/{out['scan_id']}/undo", headers={"Authorization": f"Bearer {cafe['key']}"}
+    )
     assert r.status_code == 200, r.json
     assert r.json["balance"]["points"] == 0
     member = assert_ledger_matches(runtime, card["member_id"])

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from walletpass.db import Base, BigId, created_at, int_pk, utcnow
 
-
 PENDING_DEDUPE_PREDICATE = "status = 'pending' AND dedupe_key IS NOT NULL"
 
 
