@@ -7,6 +7,7 @@ HANDLER_MODULES = (
     "walletpass.google.sync",
     "walletpass.loyalty.sweeps",
     "walletpass.campaigns.jobs",
+    "walletpass.admin.imports",
 )
 
 for _name in HANDLER_MODULES:

@@ -7,9 +7,12 @@ Google PATCH) in the caller's transaction, so a crash after commit loses nothing
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -173,6 +176,7 @@ def signed_bundle(session: Session, settings: Settings, pass_row: Pass) -> Bundl
     )
     variables = pass_variables(session, pass_row, settings)
     files, hashes = render.bundle_files(template, variables)
+    _apply_design_images(session, settings, pass_row, template, files, hashes)
     cached = (
         pass_row.signed_version == pass_row.version
         and pass_row.signed_pass_json is not None
@@ -206,6 +210,44 @@ def signed_bundle(session: Session, settings: Settings, pass_row: Pass) -> Bundl
     pass_row.signed_manifest = parts.manifest
     pass_row.signature = parts.signature
     return Bundle(parts.zip_bytes, pass_row.modified_at, pass_row.version)
+
+
+def _apply_design_images(
+    session: Session,
+    settings: Settings,
+    pass_row: Pass,
+    template,  # type: ignore[no-untyped-def]
+    files: dict[str, bytes],
+    hashes: dict[str, str],
+) -> None:
+    """Put the merchant's uploaded logo and strip (admin: Program.design["images"], paths
+    under the instance home) in place of the template's own. An image the template draws
+    per pass (the stamp card's strip) is left alone: it shows the customer's stamps."""
+    if pass_row.program_id is None:
+        return
+    from walletpass.loyalty.models import Program
+
+    program = session.get(Program, pass_row.program_id)
+    images = (program.design or {}).get("images") if program is not None else None
+    if not isinstance(images, dict):
+        return
+    home = settings.home.resolve()
+    for name, relative in images.items():
+        if files.get(name) is not template.static_files.get(name) or name not in files:
+            continue
+        path = (home / str(relative)).resolve()
+        if not path.is_relative_to(home) or not path.is_file():
+            continue  # a stale or tampered path: keep the template's image
+        data, digest = _read_design_image(str(path), path.stat().st_mtime_ns)
+        files[name] = data
+        hashes[name] = digest
+
+
+@functools.lru_cache(maxsize=256)
+def _read_design_image(path: str, _mtime_ns: int) -> tuple[bytes, str]:
+    # Keyed on the modification time: a re-upload is read again, a fetch is not.
+    data = Path(path).read_bytes()
+    return data, hashlib.sha1(data).hexdigest()  # noqa: S324 - Apple's manifest uses SHA-1
 
 
 def _expiration(variables: dict[str, object]) -> datetime | None:

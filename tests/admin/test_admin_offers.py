@@ -1,0 +1,121 @@
+"""Offers: merchant time zone to UTC, validation, issuing to a tier, overlay refresh."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import factories
+from sqlalchemy import select
+from test_admin_support import make_shop, post, sign_in
+
+from walletpass.loyalty.models import Program
+from walletpass.offers.models import Coupon, Offer
+from walletpass.passes.models import Pass
+
+TIERS = {
+    "amount_per_point": "1",
+    "levels": [{"name": "Member", "min_spend": "0"}, {"name": "Gold", "min_spend": "100"}],
+}
+
+FORM = {
+    "title": "Spring sale",
+    "slug": "spring-sale",
+    "description": "20% off all pastries",
+    "terms": "One per visit.",
+    "discount_type": "percent",
+    "discount_value": "20",
+    # Paris is UTC+2 in summer: 09:00 local is 07:00 UTC.
+    "valid_from": "2025-06-01T09:00",
+    "valid_until": "2025-06-30T21:30",
+    "uses_per_coupon": "1",
+    "total_cap": "500",
+    "active": "on",
+}
+
+
+def test_offer_times_are_read_in_the_merchants_zone_and_stored_utc(client, runtime):  # type: ignore[no-untyped-def]
+    shop = make_shop(runtime)
+    sign_in(client, shop.emails["marketer"])
+    r = post(client, "/admin/offers/new", FORM)
+    assert r.status_code == 302
+    with runtime.transaction(shop.merchant_id) as s:
+        offer = s.scalars(select(Offer)).one()
+        assert offer.valid_from == datetime(2025, 6, 1, 7, 0, tzinfo=UTC)
+        assert offer.valid_until == datetime(2025, 6, 30, 19, 30, tzinfo=UTC)
+        assert offer.discount == {"type": "percent", "value": 20}
+        assert (offer.total_cap, offer.uses_per_coupon, offer.overlay) == (500, 1, False)
+        offer_id = offer.id
+    # And shown back in local time on the edit form.
+    page = client.get(f"/admin/offers/{offer_id}").get_data(as_text=True)
+    assert 'value="2025-06-01T09:00"' in page and 'value="2025-06-30T21:30"' in page
+    assert "/offers/spring-sale/flyer" in page
+
+
+def test_offer_validation(client, runtime):  # type: ignore[no-untyped-def]
+    shop = make_shop(runtime)
+    sign_in(client, shop.emails["marketer"])
+    bad = {
+        **FORM,
+        "discount_value": "120",
+        "valid_until": "2025-05-01T00:00",
+        "total_cap": "-3",
+        "overlay": "on",
+    }
+    r = post(client, "/admin/offers/new", bad)
+    body = r.get_data(as_text=True)
+    assert r.status_code == 422
+    for field in ("discount_value", "valid_until", "total_cap", "overlay"):
+        assert f'data-field="{field}"' in body, field
+    with runtime.transaction(shop.merchant_id) as s:
+        assert s.scalars(select(Offer)).all() == []
+
+
+def test_issue_to_a_tier_creates_coupons_with_passes(client, runtime, settings):  # type: ignore[no-untyped-def]
+    shop = make_shop(runtime, "tiers", rules=TIERS)
+    with runtime.transaction(shop.merchant_id) as s:
+        program = s.get(Program, shop.program_id)
+        gold = [factories.member(s, program, tier="Gold") for _ in range(2)]
+        factories.member(s, program, tier="Member")
+        gold_ids = sorted(m.id for m in gold)
+    sign_in(client, shop.emails["marketer"])
+    post(client, "/admin/offers/new", {**FORM, "program_id": str(shop.program_id)})
+    with runtime.transaction(shop.merchant_id) as s:
+        offer_id = s.scalars(select(Offer.id)).one()
+    r = post(
+        client,
+        f"/admin/offers/{offer_id}/issue",
+        {"program_id": str(shop.program_id), "tier": "Gold"},
+    )
+    assert r.status_code == 302
+    assert "Issued 2 coupons to tier Gold" in client.get(r.headers["Location"]).get_data(
+        as_text=True
+    )
+    # Issuing again skips members who already hold one.
+    post(
+        client,
+        f"/admin/offers/{offer_id}/issue",
+        {"program_id": str(shop.program_id), "tier": "Gold"},
+    )
+    with runtime.transaction(shop.merchant_id) as s:
+        coupons = list(s.scalars(select(Coupon).where(Coupon.offer_id == offer_id)))
+        assert sorted(c.member_id for c in coupons) == gold_ids
+        for coupon in coupons:
+            pass_row = s.scalars(select(Pass).where(Pass.coupon_id == coupon.id)).one()
+            assert pass_row.member_id == coupon.member_id
+            assert pass_row.template == "coupon" and pass_row.status == "active"
+    # Everyone in the program, then: only the one without a coupon gets one.
+    post(client, f"/admin/offers/{offer_id}/issue", {"program_id": str(shop.program_id)})
+    with runtime.transaction(shop.merchant_id) as s:
+        assert len(s.scalars(select(Coupon)).all()) == 3
+
+
+def test_overlay_offer_refreshes_the_programs_cards(client, runtime, settings):  # type: ignore[no-untyped-def]
+    shop = make_shop(runtime, "points")
+    with runtime.transaction(shop.merchant_id) as s:
+        program = s.get(Program, shop.program_id)
+        pass_id = factories.member_pass(s, settings, factories.member(s, program)).id
+    sign_in(client, shop.emails["marketer"])
+    post(client, "/admin/offers/new", {**FORM, "program_id": str(shop.program_id), "overlay": "on"})
+    with runtime.transaction(shop.merchant_id) as s:
+        assert s.get(Pass, pass_id).version == 2
+        assert s.scalars(select(Offer)).one().overlay is True

@@ -1,0 +1,266 @@
+"""Member CSV import as an outbox job, in chunks, with progress the admin can poll. Flask-free.
+
+The upload is queued as job ``admin.import_members`` whose payload carries the CSV text
+and the running totals. Each run enrolls one chunk of rows in the job's transaction,
+writes the totals into the first job's payload in that same transaction, and queues the
+next chunk. A chunk is therefore all-or-nothing: a crash or a retry repeats it, and
+enrollment is idempotent (same email or external id = same member), so nobody is
+enrolled twice. Progress is visible after every chunk, on SQLite as on PostgreSQL, from
+any worker machine, because it lives in the database.
+
+Columns: name, email, phone, birthday (YYYY-MM-DD), external_id, marketing_consent
+(yes/no, 1/0, true/false), tags (``vip;coffee`` or ``level=gold``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from walletpass import errors
+from walletpass.admin.forms import parse_birthday, parse_bool
+from walletpass.config import Settings
+from walletpass.jobs.models import Job
+from walletpass.jobs.queue import enqueue
+from walletpass.jobs.registry import JobContext, PermanentFailure, handler
+from walletpass.loyalty.models import Program
+from walletpass.loyalty.services import Actor, enroll
+
+KIND = "admin.import_members"
+COLUMNS = ("name", "email", "phone", "birthday", "external_id", "marketing_consent", "tags")
+CHUNK = 200
+# The CSV rides in the job payload; bigger files belong to the JSON API or the CRM sync.
+MAX_BYTES = 2 * 1024 * 1024
+MAX_ROWS = 20_000
+# Every rejected row is counted; the first ones are kept with their reason for display.
+MAX_REASONS = 200
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class CsvImportError(errors.ValidationFailed):
+    """The file cannot be imported at all (shown to the marketer)."""
+
+
+def dedupe_key(import_id: str, offset: int) -> str:
+    return f"{KIND}:{import_id}:{offset}"
+
+
+def read_rows(text: str) -> list[dict[str, str]]:
+    """The data rows of a CSV, keyed by the known columns (header names are case-blind).
+
+    :raise CsvImportError: no header, no known column, too many rows.
+    """
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    if not reader.fieldnames:
+        raise CsvImportError("The file is empty.")
+    header = {(h or "").strip().lower(): h for h in reader.fieldnames}
+    known = [c for c in COLUMNS if c in header]
+    if not ({"name", "email", "external_id"} & set(known)):
+        raise CsvImportError(
+            "The first line must name the columns: " + ", ".join(COLUMNS) + " (at least "
+            "name, email or external_id)."
+        )
+    rows = []
+    for raw in reader:
+        rows.append({c: str(raw.get(header[c]) or "").strip() for c in known})
+        if len(rows) > MAX_ROWS:
+            raise CsvImportError(f"At most {MAX_ROWS} rows per file; split it.")
+    return rows
+
+
+def start_import(
+    session: Session, *, merchant_id: int, program_id: int, data: bytes, import_id: str
+) -> int:
+    """Check and queue an uploaded CSV. Returns the number of rows.
+
+    :raise CsvImportError: too big, not UTF-8 text, or unusable columns.
+    """
+    if len(data) > MAX_BYTES:
+        raise CsvImportError(f"The file is over {MAX_BYTES // 1024 // 1024} MB.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CsvImportError("The file is not UTF-8 text; export it as CSV UTF-8.") from None
+    rows = read_rows(text)
+    enqueue(
+        session,
+        KIND,
+        {
+            "import_id": import_id,
+            "program_id": program_id,
+            "csv": text,
+            "offset": 0,
+            "progress": new_progress(len(rows)),
+        },
+        merchant_id=merchant_id,
+        dedupe_key=dedupe_key(import_id, 0),
+    )
+    return len(rows)
+
+
+def new_progress(total: int) -> dict[str, Any]:
+    return {
+        "state": "queued",
+        "total": total,
+        "done": 0,
+        "created": 0,
+        "existing": 0,
+        "rejected": 0,
+        "reasons": [],
+    }
+
+
+@dataclass(frozen=True)
+class RowResult:
+    created: bool = False
+    existing: bool = False
+    reason: str | None = None
+
+
+def import_row(
+    session: Session, settings: Settings, program: Program, row: dict[str, str], actor: Actor
+) -> RowResult:
+    """Enroll one row (or find its member); a bad row is rejected with a reason."""
+    email = row.get("email") or None
+    external_id = row.get("external_id") or None
+    name = row.get("name", "")
+    if email and not EMAIL.match(email):
+        return RowResult(reason=f"not an email address: {email!r}")
+    if not (email or external_id or name):
+        return RowResult(reason="needs a name, an email or an external_id")
+    try:
+        birthday = parse_birthday(row.get("birthday", ""))
+    except ValueError:
+        return RowResult(reason=f"birthday is not YYYY-MM-DD: {row.get('birthday')!r}")
+    phone = row.get("phone") or None
+    if phone and not re.fullmatch(r"[0-9+()\-. ]{3,32}", phone):
+        return RowResult(reason=f"not a phone number: {phone!r}")
+    try:
+        # A row that breaks a database rule (an external id of another program, say) is
+        # rejected on its own; the rest of the chunk goes ahead.
+        with session.begin_nested():
+            member, _, created = enroll(
+                session,
+                settings,
+                program,
+                name=name[:200],
+                email=email,
+                phone=phone,
+                birthday=birthday,
+                marketing_consent=parse_bool(row.get("marketing_consent", "")),
+                external_id=external_id,
+                source="csv import",
+                actor=actor,
+            )
+            tags = parse_tags(row.get("tags", ""))
+            if tags:
+                member.tags = {**(member.tags or {}), **tags}
+            session.flush()
+    except (IntegrityError, errors.WalletpassError) as exc:
+        detail = getattr(exc, "detail", None) or "conflicts with an existing member"
+        return RowResult(reason=str(detail))
+    return RowResult(created=created, existing=not created)
+
+
+def parse_tags(raw: str) -> dict[str, Any]:
+    tags: dict[str, Any] = {}
+    for part in re.split(r"[;|,]", raw):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        tags[key.strip()[:64]] = value.strip() if sep else True
+    return tags
+
+
+@handler(KIND)
+def run_import_chunk(ctx: JobContext, job: Job) -> None:
+    """Enroll the next CHUNK rows, record the totals, queue the following chunk."""
+    payload = job.payload or {}
+    import_id = str(payload["import_id"])
+    offset = int(payload.get("offset", 0))
+    first = (
+        job
+        if offset == 0
+        else ctx.session.scalars(
+            select(Job).where(
+                Job.dedupe_key == dedupe_key(import_id, 0), Job.merchant_id == job.merchant_id
+            )
+        ).one_or_none()
+    )
+    if first is None:
+        raise PermanentFailure(f"import {import_id}: its first job is gone")
+    source = first.payload or {}
+    program = ctx.session.get(Program, int(source["program_id"]))
+    if program is None:
+        raise PermanentFailure(f"import {import_id}: program {source['program_id']} is gone")
+    rows = read_rows(str(source["csv"]))
+    progress = dict(source.get("progress") or new_progress(len(rows)))
+    reasons = list(progress.get("reasons") or [])
+    actor = Actor("system", f"import:{import_id}")
+    chunk = rows[offset : offset + CHUNK]
+    for number, row in enumerate(chunk, start=offset + 2):  # line 1 is the header
+        result = import_row(ctx.session, ctx.settings, program, row, actor)
+        if result.reason:
+            progress["rejected"] += 1
+            if len(reasons) < MAX_REASONS:
+                reasons.append({"line": number, "reason": result.reason})
+        elif result.created:
+            progress["created"] += 1
+        else:
+            progress["existing"] += 1
+    progress["done"] = min(offset + len(chunk), len(rows))
+    progress["reasons"] = reasons
+    next_offset = offset + CHUNK
+    progress["state"] = "running" if next_offset < len(rows) else "done"
+    # The first job row is finished already (or is this one); its payload is the status
+    # record, written in this transaction so it moves exactly with the enrolled rows.
+    ctx.session.execute(
+        update(Job)
+        .where(Job.id == first.id)
+        .values(payload={**source, "progress": progress})
+        .execution_options(synchronize_session=False)
+    )
+    if next_offset < len(rows):
+        enqueue(
+            ctx.session,
+            KIND,
+            {"import_id": import_id, "offset": next_offset},
+            merchant_id=job.merchant_id,
+            dedupe_key=dedupe_key(import_id, next_offset),
+        )
+
+
+def status(session: Session, merchant_id: int, import_id: str) -> dict[str, Any] | None:
+    """The progress of an import as the status page shows it, or None if unknown.
+
+    Jobs are not tenant rows, so the merchant is checked here explicitly.
+    """
+    jobs = list(
+        session.scalars(
+            select(Job).where(
+                Job.merchant_id == merchant_id, Job.dedupe_key.like(f"{KIND}:{import_id}:%")
+            )
+        )
+    )
+    first = next((j for j in jobs if j.dedupe_key == dedupe_key(import_id, 0)), None)
+    if first is None:
+        return None
+    progress = dict((first.payload or {}).get("progress") or {})
+    dead = [j for j in jobs if j.status == "dead"]
+    if dead:
+        progress["state"] = "failed"
+        progress["error"] = dead[0].last_error or "the import stopped"
+    elif progress.get("state") != "done" and any(j.status == "running" for j in jobs):
+        progress["state"] = "running"
+    total = progress.get("total") or 0
+    progress["percent"] = 100 if not total else round(100 * progress.get("done", 0) / total)
+    progress["import_id"] = import_id
+    return progress

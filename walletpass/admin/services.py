@@ -1,0 +1,134 @@
+"""Admin operations that span several rows: refreshing a program's passes, re-issuing a
+pass, issuing an offer to a segment. Flask-free; the caller's transaction commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from walletpass import errors
+from walletpass.config import Settings
+from walletpass.loyalty.models import Member, Program
+from walletpass.offers.models import Offer
+from walletpass.offers.services import issue_coupon
+from walletpass.passes.models import Pass, PassStatus
+from walletpass.passes.services import issue_pass, pass_changed, set_status
+from walletpass.tenancy.models import Store
+
+BATCH = 500
+MAX_STORES = 10
+
+
+def _id_batches(session: Session, query, size: int) -> Iterator[list[int]]:  # type: ignore[no-untyped-def]
+    # Keyset pagination over ids: each batch loads at most ``size`` rows, so a program
+    # with 100 000 members does not pull them all into the session at once.
+    last = 0
+    while True:
+        ids = list(session.scalars(query.where(Pass.id > last).order_by(Pass.id).limit(size)))
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def refresh_program_passes(
+    session: Session, settings: Settings, program_id: int, *, batch_size: int = BATCH
+) -> int:
+    """Mark every active member pass of a program changed (design or rules changed), so
+    wallets fetch the new version. Quiet on Google: nothing about the holder changed.
+
+    :return: how many passes were refreshed.
+    """
+    query = select(Pass.id).where(
+        Pass.program_id == program_id,
+        Pass.status == PassStatus.ACTIVE,
+        Pass.member_id.is_not(None),
+    )
+    count = 0
+    for ids in _id_batches(session, query, batch_size):
+        batch = list(session.scalars(select(Pass).where(Pass.id.in_(ids)).order_by(Pass.id)))
+        for pass_row in batch:
+            pass_changed(session, pass_row, notify=False, settings=settings)
+            count += 1
+        # Flushed, the batch can leave the identity map before the next one is loaded.
+        session.flush()
+        for pass_row in batch:
+            session.expunge(pass_row)
+    return count
+
+
+def void_pass(session: Session, settings: Settings, pass_row: Pass) -> None:
+    set_status(session, pass_row, PassStatus.VOIDED, settings)
+
+
+def reissue_pass(session: Session, settings: Settings, pass_row: Pass) -> Pass:
+    """Void a member's pass and issue a fresh one (new serial and barcode) for the same
+    member: a lost or shared phone keeps no working card."""
+    if pass_row.member_id is None:
+        raise errors.ActionNotAllowed("only a member's pass can be re-issued here")
+    void_pass(session, settings, pass_row)
+    return issue_pass(
+        session,
+        settings,
+        merchant_id=pass_row.merchant_id,
+        template=pass_row.template,
+        program_id=pass_row.program_id,
+        member_id=pass_row.member_id,
+        coupon_id=pass_row.coupon_id,
+    )
+
+
+def issue_offer_to_members(
+    session: Session,
+    settings: Settings,
+    offer: Offer,
+    *,
+    program_id: int | None = None,
+    tier: str | None = None,
+) -> int:
+    """A coupon (with its own pass) for every member of a program, or of one tier.
+
+    Members who already hold a coupon of this offer are skipped, so issuing twice to the
+    same segment does not double anyone's coupon.
+
+    :return: how many coupons were issued.
+    """
+    from walletpass.offers.models import Coupon
+
+    query = select(Member.id).where(
+        ~select(Coupon.id)
+        .where(Coupon.offer_id == offer.id, Coupon.member_id == Member.id)
+        .exists()
+    )
+    if program_id is not None:
+        query = query.where(Member.program_id == program_id)
+    if tier:
+        query = query.where(func.lower(Member.tier) == tier.lower())
+    member_ids = list(session.scalars(query.order_by(Member.id)))
+    for member_id in member_ids:
+        issue_coupon(session, settings, offer, member_id=member_id)
+    return len(member_ids)
+
+
+def tiers_of(program: Program) -> list[str]:
+    levels = (program.rules or {}).get("levels") or []
+    return [str(level.get("name")) for level in levels if level.get("name")]
+
+
+def check_store_limit(session: Session, *, store_id: int | None, has_location: bool) -> None:
+    """At most ten stores with coordinates: they become the pass's locations, and Wallet
+    uses at most ten. Stores without coordinates (for the till only) are not limited."""
+    if not has_location:
+        return
+    query = select(func.count(Store.id)).where(
+        Store.latitude.is_not(None), Store.longitude.is_not(None)
+    )
+    if store_id is not None:
+        query = query.where(Store.id != store_id)
+    if (session.scalar(query) or 0) >= MAX_STORES:
+        raise errors.ValidationFailed(
+            f"At most {MAX_STORES} stores can have coordinates: Wallet shows a pass near "
+            f"{MAX_STORES} locations at most. Clear another store's coordinates first."
+        )

@@ -1,0 +1,275 @@
+"""Members: search, ledger and scans, point adjustments, passes, CSV import and export."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from flask import (
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from walletpass import errors
+from walletpass.admin import exports, imports, services
+from walletpass.admin.views import bp, merchant_tz, runtime, settings, tx, user
+from walletpass.db import utcnow
+from walletpass.loyalty.models import LedgerEntry, Member, Program
+from walletpass.loyalty.services import Actor, adjust
+from walletpass.passes.models import Pass
+from walletpass.scan.models import Scan
+
+PAGE_SIZE = 25
+
+
+def _member(session: Session, member_id: int) -> Member:
+    member = session.get(Member, member_id)
+    if member is None or member.merchant_id != user().merchant_id:
+        abort(404)
+    return member
+
+
+@bp.get("/members")
+def members() -> Any:
+    q = (request.args.get("q") or "").strip()[:200]
+    page = max(request.args.get("page", type=int) or 1, 1)
+    with tx() as session:
+        query = select(Member)
+        if q:
+            like = f"%{q.lower()}%"
+            query = query.where(
+                or_(
+                    func.lower(Member.name).like(like),
+                    func.lower(Member.email).like(like),
+                    Member.phone.like(f"%{q}%"),
+                    func.lower(Member.external_id).like(like),
+                )
+            )
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = list(
+            session.scalars(
+                query.order_by(Member.created_at.desc(), Member.id.desc())
+                .offset((page - 1) * PAGE_SIZE)
+                .limit(PAGE_SIZE)
+            )
+        )
+        programs = {p.id: p.name for p in session.scalars(select(Program))}
+    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    return render_template(
+        "admin/members.html",
+        members=rows,
+        q=q,
+        page=page,
+        pages=pages,
+        total=total,
+        programs=programs,
+    )
+
+
+@bp.get("/members/<int:member_id>")
+def member_detail(member_id: int) -> Any:
+    with tx() as session:
+        member = _member(session, member_id)
+        program = session.get(Program, member.program_id)
+        passes = list(
+            session.scalars(
+                select(Pass).where(Pass.member_id == member.id).order_by(Pass.id.desc())
+            )
+        )
+        ledger = list(
+            session.scalars(
+                select(LedgerEntry)
+                .where(LedgerEntry.member_id == member.id)
+                .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
+                .limit(200)
+            )
+        )
+        scans = list(
+            session.scalars(
+                select(Scan)
+                .where(Scan.member_id == member.id)
+                .order_by(Scan.created_at.desc(), Scan.id.desc())
+                .limit(100)
+            )
+        )
+        tz = merchant_tz(session)
+    return render_template(
+        "admin/member.html",
+        member=member,
+        program=program,
+        passes=passes,
+        ledger=ledger,
+        scans=scans,
+        tz=tz,
+        # A fresh key per rendering of the form: a double submit sends the same key
+        # twice, and the ledger's idempotency makes that one adjustment.
+        adjust_key=str(uuid.uuid4()),
+        public_url=settings().public_url.rstrip("/"),
+    )
+
+
+@bp.post("/members/<int:member_id>/adjust")
+def member_adjust(member_id: int) -> Any:
+    raw_points = (request.form.get("points") or "").strip()
+    reason = (request.form.get("reason") or "").strip()[:500]
+    key = (request.form.get("key") or "").strip()
+    try:
+        points = int(raw_points)
+        uuid.UUID(key)
+    except ValueError:
+        flash("Enter a whole number of points (negative to remove).", "error")
+        return redirect(url_for("admin.member_detail", member_id=member_id))
+    try:
+        with tx() as session:
+            member = _member(session, member_id)
+            change = adjust(
+                session,
+                settings(),
+                member,
+                points=points,
+                reason=reason,
+                # Namespaced: the form's uuid cannot collide with a till's receipt key.
+                key=f"admin-adjust:{key}",
+                actor=Actor("staff", str(user().id)),
+            )
+    except errors.WalletpassError as exc:
+        flash(exc.detail, "error")
+        return redirect(url_for("admin.member_detail", member_id=member_id))
+    if change.replayed:
+        flash("That adjustment was already recorded.", "ok")
+    else:
+        flash(f"Adjusted by {points:+d} points.", "ok")
+    return redirect(url_for("admin.member_detail", member_id=member_id))
+
+
+def _member_pass(session: Session, member_id: int, pass_id: int) -> Pass:
+    member = _member(session, member_id)
+    pass_row = session.get(Pass, pass_id)
+    if pass_row is None or pass_row.member_id != member.id:
+        abort(404)
+    return pass_row
+
+
+@bp.post("/members/<int:member_id>/passes/<int:pass_id>/void")
+def pass_void(member_id: int, pass_id: int) -> Any:
+    with tx() as session:
+        services.void_pass(session, settings(), _member_pass(session, member_id, pass_id))
+    flash("Pass voided. It shows as void in the wallet and no longer scans.", "ok")
+    return redirect(url_for("admin.member_detail", member_id=member_id))
+
+
+@bp.post("/members/<int:member_id>/passes/<int:pass_id>/reissue")
+def pass_reissue(member_id: int, pass_id: int) -> Any:
+    try:
+        with tx() as session:
+            new = services.reissue_pass(
+                session, settings(), _member_pass(session, member_id, pass_id)
+            )
+            serial = new.serial
+    except errors.WalletpassError as exc:
+        flash(exc.detail, "error")
+    else:
+        flash(f"Old pass voided; new pass {serial} issued. Send the member its link.", "ok")
+    return redirect(url_for("admin.member_detail", member_id=member_id))
+
+
+# --- CSV ----------------------------------------------------------------------------------
+
+
+def _stream_csv(rows: Any, filename: str) -> Response:
+    merchant_id = user().merchant_id
+    rt = runtime()
+
+    def generate() -> Iterator[str]:
+        # The transaction lives as long as the download: rows are read batch by batch.
+        with rt.transaction(merchant_id) as session:
+            yield from rows(session)
+
+    stamp = utcnow().strftime("%Y%m%d-%H%M")
+    return Response(
+        # No request context is needed while streaming: the runtime and the merchant
+        # were captured above.
+        generate(),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}-{stamp}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@bp.get("/members/export.csv")
+def members_export() -> Response:
+    return _stream_csv(exports.members_csv, "members")
+
+
+@bp.get("/members/ledger.csv")
+def ledger_export() -> Response:
+    return _stream_csv(exports.ledger_csv, "ledger")
+
+
+@bp.route("/members/import", methods=["GET", "POST"])
+def members_import() -> Any:
+    with tx() as session:
+        programs = list(session.scalars(select(Program).order_by(Program.name)))
+        if request.method == "GET":
+            return render_template(
+                "admin/import.html", programs=programs, columns=imports.COLUMNS, error=None
+            )
+        program_id = request.form.get("program_id", type=int)
+        upload = request.files.get("file")
+        error = None
+        if not any(p.id == program_id for p in programs):
+            error = "Pick the program the members join."
+        elif upload is None or not upload.filename:
+            error = "Choose a CSV file."
+        if error is None:
+            assert upload is not None and program_id is not None
+            import_id = uuid.uuid4().hex
+            try:
+                rows = imports.start_import(
+                    session,
+                    merchant_id=user().merchant_id,
+                    program_id=program_id,
+                    data=upload.stream.read(imports.MAX_BYTES + 1),
+                    import_id=import_id,
+                )
+            except imports.CsvImportError as exc:
+                error = exc.detail
+        if error is not None:
+            session.rollback()
+            return (
+                render_template(
+                    "admin/import.html", programs=programs, columns=imports.COLUMNS, error=error
+                ),
+                422,
+            )
+    flash(f"{rows} rows queued for import.", "ok")
+    return redirect(url_for("admin.import_progress", import_id=import_id))
+
+
+@bp.get("/members/import/<import_id>")
+def import_progress(import_id: str) -> Any:
+    with tx() as session:
+        state = imports.status(session, user().merchant_id, import_id)
+    if state is None:
+        abort(404)
+    return render_template("admin/import_progress.html", state=state, import_id=import_id)
+
+
+@bp.get("/members/import/<import_id>/status")
+def import_status(import_id: str) -> Any:
+    with tx() as session:
+        state = imports.status(session, user().merchant_id, import_id)
+    if state is None:
+        abort(404)
+    return jsonify(state)

@@ -1,0 +1,205 @@
+"""Offers and time-limited coupons: create, edit, issue to members or as a flyer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from walletpass.admin import forms, services
+from walletpass.admin.views import bp, field_errors, merchant_tz, settings, tx, user
+from walletpass.db import utcnow
+from walletpass.loyalty.models import Program
+from walletpass.offers.models import Coupon, Offer
+from walletpass.passes.models import Pass, PassStatus
+from walletpass.passes.services import pass_changed
+from walletpass.tenancy.models import Merchant
+
+OFFER_FIELDS = (
+    "title",
+    "slug",
+    "description",
+    "terms",
+    "discount",
+    "valid_from",
+    "valid_until",
+    "uses_per_coupon",
+    "total_cap",
+    "overlay",
+    "active",
+    "program_id",
+)
+
+
+def _offer(session: Session, offer_id: int) -> Offer:
+    offer = session.get(Offer, offer_id)
+    if offer is None or offer.merchant_id != user().merchant_id:
+        abort(404)
+    return offer
+
+
+def _form_values(offer: Offer | None, session: Session) -> dict[str, Any]:
+    tz = merchant_tz(session)
+    if offer is None:
+        return {"discount_type": "percent", "uses_per_coupon": "1", "active": True}
+    discount = offer.discount or {}
+    return {
+        "title": offer.title,
+        "slug": offer.slug,
+        "description": offer.description,
+        "terms": offer.terms,
+        "discount_type": discount.get("type", "percent"),
+        "discount_value": discount.get("value", ""),
+        "valid_from": forms.local_input_value(offer.valid_from, tz),
+        "valid_until": forms.local_input_value(offer.valid_until, tz),
+        "uses_per_coupon": offer.uses_per_coupon,
+        "total_cap": offer.total_cap or "",
+        "overlay": offer.overlay,
+        "active": offer.active,
+        "program_id": offer.program_id or "",
+    }
+
+
+def _render(
+    session: Session,
+    offer: Offer | None,
+    values: dict[str, Any],
+    errors: list[dict[str, str]],
+    status: int = 200,
+) -> Any:
+    merchant = session.get(Merchant, user().merchant_id)
+    programs = list(session.scalars(select(Program).order_by(Program.name)))
+    stats = None
+    if offer is not None:
+        stats = {
+            "coupons": session.scalar(
+                select(func.count(Coupon.id)).where(Coupon.offer_id == offer.id)
+            ),
+            "member_coupons": session.scalar(
+                select(func.count(Coupon.id)).where(
+                    Coupon.offer_id == offer.id, Coupon.member_id.is_not(None)
+                )
+            ),
+        }
+    return (
+        render_template(
+            "admin/offer_form.html",
+            offer=offer,
+            values=values,
+            errors=field_errors(errors),
+            error_list=errors,
+            programs=programs,
+            tiers={p.id: services.tiers_of(p) for p in programs},
+            timezone=merchant.timezone if merchant else "UTC",
+            stats=stats,
+        ),
+        status,
+    )
+
+
+@bp.get("/offers")
+def offers() -> Any:
+    with tx() as session:
+        rows = list(session.scalars(select(Offer).order_by(Offer.created_at.desc())))
+        issued = dict(
+            session.execute(
+                select(Coupon.offer_id, func.count(Coupon.id)).group_by(Coupon.offer_id)
+            ).all()
+        )
+        tz = merchant_tz(session)
+    return render_template("admin/offers.html", offers=rows, issued=issued, tz=tz, now=utcnow())
+
+
+def _slug_taken(session: Session, slug: str, offer_id: int | None) -> bool:
+    found = session.scalar(
+        select(Offer.id).where(Offer.slug == slug).execution_options(all_merchants=True)
+    )
+    return found is not None and found != offer_id
+
+
+def _parse(session: Session, offer_id: int | None) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    values, errors = forms.parse_offer(request.form, merchant_tz(session))
+    if not errors and _slug_taken(session, values["slug"], offer_id):
+        errors.append({"field": "slug", "message": "This slug is taken; pick another."})
+    if values.get("program_id") is not None:
+        program = session.get(Program, values["program_id"])
+        if program is None or program.merchant_id != user().merchant_id:
+            errors.append({"field": "program_id", "message": "Pick one of your programs."})
+    if values["overlay"] and values.get("program_id") is None:
+        errors.append(
+            {"field": "overlay", "message": "An overlay shows on a program's cards: pick one."}
+        )
+    return values, errors
+
+
+@bp.route("/offers/new", methods=["GET", "POST"])
+def offer_new() -> Any:
+    with tx() as session:
+        if request.method == "GET":
+            return _render(session, None, _form_values(None, session), [])
+        values, errors = _parse(session, None)
+        if errors:
+            session.rollback()
+            return _render(session, None, dict(request.form), errors, status=422)
+        offer = Offer(merchant_id=user().merchant_id, **{k: values[k] for k in OFFER_FIELDS})
+        session.add(offer)
+        session.flush()
+        offer_id = offer.id
+        if offer.overlay and offer.program_id:
+            services.refresh_program_passes(session, settings(), offer.program_id)
+    flash("Offer created. Issue it to members or print its flyer below.", "ok")
+    return redirect(url_for("admin.offer_edit", offer_id=offer_id))
+
+
+@bp.route("/offers/<int:offer_id>", methods=["GET", "POST"])
+def offer_edit(offer_id: int) -> Any:
+    with tx() as session:
+        offer = _offer(session, offer_id)
+        if request.method == "GET":
+            return _render(session, offer, _form_values(offer, session), [])
+        values, errors = _parse(session, offer.id)
+        if errors:
+            session.rollback()
+            return _render(session, offer, dict(request.form), errors, status=422)
+        overlay_programs = {offer.program_id} if offer.overlay else set()
+        for key in OFFER_FIELDS:
+            setattr(offer, key, values[key])
+        if offer.overlay:
+            overlay_programs.add(offer.program_id)
+        session.flush()
+        # Coupon passes show the offer's title, discount and dates; loyalty cards show it
+        # as an overlay. Both must be re-fetched by the wallets.
+        for pass_row in session.scalars(
+            select(Pass)
+            .join(Coupon, Coupon.id == Pass.coupon_id)
+            .where(Coupon.offer_id == offer.id, Pass.status == PassStatus.ACTIVE)
+        ):
+            pass_changed(session, pass_row, notify=False, settings=settings())
+        for program_id in overlay_programs - {None}:
+            assert program_id is not None
+            services.refresh_program_passes(session, settings(), program_id)
+    flash("Offer saved.", "ok")
+    return redirect(url_for("admin.offer_edit", offer_id=offer_id))
+
+
+@bp.post("/offers/<int:offer_id>/issue")
+def offer_issue(offer_id: int) -> Any:
+    """Give every member of a program (or of one tier) a coupon of this offer."""
+    program_id = request.form.get("program_id", type=int)
+    tier = (request.form.get("tier") or "").strip() or None
+    with tx() as session:
+        offer = _offer(session, offer_id)
+        program = session.get(Program, program_id) if program_id else None
+        if program_id and (program is None or program.merchant_id != user().merchant_id):
+            abort(404)
+        if tier and (program is None or tier not in services.tiers_of(program)):
+            flash("Pick a tier of the chosen program.", "error")
+            return redirect(url_for("admin.offer_edit", offer_id=offer_id))
+        count = services.issue_offer_to_members(
+            session, settings(), offer, program_id=program_id, tier=tier
+        )
+    audience = f"tier {tier}" if tier else (program.name if program else "all members")
+    flash(f"Issued {count} coupons to {audience}.", "ok")
+    return redirect(url_for("admin.offer_edit", offer_id=offer_id))

@@ -1,0 +1,322 @@
+"""Programs and their pass designs: list, create, edit, images, live preview."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from sqlalchemy import func, select
+
+from walletpass.admin import designs, forms, preview, services
+from walletpass.admin.views import bp, field_errors, settings, tx, user
+from walletpass.loyalty.models import Member, Program
+from walletpass.loyalty.rules import RulesError, validate_rules
+from walletpass.passes import templates
+from walletpass.passes.models import Pass
+from walletpass.tenancy.models import Merchant
+
+RULE_EXAMPLES: dict[str, dict[str, Any]] = {
+    "points": {"amount_per_point": "1.00", "bonuses": {"welcome": 10}},
+    "stamps": {"goal": 10, "reward_name": "Free coffee"},
+    "tiers": {
+        "amount_per_point": "1.00",
+        "levels": [
+            {"name": "Member", "min_spend": "0"},
+            {"name": "Silver", "min_spend": "500", "discount_percent": "5"},
+            {"name": "Gold", "min_spend": "1500", "discount_percent": "10"},
+        ],
+    },
+    "membership": {"paid": False, "validity_months": 12},
+    "offers": {},
+}
+
+
+def _template_names() -> list[str]:
+    return templates.list_templates(settings().templates_dir)
+
+
+def _program(session: Any, program_id: int) -> Program:
+    program = session.get(Program, program_id)
+    # The session is scoped to the merchant, but get() reads the identity map first;
+    # checking the owner keeps another merchant's id a 404 either way.
+    if program is None or program.merchant_id != user().merchant_id:
+        abort(404)
+    return program
+
+
+def _slug_taken(session: Any, slug: str, program_id: int | None) -> bool:
+    # Slugs are unique across merchants (/join/<slug> carries no merchant).
+    query = select(Program.id).where(Program.slug == slug).execution_options(all_merchants=True)
+    found = session.scalar(query)
+    return found is not None and found != program_id
+
+
+def _image_urls(program: Program | None) -> dict[str, str]:
+    if program is None:
+        return {}
+    images = (program.design or {}).get("images") or {}
+    version = (program.design or {}).get("images_version", "")
+    out = {}
+    for kind in designs.KINDS:
+        if f"{kind}@2x.png" in images:
+            out[kind] = url_for(
+                "admin.program_image", program_id=program.id, name=f"{kind}@2x.png", v=version
+            )
+    return out
+
+
+def _form_defaults(program: Program | None) -> dict[str, str]:
+    if program is None:
+        kind = "points"
+        template = "points_tiers"
+        colours = preview.template_defaults(settings().templates_dir, template)
+        return {
+            "name": "",
+            "slug": "",
+            "kind": kind,
+            "template": template,
+            "rules": json.dumps(RULE_EXAMPLES[kind], indent=2),
+            **colours,
+            "logo_text": "",
+        }
+    design = program.design or {}
+    colours = preview.template_defaults(settings().templates_dir, program.template)
+    return {
+        "name": program.name,
+        "slug": program.slug,
+        "kind": program.kind,
+        "template": program.template,
+        "rules": json.dumps(program.rules or {}, indent=2),
+        **{k: design.get(k, colours[k]) for k in forms.COLOUR_FIELDS},
+        "logo_text": design.get("logo_text", ""),
+    }
+
+
+def _render_form(
+    session: Any,
+    program: Program | None,
+    values: dict[str, str],
+    errors: list[dict[str, str]],
+    members: int = 0,
+    status: int = 200,
+) -> Any:
+    # Takes the caller's session: on SQLite every transaction holds the write lock, so a
+    # second one opened inside the first would wait for it forever.
+    merchant = session.get(Merchant, user().merchant_id)
+    organization = merchant.name if merchant else ""
+    return (
+        render_template(
+            "admin/program_form.html",
+            program=program,
+            values=values,
+            errors=field_errors(errors),
+            error_list=errors,
+            kinds=forms.KINDS,
+            template_names=_template_names(),
+            rule_examples=RULE_EXAMPLES,
+            members=members,
+            preview=_build_preview(values, program, organization),
+            images=_image_urls(program),
+        ),
+        status,
+    )
+
+
+def _build_preview(
+    values: dict[str, Any], program: Program | None, organization: str
+) -> preview.Preview:
+    design = {k: values.get(k) for k in forms.COLOUR_FIELDS}
+    design = {k: v for k, v in design.items() if v and forms.parse_colour(str(v))}
+    design = {k: forms.parse_colour(str(v)) for k, v in design.items()}
+    if values.get("logo_text"):
+        design["logo_text"] = str(values["logo_text"])
+    template_name = str(values.get("template") or "")
+    if template_name not in _template_names():
+        template_name = "points_tiers"
+    variables = preview.sample_variables(
+        name=str(values.get("name") or ""),
+        kind=str(values.get("kind") or ""),
+        design=design,
+        organization=organization or "Your business",
+    )
+    images = _image_urls(program)
+    return preview.build(
+        settings().templates_dir,
+        template_name,
+        variables,
+        logo_src=images.get("logo", ""),
+        strip_src=images.get("strip", ""),
+        template_asset_url=f"/assets/templates/{template_name}/",
+    )
+
+
+@bp.get("/programs")
+def programs() -> Any:
+    with tx() as session:
+        rows = list(session.scalars(select(Program).order_by(Program.name)))
+        members = dict(
+            session.execute(
+                select(Member.program_id, func.count(Member.id)).group_by(Member.program_id)
+            ).all()
+        )
+    return render_template("admin/programs.html", programs=rows, members=members)
+
+
+@bp.route("/programs/new", methods=["GET", "POST"])
+def program_new() -> Any:
+    if request.method == "GET":
+        values = _form_defaults(None)
+        kind = request.args.get("kind")
+        if kind in RULE_EXAMPLES:
+            values["kind"] = kind
+            values["rules"] = json.dumps(RULE_EXAMPLES[kind], indent=2)
+        with tx() as session:
+            return _render_form(session, None, values, [])
+    parsed, errors = forms.parse_program(request.form, _template_names())
+    with tx() as session:
+        if not errors and _slug_taken(session, parsed["slug"], None):
+            errors.append({"field": "slug", "message": "This slug is taken; pick another."})
+        if errors:
+            session.rollback()
+            return _render_form(session, None, dict(request.form), errors, status=422)
+        else:
+            program = Program(
+                merchant_id=user().merchant_id,
+                slug=parsed["slug"],
+                name=parsed["name"],
+                kind=parsed["kind"],
+                template=parsed["template"],
+                rules=parsed["rules"],
+                design=parsed["design"],
+            )
+            session.add(program)
+            session.flush()
+            program_id = program.id
+    flash(f"Program {parsed['name']!r} created. Add a logo and a strip image below.", "ok")
+    return redirect(url_for("admin.program_edit", program_id=program_id))
+
+
+@bp.route("/programs/<int:program_id>", methods=["GET", "POST"])
+def program_edit(program_id: int) -> Any:
+    with tx() as session:
+        program = _program(session, program_id)
+        members = (
+            session.scalar(select(func.count(Member.id)).where(Member.program_id == program.id))
+            or 0
+        )
+        if request.method == "GET":
+            return _render_form(session, program, _form_defaults(program), [], members)
+        parsed, errors = forms.parse_program(request.form, _template_names())
+        if not errors and _slug_taken(session, parsed["slug"], program.id):
+            errors.append({"field": "slug", "message": "This slug is taken; pick another."})
+        if errors:
+            session.rollback()
+            return _render_form(session, program, dict(request.form), errors, members, status=422)
+        # Uploaded images are kept when the colours change: they are not form fields.
+        design = {
+            **{k: v for k, v in (program.design or {}).items() if k not in ("logo_text",)},
+            **parsed["design"],
+        }
+        changed = (
+            design != (program.design or {})
+            or parsed["rules"] != _normalised_rules(program)
+            or parsed["template"] != program.template
+            or parsed["name"] != program.name
+            or parsed["kind"] != program.kind
+        )
+        program.name = parsed["name"]
+        program.slug = parsed["slug"]
+        program.kind = parsed["kind"]
+        program.rules = parsed["rules"]
+        program.design = design
+        if parsed["template"] != program.template:
+            program.template = parsed["template"]
+            _retemplate(session, program)
+        refreshed = (
+            services.refresh_program_passes(session, settings(), program.id) if changed else 0
+        )
+    if refreshed:
+        flash(f"Saved. {refreshed} member passes will update on their phones.", "ok")
+    else:
+        flash("Saved.", "ok")
+    return redirect(url_for("admin.program_edit", program_id=program_id))
+
+
+def _normalised_rules(program: Program) -> dict[str, Any]:
+    # Stored rules may predate normalisation (defaults filled in); compare like with like
+    # so that saving an unchanged form does not refresh every pass.
+    try:
+        return validate_rules(program.kind, program.rules).model_dump(mode="json")
+    except RulesError:
+        return dict(program.rules or {})
+
+
+def _retemplate(session: Any, program: Program) -> None:
+    # A member pass renders from its own template name; a design switch moves them along.
+    for pass_row in session.scalars(
+        select(Pass).where(Pass.program_id == program.id, Pass.member_id.is_not(None))
+    ):
+        pass_row.template = program.template
+
+
+@bp.post("/programs/<int:program_id>/images")
+def program_images(program_id: int) -> Any:
+    uploads = {
+        kind: request.files.get(kind)
+        for kind in designs.KINDS
+        if request.files.get(kind) and request.files[kind].filename
+    }
+    if not uploads:
+        flash("Choose a logo or a strip image to upload.", "error")
+        return redirect(url_for("admin.program_edit", program_id=program_id))
+    home = settings().home
+    with tx() as session:
+        program = _program(session, program_id)
+        stored: dict[str, str] = {}
+        for kind, upload in uploads.items():
+            # Read one byte past the limit: enough to tell "too big" without reading more.
+            data = upload.stream.read(designs.MAX_BYTES + 1)
+            try:
+                stored.update(designs.store(home, program.id, kind, data))
+            except designs.DesignImageError as exc:
+                session.rollback()
+                errors = [{"field": kind, "message": f"{kind.capitalize()}: {exc}"}]
+                return _render_form(session, program, _form_defaults(program), errors, status=422)
+        design = dict(program.design or {})
+        design["images"] = {**(design.get("images") or {}), **stored}
+        design["images_version"] = str(int(time.time()))
+        program.design = design
+        refreshed = services.refresh_program_passes(session, settings(), program.id)
+    flash(
+        f"{' and '.join(k.capitalize() for k in uploads)} saved at Wallet's sizes."
+        + (f" {refreshed} member passes will update." if refreshed else ""),
+        "ok",
+    )
+    return redirect(url_for("admin.program_edit", program_id=program_id))
+
+
+@bp.get("/programs/<int:program_id>/images/<name>")
+def program_image(program_id: int, name: str) -> Any:
+    with tx() as session:
+        _program(session, program_id)
+    path = designs.image_path(settings().home, program_id, name)
+    if path is None:
+        abort(404)
+    return send_file(path, mimetype="image/png", max_age=3600)
+
+
+@bp.get("/programs/preview")
+def program_preview() -> Any:
+    """The preview fragment for the form's current values (the page's script asks for it
+    as the marketer types)."""
+    program = None
+    program_id = request.args.get("program_id", type=int)
+    with tx() as session:
+        if program_id:
+            program = _program(session, program_id)
+        merchant = session.get(Merchant, user().merchant_id)
+        organization = merchant.name if merchant else ""
+    built = _build_preview(dict(request.args), program, organization)
+    return render_template("admin/_preview.html", preview=built)

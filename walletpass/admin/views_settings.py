@@ -1,0 +1,191 @@
+"""Stores, API keys and the Wallet log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from walletpass import errors
+from walletpass.admin import forms, services
+from walletpass.admin.views import bp, field_errors, merchant_tz, tx, user
+from walletpass.apple.models import AppleLog
+from walletpass.db import utcnow
+from walletpass.passes.models import Pass
+from walletpass.tenancy.apikeys import create_api_key
+from walletpass.tenancy.models import ApiKey, Scope, Store
+
+# --- stores -------------------------------------------------------------------------------
+
+
+def _store(session: Session, store_id: int) -> Store:
+    store = session.get(Store, store_id)
+    if store is None or store.merchant_id != user().merchant_id:
+        abort(404)
+    return store
+
+
+def _render_stores(
+    session: Session,
+    values: dict[str, Any],
+    errors: list[dict[str, str]],
+    editing: Store | None,
+    status: int = 200,
+) -> Any:
+    rows = list(session.scalars(select(Store).order_by(Store.code)))
+    return (
+        render_template(
+            "admin/stores.html",
+            stores=rows,
+            values=values,
+            errors=field_errors(errors),
+            error_list=errors,
+            editing=editing,
+            max_locations=services.MAX_STORES,
+            located=sum(1 for s in rows if s.latitude is not None),
+        ),
+        status,
+    )
+
+
+@bp.get("/stores")
+def stores() -> Any:
+    with tx() as session:
+        editing = None
+        edit_id = request.args.get("edit", type=int)
+        values: dict[str, Any] = {}
+        if edit_id:
+            editing = _store(session, edit_id)
+            values = {
+                "code": editing.code,
+                "name": editing.name,
+                "address": editing.address or "",
+                "latitude": "" if editing.latitude is None else editing.latitude,
+                "longitude": "" if editing.longitude is None else editing.longitude,
+            }
+        return _render_stores(session, values, [], editing)
+
+
+@bp.post("/stores")
+@bp.post("/stores/<int:store_id>")
+def store_save(store_id: int | None = None) -> Any:
+    values, errs = forms.parse_store(request.form)
+    with tx() as session:
+        editing = _store(session, store_id) if store_id else None
+        if not errs:
+            clash = session.scalar(select(Store.id).where(Store.code == values["code"]))
+            if clash is not None and clash != store_id:
+                errs.append({"field": "code", "message": "Another store has this code."})
+        if not errs:
+            try:
+                services.check_store_limit(
+                    session, store_id=store_id, has_location=values["latitude"] is not None
+                )
+            except errors.ValidationFailed as exc:
+                errs.append({"field": "latitude", "message": exc.detail})
+        if errs:
+            session.rollback()
+            return _render_stores(session, dict(request.form), errs, editing, status=422)
+        store = editing or Store(merchant_id=user().merchant_id)
+        for key, value in values.items():
+            setattr(store, key, value)
+        session.add(store)
+    flash(f"Store {values['code']} saved.", "ok")
+    return redirect(url_for("admin.stores"))
+
+
+@bp.post("/stores/<int:store_id>/delete")
+def store_delete(store_id: int) -> Any:
+    with tx() as session:
+        store = _store(session, store_id)
+        code = store.code
+        session.delete(store)
+    flash(f"Store {code} deleted.", "ok")
+    return redirect(url_for("admin.stores"))
+
+
+# --- API keys -----------------------------------------------------------------------------
+
+
+def _render_keys(session: Session, *, new_key: str | None = None, error: str | None = None) -> Any:
+    keys = list(
+        session.scalars(
+            select(ApiKey).order_by(ApiKey.revoked_at.is_not(None), ApiKey.created_at.desc())
+        )
+    )
+    stores_by_id = {s.id: s for s in session.scalars(select(Store).order_by(Store.code))}
+    response = render_template(
+        "admin/api_keys.html",
+        keys=keys,
+        stores=stores_by_id,
+        scopes=[s.value for s in Scope],
+        new_key=new_key,
+        error=error,
+        tz=merchant_tz(session),
+    )
+    return response
+
+
+@bp.get("/api-keys")
+def api_keys() -> Any:
+    with tx() as session:
+        return _render_keys(session)
+
+
+@bp.post("/api-keys")
+def api_key_create() -> Any:
+    name = (request.form.get("name") or "").strip()[:200]
+    scope = request.form.get("scope") or ""
+    store_id = request.form.get("store_id", type=int)
+    with tx() as session:
+        if store_id is not None:
+            _store(session, store_id)
+        try:
+            _, plaintext = create_api_key(
+                session, merchant_id=user().merchant_id, scope=scope, name=name, store_id=store_id
+            )
+        except ValueError as exc:
+            session.rollback()
+            return _render_keys(session, error=str(exc)), 422
+        body = _render_keys(session, new_key=plaintext)
+    # The key is in this page only: never cache it, never show it again.
+    return body, 201, {"Cache-Control": "no-store"}
+
+
+@bp.post("/api-keys/<int:key_id>/revoke")
+def api_key_revoke(key_id: int) -> Any:
+    with tx() as session:
+        key = session.get(ApiKey, key_id)
+        if key is None or key.merchant_id != user().merchant_id:
+            abort(404)
+        if key.revoked_at is None:
+            key.revoked_at = utcnow()
+        name = key.name or key.prefix
+    flash(f"Key {name} revoked; requests using it are refused from now on.", "ok")
+    return redirect(url_for("admin.api_keys"))
+
+
+# --- Wallet log ---------------------------------------------------------------------------
+
+
+@bp.get("/wallet-logs")
+def wallet_logs() -> Any:
+    """What Apple Wallet reported to /apple/v1/log, newest first.
+
+    The log endpoint is unauthenticated and the rows are not tenant rows, so a merchant
+    sees the messages about its own passes plus those naming no pass (service-wide ones).
+    """
+    with tx() as session:
+        own_serials = select(Pass.serial).where(Pass.merchant_id == user().merchant_id)
+        rows = list(
+            session.scalars(
+                select(AppleLog)
+                .where(or_(AppleLog.serial.is_(None), AppleLog.serial.in_(own_serials)))
+                .order_by(AppleLog.created_at.desc(), AppleLog.id.desc())
+                .limit(300)
+            )
+        )
+        tz = merchant_tz(session)
+    return render_template("admin/wallet_logs.html", logs=rows, tz=tz)
