@@ -2,7 +2,13 @@
 
 from walletpass.apple.models import AppleLog, Device, Registration
 from walletpass.campaigns.models import Campaign, CampaignRecipient
-from walletpass.crm.models import IdempotencyRecord, InboundEvent, WebhookDelivery, WebhookEndpoint
+from walletpass.crm.models import (
+    IdempotencyRecord,
+    InboundEvent,
+    InboundSource,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from walletpass.db import Base
 from walletpass.google.models import GoogleCallbackNonce, GoogleNotification
 from walletpass.jobs.models import Job
@@ -25,6 +31,7 @@ __all__ = [
     "GoogleNotification",
     "IdempotencyRecord",
     "InboundEvent",
+    "InboundSource",
     "Job",
     "LedgerEntry",
     "Member",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 23:08:03.195819
+Create Date: 2026-11-23 00:02:54.596045
 """
 
 from collections.abc import Sequence
@@ -363,6 +363,47 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_api_keys_merchant_id"), ["merchant_id"], unique=False)
 
     op.create_table(
+        "inbound_sources",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column(
+            "program_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("secret_sealed", sa.LargeBinary(), nullable=False),
+        sa.Column("previous_secret_sealed", sa.LargeBinary(), nullable=True),
+        sa.Column("previous_expires_at", walletpass.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", walletpass.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("rotated_at", walletpass.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "merchant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["merchant_id"],
+            ["merchants.id"],
+            name=op.f("fk_inbound_sources_merchant_id_merchants"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["program_id"],
+            ["programs.id"],
+            name=op.f("fk_inbound_sources_program_id_programs"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inbound_sources")),
+        sa.UniqueConstraint("name", name=op.f("uq_inbound_sources_name")),
+    )
+    with op.batch_alter_table("inbound_sources", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_inbound_sources_merchant_id"), ["merchant_id"], unique=False
+        )
+
+    op.create_table(
         "members",
         sa.Column(
             "id",
@@ -430,6 +471,9 @@ def upgrade() -> None:
     with op.batch_alter_table("members", schema=None) as batch_op:
         batch_op.create_index("ix_members_merchant_email", ["merchant_id", "email"], unique=False)
         batch_op.create_index(batch_op.f("ix_members_merchant_id"), ["merchant_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_members_referred_by_id"), ["referred_by_id"], unique=False
+        )
 
     op.create_table(
         "offers",
@@ -619,6 +663,7 @@ def upgrade() -> None:
         ),
         sa.Column("offer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column(
             "audience",
@@ -631,9 +676,16 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("holdout_share", sa.Float(), nullable=False),
+        sa.Column("seed", sa.Integer(), nullable=False),
         sa.Column("scheduled_at", walletpass.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ends_at", walletpass.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("window_days", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("holdout_count", sa.Integer(), nullable=False),
+        sa.Column("excluded_no_consent", sa.Integer(), nullable=False),
+        sa.Column("excluded_no_pass", sa.Integer(), nullable=False),
+        sa.Column("skipped_budget", sa.Integer(), nullable=False),
         sa.Column("sent", sa.Integer(), nullable=False),
         sa.Column("created_at", walletpass.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("started_at", walletpass.db.UTCDateTime(timezone=True), nullable=True),
@@ -958,6 +1010,10 @@ def upgrade() -> None:
         sa.Column("pass_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("variant", sa.String(length=32), nullable=True),
         sa.Column("holdout", sa.Boolean(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("skip_reason", sa.String(length=32), nullable=True),
+        sa.Column("via_apple", sa.Boolean(), nullable=False),
+        sa.Column("via_google", sa.Boolean(), nullable=False),
         sa.Column("sent_at", walletpass.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("delivered_at", walletpass.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("redeemed_at", walletpass.db.UTCDateTime(timezone=True), nullable=True),
@@ -998,7 +1054,13 @@ def upgrade() -> None:
             batch_op.f("ix_campaign_recipients_campaign_id"), ["campaign_id"], unique=False
         )
         batch_op.create_index(
+            "ix_campaign_recipients_member_sent", ["member_id", "sent_at"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_campaign_recipients_merchant_id"), ["merchant_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_campaign_recipients_pass_sent", ["pass_id", "sent_at"], unique=False
         )
 
     op.create_table(
@@ -1177,7 +1239,9 @@ def downgrade() -> None:
 
     op.drop_table("google_notifications")
     with op.batch_alter_table("campaign_recipients", schema=None) as batch_op:
+        batch_op.drop_index("ix_campaign_recipients_pass_sent")
         batch_op.drop_index(batch_op.f("ix_campaign_recipients_merchant_id"))
+        batch_op.drop_index("ix_campaign_recipients_member_sent")
         batch_op.drop_index(batch_op.f("ix_campaign_recipients_campaign_id"))
 
     op.drop_table("campaign_recipients")
@@ -1229,10 +1293,15 @@ def downgrade() -> None:
 
     op.drop_table("offers")
     with op.batch_alter_table("members", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_members_referred_by_id"))
         batch_op.drop_index(batch_op.f("ix_members_merchant_id"))
         batch_op.drop_index("ix_members_merchant_email")
 
     op.drop_table("members")
+    with op.batch_alter_table("inbound_sources", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_inbound_sources_merchant_id"))
+
+    op.drop_table("inbound_sources")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_merchant_id"))
 

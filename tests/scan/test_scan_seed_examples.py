@@ -308,3 +308,30 @@ def test_undo_the_last_scan(client, runtime, settings):
     assert r.json["balance"]["points"] == 0
     member = assert_ledger_matches(runtime, card["member_id"])
     assert member.lifetime_spend == 0
+
+
+def test_domain_events_reach_a_subscribed_crm_as_schema_valid_payloads(client, runtime, settings):
+    """Every till action emits its event; each queued delivery matches webhooks/outbound."""
+    from walletpass.crm import outbound, schemas
+    from walletpass.crm.models import WebhookDelivery
+
+    cafe = shop(runtime, settings, "points", CAFE_POINTS)
+    coffee = reward(runtime, cafe, "Free coffee", 10)
+    with runtime.transaction(cafe["merchant_id"]) as s:
+        outbound.create_endpoint(
+            s,
+            settings,
+            merchant_id=cafe["merchant_id"],
+            url="https://crm.example.test/hook",
+            events=["*"],
+        )
+    card = join(runtime, settings, cafe)
+    till = Till(client, cafe["key"])
+    till.scan(code=card["code"], action="purchase", amount="1000", receipt_id="e1")
+    till.scan(code=card["code"], action="redeem_reward", reward_id=coffee, receipt_id="e2")
+    with runtime.transaction() as s:
+        deliveries = s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+        types = {d.event_type for d in deliveries}
+        assert {"member.created", "points.changed", "scan.recorded", "reward.redeemed"} <= types
+        for d in deliveries:
+            assert schemas.field_errors("outbound", d.event_type, d.payload) == [], d.event_type

@@ -66,3 +66,29 @@ class IdempotencyRecord(MerchantOwned, Base):
     status_code: Mapped[int] = mapped_column(Integer)
     body: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[created_at]
+
+
+class InboundSource(MerchantOwned, Base):
+    """A CRM allowed to post signed events to ``/webhooks/crm/<name>``.
+
+    The URL carries no merchant, so ``name`` is unique across merchants: the request finds
+    its source (and so its merchant and secret) by name before anything else. During a
+    secret rotation the previous secret stays valid until ``previous_expires_at``, so the
+    CRM can switch over without dropping events.
+    """
+
+    __tablename__ = "inbound_sources"
+
+    id: Mapped[int_pk]
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # Where member.upsert enrolls new members when the event names no program.
+    program_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("programs.id", ondelete="SET NULL")
+    )
+    # Encrypted with WALLETPASS_SECRET_KEY (walletpass.security.seal).
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    previous_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_expires_at: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[created_at]
+    rotated_at: Mapped[datetime | None]

@@ -8,6 +8,7 @@ HANDLER_MODULES = (
     "walletpass.loyalty.sweeps",
     "walletpass.campaigns.jobs",
     "walletpass.admin.imports",
+    "walletpass.crm.outbound",
 )
 
 for _name in HANDLER_MODULES:

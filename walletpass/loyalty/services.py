@@ -708,6 +708,21 @@ def redeem_reward(
             code=code,
         )
     )
+    emit(
+        session,
+        member.merchant_id,
+        "reward.redeemed",
+        {
+            "member_id": member.id,
+            "external_id": member.external_id,
+            "reward_id": reward.id,
+            "reward": reward.name,
+            "points": entry.points,
+            "stamps": entry.stamps,
+            "redemption_code": code,
+            "entry_id": entry.id,
+        },
+    )
     refresh_member_passes(session, settings, member)
     return Change(
         points=entry.points, stamps=entry.stamps, entries=[entry.id], redemption_code=code
