@@ -142,6 +142,7 @@ def create_demo(runtime: Runtime) -> dict[str, Any]:
         passes = session.execute(
             select(Program.slug, Pass.serial)
             .join(Program, Program.id == Pass.program_id)
+            .where(Pass.coupon_id.is_(None))
             .order_by(Program.id)
         ).all()
         coupon_serials = session.scalars(
