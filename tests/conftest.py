@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -139,3 +140,27 @@ def card(runtime: Runtime, settings: Settings) -> dict[str, object]:
             "member_id": mem.id,
             "merchant_id": m.id,
         }
+
+
+@pytest.fixture(scope="session")
+def apns_standin(tmp_path_factory: pytest.TempPathFactory, certs_dir: Path) -> Iterator[Any]:
+    """One HTTP/2 + TLS APNs stand-in for the session; it accepts the service's own pass
+    certificate (signed by the dev CA) as client certificate."""
+    from standins.apns_server import ApnsStandIn
+    from standins.tls import make_test_pki
+
+    pki = make_test_pki(tmp_path_factory.mktemp("apns-pki"), pass_type_id=PASS_TYPE_ID)
+    client_cas = pki.directory / "client-cas.pem"
+    client_cas.write_bytes(pki.ca_cert.read_bytes() + (certs_dir / "ca.pem").read_bytes())
+    standin = ApnsStandIn(client_cas, pki.server_cert, pki.server_key, topic=PASS_TYPE_ID)
+    standin.start()
+    standin.pki = pki  # type: ignore[attr-defined]
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def apns(apns_standin: Any) -> Any:
+    """The APNs stand-in with nothing received and no programmed answers."""
+    apns_standin.reset()
+    return apns_standin

@@ -10,8 +10,6 @@ import pytest
 from apple_helpers import set_points
 from pkpass_check import verify_pkpass
 from sqlalchemy import func, select, update
-from standins.apns_server import ApnsStandIn
-from standins.tls import make_test_pki
 
 from walletpass.apple.models import Device, Registration
 from walletpass.jobs.models import Job, JobStatus
@@ -23,24 +21,8 @@ DEVICE = "device-library-0001"
 TOKEN = "0123456789abcdef" * 4
 
 
-@pytest.fixture(scope="module")
-def apns(tmp_path_factory, certs_dir):  # type: ignore[no-untyped-def]
-    from conftest import PASS_TYPE_ID
-
-    pki = make_test_pki(tmp_path_factory.mktemp("apns-pki"), pass_type_id=PASS_TYPE_ID)
-    # The stand-in accepts the service's own pass certificate (signed by the dev CA).
-    client_cas = pki.directory / "client-cas.pem"
-    client_cas.write_bytes(pki.ca_cert.read_bytes() + (certs_dir / "ca.pem").read_bytes())
-    standin = ApnsStandIn(client_cas, pki.server_cert, pki.server_key, topic=PASS_TYPE_ID)
-    standin.start()
-    standin.pki = pki  # type: ignore[attr-defined]
-    yield standin
-    standin.stop()
-
-
 @pytest.fixture
 def settings(settings, apns):  # type: ignore[no-untyped-def]
-    apns.reset()
     return settings.override(apns_url=apns.url, apns_ca_file=str(apns.pki.ca_cert))
 
 

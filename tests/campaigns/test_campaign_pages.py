@@ -22,8 +22,6 @@ from googlekit import (  # noqa: F401 - fixtures, registered by name
     service_account_fixture,
 )
 from sqlalchemy import select, update
-from standins.apns_server import ApnsStandIn
-from standins.tls import make_test_pki
 
 import walletpass.campaigns.jobs  # noqa: F401 - registers the campaign job kinds
 from walletpass.apple.models import Device, Registration
@@ -177,20 +175,6 @@ def test_cli_list_launch_results(runtime, settings, worker):
 
 
 # -- browser end to end -----------------------------------------------------------------
-
-
-@pytest.fixture
-def apns(tmp_path, certs_dir):  # type: ignore[no-untyped-def]
-    from conftest import PASS_TYPE_ID
-
-    pki = make_test_pki(tmp_path / "apns-pki", pass_type_id=PASS_TYPE_ID)
-    client_cas = pki.directory / "client-cas.pem"
-    client_cas.write_bytes(pki.ca_cert.read_bytes() + (certs_dir / "ca.pem").read_bytes())
-    standin = ApnsStandIn(client_cas, pki.server_cert, pki.server_key, topic=PASS_TYPE_ID)
-    standin.start()
-    standin.pki = pki  # type: ignore[attr-defined]
-    yield standin
-    standin.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import hashlib
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -108,10 +107,7 @@ def field_errors(errors: list[dict[str, str]]) -> dict[str, list[str]]:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only a path on this site: ?next=https://evil.example must not become a redirect.
-    if target and target.startswith("/admin") and not urlsplit(target).netloc:
-        return target
-    return url_for("admin.dashboard")
+    return auth.safe_next(target, "/admin", url_for("admin.dashboard"))
 
 
 # --- sign-in ------------------------------------------------------------------------------
@@ -120,24 +116,13 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     error = None
-    email = ""
+    email = (request.form.get("email") or "").strip()
     if request.method == "POST":
-        email = (request.form.get("email") or "").strip()
-        password = request.form.get("password") or ""
-        # The transaction must commit even when sign-in fails: the failure count and the
-        # lock-out are what stop a password-guessing run.
-        signed_in: User | None = None
-        with runtime().transaction() as session:
-            try:
-                signed_in = auth.authenticate(session, email, password)
-            except auth.SignInError as exc:
-                error = str(exc)
+        signed_in, error = auth.sign_in_from_form(
+            auth.ADMIN_ROLES, "This account is for the till only; ask an owner for admin access."
+        )
         if signed_in is not None:
-            if signed_in.role not in auth.ADMIN_ROLES:
-                error = "This account is for the till only; ask an owner for admin access."
-            else:
-                auth.login_user(signed_in)
-                return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next")))
     return render_template("admin/login.html", error=error, email=email)
 
 

@@ -121,6 +121,7 @@ def create_endpoint(
     )
     session.add(endpoint)
     session.flush()
+    session.info.pop(_ENDPOINTS_CACHE, None)  # this transaction may emit events next
     return endpoint, secret
 
 
@@ -153,6 +154,22 @@ def new_event_id() -> str:
     return f"evt_{int(time.time() * 1000):013x}{secrets.token_hex(8)}"
 
 
+_ENDPOINTS_CACHE = "walletpass_webhook_endpoints"
+
+
+def _merchant_endpoints(session: Session, merchant_id: int) -> list[WebhookEndpoint]:
+    """The merchant's endpoints, read once per transaction: a till scan emits several
+    events, and each would otherwise query the same rows again."""
+    cache = session.info.setdefault(_ENDPOINTS_CACHE, {})
+    if merchant_id not in cache:
+        cache[merchant_id] = list(
+            session.scalars(
+                select(WebhookEndpoint).where(WebhookEndpoint.merchant_id == merchant_id)
+            )
+        )
+    return cache[merchant_id]
+
+
 def queue_event(session: Session, merchant_id: int, event_type: str, data: dict[str, Any]) -> None:
     """Write a delivery and its outbox job for every active endpoint subscribed to the type.
 
@@ -160,12 +177,8 @@ def queue_event(session: Session, merchant_id: int, event_type: str, data: dict[
     """
     endpoints = [
         endpoint
-        for endpoint in session.scalars(
-            select(WebhookEndpoint).where(
-                WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.active.is_(True)
-            )
-        )
-        if _subscribed(endpoint, event_type)
+        for endpoint in _merchant_endpoints(session, merchant_id)
+        if endpoint.active and _subscribed(endpoint, event_type)
     ]
     if not endpoints:
         return

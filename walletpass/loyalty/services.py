@@ -86,12 +86,19 @@ def program_rules(program: Program) -> rules.ProgramRules:
 
 
 def lock_member(session: Session, member_id: int) -> Member:
+    """The member's row, locked until the end of the transaction (FOR UPDATE on
+    PostgreSQL; SQLite's writers are serialized already). Locking twice in one
+    transaction reads the row once: the lock and the refreshed object are still held."""
+    locked: dict[int, Member] = session.info.setdefault("walletpass_locked_members", {})
+    if member_id in locked:
+        return locked[member_id]
     query = select(Member).where(Member.id == member_id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     member = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
     if member is None:
         raise errors.NotFound(f"no member {member_id}")
+    locked[member_id] = member
     return member
 
 

@@ -79,7 +79,14 @@ def apply_scan(
     pass_row = resolve(session, req.code)
     if pass_row.status != PassStatus.ACTIVE and req.action != "lookup":
         raise errors.PassInactive(f"this pass is {pass_row.status}")
-    member = session.get(Member, pass_row.member_id) if pass_row.member_id else None
+    member = None
+    if pass_row.member_id is not None:
+        # Every action but a lookup changes the member: take its lock now, once.
+        member = (
+            ledger.lock_member(session, pass_row.member_id)
+            if req.action != "lookup"
+            else session.get(Member, pass_row.member_id)
+        )
     program = session.get(Program, pass_row.program_id) if pass_row.program_id else None
     coupon = session.get(Coupon, pass_row.coupon_id) if pass_row.coupon_id else None
     change = ledger.Change()

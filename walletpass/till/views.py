@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -76,31 +75,16 @@ def _json_error(code: str, detail: str, status: int) -> Response:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only back into the till: an open redirect on a sign-in page is a phishing aid.
-    if target and target.startswith("/till") and not urlsplit(target).netloc:
-        return target.rstrip("?")
-    return url_for("till.index")
+    return auth.safe_next(target, "/till", url_for("till.index"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     error = None
-    email = ""
+    email = (request.form.get("email") or "").strip()
     if request.method == "POST":
-        email = (request.form.get("email") or "").strip()
-        password = request.form.get("password") or ""
-        user = None
-        with _runtime().transaction() as db:
-            try:
-                user = auth.authenticate(db, email, password)
-            except auth.SignInError as exc:
-                # Caught inside the transaction so the failure count (lock-out) commits.
-                error = str(exc)
-        if user is not None and user.role not in auth.TILL_ROLES:
-            error = "This account may not use the till."
-            user = None
+        user, error = auth.sign_in_from_form(auth.TILL_ROLES, "This account may not use the till.")
         if user is not None:
-            auth.login_user(user)
             return redirect(_safe_next(request.args.get("next")), code=303)
     html = render_template("till/login.html", error=error, email=email)
     return html

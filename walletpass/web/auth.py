@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from sqlalchemy import func, select
@@ -147,3 +148,36 @@ def init_app(app: Flask) -> None:
 def current_public_url_is_https(app: Flask) -> bool:
     runtime = app.extensions["walletpass"]
     return str(runtime.settings.public_url).startswith("https://")
+
+
+def sign_in_from_form(roles: tuple[str, ...], refused: str) -> tuple[User | None, str | None]:
+    """Handle a posted sign-in form (``email``, ``password``) for a page with ``roles``.
+
+    :return: (the signed-in user, None) or (None, the message to show).
+    :param refused: shown when the credentials are right but the role may not sign in here.
+    """
+    email = (request.form.get("email") or "").strip()
+    password = request.form.get("password") or ""
+    user: User | None = None
+    error: str | None = None
+    runtime = current_app.extensions["walletpass"]
+    with runtime.transaction() as db:
+        try:
+            user = authenticate(db, email, password)
+        except SignInError as exc:
+            # Caught inside the transaction: the failure count and lock-out must commit,
+            # they are what stops a password-guessing run.
+            error = str(exc)
+    if user is not None and user.role not in roles:
+        return None, refused
+    if user is not None:
+        login_user(user)
+    return user, error
+
+
+def safe_next(target: str | None, prefix: str, fallback: str) -> str:
+    """``target`` if it is a path under ``prefix`` on this site, else ``fallback``:
+    ``?next=https://evil.example`` on a sign-in page must not become a redirect."""
+    if target and target.startswith(prefix) and not urlsplit(target).netloc:
+        return target.rstrip("?")
+    return fallback
