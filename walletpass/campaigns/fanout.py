@@ -8,15 +8,14 @@ crash re-runs the batch, and recipients already sent are not sent again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from walletpass.apple.models import Device, Registration
+from walletpass.apple.models import Registration
 from walletpass.campaigns import budget
 from walletpass.campaigns.models import (
     Campaign,
@@ -26,10 +25,9 @@ from walletpass.campaigns.models import (
 )
 from walletpass.config import Settings
 from walletpass.crm.events import emit
-from walletpass.jobs.models import PENDING_DEDUPE_PREDICATE, Job, JobStatus
-from walletpass.passes import stamps
+from walletpass.jobs.queue import enqueue_many
 from walletpass.passes.models import Pass, PassStatus
-from walletpass.passes.services import next_modified_at
+from walletpass.passes.services import passes_changed_bulk, queue_apple_pushes
 from walletpass.tenancy.models import Merchant
 
 DEFAULT_TITLE = "News"
@@ -49,101 +47,6 @@ def message_for(campaign: Campaign, variant: str | None, offer_title: str = "") 
             body = item.get("message") or body
             break
     return (title or offer_title or DEFAULT_TITLE), body
-
-
-def bump_passes(session: Session, pass_ids: Sequence[int], now: datetime) -> None:
-    """What :func:`walletpass.passes.services.pass_changed` does, for many passes at once.
-
-    One change stamp for the whole transaction (every pass changed in it shares the
-    commit, so the ``passesUpdatedSince`` ordering holds); Last-Modified moves to this
-    whole second, except for passes already at or past it, which move one second on
-    (kept strictly increasing per pass, as ``next_modified_at`` does).
-    """
-    if not pass_ids:
-        return
-    stamp = stamps.next_stamp(session)
-    whole = now.replace(microsecond=0)
-    updated = set(
-        session.scalars(
-            update(Pass)
-            .where(Pass.id.in_(pass_ids), Pass.modified_at < whole)
-            .values(version=Pass.version + 1, change_stamp=stamp, modified_at=whole)
-            .returning(Pass.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    rest = [pid for pid in pass_ids if pid not in updated]
-    if rest:
-        for pass_row in session.scalars(
-            select(Pass).where(Pass.id.in_(rest)).execution_options(populate_existing=True)
-        ):
-            pass_row.version += 1
-            pass_row.change_stamp = stamp
-            pass_row.modified_at = next_modified_at(pass_row.modified_at, now)
-        session.flush()
-
-
-def queue_apple_pushes_bulk(session: Session, pass_ids: Sequence[int], now: datetime) -> int:
-    """:func:`walletpass.passes.services.queue_apple_pushes` in one INSERT.
-
-    The same rows (one ``apple.push`` per distinct pass type and push token, payload and
-    dedupe key as there, so pushes still coalesce with balance changes), written with one
-    statement instead of one per token: per-token inserts were three quarters of the
-    fan-out's time at 100,000 passes.
-    """
-    rows = session.execute(
-        select(Device.merchant_id, Device.pass_type_id, Device.push_token)
-        .join(Registration, Registration.device_id == Device.id)
-        .where(Registration.pass_id.in_(pass_ids))
-        .distinct()
-    ).all()
-    by_merchant: dict[int, list[tuple[dict[str, Any], str | None]]] = {}
-    for merchant_id, pass_type_id, token in rows:
-        by_merchant.setdefault(merchant_id, []).append(
-            (
-                {"pass_type_id": pass_type_id, "token": token},
-                f"apns:{pass_type_id}:{token}",
-            )
-        )
-    for merchant_id, items in by_merchant.items():
-        bulk_enqueue(session, "apple.push", items, merchant_id=merchant_id, now=now)
-    return len(rows)
-
-
-def bulk_enqueue(
-    session: Session,
-    kind: str,
-    items: Iterable[tuple[dict[str, Any], str | None]],
-    *,
-    merchant_id: int,
-    now: datetime,
-) -> None:
-    """Many outbox rows in one INSERT; a pending job with the same dedupe key absorbs one
-    (same semantics as :func:`walletpass.jobs.queue.enqueue`, one round trip)."""
-    rows = [
-        {
-            "merchant_id": merchant_id,
-            "kind": kind,
-            "payload": payload,
-            "dedupe_key": key,
-            "status": JobStatus.PENDING,
-            "run_at": now,
-            "attempts": 0,
-            "max_attempts": 12,
-            "created_at": now,
-        }
-        for payload, key in items
-    ]
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    # Core insert on the table: the ORM's per-row bookkeeping costs more than the SQL.
-    table = Job.__table__
-    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    stmt = ins.on_conflict_do_nothing(
-        index_elements=[Job.dedupe_key], index_where=text(PENDING_DEDUPE_PREDICATE)
-    )
-    session.execute(stmt, rows)
 
 
 def send_batch(
@@ -214,9 +117,9 @@ def _send_rows(
 
     # The overlay is read from the recipient rows at render time; bumping the passes
     # makes both wallets fetch it.
-    bump_passes(session, send_passes, now)
+    passes_changed_bulk(session, send_passes, now)
     if apple_passes:
-        queue_apple_pushes_bulk(session, sorted(apple_passes), now)
+        queue_apple_pushes(session, sorted(apple_passes))
     if google_passes:
         _queue_google(session, campaign, to_send, google_passes, live, now)
     return {"sent": len(send_ids), "skipped_budget": len(over_ids), "skipped_no_pass": len(no_pass)}
@@ -247,12 +150,12 @@ def _queue_google(
             "notify": objects[r.pass_id] in loud,
         }
         messages.append((payload, google_message_key(campaign.id, r.pass_id)))
-    bulk_enqueue(session, "google.message", messages, merchant_id=campaign.merchant_id, now=now)
+    enqueue_many(session, "google.message", messages, merchant_id=campaign.merchant_id, run_at=now)
     # The card's own offer module shows the overlay too; silent, the message notifies.
     syncs = [
         ({"pass_id": pid, "notify": False}, f"google:{pid}:0") for pid in sorted(google_passes)
     ]
-    bulk_enqueue(session, "google.sync", syncs, merchant_id=campaign.merchant_id, now=now)
+    enqueue_many(session, "google.sync", syncs, merchant_id=campaign.merchant_id, run_at=now)
 
 
 def _offer_title(session: Session, campaign: Campaign) -> str:
@@ -304,12 +207,12 @@ def finish(session: Session, campaign: Campaign, now: datetime) -> bool:
         return False
     session.refresh(campaign)
     # Deliveries are fetches within the hour after the send: measure once it has passed.
-    bulk_enqueue(
+    enqueue_many(
         session,
         "campaign.measure",
         [({"campaign_id": campaign.id}, f"campaign:{campaign.id}:measure")],
         merchant_id=campaign.merchant_id,
-        now=now + MEASURE_AFTER,
+        run_at=now + MEASURE_AFTER,
     )
     emit(
         session,
@@ -347,17 +250,17 @@ def refresh_sent_passes(
     )
     for start in range(0, len(pass_ids), 1000):
         chunk = pass_ids[start : start + 1000]
-        bump_passes(session, chunk, now)
-        queue_apple_pushes_bulk(session, chunk, now)
+        passes_changed_bulk(session, chunk, now)
+        queue_apple_pushes(session, chunk)
         if settings.google_enabled:
             objects = session.scalars(
                 select(Pass.id).where(Pass.id.in_(chunk), Pass.google_object_id.is_not(None))
             ).all()
-            bulk_enqueue(
+            enqueue_many(
                 session,
                 "google.sync",
                 [({"pass_id": pid, "notify": False}, f"google:{pid}:0") for pid in objects],
                 merchant_id=campaign.merchant_id,
-                now=now,
+                run_at=now,
             )
     return len(pass_ids)
