@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import walletpass.models  # noqa: F401 - registers every table on Base.metadata
 from walletpass.config import Settings
 from walletpass.db import Base, make_engine
+from walletpass.migrate import stamp
 from walletpass.runtime import Runtime
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,6 +49,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # The schema comes from the models; tests/test_migrations.py checks that the Alembic
     # migrations build exactly the same schema on both backends.
     Base.metadata.create_all(engine)
+    # Stamped at head, so `walletpass init`/`demo` in a test finds it up to date.
+    stamp(engine)
     engine.dispose()
     yield url
 
@@ -143,24 +146,33 @@ def card(runtime: Runtime, settings: Settings) -> dict[str, object]:
 
 
 @pytest.fixture(scope="session")
-def apns_standin(tmp_path_factory: pytest.TempPathFactory, certs_dir: Path) -> Iterator[Any]:
-    """One HTTP/2 + TLS APNs stand-in for the session; it accepts the service's own pass
-    certificate (signed by the dev CA) as client certificate."""
-    from standins.apns_server import ApnsStandIn
+def apns_pki(tmp_path_factory: pytest.TempPathFactory, certs_dir: Path) -> Any:
+    """Certificates for the APNs stand-in; its client CAs include the dev CA, so it
+    accepts the service's own pass certificate as client certificate."""
     from standins.tls import make_test_pki
 
     pki = make_test_pki(tmp_path_factory.mktemp("apns-pki"), pass_type_id=PASS_TYPE_ID)
     client_cas = pki.directory / "client-cas.pem"
     client_cas.write_bytes(pki.ca_cert.read_bytes() + (certs_dir / "ca.pem").read_bytes())
-    standin = ApnsStandIn(client_cas, pki.server_cert, pki.server_key, topic=PASS_TYPE_ID)
-    standin.start()
-    standin.pki = pki  # type: ignore[attr-defined]
-    yield standin
-    standin.stop()
+    return pki
 
 
 @pytest.fixture
-def apns(apns_standin: Any) -> Any:
-    """The APNs stand-in with nothing received and no programmed answers."""
-    apns_standin.reset()
-    return apns_standin
+def apns(apns_pki: Any) -> Iterator[Any]:
+    """A fresh HTTP/2 + TLS APNs stand-in for one test (nothing received, no rules).
+
+    One per test rather than per session: a stand-in shared across tests made a
+    campaign test flaky (counts from an earlier test's connections).
+    """
+    from standins.apns_server import ApnsStandIn
+
+    standin = ApnsStandIn(
+        apns_pki.directory / "client-cas.pem",
+        apns_pki.server_cert,
+        apns_pki.server_key,
+        topic=PASS_TYPE_ID,
+    )
+    standin.start()
+    standin.pki = apns_pki  # type: ignore[attr-defined]
+    yield standin
+    standin.stop()

@@ -24,3 +24,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
+
+
+def stamp(engine: Engine, revision: str = "head") -> None:
+    """Mark a database built from the models (the tests) as being at ``revision``."""
+    cfg = alembic_config()
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.stamp(cfg, revision)

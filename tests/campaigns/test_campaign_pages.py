@@ -236,7 +236,7 @@ def test_marketer_offer_campaign_to_dashboard(
     server = LiveServer(app).start()
     try:
         driver = browser(width=1280, height=1000)
-        wait = WebDriverWait(driver, 10)
+        wait = WebDriverWait(driver, 30)  # generous: a loaded CI machine polls slowly
         driver.get(f"{server.url}/admin/campaigns/")
         wait.until(ec.url_contains("/admin/login"))
         driver.find_element(By.ID, "email").send_keys(shop["email"])

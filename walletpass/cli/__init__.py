@@ -16,7 +16,9 @@ _COMMAND_MODULES = ("core", "certs", "passes", "jobs", "crm", "members", "campai
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Loyalty cards and coupons in Apple Wallet and Google Wallet."""
-    ctx.obj = Settings.from_env()
+    # Settings given by the caller (an embedding program, the tests) win over the environment.
+    if ctx.obj is None:
+        ctx.obj = Settings.from_env()
 
 
 def _register_all() -> None:

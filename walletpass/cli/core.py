@@ -11,6 +11,7 @@ import threading
 import click
 from sqlalchemy import select
 
+from walletpass.cli.common import merchant_id_for
 from walletpass.config import Settings
 from walletpass.runtime import Runtime
 
@@ -168,17 +169,12 @@ def register(main: click.Group) -> None:
     ) -> None:
         """Create an API key and print it once."""
         from walletpass.tenancy.apikeys import create_api_key
-        from walletpass.tenancy.models import Merchant, Store
+        from walletpass.tenancy.models import Store
 
         runtime = Runtime.create(settings)
         try:
             with runtime.transaction() as session:
-                merchant = session.scalars(
-                    select(Merchant).where(Merchant.slug == merchant_slug)
-                ).one_or_none()
-                if merchant is None:
-                    raise click.ClickException(f"no merchant {merchant_slug!r}")
-                session.info["merchant_id"] = merchant.id
+                merchant_id = merchant_id_for(session, merchant_slug)
                 store_id = None
                 if store_code:
                     store = session.scalars(
@@ -190,7 +186,7 @@ def register(main: click.Group) -> None:
                         )
                     store_id = store.id
                 _, key = create_api_key(
-                    session, merchant_id=merchant.id, scope=scope, name=name, store_id=store_id
+                    session, merchant_id=merchant_id, scope=scope, name=name, store_id=store_id
                 )
         finally:
             runtime.close()
@@ -220,7 +216,6 @@ def register(main: click.Group) -> None:
         password_env: str | None,
     ) -> None:
         """Create a user who signs in to /admin or /till."""
-        from walletpass.tenancy.models import Merchant
         from walletpass.tenancy.users import create_user
 
         if password_env:
@@ -232,15 +227,11 @@ def register(main: click.Group) -> None:
         runtime = Runtime.create(settings)
         try:
             with runtime.transaction() as session:
-                merchant = session.scalars(
-                    select(Merchant).where(Merchant.slug == merchant_slug)
-                ).one_or_none()
-                if merchant is None:
-                    raise click.ClickException(f"no merchant {merchant_slug!r}")
+                merchant_id = merchant_id_for(session, merchant_slug)
                 try:
                     create_user(
                         session,
-                        merchant_id=merchant.id,
+                        merchant_id=merchant_id,
                         email=email,
                         password=password,
                         role=role,

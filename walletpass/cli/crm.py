@@ -7,21 +7,10 @@ from datetime import timedelta
 
 import click
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from walletpass.cli.common import merchant_id_for
 from walletpass.config import Settings
 from walletpass.runtime import Runtime
-
-
-def _merchant_id(session: Session, slug: str) -> int:
-    from walletpass.tenancy.models import Merchant
-
-    merchant = session.scalars(select(Merchant).where(Merchant.slug == slug)).one_or_none()
-    if merchant is None:
-        raise click.ClickException(f"no merchant {slug!r}")
-    # Scope the rest of the transaction to this merchant, like a request would be.
-    session.info["merchant_id"] = merchant.id
-    return merchant.id
 
 
 def _domain_errors(fn):  # type: ignore[no-untyped-def]
@@ -69,7 +58,7 @@ def register(main: click.Group) -> None:
         runtime = Runtime.create(settings)
         try:
             with runtime.transaction() as session:
-                merchant_id = _merchant_id(session, merchant_slug)
+                merchant_id = merchant_id_for(session, merchant_slug)
                 program_id = None
                 if program_slug:
                     program = session.scalars(
@@ -138,7 +127,7 @@ def register(main: click.Group) -> None:
         try:
             with runtime.transaction() as session:
                 if merchant_slug:
-                    _merchant_id(session, merchant_slug)
+                    merchant_id_for(session, merchant_slug)
                 rows = session.scalars(select(InboundSource).order_by(InboundSource.id)).all()
                 for row in rows:
                     rotating = (
@@ -182,7 +171,7 @@ def register(main: click.Group) -> None:
         runtime = Runtime.create(settings)
         try:
             with runtime.transaction() as session:
-                merchant_id = _merchant_id(session, merchant_slug)
+                merchant_id = merchant_id_for(session, merchant_slug)
                 endpoint, secret = create_endpoint(
                     session, settings, merchant_id=merchant_id, url=url, events=list(events)
                 )
@@ -203,7 +192,7 @@ def register(main: click.Group) -> None:
         try:
             with runtime.transaction() as session:
                 if merchant_slug:
-                    _merchant_id(session, merchant_slug)
+                    merchant_id_for(session, merchant_slug)
                 rows = session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)).all()
                 for row in rows:
                     click.echo(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from passlib.hash import argon2
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from walletpass.tenancy.models import Role, User
@@ -30,6 +31,13 @@ def create_user(
         raise ValueError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
     if "@" not in email:
         raise ValueError(f"not an email address: {email!r}")
+    taken = session.scalar(
+        select(User.id)
+        .where(func.lower(User.email) == email.strip().lower())
+        .execution_options(all_merchants=True)
+    )
+    if taken is not None:
+        raise ValueError(f"a user with the email {email.strip()!r} already exists")
     user = User(
         merchant_id=merchant_id,
         email=email.strip().lower(),

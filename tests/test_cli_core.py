@@ -1,0 +1,114 @@
+"""The core CLI commands as an operator runs them: demo, keys, users, jobs, logs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from walletpass.cli import main
+from walletpass.jobs.models import Job, JobStatus
+from walletpass.jobs.queue import enqueue
+from walletpass.tenancy.apikeys import authenticate
+from walletpass.tenancy.models import User
+
+
+@pytest.fixture
+def cli(settings):  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+
+    def run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+        return runner.invoke(main, list(args), obj=settings, env=env, catch_exceptions=False)
+
+    return run
+
+
+def test_demo_json_prints_working_keys_and_urls(cli, runtime):
+    result = cli("demo", "--json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output.strip().splitlines()[-1])
+    assert {p["program"] for p in info["passes"]} == {"demo-stamps", "demo-points", "demo-offers"}
+    assert len({p["serial"] for p in info["passes"]}) == len(info["passes"])
+    with runtime.transaction() as s:
+        assert authenticate(s, info["api_key"]).scope == "admin"
+        assert authenticate(s, info["till_api_key"]).scope == "till"
+    # Running it again reuses the merchant and mints new credentials.
+    again = json.loads(cli("demo", "--json").output.strip().splitlines()[-1])
+    assert [p["serial"] for p in again["passes"]] == [p["serial"] for p in info["passes"]]
+    assert again["api_key"] != info["api_key"]
+
+
+def test_apikeys_and_users_reject_bad_input_clearly(cli, runtime):
+    cli("demo", "--json")
+    r = cli("apikeys", "create", "--merchant", "nope", "--scope", "read")
+    assert r.exit_code == 1 and "no merchant 'nope'" in r.output
+    r = cli("apikeys", "create", "--merchant", "demo-cafe", "--scope", "till", "--store", "main")
+    assert r.exit_code == 0 and r.output.startswith("wp_")
+    r = cli("apikeys", "create", "--merchant", "demo-cafe", "--scope", "till", "--store", "nope")
+    assert r.exit_code == 1 and "has no store 'nope'" in r.output
+    r = cli(
+        "users",
+        "create",
+        "--merchant",
+        "demo-cafe",
+        "--email",
+        "s@x.test",
+        "--role",
+        "staff",
+        "--password-env",
+        "PW",
+        env={"PW": "short"},
+    )
+    assert r.exit_code == 1 and "password too short" in r.output
+    r = cli(
+        "users",
+        "create",
+        "--merchant",
+        "demo-cafe",
+        "--email",
+        "s@x.test",
+        "--role",
+        "staff",
+        "--password-env",
+        "PW",
+        env={"PW": "long-enough-password"},
+    )
+    assert r.exit_code == 0
+    with runtime.transaction() as s:
+        user = s.scalars(select(User).where(User.email == "s@x.test")).one()
+        assert user.password_hash.startswith("$argon2")
+
+
+def test_jobs_lists_dead_jobs_and_retries_them(cli, runtime):
+    with runtime.transaction() as s:
+        enqueue(s, "apple.push", {"token": "x"}, merchant_id=None)
+        job = s.scalars(select(Job)).one()
+        job.status = JobStatus.DEAD
+        job.last_error = "PermanentFailure: APNs 400 BadTopic"
+    r = cli("jobs")
+    assert "dead" in r.output and "BadTopic" in r.output
+    r = cli("jobs", "--retry-dead")
+    assert "1 job(s) queued again" in r.output
+    with runtime.transaction() as s:
+        assert s.scalars(select(Job.status)).one() == JobStatus.PENDING
+
+
+def test_a_second_user_with_the_same_email_is_refused_clearly(cli):
+    cli("demo", "--json")
+    args = (
+        "users",
+        "create",
+        "--merchant",
+        "demo-cafe",
+        "--email",
+        "Dup@x.test",
+        "--role",
+        "staff",
+        "--password-env",
+        "PW",
+    )
+    assert cli(*args, env={"PW": "long-enough-password"}).exit_code == 0
+    r = cli(*args[:5], "dup@X.test", *args[6:], env={"PW": "long-enough-password"})
+    assert r.exit_code == 1 and "already exists" in r.output
