@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from walletpass import db, errors
@@ -168,6 +168,23 @@ def _merchant_endpoints(session: Session, merchant_id: int) -> list[WebhookEndpo
             )
         )
     return cache[merchant_id]
+
+
+def any_active_endpoint(merchant_id: Any) -> ColumnElement[bool]:
+    """EXISTS(an active endpoint of ``merchant_id``), to put in a caller's own query: a till
+    scan learns in its first round trip that there is nothing to deliver (the usual case)
+    instead of asking again per event."""
+    return (
+        select(WebhookEndpoint.id)
+        .where(WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.active.is_(True))
+        .exists()
+    )
+
+
+def note_no_active_endpoint(session: Session, merchant_id: int) -> None:
+    """Record for this transaction what :func:`any_active_endpoint` answered False: events
+    emitted in it then write nothing without asking the database."""
+    session.info.setdefault(_ENDPOINTS_CACHE, {})[merchant_id] = []
 
 
 def queue_event(session: Session, merchant_id: int, event_type: str, data: dict[str, Any]) -> None:

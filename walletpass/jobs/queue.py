@@ -6,12 +6,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from walletpass.db import utcnow
-from walletpass.jobs.models import PENDING_DEDUPE_PREDICATE, Job, JobStatus
+from walletpass.db import JsonType, UTCDateTime, utcnow
+from walletpass.jobs.models import PENDING_DEDUPE_PREDICATE, JobStatus
+
+DEFAULT_MAX_ATTEMPTS = 12
 
 
 def enqueue(
@@ -22,7 +23,7 @@ def enqueue(
     merchant_id: int | None,
     dedupe_key: str | None = None,
     run_at: datetime | None = None,
-    max_attempts: int = 12,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
 ) -> None:
     """Add a job to the outbox, in the same transaction as the change it carries.
 
@@ -47,7 +48,7 @@ def enqueue_many(
     *,
     merchant_id: int | None,
     run_at: datetime | None = None,
-    max_attempts: int = 12,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
 ) -> None:
     """:func:`enqueue` for many ``(payload, dedupe_key)`` items in one INSERT (a campaign
     queues tens of thousands; the per-row ORM bookkeeping would cost more than the SQL)."""
@@ -68,13 +69,32 @@ def enqueue_many(
     ]
     if not rows:
         return
-    table = Job.__table__
-    dialect = session.get_bind().dialect.name
-    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    # The predicate must be literal SQL equal to the partial index's: PostgreSQL cannot
-    # infer the index from a predicate with bound parameters. Rows without a dedupe key
-    # are outside the index and never conflict.
-    stmt = ins.on_conflict_do_nothing(
-        index_elements=[table.c.dedupe_key], index_where=text(PENDING_DEDUPE_PREDICATE)
-    )
-    session.execute(stmt, rows)
+    session.execute(_INSERT, rows)
+
+
+# Literal SQL, not ``postgresql.insert(...).on_conflict_do_nothing()``: SQLAlchemy cannot
+# cache the dialects' INSERT constructs and would compile one on every call (the till
+# queues jobs on every scan). The conflict target must be the partial index's predicate
+# as literal SQL (PostgreSQL cannot infer the index from bound parameters); rows without
+# a dedupe key are outside the index and never conflict. SQLite speaks the same upsert.
+_COLUMNS = (
+    "merchant_id, kind, payload, dedupe_key, status, run_at, attempts, max_attempts, created_at"
+)
+ON_PENDING_CONFLICT = f"ON CONFLICT (dedupe_key) WHERE {PENDING_DEDUPE_PREDICATE} DO NOTHING"
+# Constants only are interpolated below; every value is a bound parameter.
+_INSERT = text(
+    f"INSERT INTO jobs ({_COLUMNS}) VALUES (:merchant_id, :kind, :payload, :dedupe_key, "  # noqa: S608
+    f":status, :run_at, :attempts, :max_attempts, :created_at) {ON_PENDING_CONFLICT}"
+).bindparams(
+    bindparam("payload", type_=JsonType),
+    bindparam("run_at", type_=UTCDateTime()),
+    bindparam("created_at", type_=UTCDateTime()),
+)
+
+
+def insert_select_sql(select_sql: str) -> str:
+    """``INSERT INTO jobs (...) <select_sql> ON CONFLICT ...``: jobs made by a query, with
+    the same pending-dedupe rule as :func:`enqueue_many`. The SELECT yields the columns in
+    this order: merchant_id, kind, payload, dedupe_key, status, run_at, attempts,
+    max_attempts, created_at (SQLite wants it to have a WHERE clause)."""
+    return f"INSERT INTO jobs ({_COLUMNS}) {select_sql} {ON_PENDING_CONFLICT}"

@@ -17,9 +17,10 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from walletpass import errors
 from walletpass.config import Settings
@@ -37,7 +38,7 @@ from walletpass.loyalty.models import (
 )
 from walletpass.passes import codes
 from walletpass.passes.models import Pass, PassStatus
-from walletpass.passes.services import issue_pass, pass_changed
+from walletpass.passes.services import issue_pass, member_passes_changed, pass_changed
 from walletpass.tenancy.models import Merchant
 
 
@@ -89,7 +90,7 @@ def lock_member(session: Session, member_id: int) -> Member:
     """The member's row, locked until the end of the transaction (FOR UPDATE on
     PostgreSQL; SQLite's writers are serialized already). Locking twice in one
     transaction reads the row once: the lock and the refreshed object are still held."""
-    locked: dict[int, Member] = session.info.setdefault("walletpass_locked_members", {})
+    locked: dict[int, Member] = session.info.setdefault(_LOCKED, {})
     if member_id in locked:
         return locked[member_id]
     query = select(Member).where(Member.id == member_id)
@@ -102,10 +103,52 @@ def lock_member(session: Session, member_id: int) -> Member:
     return member
 
 
-def find_entry(session: Session, idempotency_key: str) -> LedgerEntry | None:
-    return session.scalars(
-        select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)
-    ).one_or_none()
+def note_locked(session: Session, member: Member) -> None:
+    """Tell :func:`lock_member` that the caller's own query locked (and refreshed) this
+    member's row, so it is not read a second time."""
+    session.info.setdefault(_LOCKED, {})[member.id] = member
+
+
+_LOCKED = "walletpass_locked_members"
+
+
+def find_entry(session: Session, merchant_id: int, idempotency_key: str) -> LedgerEntry | None:
+    """The entry written under ``idempotency_key`` (unique per merchant), detached."""
+    row = (
+        session.connection()
+        .execute(_FIND_ENTRY, {"merchant_id": merchant_id, "key": idempotency_key})
+        .one_or_none()
+    )
+    return LedgerEntry(**row._mapping) if row is not None else None
+
+
+# The hot path's statements are built once: SQLAlchemy then reuses their cache keys and
+# compiled forms instead of constructing and hashing them on every scan. Each is scoped
+# to its merchant explicitly (Core statements do not get the session's tenant filter).
+_ENTRIES = LedgerEntry.__table__
+_MEMBERS = Member.__table__
+_FIND_ENTRY = select(_ENTRIES).where(
+    _ENTRIES.c.merchant_id == bindparam("merchant_id"),
+    _ENTRIES.c.idempotency_key == bindparam("key"),
+)
+_ENTRY_COLUMNS = [c.name for c in _ENTRIES.c if c.name != "id"]
+_INSERT_ENTRY = (
+    insert(_ENTRIES)
+    .values({name: bindparam(name, type_=_ENTRIES.c[name].type) for name in _ENTRY_COLUMNS})
+    .returning(_ENTRIES.c.id)
+)
+_MOVE_BALANCES = (
+    update(_MEMBERS)
+    .where(_MEMBERS.c.id == bindparam("member_id"))
+    .values(
+        points_balance=_MEMBERS.c.points_balance + bindparam("points", type_=Integer()),
+        stamps_balance=_MEMBERS.c.stamps_balance + bindparam("stamps", type_=Integer()),
+        lifetime_spend=_MEMBERS.c.lifetime_spend
+        + bindparam("spend", type_=_MEMBERS.c.lifetime_spend.type),
+        last_activity_at=bindparam("now", type_=_MEMBERS.c.last_activity_at.type),
+    )
+    .returning(_MEMBERS.c.points_balance, _MEMBERS.c.stamps_balance, _MEMBERS.c.lifetime_spend)
+)
 
 
 def _replay_for(session: Session, key: str, member: Member) -> LedgerEntry | None:
@@ -114,7 +157,7 @@ def _replay_for(session: Session, key: str, member: Member) -> LedgerEntry | Non
     :raise DuplicateReceipt: the key was used for another card (a till reusing receipt
         ids across customers): refusing beats answering with someone else's entry.
     """
-    previous = find_entry(session, key)
+    previous = find_entry(session, member.merchant_id, key)
     if previous is not None and previous.member_id != member.id:
         raise errors.DuplicateReceipt(
             "this receipt id was already used on another card; send a new one"
@@ -138,38 +181,62 @@ def post(
     reverses_id: int | None = None,
     expires_at: datetime | None = None,
     details: dict[str, Any] | None = None,
+    spend: Decimal | None = None,
 ) -> LedgerEntry:
-    """Append one entry and move the member's balances with it (caller holds the lock)."""
-    entry = LedgerEntry(
-        merchant_id=member.merchant_id,
-        member_id=member.id,
-        kind=kind,
-        points=points,
-        stamps=stamps,
-        amount=amount,
-        currency=currency,
-        reason=reason,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        idempotency_key=key,
-        receipt_id=receipt_id,
-        store_id=actor.store_id,
-        reverses_id=reverses_id,
-        expires_at=expires_at,
-        details=details or {},
-    )
+    """Append one entry and move the member's balances with it (caller holds the lock).
+
+    Two Core statements, not an ORM unit of work: this runs on every till scan. The
+    member's loaded object is given the new balances as its database state, so it reads
+    right and the session has nothing left to flush for them.
+
+    :param spend: added to the member's lifetime spend in the same UPDATE (a purchase,
+        or a negative one for a refund).
+    :return: the entry (not attached to the session; its id is set).
+    """
+    now = utcnow()
+    values: dict[str, Any] = {
+        "merchant_id": member.merchant_id,
+        "member_id": member.id,
+        "kind": kind,
+        "points": points,
+        "stamps": stamps,
+        "amount": amount,
+        "currency": currency,
+        "reason": reason,
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "idempotency_key": key,
+        "receipt_id": receipt_id,
+        "store_id": actor.store_id,
+        "reverses_id": reverses_id,
+        "expires_at": expires_at,
+        "details": details or {},
+        "created_at": now,
+    }
+    conn = session.connection()
     # No savepoint: callers look the key up under the member's lock first, so a clash here
     # is a key reused for another member, and the whole unit of work is refused anyway.
-    session.add(entry)
     try:
-        session.flush()
+        entry_id = conn.execute(_INSERT_ENTRY, values).scalar_one()
     except IntegrityError:
         raise errors.Conflict(
             f"idempotency key {key!r} was already used for another member or operation"
         ) from None
-    member.points_balance += points
-    member.stamps_balance += stamps
-    member.last_activity_at = utcnow()
+    row = conn.execute(
+        _MOVE_BALANCES,
+        {
+            "member_id": member.id,
+            "points": points,
+            "stamps": stamps,
+            "spend": spend or Decimal(0),
+            "now": now,
+        },
+    ).one()
+    set_committed_value(member, "points_balance", row.points_balance)
+    set_committed_value(member, "stamps_balance", row.stamps_balance)
+    set_committed_value(member, "lifetime_spend", row.lifetime_spend)
+    set_committed_value(member, "last_activity_at", now)
+    entry = LedgerEntry(id=entry_id, **values)
     if points or stamps:
         emit(
             session,
@@ -178,7 +245,7 @@ def post(
             {
                 "member_id": member.id,
                 "external_id": member.external_id,
-                "entry_id": entry.id,
+                "entry_id": entry_id,
                 "kind": kind,
                 "points": points,
                 "stamps": stamps,
@@ -202,8 +269,7 @@ def member_passes(session: Session, member_id: int) -> list[Pass]:
 def refresh_member_passes(
     session: Session, settings: Settings, member: Member, *, notify: bool = True
 ) -> None:
-    for pass_row in member_passes(session, member.id):
-        pass_changed(session, pass_row, notify=notify, settings=settings)
+    member_passes_changed(session, settings, member.id, notify=notify)
 
 
 def merchant_now(session: Session, merchant_id: int, now: datetime | None = None) -> datetime:
@@ -356,7 +422,7 @@ def record_purchase(
     program = session.get(Program, member.program_id)
     assert program is not None
     key = f"purchase:{receipt_id}"
-    previous = find_entry(session, key)
+    previous = find_entry(session, member.merchant_id, key)
     if previous is not None:
         if previous.member_id != member.id or previous.amount != amount:
             raise errors.DuplicateReceipt(
@@ -395,6 +461,7 @@ def record_purchase(
             receipt_id=receipt_id,
             reason="purchase",
             expires_at=expiry.expires_at_for_earn(parsed.expiry, at),
+            spend=amount,
         )
         change.stamps += stamps
         change.rewards_reached = earning.stamp_rewards_reached(
@@ -430,10 +497,10 @@ def record_purchase(
                 "multiplier": str(result.multiplier),
                 "applied": result.applied,
             },
+            spend=amount,
         )
         change.points += result.points
     change.entries.append(entry.id)
-    member.lifetime_spend = (member.lifetime_spend or Decimal(0)) + amount
     if isinstance(parsed, rules.TiersRules):
         _review_tier_upgrade(session, member, parsed)
     if first_purchase and member.referred_by_id and isinstance(parsed, rules.PointsRules):
@@ -607,13 +674,24 @@ def redeemable_rewards(
     assert program is not None
     found = []
     for reward in session.scalars(
-        select(Reward)
-        .where(Reward.program_id == member.program_id, Reward.active.is_(True))
-        .order_by(Reward.cost_points)
+        _ACTIVE_REWARDS, {"program_id": member.program_id, "merchant_id": member.merchant_id}
     ):
         if _reward_problem(program, member, reward, now) is None:
             found.append(reward)
     return found
+
+
+# Built once, scoped explicitly: every scan answers with what is redeemable now.
+_ACTIVE_REWARDS = (
+    select(Reward)
+    .where(
+        Reward.program_id == bindparam("program_id"),
+        Reward.merchant_id == bindparam("merchant_id"),
+        Reward.active.is_(True),
+    )
+    .order_by(Reward.cost_points)
+    .execution_options(all_merchants=True)
+)
 
 
 def _reward_problem(
@@ -761,7 +839,7 @@ def refund(
         return Change(
             points=previous.points, stamps=previous.stamps, entries=[previous.id], replayed=True
         )
-    original = find_entry(session, f"purchase:{receipt_id}")
+    original = find_entry(session, member.merchant_id, f"purchase:{receipt_id}")
     if original is None or original.member_id != member.id:
         raise errors.UnknownReceipt(f"no purchase with receipt id {receipt_id!r} on this card")
     if amount <= 0:
@@ -797,8 +875,8 @@ def refund(
         receipt_id=receipt_id,
         reverses_id=original.id,
         reason=f"refund of {amount} on receipt {receipt_id}",
+        spend=-amount,
     )
-    member.lifetime_spend = (member.lifetime_spend or Decimal(0)) - amount
     refresh_member_passes(session, settings, member)
     return Change(points=entry.points, stamps=entry.stamps, entries=[entry.id])
 

@@ -51,9 +51,17 @@ class Pass(MerchantOwned, Base):
     modified_at: Mapped[datetime]
     # Signed artefacts of ``signed_version``: a fetch of an unchanged pass re-uses them.
     signed_version: Mapped[int | None] = mapped_column(Integer)
-    signed_pass_json: Mapped[bytes | None] = mapped_column(LargeBinary)
-    signed_manifest: Mapped[bytes | None] = mapped_column(LargeBinary)
-    signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Deferred (loaded together on first use): only a fetch of the .pkpass needs these
+    # kilobytes, and a till scan or a device listing loads the row on every request.
+    signed_pass_json: Mapped[bytes | None] = mapped_column(
+        LargeBinary, deferred=True, deferred_group="signed"
+    )
+    signed_manifest: Mapped[bytes | None] = mapped_column(
+        LargeBinary, deferred=True, deferred_group="signed"
+    )
+    signature: Mapped[bytes | None] = mapped_column(
+        LargeBinary, deferred=True, deferred_group="signed"
+    )
     google_object_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[created_at]
 

@@ -16,13 +16,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import (
+    ColumnElement,
+    TextClause,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
-from walletpass.apple.models import Device, Registration
 from walletpass.config import Settings
-from walletpass.db import utcnow
-from walletpass.jobs.queue import enqueue, enqueue_many
+from walletpass.db import UTCDateTime, utcnow
+from walletpass.jobs.queue import DEFAULT_MAX_ATTEMPTS, enqueue, insert_select_sql
 from walletpass.passes import codes, stamps
 from walletpass.passes.models import Pass, PassStatus
 
@@ -103,22 +113,125 @@ def queue_apple_pushes(session: Session, pass_ids: Sequence[int]) -> int:
 
     A device re-lists every changed pass of a type after one push, so ten changes, or
     ten changed passes on one phone, need one push while it is still pending. One
-    INSERT per merchant, however many tokens (a campaign changes thousands of passes).
+    INSERT ... SELECT, however many tokens (a campaign changes thousands of passes), and
+    no round trip to read the tokens first: a till scan pays for this on every purchase.
+
+    :return: how many pushes were queued (tokens already pending are not counted).
     """
-    rows = session.execute(
-        select(Device.merchant_id, Device.pass_type_id, Device.push_token)
-        .join(Registration, Registration.device_id == Device.id)
-        .where(Registration.pass_id.in_(pass_ids))
-        .distinct()
-    ).all()
-    by_merchant: dict[int, list[tuple[dict[str, Any], str | None]]] = {}
-    for merchant_id, pass_type_id, token in rows:
-        by_merchant.setdefault(merchant_id, []).append(
-            ({"pass_type_id": pass_type_id, "token": token}, f"apns:{pass_type_id}:{token}")
+    if not pass_ids:
+        return 0
+    dialect = session.get_bind().dialect.name
+    stmt = _QUEUE_PUSHES[dialect]
+    result = session.connection().execute(
+        stmt, {"pass_ids": list(pass_ids), "now": utcnow(), "max_attempts": DEFAULT_MAX_ATTEMPTS}
+    )
+    return int(result.rowcount or 0)
+
+
+def _queue_pushes_sql(build_object: str) -> TextClause:
+    # One row per distinct token; Core text, so SQLAlchemy compiles it once (its dialect
+    # INSERT constructs are not cacheable). The pass ids scope it to their merchant.
+    # ``build_object`` is one of two constants (below); the values are bound.
+    return text(
+        insert_select_sql(
+            "SELECT DISTINCT d.merchant_id, 'apple.push', "  # noqa: S608
+            f"{build_object}('pass_type_id', d.pass_type_id, 'token', d.push_token), "
+            "'apns:' || d.pass_type_id || ':' || d.push_token, 'pending', :now, 0, "
+            ":max_attempts, :now FROM apple_devices d "
+            "JOIN apple_registrations r ON r.device_id = d.id WHERE r.pass_id IN :pass_ids"
         )
-    for merchant_id, items in by_merchant.items():
-        enqueue_many(session, "apple.push", items, merchant_id=merchant_id)
-    return len(rows)
+    ).bindparams(bindparam("pass_ids", expanding=True), bindparam("now", type_=UTCDateTime()))
+
+
+_QUEUE_PUSHES = {
+    "postgresql": _queue_pushes_sql("jsonb_build_object"),
+    "sqlite": _queue_pushes_sql("json_object"),
+}
+
+
+_PASSES = Pass.__table__
+_BUMPED = (
+    _PASSES.c.id,
+    _PASSES.c.version,
+    _PASSES.c.change_stamp,
+    _PASSES.c.modified_at,
+    _PASSES.c.google_object_id,
+    _PASSES.c.merchant_id,
+)
+
+
+def _member_active(member_id: Any) -> ColumnElement[bool]:
+    return (_PASSES.c.member_id == member_id) & (_PASSES.c.status == PassStatus.ACTIVE.value)
+
+
+# Built once (a till scan runs it every time). Last-Modified moves to this whole second or
+# one second past the previous one, whichever is later: next_modified_at() in SQL.
+_BUMP_MEMBER_PASSES = (
+    update(_PASSES)
+    .where(_member_active(bindparam("for_member")))
+    .values(
+        version=_PASSES.c.version + 1,
+        change_stamp=stamps.PG_STAMP,
+        modified_at=func.greatest(
+            bindparam("whole", type_=UTCDateTime()),
+            _PASSES.c.modified_at + literal_column("interval '1 second'"),
+        ),
+    )
+    .returning(*_BUMPED)
+)
+
+
+def member_passes_changed(
+    session: Session, settings: Settings, member_id: int, *, notify: bool = True
+) -> list[int]:
+    """:func:`pass_changed` for every active pass of a member, in two or three statements:
+    the bump (``UPDATE ... RETURNING``), the pushes (``INSERT ... SELECT``) and, when Google
+    holds one of the passes, its sync job. Objects of those passes already loaded in the
+    session are given the new values, so nothing reads stale versions afterwards.
+
+    :return: the ids of the passes bumped.
+    """
+    conn = session.connection()
+    whole = _whole_second(utcnow())
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(_BUMP_MEMBER_PASSES, {"for_member": member_id, "whole": whole}).all()
+    else:
+        # SQLite stores times as text: Last-Modified is worked out here, one pass at a time
+        # (a member has one active pass, rarely two), under the one-writer lock.
+        stamp = stamps.next_stamp(session)
+        rows = []
+        for pass_id, previous in conn.execute(
+            select(_PASSES.c.id, _PASSES.c.modified_at).where(_member_active(member_id))
+        ).all():
+            rows.extend(
+                conn.execute(
+                    update(_PASSES)
+                    .where(_PASSES.c.id == pass_id)
+                    .values(
+                        version=_PASSES.c.version + 1,
+                        change_stamp=stamp,
+                        modified_at=next_modified_at(previous, whole),
+                    )
+                    .returning(*_BUMPED)
+                ).all()
+            )
+    for row in rows:
+        loaded = session.identity_map.get(identity_key(Pass, row.id))
+        if loaded is not None:
+            for name in ("version", "change_stamp", "modified_at"):
+                set_committed_value(loaded, name, getattr(row, name))
+    queue_apple_pushes(session, [row.id for row in rows])
+    if settings.google_enabled:
+        for row in rows:
+            if row.google_object_id:
+                enqueue(
+                    session,
+                    "google.sync",
+                    {"pass_id": row.id, "notify": notify},
+                    merchant_id=row.merchant_id,
+                    dedupe_key=f"google:{row.id}:{int(notify)}",
+                )
+    return [row.id for row in rows]
 
 
 def passes_changed_bulk(

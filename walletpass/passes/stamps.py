@@ -33,6 +33,10 @@ def next_stamp(session: Session) -> int:
     )
 
 
+# The writing transaction's id, as an SQL expression for an UPDATE's SET clause.
+PG_STAMP = literal_column("pg_current_xact_id()::text::bigint")
+
+
 def stamp_for_update(session: Session) -> Any:
     """The value to assign to ``Pass.change_stamp`` in this transaction.
 
@@ -40,7 +44,7 @@ def stamp_for_update(session: Session) -> Any:
     trip); on SQLite the next counter value.
     """
     if session.get_bind().dialect.name == "postgresql":
-        return literal_column("pg_current_xact_id()::text::bigint")
+        return PG_STAMP
     return next_stamp(session)
 
 

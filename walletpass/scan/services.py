@@ -8,12 +8,13 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.config import Settings
 from walletpass.crm.events import emit
+from walletpass.crm.outbound import any_active_endpoint, note_no_active_endpoint
 from walletpass.db import utcnow
 from walletpass.loyalty import earning
 from walletpass.loyalty import services as ledger
@@ -23,6 +24,7 @@ from walletpass.offers.services import coupon_problem, redeem_coupon
 from walletpass.passes import codes
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.scan.models import Scan
+from walletpass.tenancy.models import Merchant
 
 ACTIONS = ("lookup", "purchase", "stamp", "redeem_reward", "redeem_coupon", "refund")
 UNDO_WINDOW = timedelta(minutes=5)
@@ -60,9 +62,84 @@ def resolve(session: Session, code: str) -> Pass:
     normalized = codes.normalize_barcode(code)
     pass_row = session.scalars(select(Pass).where(Pass.barcode == normalized)).one_or_none()
     if pass_row is None:
-        # Unknown and "another merchant's" look the same: never confirm a code exists.
-        raise errors.UnknownCode("no pass or coupon of this merchant has this code")
+        raise _unknown_code()
     return pass_row
+
+
+def _unknown_code() -> errors.WalletpassError:
+    # Unknown and "another merchant's" look the same: never confirm a code exists.
+    return errors.UnknownCode("no pass or coupon of this merchant has this code")
+
+
+@dataclass
+class Resolved:
+    pass_row: Pass
+    member: Member | None
+    program: Program | None
+    # Held so that the session keeps it: its identity map holds objects weakly, and the
+    # purchase reads the merchant's time zone and currency through session.get().
+    merchant: Merchant
+    has_coupons: bool
+
+
+def _resolve_statements() -> dict[str, Any]:
+    """The scan's first query, built once; scoped to the merchant explicitly (it runs with
+    ``all_merchants`` so that the session hook does not rebuild it on every scan)."""
+    merchant_id = bindparam("merchant_id")
+    has_coupons = (
+        select(Coupon.id)
+        .where(Coupon.member_id == Pass.member_id, Coupon.status == "active")
+        .exists()
+    )
+    base = (
+        select(Pass, Member, Program, Merchant, has_coupons, any_active_endpoint(merchant_id))
+        .join(Merchant, Merchant.id == Pass.merchant_id)
+        .outerjoin(Program, (Program.id == Pass.program_id) & (Program.merchant_id == merchant_id))
+        .where(Pass.barcode == bindparam("code"), Pass.merchant_id == merchant_id)
+        .execution_options(populate_existing=True, all_merchants=True)
+    )
+    mine = (Member.id == Pass.member_id) & (Member.merchant_id == merchant_id)
+    locked = base.join(Member, mine)
+    return {
+        "plain": base.outerjoin(Member, mine),
+        "locked": locked,
+        "locked_pg": locked.with_for_update(of=Member),
+    }
+
+
+_RESOLVE = _resolve_statements()
+
+
+def _resolve_for_scan(session: Session, code: str, *, lock: bool) -> Resolved:
+    """The scanned pass with its member (locked when ``lock``), program and merchant, in
+    one round trip; the same query tells whether the member holds coupons and whether the
+    merchant has a webhook endpoint, so a plain purchase asks nothing twice.
+
+    A member's card is looked up with its member row locked (``FOR UPDATE OF members``,
+    which PostgreSQL re-reads at its newest version); a code that is not a member's card
+    (a coupon) is looked up again without a lock.
+    """
+    merchant_id = session.info.get("merchant_id")
+    if merchant_id is None:
+        raise AssertionError("a scan runs in a session bound to its merchant")
+    params = {"code": codes.normalize_barcode(code), "merchant_id": merchant_id}
+    row = None
+    if lock:
+        pg = session.get_bind().dialect.name == "postgresql"
+        row = session.execute(_RESOLVE["locked_pg" if pg else "locked"], params).one_or_none()
+    if row is None:
+        row = session.execute(_RESOLVE["plain"], params).one_or_none()
+        if row is None:
+            raise _unknown_code()
+        if row[1] is not None and lock:
+            # The card was committed between the two queries: lock its member now.
+            ledger.lock_member(session, row[1].id)
+    elif lock:
+        ledger.note_locked(session, row[1])
+    pass_row, member, program, merchant, coupons, endpoints = row
+    if not endpoints:
+        note_no_active_endpoint(session, merchant.id)
+    return Resolved(pass_row, member, program, merchant, bool(coupons))
 
 
 def apply_scan(
@@ -76,18 +153,10 @@ def apply_scan(
 ) -> ScanOutcome:
     if req.action not in ACTIONS:
         raise errors.ValidationFailed(f"unknown action {req.action!r}")
-    pass_row = resolve(session, req.code)
+    found = _resolve_for_scan(session, req.code, lock=req.action != "lookup")
+    pass_row, member, program = found.pass_row, found.member, found.program
     if pass_row.status != PassStatus.ACTIVE and req.action != "lookup":
         raise errors.PassInactive(f"this pass is {pass_row.status}")
-    member = None
-    if pass_row.member_id is not None:
-        # Every action but a lookup changes the member: take its lock now, once.
-        member = (
-            ledger.lock_member(session, pass_row.member_id)
-            if req.action != "lookup"
-            else session.get(Member, pass_row.member_id)
-        )
-    program = session.get(Program, pass_row.program_id) if pass_row.program_id else None
     coupon = session.get(Coupon, pass_row.coupon_id) if pass_row.coupon_id else None
     change = ledger.Change()
     key_base = req.receipt_id or uuid.uuid4().hex
@@ -151,7 +220,8 @@ def apply_scan(
     # No re-read needed: the actions lock these rows with populate_existing, which
     # refreshes the very objects held here.
     offer = session.get(Offer, coupon.offer_id) if coupon else None
-    scan = Scan(
+    scan = _insert_scan(
+        session,
         merchant_id=pass_row.merchant_id,
         store_id=actor.store_id,
         api_key_id=api_key_id,
@@ -165,6 +235,7 @@ def apply_scan(
         currency=req.currency,
         receipt_id=req.receipt_id,
         result="ok",
+        error_type=None,
         points_delta=change.points or change.stamps,
         details={
             "entries": change.entries,
@@ -172,8 +243,6 @@ def apply_scan(
             "redemption_code": change.redemption_code,
         },
     )
-    session.add(scan)
-    session.flush()
     emit(
         session,
         scan.merchant_id,
@@ -194,8 +263,27 @@ def apply_scan(
     outcome = ScanOutcome(scan, pass_row, member, program, coupon, offer, change)
     if member is not None:
         outcome.redeemable_rewards = ledger.redeemable_rewards(session, member)
-        outcome.coupons = member_coupons(session, member)
+        # Known from the first query, taken before this scan: redeeming the member's
+        # last coupon leaves none, and a scan never creates one.
+        if found.has_coupons:
+            outcome.coupons = member_coupons(session, member)
     return outcome
+
+
+def _insert_scan(session: Session, **values: Any) -> Scan:
+    """One Core INSERT (this runs on every scan); returns the row as a detached object."""
+    values["created_at"] = utcnow()
+    values.setdefault("undone_at", None)
+    scan_id = session.connection().execute(_INSERT_SCAN, values).scalar_one()
+    return Scan(id=scan_id, **values)
+
+
+_SCANS = Scan.__table__
+_INSERT_SCAN = (
+    insert(_SCANS)
+    .values({c.name: bindparam(c.name, type_=c.type) for c in _SCANS.c if c.name != "id"})
+    .returning(_SCANS.c.id)
+)
 
 
 def member_coupons(session: Session, member: Member) -> list[tuple[Coupon, Offer]]:
@@ -273,9 +361,8 @@ def undo_scan(session: Session, settings: Settings, scan_id: int, actor: ledger.
                 amount=entry.amount,
                 receipt_id=entry.receipt_id,
                 reason=f"undo of scan {scan.id}",
+                spend=-entry.amount if entry.kind == "earn" and entry.amount else None,
             )
-            if entry.kind == "earn" and entry.amount:
-                member.lifetime_spend -= entry.amount
         ledger.refresh_member_passes(session, settings, member)
     if scan.action == "redeem_coupon" and scan.coupon_id:
         coupon = session.get(Coupon, scan.coupon_id)

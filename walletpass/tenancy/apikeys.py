@@ -7,7 +7,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from walletpass.db import utcnow
@@ -50,6 +50,13 @@ def create_api_key(
     return row, f"{PREFIX}_{prefix}_{secret}"
 
 
+# Built once: every API call runs it. Keys are looked up across merchants (the key tells
+# whose it is).
+_BY_PREFIX = (
+    select(ApiKey).where(ApiKey.prefix == bindparam("prefix")).execution_options(all_merchants=True)
+)
+
+
 def authenticate(
     session: Session, presented: str, *, touch_after: timedelta = timedelta(0)
 ) -> ApiKey | None:
@@ -60,9 +67,7 @@ def authenticate(
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != PREFIX:
         return None
-    row = session.scalars(
-        select(ApiKey).where(ApiKey.prefix == parts[1]).execution_options(all_merchants=True)
-    ).one_or_none()
+    row = session.scalars(_BY_PREFIX, {"prefix": parts[1]}).one_or_none()
     if row is None or row.revoked_at is not None:
         return None
     if not hmac.compare_digest(row.key_hash, _digest(parts[2])):
