@@ -17,8 +17,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -132,23 +131,31 @@ _FIND_ENTRY = select(_ENTRIES).where(
     _ENTRIES.c.idempotency_key == bindparam("key"),
 )
 _ENTRY_COLUMNS = [c.name for c in _ENTRIES.c if c.name != "id"]
-_INSERT_ENTRY = (
-    insert(_ENTRIES)
-    .values({name: bindparam(name, type_=_ENTRIES.c[name].type) for name in _ENTRY_COLUMNS})
-    .returning(_ENTRIES.c.id)
+_ENTRY_TYPES = [bindparam(name, type_=_ENTRIES.c[name].type) for name in _ENTRY_COLUMNS]
+# The ledger's unique key: a second entry under it is a retry, written once.
+_ON_KEY_TAKEN = "ON CONFLICT (merchant_id, idempotency_key) DO NOTHING"
+_INSERT_ENTRY_SQL = (
+    f"INSERT INTO ledger_entries ({', '.join(_ENTRY_COLUMNS)}) "  # noqa: S608 - names only
+    f"VALUES ({', '.join(':' + name for name in _ENTRY_COLUMNS)}) {_ON_KEY_TAKEN}"
 )
-_MOVE_BALANCES = (
-    update(_MEMBERS)
-    .where(_MEMBERS.c.id == bindparam("member_id"))
-    .values(
-        points_balance=_MEMBERS.c.points_balance + bindparam("points", type_=Integer()),
-        stamps_balance=_MEMBERS.c.stamps_balance + bindparam("stamps", type_=Integer()),
-        lifetime_spend=_MEMBERS.c.lifetime_spend
-        + bindparam("spend", type_=_MEMBERS.c.lifetime_spend.type),
-        last_activity_at=bindparam("now", type_=_MEMBERS.c.last_activity_at.type),
-    )
-    .returning(_MEMBERS.c.points_balance, _MEMBERS.c.stamps_balance, _MEMBERS.c.lifetime_spend)
+_INSERT_ENTRY = text(f"{_INSERT_ENTRY_SQL} RETURNING id").bindparams(*_ENTRY_TYPES)
+_BALANCES_SET = (
+    "points_balance = members.points_balance + :points, "
+    "stamps_balance = members.stamps_balance + :stamps, "
+    "lifetime_spend = members.lifetime_spend + :spend, last_activity_at = :created_at"
 )
+_BALANCES_RETURNED = "members.points_balance, members.stamps_balance, members.lifetime_spend"
+_MONEY = bindparam("spend", type_=_MEMBERS.c.lifetime_spend.type)
+_MOVE_BALANCES = text(
+    f"UPDATE members SET {_BALANCES_SET} WHERE members.id = :for_member "  # noqa: S608
+    f"RETURNING {_BALANCES_RETURNED}"
+).bindparams(bindparam("created_at", type_=_ENTRIES.c.created_at.type), _MONEY)
+# PostgreSQL: both in one round trip; no entry (the key was taken) updates no member.
+_POST_PG = text(
+    f"WITH entry AS ({_INSERT_ENTRY_SQL} RETURNING id) "  # noqa: S608 - constants only
+    f"UPDATE members SET {_BALANCES_SET} FROM entry WHERE members.id = :for_member "
+    f"RETURNING entry.id AS entry_id, {_BALANCES_RETURNED}"
+).bindparams(*_ENTRY_TYPES, _MONEY)
 
 
 def _replay_for(session: Session, key: str, member: Member) -> LedgerEntry | None:
@@ -165,7 +172,23 @@ def _replay_for(session: Session, key: str, member: Member) -> LedgerEntry | Non
     return previous
 
 
-def post(
+def post(session: Session, member: Member, **entry: Any) -> LedgerEntry:
+    """Append one entry and move the member's balances with it (caller holds the lock);
+    takes :func:`post_once`'s arguments.
+
+    :raise errors.Conflict: the idempotency key is taken. Callers look their key up under
+        the member's lock first, so this is a key reused for another member or operation,
+        and the whole unit of work is refused.
+    """
+    posted = post_once(session, member, **entry)
+    if posted is None:
+        raise errors.Conflict(
+            f"idempotency key {entry['key']!r} was already used for another member or operation"
+        )
+    return posted
+
+
+def post_once(
     session: Session,
     member: Member,
     *,
@@ -182,16 +205,20 @@ def post(
     expires_at: datetime | None = None,
     details: dict[str, Any] | None = None,
     spend: Decimal | None = None,
-) -> LedgerEntry:
-    """Append one entry and move the member's balances with it (caller holds the lock).
+) -> LedgerEntry | None:
+    """Append one entry unless its idempotency key is taken, and move the member's
+    balances with it (caller holds the lock).
 
-    Two Core statements, not an ORM unit of work: this runs on every till scan. The
+    One statement on PostgreSQL (the INSERT ... ON CONFLICT DO NOTHING and the member's
+    UPDATE in one WITH), two on SQLite, not an ORM unit of work: this runs on every till
+    scan, and a retried purchase learns it is one here instead of by a lookup first. The
     member's loaded object is given the new balances as its database state, so it reads
     right and the session has nothing left to flush for them.
 
     :param spend: added to the member's lifetime spend in the same UPDATE (a purchase,
         or a negative one for a refund).
-    :return: the entry (not attached to the session; its id is set).
+    :return: the entry (not attached to the session; its id is set), or None if the key
+        was taken: then nothing was written.
     """
     now = utcnow()
     values: dict[str, Any] = {
@@ -213,25 +240,18 @@ def post(
         "details": details or {},
         "created_at": now,
     }
+    balances = {"for_member": member.id, "spend": spend or Decimal(0)}
     conn = session.connection()
-    # No savepoint: callers look the key up under the member's lock first, so a clash here
-    # is a key reused for another member, and the whole unit of work is refused anyway.
-    try:
-        entry_id = conn.execute(_INSERT_ENTRY, values).scalar_one()
-    except IntegrityError:
-        raise errors.Conflict(
-            f"idempotency key {key!r} was already used for another member or operation"
-        ) from None
-    row = conn.execute(
-        _MOVE_BALANCES,
-        {
-            "member_id": member.id,
-            "points": points,
-            "stamps": stamps,
-            "spend": spend or Decimal(0),
-            "now": now,
-        },
-    ).one()
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(_POST_PG, values | balances).one_or_none()
+        if row is None:
+            return None
+        entry_id = row.entry_id
+    else:
+        entry_id = conn.execute(_INSERT_ENTRY, values).scalar()
+        if entry_id is None:
+            return None
+        row = conn.execute(_MOVE_BALANCES, values | balances).one()
     set_committed_value(member, "points_balance", row.points_balance)
     set_committed_value(member, "stamps_balance", row.stamps_balance)
     set_committed_value(member, "lifetime_spend", row.lifetime_spend)
@@ -422,13 +442,11 @@ def record_purchase(
     program = session.get(Program, member.program_id)
     assert program is not None
     key = f"purchase:{receipt_id}"
-    previous = find_entry(session, member.merchant_id, key)
-    if previous is not None:
-        if previous.member_id != member.id or previous.amount != amount:
-            raise errors.DuplicateReceipt(
-                f"receipt {receipt_id!r} was already recorded with a different amount or card"
-            )
-        return _replayed_change(session, receipt_id)
+    if redeem_points:
+        # Paying with points writes its own entry first: a retry must be caught before it.
+        previous = find_entry(session, member.merchant_id, key)
+        if previous is not None:
+            return _replay_purchase(session, member, previous, amount, receipt_id)
     if program.kind in (ProgramKind.OFFERS, ProgramKind.MEMBERSHIP):
         raise errors.ActionNotAllowed(f"a {program.kind} program has no balance to earn into")
     if amount < 0:
@@ -445,28 +463,10 @@ def record_purchase(
         )
     merchant = session.get(Merchant, member.merchant_id)
     assert merchant is not None
-    currency = currency or merchant.currency
+    stamps_before = member.stamps_balance
+    earned: dict[str, Any]
     if isinstance(parsed, rules.StampsRules):
-        stamps = earning.stamps_for_visit(parsed, amount=paid)
-        before = member.stamps_balance
-        entry = post(
-            session,
-            member,
-            kind="earn",
-            key=key,
-            actor=actor,
-            stamps=stamps,
-            amount=amount,
-            currency=currency,
-            receipt_id=receipt_id,
-            reason="purchase",
-            expires_at=expiry.expires_at_for_earn(parsed.expiry, at),
-            spend=amount,
-        )
-        change.stamps += stamps
-        change.rewards_reached = earning.stamp_rewards_reached(
-            parsed, before, member.stamps_balance
-        )
+        earned = {"stamps": earning.stamps_for_visit(parsed, amount=paid)}
     else:
         assert isinstance(parsed, rules.PointsRules)
         tier_multiplier = Decimal(1)
@@ -480,26 +480,40 @@ def record_purchase(
             tz=merchant.timezone,
             tier_multiplier=tier_multiplier,
         )
-        entry = post(
-            session,
-            member,
-            kind="earn",
-            key=key,
-            actor=actor,
-            points=result.points,
-            amount=amount,
-            currency=currency,
-            receipt_id=receipt_id,
-            reason="purchase",
-            expires_at=expiry.expires_at_for_earn(parsed.expiry, at),
-            details={
+        earned = {
+            "points": result.points,
+            "details": {
                 "paid": str(paid),
                 "multiplier": str(result.multiplier),
                 "applied": result.applied,
             },
-            spend=amount,
+        }
+    # Written only if the receipt is new: a retried purchase (the till's network dropped
+    # the answer) finds its first entry here and changes nothing.
+    entry = post_once(
+        session,
+        member,
+        kind="earn",
+        key=key,
+        actor=actor,
+        amount=amount,
+        currency=currency or merchant.currency,
+        receipt_id=receipt_id,
+        reason="purchase",
+        expires_at=expiry.expires_at_for_earn(parsed.expiry, at),
+        spend=amount,
+        **earned,
+    )
+    if entry is None:
+        previous = find_entry(session, member.merchant_id, key)
+        assert previous is not None
+        return _replay_purchase(session, member, previous, amount, receipt_id)
+    change.points += entry.points
+    change.stamps += entry.stamps
+    if isinstance(parsed, rules.StampsRules):
+        change.rewards_reached = earning.stamp_rewards_reached(
+            parsed, stamps_before, member.stamps_balance
         )
-        change.points += result.points
     change.entries.append(entry.id)
     if isinstance(parsed, rules.TiersRules):
         _review_tier_upgrade(session, member, parsed)
@@ -508,6 +522,17 @@ def record_purchase(
     change.tier_after = member.tier
     refresh_member_passes(session, settings, member)
     return change
+
+
+def _replay_purchase(
+    session: Session, member: Member, previous: LedgerEntry, amount: Decimal, receipt_id: str
+) -> Change:
+    """The answer to a retried purchase: what the first one did, if it was the same."""
+    if previous.member_id != member.id or previous.amount != amount:
+        raise errors.DuplicateReceipt(
+            f"receipt {receipt_id!r} was already recorded with a different amount or card"
+        )
+    return _replayed_change(session, receipt_id)
 
 
 def _replayed_change(session: Session, receipt_id: str) -> Change:
