@@ -206,14 +206,22 @@ def print_json(obj: dict[str, Any]) -> None:
     print(json.dumps(obj), flush=True)
 
 
-def populate(env: dict[str, str], members: int, *, with_device: bool = False) -> dict[str, Any]:
-    """Initialise the instance in ``env`` with a merchant, a store, a points program, a
-    till key and ``members`` enrolled cards (each registered on a device if asked)."""
+def populate(
+    env: dict[str, str],
+    members: int,
+    *,
+    with_device: bool = False,
+    tills: int = 1,
+    rewards: tuple[int, ...] = (),
+) -> dict[str, Any]:
+    """Initialise the instance in ``env`` with a merchant, a points program (with a reward
+    per cost in ``rewards``), ``tills`` stores with a till key each, and ``members``
+    enrolled cards (each registered on a device if asked)."""
     os.environ.update(env)
     from walletpass.apple import services as apple
     from walletpass.cli.core import init_instance
     from walletpass.config import Settings
-    from walletpass.loyalty.models import Program
+    from walletpass.loyalty.models import Program, Reward
     from walletpass.loyalty.services import enroll
     from walletpass.runtime import Runtime
     from walletpass.tenancy.apikeys import create_api_key
@@ -227,7 +235,10 @@ def populate(env: dict[str, str], members: int, *, with_device: bool = False) ->
             merchant = Merchant(slug="bench", name="Bench Café")
             s.add(merchant)
             s.flush()
-            store = Store(merchant_id=merchant.id, code="main", name="Main")
+            stores = [
+                Store(merchant_id=merchant.id, code=f"till{n}", name=f"Till {n}")
+                for n in range(tills)
+            ]
             program = Program(
                 merchant_id=merchant.id,
                 slug="bench",
@@ -237,9 +248,18 @@ def populate(env: dict[str, str], members: int, *, with_device: bool = False) ->
                 rules={"amount_per_point": "1"},
                 design={},
             )
-            s.add_all([store, program])
+            s.add_all([*stores, program])
             s.flush()
-            _, key = create_api_key(s, merchant_id=merchant.id, scope="till", store_id=store.id)
+            s.add_all(
+                Reward(
+                    merchant_id=merchant.id, program_id=program.id, name=f"{cost}", cost_points=cost
+                )
+                for cost in rewards
+            )
+            keys = [
+                create_api_key(s, merchant_id=merchant.id, scope="till", store_id=store.id)[1]
+                for store in stores
+            ]
             for i in range(members):
                 _, pass_row, _ = enroll(
                     s, settings, program, name=f"M{i}", email=f"m{i}@bench.test"
@@ -257,4 +277,4 @@ def populate(env: dict[str, str], members: int, *, with_device: bool = False) ->
                 cards.append(card)
     finally:
         runtime.close()
-    return {"till_key": key, "cards": cards}
+    return {"till_key": keys[0], "till_keys": keys, "cards": cards}

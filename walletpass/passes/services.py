@@ -20,8 +20,6 @@ from sqlalchemy import (
     ColumnElement,
     TextClause,
     bindparam,
-    func,
-    literal_column,
     select,
     text,
     update,
@@ -99,13 +97,17 @@ def pass_changed(
     session.flush()
     queue_apple_pushes(session, [pass_row.id])
     if settings is not None and settings.google_enabled and pass_row.google_object_id:
-        enqueue(
-            session,
-            "google.sync",
-            {"pass_id": pass_row.id, "notify": notify},
-            merchant_id=pass_row.merchant_id,
-            dedupe_key=f"google:{pass_row.id}:{int(notify)}",
-        )
+        _queue_google_sync(session, pass_row.id, pass_row.merchant_id, notify)
+
+
+def _queue_google_sync(session: Session, pass_id: int, merchant_id: int, notify: bool) -> None:
+    enqueue(
+        session,
+        "google.sync",
+        {"pass_id": pass_id, "notify": notify},
+        merchant_id=merchant_id,
+        dedupe_key=f"google:{pass_id}:{int(notify)}",
+    )
 
 
 def queue_apple_pushes(session: Session, pass_ids: Sequence[int]) -> int:
@@ -128,18 +130,23 @@ def queue_apple_pushes(session: Session, pass_ids: Sequence[int]) -> int:
     return int(result.rowcount or 0)
 
 
+def _pushes_select(build_object: str, passes: str) -> str:
+    """The SELECT of one push job per distinct token of the passes ``passes`` joins in.
+    ``build_object`` is the dialect's JSON constructor; both arguments are constants."""
+    return (
+        "SELECT DISTINCT d.merchant_id, 'apple.push', "  # noqa: S608 - constants only
+        f"{build_object}('pass_type_id', d.pass_type_id, 'token', d.push_token), "
+        "'apns:' || d.pass_type_id || ':' || d.push_token, 'pending', :now, 0, "
+        f":max_attempts, :now FROM apple_devices d "
+        f"JOIN apple_registrations r ON r.device_id = d.id {passes}"
+    )
+
+
 def _queue_pushes_sql(build_object: str) -> TextClause:
-    # One row per distinct token; Core text, so SQLAlchemy compiles it once (its dialect
-    # INSERT constructs are not cacheable). The pass ids scope it to their merchant.
-    # ``build_object`` is one of two constants (below); the values are bound.
+    # Core text, so SQLAlchemy compiles it once (its dialect INSERT constructs are not
+    # cacheable). The pass ids scope it to their merchant.
     return text(
-        insert_select_sql(
-            "SELECT DISTINCT d.merchant_id, 'apple.push', "  # noqa: S608
-            f"{build_object}('pass_type_id', d.pass_type_id, 'token', d.push_token), "
-            "'apns:' || d.pass_type_id || ':' || d.push_token, 'pending', :now, 0, "
-            ":max_attempts, :now FROM apple_devices d "
-            "JOIN apple_registrations r ON r.device_id = d.id WHERE r.pass_id IN :pass_ids"
-        )
+        insert_select_sql(_pushes_select(build_object, "WHERE r.pass_id IN :pass_ids"))
     ).bindparams(bindparam("pass_ids", expanding=True), bindparam("now", type_=UTCDateTime()))
 
 
@@ -164,37 +171,52 @@ def _member_active(member_id: Any) -> ColumnElement[bool]:
     return (_PASSES.c.member_id == member_id) & (_PASSES.c.status == PassStatus.ACTIVE.value)
 
 
-# Built once (a till scan runs it every time). Last-Modified moves to this whole second or
-# one second past the previous one, whichever is later: next_modified_at() in SQL.
+# PostgreSQL, one round trip for a till scan's pass work: bump the member's active passes
+# (Last-Modified to this whole second or one second past the previous one, whichever is
+# later: next_modified_at() in SQL) and queue one push per token of their devices.
 _BUMP_MEMBER_PASSES = (
-    update(_PASSES)
-    .where(_member_active(bindparam("for_member")))
-    .values(
-        version=_PASSES.c.version + 1,
-        change_stamp=stamps.PG_STAMP,
-        modified_at=func.greatest(
-            bindparam("whole", type_=UTCDateTime()),
-            _PASSES.c.modified_at + literal_column("interval '1 second'"),
-        ),
+    text(
+        "WITH bumped AS (UPDATE passes SET version = version + 1, "  # noqa: S608 - constants only
+        f"change_stamp = {stamps.PG_STAMP_SQL}, "
+        "modified_at = greatest(:whole, modified_at + interval '1 second') "
+        "WHERE member_id = :for_member AND status = 'active' "
+        "RETURNING id, version, change_stamp, modified_at, google_object_id, merchant_id), "
+        "pushed AS ("
+        + insert_select_sql(
+            _pushes_select("jsonb_build_object", "JOIN bumped b ON b.id = r.pass_id WHERE true")
+        )
+        + " RETURNING 1) "
+        "SELECT id, version, change_stamp, modified_at, google_object_id, merchant_id "
+        "FROM bumped"
     )
-    .returning(*_BUMPED)
+    .bindparams(bindparam("whole", type_=UTCDateTime()), bindparam("now", type_=UTCDateTime()))
+    .columns(*_BUMPED)
 )
 
 
 def member_passes_changed(
     session: Session, settings: Settings, member_id: int, *, notify: bool = True
 ) -> list[int]:
-    """:func:`pass_changed` for every active pass of a member, in two or three statements:
-    the bump (``UPDATE ... RETURNING``), the pushes (``INSERT ... SELECT``) and, when Google
-    holds one of the passes, its sync job. Objects of those passes already loaded in the
+    """:func:`pass_changed` for every active pass of a member: the bump and the pushes in
+    one statement on PostgreSQL (a few on SQLite) and, when Google holds one of the
+    passes, its sync job. Objects of those passes already loaded in the
     session are given the new values, so nothing reads stale versions afterwards.
 
     :return: the ids of the passes bumped.
     """
     conn = session.connection()
-    whole = _whole_second(utcnow())
+    now = utcnow()
+    whole = _whole_second(now)
     if conn.dialect.name == "postgresql":
-        rows = conn.execute(_BUMP_MEMBER_PASSES, {"for_member": member_id, "whole": whole}).all()
+        rows = conn.execute(
+            _BUMP_MEMBER_PASSES,
+            {
+                "for_member": member_id,
+                "whole": whole,
+                "now": now,
+                "max_attempts": DEFAULT_MAX_ATTEMPTS,
+            },
+        ).all()
     else:
         # SQLite stores times as text: Last-Modified is worked out here, one pass at a time
         # (a member has one active pass, rarely two), under the one-writer lock.
@@ -215,22 +237,16 @@ def member_passes_changed(
                     .returning(*_BUMPED)
                 ).all()
             )
+        queue_apple_pushes(session, [row.id for row in rows])
     for row in rows:
         loaded = session.identity_map.get(identity_key(Pass, row.id))
         if loaded is not None:
             for name in ("version", "change_stamp", "modified_at"):
                 set_committed_value(loaded, name, getattr(row, name))
-    queue_apple_pushes(session, [row.id for row in rows])
     if settings.google_enabled:
         for row in rows:
             if row.google_object_id:
-                enqueue(
-                    session,
-                    "google.sync",
-                    {"pass_id": row.id, "notify": notify},
-                    merchant_id=row.merchant_id,
-                    dedupe_key=f"google:{row.id}:{int(notify)}",
-                )
+                _queue_google_sync(session, row.id, row.merchant_id, notify)
     return [row.id for row in rows]
 
 

@@ -34,7 +34,8 @@ def next_stamp(session: Session) -> int:
 
 
 # The writing transaction's id, as an SQL expression for an UPDATE's SET clause.
-PG_STAMP = literal_column("pg_current_xact_id()::text::bigint")
+PG_STAMP_SQL = "pg_current_xact_id()::text::bigint"
+PG_STAMP = literal_column(PG_STAMP_SQL)
 
 
 def stamp_for_update(session: Session) -> Any:
