@@ -98,6 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--levels", default="1,4,8,16,32")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
@@ -115,32 +116,40 @@ def main() -> None:
     env = bench_env(home, args.database_url, port)
     keys, codes = prepare(env, args.members, args.tills)
     answered_ok = 0
+
+    def run(tag: str, level: int, seconds: float) -> dict[str, object]:
+        def factory(conn: int, n: int):  # type: ignore[no-untyped-def]
+            rng = random.Random(hash((tag, conn, n)))
+            body = {
+                "code": rng.choice(codes),
+                "action": "purchase",
+                "amount": AMOUNT,
+                "currency": "EUR",
+                "receipt_id": f"{tag}-C{conn}-N{n}",
+            }
+            headers = {
+                "Authorization": f"Bearer {keys[conn % len(keys)]}",
+                "Content-Type": "application/json",
+            }
+            return "POST", "/api/v1/scans", json.dumps(body).encode(), headers
+
+        result = load(
+            port,
+            factory,
+            concurrency=level,
+            seconds=seconds,
+            processes=min(args.client_processes, level),
+        )
+        nonlocal answered_ok
+        answered_ok += result["statuses"].get("200", 0)
+        return result
+
     with Gunicorn(env, port, args.workers, args.threads):
+        # Not reported: each worker process warms its pool, statement caches and the
+        # server's prepared statements. Its scans are in the ledger check all the same.
+        run("warmup", 8, args.warmup)
         for level_no, level in enumerate(int(x) for x in args.levels.split(",")):
-
-            def factory(conn: int, n: int, level_no: int = level_no):  # type: ignore[no-untyped-def]
-                rng = random.Random(conn * 1_000_003 + n)
-                body = {
-                    "code": rng.choice(codes),
-                    "action": "purchase",
-                    "amount": AMOUNT,
-                    "currency": "EUR",
-                    "receipt_id": f"L{level_no}-C{conn}-N{n}",
-                }
-                headers = {
-                    "Authorization": f"Bearer {keys[conn % len(keys)]}",
-                    "Content-Type": "application/json",
-                }
-                return "POST", "/api/v1/scans", json.dumps(body).encode(), headers
-
-            result = load(
-                port,
-                factory,
-                concurrency=level,
-                seconds=args.seconds,
-                processes=min(args.client_processes, level),
-            )
-            answered_ok += result["statuses"].get("200", 0)
+            result = run(f"L{level_no}", level, args.seconds)
             print_json(
                 {
                     "level": level,
