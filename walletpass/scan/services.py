@@ -263,8 +263,9 @@ def apply_scan(
     outcome = ScanOutcome(scan, pass_row, member, program, coupon, offer, change)
     if member is not None:
         outcome.redeemable_rewards = ledger.redeemable_rewards(session, member)
-        # Known from the first query, taken before this scan: redeeming the member's
-        # last coupon leaves none, and a scan never creates one.
+        # Known from the first query, taken before this scan. A scan creates a coupon
+        # only by rolling over one it redeemed, which was active then, so "none" stays
+        # true: no query needed.
         if found.has_coupons:
             outcome.coupons = member_coupons(session, member)
     return outcome
