@@ -37,7 +37,11 @@ def init_instance(settings: Settings) -> Settings:
         from walletpass.certs.dev import create_dev_chain
 
         create_dev_chain(certs, settings.pass_type_id, settings.team_id)
-        click.echo(f"dev signing certificates written to {certs} (not trusted by real iPhones)")
+        # To stderr: ``demo --json`` prints only JSON on stdout.
+        click.echo(
+            f"dev signing certificates written to {certs} (not trusted by real iPhones)",
+            err=True,
+        )
     return settings
 
 
