@@ -39,7 +39,8 @@ from walletpass import errors
 from walletpass.crm.models import IdempotencyRecord
 from walletpass.runtime import Runtime
 from walletpass.tenancy import apikeys
-from walletpass.tenancy.models import ApiKey, Scope
+from walletpass.tenancy.apikeys import AuthenticatedKey
+from walletpass.tenancy.models import Scope
 
 PROBLEM_JSON = "application/problem+json"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -108,7 +109,7 @@ class Context:
 
     session: Session
     runtime: Runtime
-    api_key: ApiKey
+    api_key: AuthenticatedKey
     body: Any = None
     query: Any = None
     path: dict[str, Any] = field(default_factory=dict)
@@ -125,6 +126,10 @@ class Context:
         return self.runtime.settings
 
 
+# Called in a fresh transaction when an operation fails (e.g. the scan log's failed scans).
+ErrorHook = Callable[[Session, AuthenticatedKey, Any, errors.WalletpassError], None]
+
+
 @dataclass
 class Operation:
     method: str
@@ -139,7 +144,7 @@ class Operation:
     tag: str
     problems: tuple[type[errors.WalletpassError], ...]
     # Called in a fresh transaction after a domain error rolled the request back.
-    on_error: Callable[[Session, ApiKey, Any, errors.WalletpassError], None] | None = None
+    on_error: ErrorHook | None = None
 
     @property
     def operation_id(self) -> str:
@@ -287,7 +292,7 @@ class Api:
         summary: str = "",
         tag: str = "",
         problems: tuple[type[errors.WalletpassError], ...] = (),
-        on_error: Callable[[Session, ApiKey, Any, errors.WalletpassError], None] | None = None,
+        on_error: ErrorHook | None = None,
     ) -> Callable[[Callable[[Context], Any]], Callable[[Context], Any]]:
         def deco(fn: Callable[[Context], Any]) -> Callable[[Context], Any]:
             op = Operation(
@@ -332,16 +337,14 @@ class Api:
         if idem_key is not None and not (1 <= len(idem_key) <= 200 and idem_key.isprintable()):
             raise errors.ValidationFailed("Idempotency-Key must be 1 to 200 printable characters")
         fingerprint = hashlib.sha256(f"{op.method} {request.path}\n".encode() + raw).hexdigest()
-        failed: tuple[int, int, errors.WalletpassError] | None = None
+        failed: tuple[AuthenticatedKey, errors.WalletpassError] | None = None
         try:
             return self._attempts(op, runtime, path, raw, idem_key, fingerprint)
         except errors.WalletpassError:
             failed = getattr(self._local, "failed", None)
             if failed is not None and op.on_error is not None:
-                key_id, merchant_id, exc = failed
-                with runtime.transaction(merchant_id) as session:
-                    key = session.get(ApiKey, key_id)
-                    assert key is not None
+                key, exc = failed
+                with runtime.transaction(key.merchant_id) as session:
                     op.on_error(session, key, getattr(self._local, "body", None), exc)
             raise
         finally:
@@ -379,7 +382,7 @@ class Api:
                     try:
                         response = self._serialize(op, op.handler(ctx))
                     except errors.WalletpassError as exc:
-                        self._local.failed = (key.id, key.merchant_id, exc)
+                        self._local.failed = (key, exc)
                         raise
                     if record is not None:
                         record.status_code = response.status_code
@@ -392,7 +395,7 @@ class Api:
                     raise
         raise AssertionError("unreachable")
 
-    def _authenticate(self, session: Session, op: Operation) -> ApiKey:
+    def _authenticate(self, session: Session, op: Operation) -> AuthenticatedKey:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -470,7 +473,7 @@ class Api:
 
     @staticmethod
     def _claim_idempotency(
-        session: Session, key: ApiKey, idem_key: str, fingerprint: str
+        session: Session, key: AuthenticatedKey, idem_key: str, fingerprint: str
     ) -> tuple[Response | None, IdempotencyRecord | None]:
         scoped_key = f"{key.id}:{idem_key}"
         record = session.scalars(

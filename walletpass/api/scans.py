@@ -27,7 +27,8 @@ from walletpass.loyalty.services import Actor, program_rules
 from walletpass.offers.models import Coupon, Offer
 from walletpass.offers.services import coupon_problem
 from walletpass.scan import services as scan_services
-from walletpass.tenancy.models import ApiKey, Store
+from walletpass.tenancy.apikeys import AuthenticatedKey
+from walletpass.tenancy.models import Store
 
 SCAN_PROBLEMS = (
     errors.UnknownCode,
@@ -45,7 +46,7 @@ SCAN_PROBLEMS = (
 )
 
 
-def actor_for(session: Session, key: ApiKey, store_code: str | None) -> Actor:
+def actor_for(session: Session, key: AuthenticatedKey, store_code: str | None) -> Actor:
     store_id = key.store_id
     if store_code:
         store = session.scalars(select(Store).where(Store.code == store_code)).one_or_none()
@@ -107,7 +108,7 @@ def balance_of(member: Member | None, program: Program | None) -> BalanceOut:
 
 def register(api: Api) -> None:
     def record_failure(
-        session: Session, key: ApiKey, body: Any, exc: errors.WalletpassError
+        session: Session, key: AuthenticatedKey, body: Any, exc: errors.WalletpassError
     ) -> None:
         if not isinstance(body, ScanIn):
             return

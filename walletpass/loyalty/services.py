@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import ColumnElement, Row, bindparam, func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -690,37 +691,86 @@ def add_stamps(
 # --- rewards ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class CatalogueReward:
+    """A reward as the catalogue lists it for a member: read with Core (every till scan
+    answers with what is redeemable), not loaded as a live row."""
+
+    id: int
+    name: str
+    kind: str
+    cost_points: int
+    min_tier: str | None
+    stock: int | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+    active: bool
+
+
+_REWARDS = Reward.__table__
+# In CatalogueReward's field order, so a row builds one positionally.
+CATALOGUE_COLUMNS = tuple(_REWARDS.c[f.name] for f in fields(CatalogueReward))
+
+
+def active_catalogue(program_id: Any, merchant_id: Any) -> ColumnElement[bool]:
+    """The condition for a program's active rewards, scoped to its merchant explicitly
+    (Core statements do not get the session's tenant filter)."""
+    return (
+        (_REWARDS.c.program_id == program_id)
+        & (_REWARDS.c.merchant_id == merchant_id)
+        & _REWARDS.c.active.is_(True)
+    )
+
+
+# Built once: every scan answers with what is redeemable now.
+_ACTIVE_REWARDS = (
+    select(*CATALOGUE_COLUMNS)
+    .where(active_catalogue(bindparam("program_id"), bindparam("merchant_id")))
+    .order_by(_REWARDS.c.cost_points)
+)
+
+
+def catalogue_rows(session: Session, member: Member) -> Sequence[Row[Any]]:
+    """The member's program's active rewards, cheapest first, as CATALOGUE_COLUMNS rows.
+    Flushes first, so a reward redeemed in this unit of work shows its new stock."""
+    session.flush()
+    return (
+        session.connection()
+        .execute(
+            _ACTIVE_REWARDS, {"program_id": member.program_id, "merchant_id": member.merchant_id}
+        )
+        .all()
+    )
+
+
 def redeemable_rewards(
     session: Session, member: Member, now: datetime | None = None
-) -> list[Reward]:
+) -> list[CatalogueReward]:
     """Rewards this member could redeem right now (balance, tier, stock, dates)."""
+    return redeemable_among(session, member, catalogue_rows(session, member), now)
+
+
+def redeemable_among(
+    session: Session,
+    member: Member,
+    rows: Iterable[Sequence[Any]],
+    now: datetime | None = None,
+) -> list[CatalogueReward]:
+    """The rewards of ``rows`` (CATALOGUE_COLUMNS, as :func:`catalogue_rows` reads them)
+    this member could redeem right now."""
     now = now or utcnow()
     program = session.get(Program, member.program_id)
     assert program is not None
     found = []
-    for reward in session.scalars(
-        _ACTIVE_REWARDS, {"program_id": member.program_id, "merchant_id": member.merchant_id}
-    ):
+    for row in rows:
+        reward = CatalogueReward(*row)
         if _reward_problem(program, member, reward, now) is None:
             found.append(reward)
     return found
 
 
-# Built once, scoped explicitly: every scan answers with what is redeemable now.
-_ACTIVE_REWARDS = (
-    select(Reward)
-    .where(
-        Reward.program_id == bindparam("program_id"),
-        Reward.merchant_id == bindparam("merchant_id"),
-        Reward.active.is_(True),
-    )
-    .order_by(Reward.cost_points)
-    .execution_options(all_merchants=True)
-)
-
-
 def _reward_problem(
-    program: Program, member: Member, reward: Reward, now: datetime
+    program: Program, member: Member, reward: Reward | CatalogueReward, now: datetime
 ) -> errors.WalletpassError | None:
     if not reward.active:
         return errors.RewardUnavailable(f"reward {reward.name!r} is not active")

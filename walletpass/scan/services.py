@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -53,7 +54,7 @@ class ScanOutcome:
     coupon: Coupon | None
     offer: Offer | None
     change: ledger.Change = field(default_factory=ledger.Change)
-    redeemable_rewards: list[Reward] = field(default_factory=list)
+    redeemable_rewards: list[ledger.CatalogueReward] = field(default_factory=list)
     coupons: list[tuple[Coupon, Offer]] = field(default_factory=list)
 
 
@@ -220,8 +221,9 @@ def apply_scan(
     # No re-read needed: the actions lock these rows with populate_existing, which
     # refreshes the very objects held here.
     offer = session.get(Offer, coupon.offer_id) if coupon else None
-    scan = _insert_scan(
+    scan, catalogue = _record_scan(
         session,
+        member,
         merchant_id=pass_row.merchant_id,
         store_id=actor.store_id,
         api_key_id=api_key_id,
@@ -262,7 +264,7 @@ def apply_scan(
     )
     outcome = ScanOutcome(scan, pass_row, member, program, coupon, offer, change)
     if member is not None:
-        outcome.redeemable_rewards = ledger.redeemable_rewards(session, member)
+        outcome.redeemable_rewards = ledger.redeemable_among(session, member, catalogue)
         # Known from the first query, taken before this scan. A scan creates a coupon
         # only by rolling over one it redeemed, which was active then, so "none" stays
         # true: no query needed.
@@ -271,12 +273,35 @@ def apply_scan(
     return outcome
 
 
-def _insert_scan(session: Session, **values: Any) -> Scan:
-    """One Core INSERT (this runs on every scan); returns the row as a detached object."""
+def _record_scan(
+    session: Session, member: Member | None, **values: Any
+) -> tuple[Scan, Sequence[Sequence[Any]]]:
+    """The scan's row, by a Core INSERT (this runs on every scan), and, for a member's
+    card, the program's reward catalogue the answer lists: one statement on PostgreSQL,
+    two on SQLite (which cannot INSERT inside a WITH).
+
+    :return: the scan as a detached object, and the catalogue as
+        ``ledger.CATALOGUE_COLUMNS`` rows (empty for a coupon).
+    """
     values["created_at"] = utcnow()
     values.setdefault("undone_at", None)
-    scan_id = session.connection().execute(_INSERT_SCAN, values).scalar_one()
-    return Scan(id=scan_id, **values)
+    conn = session.connection()
+    catalogue: Sequence[Sequence[Any]] = []
+    if member is not None and conn.dialect.name == "postgresql":
+        # The catalogue must see a reward redeemed in this unit of work at its new stock.
+        session.flush()
+        rows = conn.execute(
+            _RECORD_SCAN_PG,
+            values
+            | {"catalogue_program": member.program_id, "catalogue_merchant": member.merchant_id},
+        ).all()
+        scan_id = rows[0][0]
+        catalogue = [row[1:] for row in rows if row[1] is not None]
+    else:
+        scan_id = conn.execute(_INSERT_SCAN, values).scalar_one()
+        if member is not None:
+            catalogue = ledger.catalogue_rows(session, member)
+    return Scan(id=scan_id, **values), catalogue
 
 
 _SCANS = Scan.__table__
@@ -284,6 +309,22 @@ _INSERT_SCAN = (
     insert(_SCANS)
     .values({c.name: bindparam(c.name, type_=c.type) for c in _SCANS.c if c.name != "id"})
     .returning(_SCANS.c.id)
+)
+_RECORDED = _INSERT_SCAN.cte("recorded")
+_CATALOGUE = Reward.__table__
+# WITH recorded AS (INSERT ... RETURNING id) SELECT recorded.id, <catalogue> FROM recorded
+# LEFT JOIN rewards ON <the program's active rewards>: one row with NULLs if it has none.
+_RECORD_SCAN_PG = (
+    select(_RECORDED.c.id, *ledger.CATALOGUE_COLUMNS)
+    .select_from(
+        _RECORDED.outerjoin(
+            _CATALOGUE,
+            ledger.active_catalogue(
+                bindparam("catalogue_program"), bindparam("catalogue_merchant")
+            ),
+        )
+    )
+    .order_by(_CATALOGUE.c.cost_points)
 )
 
 

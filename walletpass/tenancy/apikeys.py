@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from walletpass.db import utcnow
@@ -50,16 +51,40 @@ def create_api_key(
     return row, f"{PREFIX}_{prefix}_{secret}"
 
 
-# Built once: every API call runs it. Keys are looked up across merchants (the key tells
-# whose it is).
-_BY_PREFIX = (
-    select(ApiKey).where(ApiKey.prefix == bindparam("prefix")).execution_options(all_merchants=True)
+@dataclass(frozen=True, slots=True)
+class AuthenticatedKey:
+    """The key a request presented, as checked: who calls, for which merchant, with what
+    scope, from which store. A value, not a row: nothing a handler does to it is saved."""
+
+    id: int
+    merchant_id: int
+    scope: str
+    store_id: int | None
+    name: str
+
+
+_KEYS = ApiKey.__table__
+# Built once: every API call runs it. A Core statement, not an ORM load: this is the one
+# query every request pays for, and the caller needs five columns, not a live row. Keys
+# are looked up across merchants (the key tells whose it is).
+_BY_PREFIX = select(
+    _KEYS.c.id,
+    _KEYS.c.merchant_id,
+    _KEYS.c.scope,
+    _KEYS.c.store_id,
+    _KEYS.c.name,
+    _KEYS.c.key_hash,
+    _KEYS.c.revoked_at,
+    _KEYS.c.last_used_at,
+).where(_KEYS.c.prefix == bindparam("prefix"))
+_TOUCH = (
+    update(_KEYS).where(_KEYS.c.id == bindparam("key_id")).values(last_used_at=bindparam("now"))
 )
 
 
 def authenticate(
     session: Session, presented: str, *, touch_after: timedelta = timedelta(0)
-) -> ApiKey | None:
+) -> AuthenticatedKey | None:
     """The live key matching ``presented``, or None.
 
     :param touch_after: record the use only if the last recorded one is older than this.
@@ -67,12 +92,13 @@ def authenticate(
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != PREFIX:
         return None
-    row = session.scalars(_BY_PREFIX, {"prefix": parts[1]}).one_or_none()
+    conn = session.connection()
+    row = conn.execute(_BY_PREFIX, {"prefix": parts[1]}).one_or_none()
     if row is None or row.revoked_at is not None:
         return None
     if not hmac.compare_digest(row.key_hash, _digest(parts[2])):
         return None
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at >= touch_after:
-        row.last_used_at = now
-    return row
+        conn.execute(_TOUCH, {"key_id": row.id, "now": now})
+    return AuthenticatedKey(row.id, row.merchant_id, row.scope, row.store_id, row.name)
