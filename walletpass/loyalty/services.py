@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Row, bindparam, func, select, text
+from sqlalchemy import BigInteger, ColumnElement, Row, bindparam, column, func, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -38,7 +38,16 @@ from walletpass.loyalty.models import (
 )
 from walletpass.passes import codes
 from walletpass.passes.models import Pass, PassStatus
-from walletpass.passes.services import issue_pass, member_passes_changed, pass_changed
+from walletpass.passes.services import (
+    BUMP_TYPES,
+    BUMPED_COLUMNS,
+    after_bump,
+    bump_member_passes_ctes,
+    bump_params,
+    issue_pass,
+    member_passes_changed,
+    pass_changed,
+)
 from walletpass.tenancy.models import Merchant
 
 
@@ -159,6 +168,30 @@ _POST_PG = text(
 ).bindparams(*_ENTRY_TYPES, _MONEY)
 
 
+_POST_COLUMNS = (
+    column("entry_id", BigInteger),
+    _MEMBERS.c.points_balance,
+    _MEMBERS.c.stamps_balance,
+    _MEMBERS.c.lifetime_spend,
+)
+# PostgreSQL, a purchase's writes in one round trip: the entry, the balances and, only if
+# the entry was written, the member's pass bump with its pushes. One row per pass bumped
+# (pass columns NULL if the member has no active pass); no row if the key was taken.
+_POST_AND_BUMP_PG = (
+    text(
+        f"WITH entry AS ({_INSERT_ENTRY_SQL} RETURNING id), "  # noqa: S608 - constants only
+        f"moved AS (UPDATE members SET {_BALANCES_SET} FROM entry "
+        f"WHERE members.id = :for_member RETURNING entry.id AS entry_id, {_BALANCES_RETURNED}), "
+        f"{bump_member_passes_ctes('EXISTS (SELECT FROM entry)')} "
+        "SELECT moved.*, "
+        + ", ".join(f"bumped.{c.name}" for c in BUMPED_COLUMNS)
+        + " FROM moved LEFT JOIN bumped ON true"
+    )
+    .bindparams(*_ENTRY_TYPES, _MONEY, *BUMP_TYPES)
+    .columns(*_POST_COLUMNS, *BUMPED_COLUMNS)
+)
+
+
 def _replay_for(session: Session, key: str, member: Member) -> LedgerEntry | None:
     """The earlier entry of a retried operation, if it was this member's.
 
@@ -206,6 +239,7 @@ def post_once(
     expires_at: datetime | None = None,
     details: dict[str, Any] | None = None,
     spend: Decimal | None = None,
+    refresh_passes: Settings | None = None,
 ) -> LedgerEntry | None:
     """Append one entry unless its idempotency key is taken, and move the member's
     balances with it (caller holds the lock).
@@ -218,6 +252,9 @@ def post_once(
 
     :param spend: added to the member's lifetime spend in the same UPDATE (a purchase,
         or a negative one for a refund).
+    :param refresh_passes: if given (the settings), and the entry is written, also
+        :func:`member_passes_changed` for the member, in the same statement on PostgreSQL.
+        Once is enough for a unit of work: wallets see only its committed end state.
     :return: the entry (not attached to the session; its id is set), or None if the key
         was taken: then nothing was written.
     """
@@ -244,15 +281,24 @@ def post_once(
     balances = {"for_member": member.id, "spend": spend or Decimal(0)}
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        row = conn.execute(_POST_PG, values | balances).one_or_none()
-        if row is None:
-            return None
+        if refresh_passes is not None:
+            rows = conn.execute(_POST_AND_BUMP_PG, values | balances | bump_params(member.id)).all()
+            if not rows:
+                return None
+            row = rows[0]
+            after_bump(session, refresh_passes, [r for r in rows if r.id is not None])
+        else:
+            row = conn.execute(_POST_PG, values | balances).one_or_none()
+            if row is None:
+                return None
         entry_id = row.entry_id
     else:
         entry_id = conn.execute(_INSERT_ENTRY, values).scalar()
         if entry_id is None:
             return None
         row = conn.execute(_MOVE_BALANCES, values | balances).one()
+        if refresh_passes is not None:
+            member_passes_changed(session, refresh_passes, member.id)
     set_committed_value(member, "points_balance", row.points_balance)
     set_committed_value(member, "stamps_balance", row.stamps_balance)
     set_committed_value(member, "lifetime_spend", row.lifetime_spend)
@@ -503,6 +549,8 @@ def record_purchase(
         reason="purchase",
         expires_at=expiry.expires_at_for_earn(parsed.expiry, at),
         spend=amount,
+        # The member's passes change with it (this unit of work's one bump and push).
+        refresh_passes=settings,
         **earned,
     )
     if entry is None:
@@ -521,7 +569,6 @@ def record_purchase(
     if first_purchase and member.referred_by_id and isinstance(parsed, rules.PointsRules):
         _pay_referral(session, settings, member, parsed)
     change.tier_after = member.tier
-    refresh_member_passes(session, settings, member)
     return change
 
 

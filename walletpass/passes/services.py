@@ -157,7 +157,7 @@ _QUEUE_PUSHES = {
 
 
 _PASSES = Pass.__table__
-_BUMPED = (
+BUMPED_COLUMNS = (
     _PASSES.c.id,
     _PASSES.c.version,
     _PASSES.c.change_stamp,
@@ -165,32 +165,53 @@ _BUMPED = (
     _PASSES.c.google_object_id,
     _PASSES.c.merchant_id,
 )
+BUMP_TYPES = (bindparam("whole", type_=UTCDateTime()), bindparam("now", type_=UTCDateTime()))
 
 
 def _member_active(member_id: Any) -> ColumnElement[bool]:
     return (_PASSES.c.member_id == member_id) & (_PASSES.c.status == PassStatus.ACTIVE.value)
 
 
-# PostgreSQL, one round trip for a till scan's pass work: bump the member's active passes
-# (Last-Modified to this whole second or one second past the previous one, whichever is
-# later: next_modified_at() in SQL) and queue one push per token of their devices.
-_BUMP_MEMBER_PASSES = (
-    text(
-        "WITH bumped AS (UPDATE passes SET version = version + 1, "  # noqa: S608 - constants only
+def bump_member_passes_ctes(only_if: str = "true") -> str:
+    """PostgreSQL, a till scan's pass work as two CTEs for a WITH: ``bumped`` bumps the
+    member's (``:for_member``) active passes (Last-Modified to this whole second or one
+    second past the previous one, whichever is later: next_modified_at() in SQL) and
+    returns BUMPED_COLUMNS; ``pushed`` queues one push per token of their devices.
+
+    :param only_if: an SQL condition (a constant) the bump also needs, e.g. that a CTE
+        before it wrote a row. Takes :func:`bump_params` (types: BUMP_TYPES).
+    """
+    return (
+        "bumped AS (UPDATE passes SET version = version + 1, "  # noqa: S608 - constants only
         f"change_stamp = {stamps.PG_STAMP_SQL}, "
         "modified_at = greatest(:whole, modified_at + interval '1 second') "
-        "WHERE member_id = :for_member AND status = 'active' "
-        "RETURNING id, version, change_stamp, modified_at, google_object_id, merchant_id), "
+        f"WHERE member_id = :for_member AND status = 'active' AND {only_if} "
+        f"RETURNING {', '.join(c.name for c in BUMPED_COLUMNS)}), "
         "pushed AS ("
         + insert_select_sql(
             _pushes_select("jsonb_build_object", "JOIN bumped b ON b.id = r.pass_id WHERE true")
         )
-        + " RETURNING 1) "
-        "SELECT id, version, change_stamp, modified_at, google_object_id, merchant_id "
-        "FROM bumped"
+        + " RETURNING 1)"
     )
-    .bindparams(bindparam("whole", type_=UTCDateTime()), bindparam("now", type_=UTCDateTime()))
-    .columns(*_BUMPED)
+
+
+def bump_params(member_id: int) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "for_member": member_id,
+        "whole": _whole_second(now),
+        "now": now,
+        "max_attempts": DEFAULT_MAX_ATTEMPTS,
+    }
+
+
+_BUMP_MEMBER_PASSES = (
+    text(
+        f"WITH {bump_member_passes_ctes()} "  # noqa: S608 - constants only
+        f"SELECT {', '.join(c.name for c in BUMPED_COLUMNS)} FROM bumped"
+    )
+    .bindparams(*BUMP_TYPES)
+    .columns(*BUMPED_COLUMNS)
 )
 
 
@@ -205,21 +226,12 @@ def member_passes_changed(
     :return: the ids of the passes bumped.
     """
     conn = session.connection()
-    now = utcnow()
-    whole = _whole_second(now)
     if conn.dialect.name == "postgresql":
-        rows = conn.execute(
-            _BUMP_MEMBER_PASSES,
-            {
-                "for_member": member_id,
-                "whole": whole,
-                "now": now,
-                "max_attempts": DEFAULT_MAX_ATTEMPTS,
-            },
-        ).all()
+        rows = conn.execute(_BUMP_MEMBER_PASSES, bump_params(member_id)).all()
     else:
         # SQLite stores times as text: Last-Modified is worked out here, one pass at a time
         # (a member has one active pass, rarely two), under the one-writer lock.
+        whole = _whole_second(utcnow())
         stamp = stamps.next_stamp(session)
         rows = []
         for pass_id, previous in conn.execute(
@@ -234,10 +246,21 @@ def member_passes_changed(
                         change_stamp=stamp,
                         modified_at=next_modified_at(previous, whole),
                     )
-                    .returning(*_BUMPED)
+                    .returning(*BUMPED_COLUMNS)
                 ).all()
             )
         queue_apple_pushes(session, [row.id for row in rows])
+    return after_bump(session, settings, rows, notify=notify)
+
+
+def after_bump(
+    session: Session, settings: Settings, rows: Sequence[Any], *, notify: bool = True
+) -> list[int]:
+    """What follows a bump whose BUMPED_COLUMNS ``rows`` came back: the session's loaded
+    objects of those passes get the new values, and Google's copies a sync job.
+
+    :return: the ids of the passes bumped.
+    """
     for row in rows:
         loaded = session.identity_map.get(identity_key(Pass, row.id))
         if loaded is not None:
