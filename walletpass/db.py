@@ -153,6 +153,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    if url.startswith("postgresql+psycopg"):
+        from walletpass.pgcursor import DescribedCursor
+
+        kwargs.setdefault("connect_args", {}).setdefault("cursor_factory", DescribedCursor)
     engine = create_engine(url, **kwargs)
     _ping_when_idle(engine)
     return engine
