@@ -335,3 +335,18 @@ def test_domain_events_reach_a_subscribed_crm_as_schema_valid_payloads(client, r
         assert {"member.created", "points.changed", "scan.recorded", "reward.redeemed"} <= types
         for d in deliveries:
             assert schemas.field_errors("outbound", d.event_type, d.payload) == [], d.event_type
+
+
+def test_the_answer_lists_a_reward_only_while_it_is_in_stock(client, runtime, settings):
+    cafe = shop(runtime, settings, "points", CAFE_POINTS)
+    last_mug = reward(runtime, cafe, "Last mug", 10, stock=1)
+    reward(runtime, cafe, "Coffee", 20)
+    card = join(runtime, settings, cafe)
+    till = Till(client, cafe["key"])
+    out = till.scan(code=card["code"], action="purchase", amount="3000", receipt_id="r1")
+    assert [r["name"] for r in out["redeemable"]["rewards"]] == ["Last mug", "Coffee"]
+    # Its last one goes in this very scan: the answer already knows (20 points left).
+    out = till.scan(code=card["code"], action="redeem_reward", reward_id=last_mug, receipt_id="r2")
+    assert out["balance"]["points"] == 20
+    assert [r["name"] for r in out["redeemable"]["rewards"]] == ["Coffee"]
+    assert_ledger_matches(runtime, card["member_id"])
