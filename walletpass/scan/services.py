@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -45,9 +45,35 @@ class ScanRequest:
     lines: list[earning.Line] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedScan:
+    """A scan as :func:`apply_scan` wrote it to the scan log. A value, not a live row:
+    building an ORM object for it cost as much as a small query (undo loads the row)."""
+
+    id: int
+    merchant_id: int
+    store_id: int | None
+    api_key_id: int | None
+    user_id: int | None
+    pass_id: int | None
+    member_id: int | None
+    coupon_id: int | None
+    action: str
+    code: str
+    amount: Decimal | None
+    currency: str | None
+    receipt_id: str | None
+    result: str
+    error_type: str | None
+    points_delta: int
+    details: dict[str, Any]
+    created_at: datetime
+    undone_at: datetime | None
+
+
 @dataclass
 class ScanOutcome:
-    scan: Scan
+    scan: RecordedScan
     pass_row: Pass
     member: Member | None
     program: Program | None
@@ -275,12 +301,12 @@ def apply_scan(
 
 def _record_scan(
     session: Session, member: Member | None, **values: Any
-) -> tuple[Scan, Sequence[Sequence[Any]]]:
+) -> tuple[RecordedScan, Sequence[Sequence[Any]]]:
     """The scan's row, by a Core INSERT (this runs on every scan), and, for a member's
     card, the program's reward catalogue the answer lists: one statement on PostgreSQL,
     two on SQLite (which cannot INSERT inside a WITH).
 
-    :return: the scan as a detached object, and the catalogue as
+    :return: the scan, and the catalogue as
         ``ledger.CATALOGUE_COLUMNS`` rows (empty for a coupon).
     """
     values["created_at"] = utcnow()
@@ -301,7 +327,7 @@ def _record_scan(
         scan_id = conn.execute(_INSERT_SCAN, values).scalar_one()
         if member is not None:
             catalogue = ledger.catalogue_rows(session, member)
-    return Scan(id=scan_id, **values), catalogue
+    return RecordedScan(id=scan_id, **values), catalogue
 
 
 _SCANS = Scan.__table__
