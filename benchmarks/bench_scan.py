@@ -102,6 +102,9 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    # gunicorn picks sync for one thread, gthread for more; gthread also keeps
+    # connections alive with one thread.
+    parser.add_argument("--worker-class", default=None)
     parser.add_argument("--client-processes", type=int, default=1)
     # A chain's tills each have their own key (the API's rate limit is per key).
     parser.add_argument("--tills", type=int, default=16)
@@ -144,7 +147,7 @@ def main() -> None:
         answered_ok += result["statuses"].get("200", 0)
         return result
 
-    with Gunicorn(env, port, args.workers, args.threads):
+    with Gunicorn(env, port, args.workers, args.threads, args.worker_class):
         # Not reported: each worker process warms its pool, statement caches and the
         # server's prepared statements. Its scans are in the ledger check all the same.
         run("warmup", 8, args.warmup)
@@ -154,7 +157,8 @@ def main() -> None:
                 {
                     "level": level,
                     "database": "postgresql",
-                    "gunicorn": f"{args.workers}w x {args.threads}t",
+                    "gunicorn": f"{args.workers}w x {args.threads}t"
+                    + (f" {args.worker_class}" if args.worker_class else ""),
                     "scans_per_s": result["requests_per_s"],
                     **result,
                 }

@@ -59,8 +59,16 @@ def reset_postgres(url: str) -> None:
 
 
 class Gunicorn:
-    def __init__(self, env: dict[str, str], port: int, workers: int, threads: int) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int,
+        workers: int,
+        threads: int,
+        worker_class: str | None = None,
+    ) -> None:
         self.env, self.port, self.workers, self.threads = env, port, workers, threads
+        self.worker_class = worker_class
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Gunicorn:
@@ -74,6 +82,7 @@ class Gunicorn:
             str(self.threads),
             "--log-level",
             "warning",
+            *(["--worker-class", self.worker_class] if self.worker_class else []),
             "walletpass.app:create_app()",
         ]
         self.proc = subprocess.Popen(cmd, env=self.env, cwd=REPO)
