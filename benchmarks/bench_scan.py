@@ -4,7 +4,8 @@ Prepares a merchant with N members (each card registered on a phone, a catalogue
 rewards) and 16 tills with a key each, starts gunicorn, fires purchase scans (each with a
 new receipt id, a random card, connections spread over the tills) from a separate client
 process at rising concurrency, and prints one JSON line per level with scans/s, p50 and
-p99. Afterwards it checks that the ledger matches the requests answered 200 exactly (entry
+p99, between two readings of the machine's speed (a fixed Python loop's CPU seconds: this
+shared VM's speed drifts, so compare runs with them). Afterwards it checks that the ledger matches the requests answered 200 exactly (entry
 count and points), that each member's cached balance equals their ledger sum, and that
 the purchases queued pushes for the phones.
 
@@ -29,6 +30,7 @@ from harness import (
     bench_env,
     free_port,
     load,
+    machine_speed,
     populate,
     print_json,
     reset_postgres,
@@ -147,6 +149,7 @@ def main() -> None:
         answered_ok += result["statuses"].get("200", 0)
         return result
 
+    print_json({"machine_speed_s": machine_speed(), "when": "before"})
     with Gunicorn(env, port, args.workers, args.threads, args.worker_class):
         # Not reported: each worker process warms its pool, statement caches and the
         # server's prepared statements. Its scans are in the ledger check all the same.
@@ -163,6 +166,7 @@ def main() -> None:
                     **result,
                 }
             )
+    print_json({"machine_speed_s": machine_speed(), "when": "after"})
     print_json(verify(env, answered_ok))
 
 
