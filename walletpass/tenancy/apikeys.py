@@ -77,8 +77,20 @@ _BY_PREFIX = select(
     _KEYS.c.revoked_at,
     _KEYS.c.last_used_at,
 ).where(_KEYS.c.prefix == bindparam("prefix"))
+# Recording a use is best effort: if another request is recording one for this key right
+# now, skip it rather than queue behind its transaction (PostgreSQL's SKIP LOCKED; SQLite's
+# writers are serialized anyway). NO KEY UPDATE, so the scans' foreign-key checks on the
+# key's row do not wait either.
 _TOUCH = (
-    update(_KEYS).where(_KEYS.c.id == bindparam("key_id")).values(last_used_at=bindparam("now"))
+    update(_KEYS)
+    .where(
+        _KEYS.c.id.in_(
+            select(_KEYS.c.id)
+            .where(_KEYS.c.id == bindparam("key_id"))
+            .with_for_update(skip_locked=True, key_share=True)
+        )
+    )
+    .values(last_used_at=bindparam("now"))
 )
 
 
