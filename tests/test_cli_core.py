@@ -48,33 +48,25 @@ def test_apikeys_and_users_reject_bad_input_clearly(cli, runtime):
     assert r.exit_code == 0 and r.output.startswith("wp_")
     r = cli("apikeys", "create", "--merchant", "demo-cafe", "--scope", "till", "--store", "nope")
     assert r.exit_code == 1 and "has no store 'nope'" in r.output
-    r = cli(
-        "users",
-        "create",
-        "--merchant",
-        "demo-cafe",
-        "--email",
-        "s@x.test",
-        "--role",
-        "staff",
-        "--password-env",
-        "PW",
-        env={"PW": "short"},
-    )
+
+    def create_staff(password: str):  # type: ignore[no-untyped-def]
+        return cli(
+            "users",
+            "create",
+            "--merchant",
+            "demo-cafe",
+            "--email",
+            "s@x.test",
+            "--role",
+            "staff",
+            "--password-env",
+            "PW",
+            env={"PW": password},
+        )
+
+    r = create_staff("short")
     assert r.exit_code == 1 and "password too short" in r.output
-    r = cli(
-        "users",
-        "create",
-        "--merchant",
-        "demo-cafe",
-        "--email",
-        "s@x.test",
-        "--role",
-        "staff",
-        "--password-env",
-        "PW",
-        env={"PW": "long-enough-password"},
-    )
+    r = create_staff("long-enough-password")
     assert r.exit_code == 0
     with runtime.transaction() as s:
         user = s.scalars(select(User).where(User.email == "s@x.test")).one()

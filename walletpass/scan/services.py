@@ -48,7 +48,7 @@ class ScanRequest:
 @dataclass(frozen=True, slots=True)
 class RecordedScan:
     """A scan as :func:`apply_scan` wrote it to the scan log. A value, not a live row:
-    building an ORM object for it cost as much as a small query (undo loads the row)."""
+    an ORM object cost 18 instrumented attribute sets on every scan (undo loads the row)."""
 
     id: int
     merchant_id: int
