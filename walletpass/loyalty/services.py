@@ -26,6 +26,7 @@ from walletpass import errors
 from walletpass.config import Settings
 from walletpass.crm.events import emit
 from walletpass.db import utcnow
+from walletpass.directsql import Direct
 from walletpass.loyalty import earning, expiry, rules, tiers
 from walletpass.loyalty.models import (
     LedgerEntry,
@@ -185,24 +186,28 @@ _MOVE_BALANCES = text(
     f"UPDATE members SET {_BALANCES_SET} WHERE members.id = :for_member "  # noqa: S608
     f"RETURNING {_BALANCES_RETURNED}"
 ).bindparams(bindparam("created_at", type_=_ENTRIES.c.created_at.type), _MONEY)
-# PostgreSQL: both in one round trip; no entry (the key was taken) updates no member.
-_POST_PG = text(
-    f"WITH entry AS ({_INSERT_ENTRY_SQL} RETURNING id) "  # noqa: S608 - constants only
-    f"UPDATE members SET {_BALANCES_SET} FROM entry WHERE members.id = :for_member "
-    f"RETURNING entry.id AS entry_id, {_BALANCES_RETURNED}"
-).bindparams(*_ENTRY_TYPES, _MONEY)
-
-
 _POST_COLUMNS = (
     column("entry_id", BigInteger),
     _MEMBERS.c.points_balance,
     _MEMBERS.c.stamps_balance,
     _MEMBERS.c.lifetime_spend,
 )
+# PostgreSQL: both in one round trip; no entry (the key was taken) updates no member.
+_POST_PG = Direct(
+    text(
+        f"WITH entry AS ({_INSERT_ENTRY_SQL} RETURNING id) "  # noqa: S608 - constants only
+        f"UPDATE members SET {_BALANCES_SET} FROM entry WHERE members.id = :for_member "
+        f"RETURNING entry.id AS entry_id, {_BALANCES_RETURNED}"
+    )
+    .bindparams(*_ENTRY_TYPES, _MONEY)
+    .columns(*_POST_COLUMNS)
+)
+
+
 # PostgreSQL, a purchase's writes in one round trip: the entry, the balances and, only if
 # the entry was written, the member's pass bump with its pushes. One row per pass bumped
 # (pass columns NULL if the member has no active pass); no row if the key was taken.
-_POST_AND_BUMP_PG = (
+_POST_AND_BUMP_PG = Direct(
     text(
         f"WITH entry AS ({_INSERT_ENTRY_SQL} RETURNING id), "  # noqa: S608 - constants only
         f"moved AS (UPDATE members SET {_BALANCES_SET} FROM entry "
@@ -306,13 +311,13 @@ def post_once(
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         if refresh_passes is not None:
-            rows = conn.execute(_POST_AND_BUMP_PG, values | balances | bump_params(member.id)).all()
+            rows = _POST_AND_BUMP_PG.rows(conn, values | balances | bump_params(member.id))
             if not rows:
                 return None
             row = rows[0]
             after_bump(session, refresh_passes, [r for r in rows if r.id is not None])
         else:
-            row = conn.execute(_POST_PG, values | balances).one_or_none()
+            row = _POST_PG.one_or_none(conn, values | balances)
             if row is None:
                 return None
         entry_id = row.entry_id

@@ -17,6 +17,7 @@ from walletpass.config import Settings
 from walletpass.crm.events import emit
 from walletpass.crm.outbound import any_active_endpoint, note_no_active_endpoint
 from walletpass.db import utcnow
+from walletpass.directsql import Direct
 from walletpass.loyalty import earning
 from walletpass.loyalty import services as ledger
 from walletpass.loyalty.models import LedgerEntry, Member, Program, ProgramKind, Reward
@@ -316,11 +317,11 @@ def _record_scan(
     if member is not None and conn.dialect.name == "postgresql":
         # The catalogue must see a reward redeemed in this unit of work at its new stock.
         session.flush()
-        rows = conn.execute(
-            _RECORD_SCAN_PG,
+        rows = _RECORD_SCAN_PG.rows(
+            conn,
             values
             | {"catalogue_program": member.program_id, "catalogue_merchant": member.merchant_id},
-        ).all()
+        )
         scan_id = rows[0][0]
         catalogue = [row[1:] for row in rows if row[1] is not None]
     else:
@@ -340,7 +341,7 @@ _RECORDED = _INSERT_SCAN.cte("recorded")
 _CATALOGUE = Reward.__table__
 # WITH recorded AS (INSERT ... RETURNING id) SELECT recorded.id, <catalogue> FROM recorded
 # LEFT JOIN rewards ON <the program's active rewards>: one row with NULLs if it has none.
-_RECORD_SCAN_PG = (
+_RECORD_SCAN_PG = Direct(
     select(_RECORDED.c.id, *ledger.CATALOGUE_COLUMNS)
     .select_from(
         _RECORDED.outerjoin(

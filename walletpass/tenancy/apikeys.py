@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from walletpass.db import utcnow
+from walletpass.directsql import Direct
 from walletpass.tenancy.models import ApiKey, Scope
 
 PREFIX = "wp"
@@ -67,21 +68,23 @@ _KEYS = ApiKey.__table__
 # Built once: every API call runs it. A Core statement, not an ORM load: this is the one
 # query every request pays for, and the caller needs five columns, not a live row. Keys
 # are looked up across merchants (the key tells whose it is).
-_BY_PREFIX = select(
-    _KEYS.c.id,
-    _KEYS.c.merchant_id,
-    _KEYS.c.scope,
-    _KEYS.c.store_id,
-    _KEYS.c.name,
-    _KEYS.c.key_hash,
-    _KEYS.c.revoked_at,
-    _KEYS.c.last_used_at,
-).where(_KEYS.c.prefix == bindparam("prefix"))
+_BY_PREFIX = Direct(
+    select(
+        _KEYS.c.id,
+        _KEYS.c.merchant_id,
+        _KEYS.c.scope,
+        _KEYS.c.store_id,
+        _KEYS.c.name,
+        _KEYS.c.key_hash,
+        _KEYS.c.revoked_at,
+        _KEYS.c.last_used_at,
+    ).where(_KEYS.c.prefix == bindparam("prefix"))
+)
 # Recording a use is best effort: if another request is recording one for this key right
 # now, skip it rather than queue behind its transaction (PostgreSQL's SKIP LOCKED; SQLite's
 # writers are serialized anyway). NO KEY UPDATE, so the scans' foreign-key checks on the
 # key's row do not wait either.
-_TOUCH = (
+_TOUCH = Direct(
     update(_KEYS)
     .where(
         _KEYS.c.id.in_(
@@ -105,12 +108,12 @@ def authenticate(
     if len(parts) != 3 or parts[0] != PREFIX:
         return None
     conn = session.connection()
-    row = conn.execute(_BY_PREFIX, {"prefix": parts[1]}).one_or_none()
+    row = _BY_PREFIX.one_or_none(conn, {"prefix": parts[1]})
     if row is None or row.revoked_at is not None:
         return None
     if not hmac.compare_digest(row.key_hash, _digest(parts[2])):
         return None
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at >= touch_after:
-        conn.execute(_TOUCH, {"key_id": row.id, "now": now})
+        _TOUCH.run(conn, {"key_id": row.id, "now": now})
     return AuthenticatedKey(row.id, row.merchant_id, row.scope, row.store_id, row.name)
