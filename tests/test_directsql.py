@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import factories
+import psycopg
 import pytest
 from sqlalchemy import bindparam, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from walletpass.directsql import Direct
 from walletpass.loyalty.models import LedgerEntry
@@ -130,3 +131,19 @@ def test_a_statement_returning_nothing_gives_no_rows(runtime, member):  # type: 
     )
     with runtime.transaction() as s:
         assert touch.rows(s.connection(), {"id": 0, "at": datetime.now(UTC) - timedelta(1)}) == []
+
+
+@pytest.mark.postgres
+def test_a_dead_connection_is_dropped_not_reused(runtime):  # type: ignore[no-untyped-def]
+    pid = Direct(text("SELECT pg_backend_pid() AS pid"))
+    with runtime.transaction() as s:
+        victim = pid.one_or_none(s.connection(), {}).pid
+    # The server ends that pooled connection between two uses (a restart, an admin).
+    url = runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (victim,))
+    with pytest.raises(DBAPIError) as failed, runtime.transaction() as s:
+        pid.one_or_none(s.connection(), {})
+    assert failed.value.connection_invalidated
+    with runtime.transaction() as s:
+        assert pid.one_or_none(s.connection(), {}).pid != victim

@@ -128,10 +128,16 @@ class Direct:
             description = cursor.description
             data = cursor.fetchall() if description is not None else []
         except dialect.loaded_dbapi.Error as exc:
-            if dialect.is_disconnect(exc, dbapi_conn, cursor):
+            dead = dialect.is_disconnect(exc, dbapi_conn, cursor)
+            if dead:
                 conn.invalidate(exc)
             raise DBAPIError.instance(
-                plan.sql, args, exc, dialect.loaded_dbapi.Error, dialect=dialect
+                plan.sql,
+                args,
+                exc,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=dead,
+                dialect=dialect,
             ) from exc
         finally:
             cursor.close()
