@@ -4,9 +4,10 @@ Prepares a merchant with N members (each card registered on a phone, a catalogue
 rewards) and 16 tills with a key each, starts gunicorn, fires purchase scans (each with a
 new receipt id, a random card, connections spread over the tills) from a separate client
 process at rising concurrency, and prints one JSON line per level with scans/s, p50 and
-p99, between two readings of the machine's speed (a fixed Python loop's CPU seconds: this
-shared VM's speed drifts, so compare runs with them). Afterwards it checks that the
-ledger matches the requests answered 200 exactly (entry count and points), that each
+p99, then the same server's rate for two requests that do no scan (a 404, and /healthz's
+one-statement transaction) as the ceilings a scan works under, all between two readings
+of the machine's speed (a fixed Python loop's CPU seconds: this shared VM's speed
+drifts, so compare runs with them). Afterwards it checks that the ledger matches the requests answered 200 exactly (entry count and points), that each
 member's cached balance equals their ledger sum, and that the purchases queued pushes for
 the phones. The tables are ANALYZEd after loading, as autovacuum would on a running
 server.
@@ -40,6 +41,10 @@ from harness import (
 
 AMOUNT = "12.00"  # 1 point per 1.00 spent: 12 points per scan
 REWARDS = (100, 500, 1000)
+FLOORS = (
+    ("/no-such-page", "HTTP and Flask only (a 404)"),
+    ("/healthz", "HTTP, Flask and a transaction running SELECT 1"),
+)
 
 
 def prepare(env: dict[str, str], members: int, tills: int) -> tuple[list[str], list[str]]:
@@ -168,6 +173,17 @@ def main() -> None:
                     **result,
                 }
             )
+        # The same server's ceilings on this machine, at the same concurrency, for scale:
+        # what any request costs before a scan does anything of its own.
+        for path, what in FLOORS:
+            floor = load(
+                port,
+                lambda conn, n, path=path: ("GET", path, None, {}),
+                concurrency=8,
+                seconds=args.seconds,
+                processes=min(args.client_processes, 8),
+            )
+            print_json({"floor": what, "path": path, **floor})
     print_json({"machine_speed_s": machine_speed(), "when": "after"})
     print_json(verify(env, answered_ok))
 

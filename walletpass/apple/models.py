@@ -14,7 +14,11 @@ class Device(MerchantOwned, Base):
     """A Wallet install (deviceLibraryIdentifier) as seen by one merchant and pass type."""
 
     __tablename__ = "apple_devices"
-    __table_args__ = (UniqueConstraint("merchant_id", "library_id", "pass_type_id"),)
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "library_id", "pass_type_id"),
+        # Apple's web service names a device by library id and pass type, not merchant.
+        Index("ix_apple_devices_library", "library_id", "pass_type_id"),
+    )
 
     id: Mapped[int_pk]
     library_id: Mapped[str] = mapped_column(String(128))

@@ -27,7 +27,10 @@ class Pass(MerchantOwned, Base):
     """
 
     __tablename__ = "passes"
-    __table_args__ = (Index("ix_passes_type_stamp", "pass_type_id", "change_stamp"),)
+    # No index holds version, change_stamp or modified_at: a pass is bumped on every
+    # change of its holder's balance, and PostgreSQL can then update the row in place
+    # (HOT) instead of adding an entry to each of the table's indexes. Apple's
+    # passesUpdatedSince listing reaches passes through the device's registrations.
 
     id: Mapped[int_pk]
     serial: Mapped[str] = mapped_column(String(64), unique=True)
