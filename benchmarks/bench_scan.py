@@ -3,14 +3,14 @@
 Prepares a merchant with N members (each card registered on a phone, a catalogue of three
 rewards) and 16 tills with a key each, starts gunicorn, fires purchase scans (each with a
 new receipt id, a random card, connections spread over the tills) from a separate client
-process at rising concurrency, and prints one JSON line per level with scans/s, p50 and
-p99, then the same server's rate for two requests that do no scan (a 404, and /healthz's
-one-statement transaction) as the ceilings a scan works under, all between two readings
-of the machine's speed (a fixed Python loop's CPU seconds: this shared VM's speed
-drifts, so compare runs with them). Afterwards it checks that the ledger matches the requests answered 200 exactly (entry count and points), that each
-member's cached balance equals their ledger sum, and that the purchases queued pushes for
-the phones. The tables are ANALYZEd after loading, as autovacuum would on a running
-server.
+process at rising concurrency, and prints one JSON line per level with scans/s, p50 and p99,
+then the same server's rate for two requests that do no scan (a 404, and /healthz's one-
+statement transaction) as the ceilings a scan works under, all between two readings of the
+machine's speed (a fixed Python loop's CPU seconds: this shared VM's speed drifts, so
+compare runs with them). Afterwards it checks that the ledger matches the requests answered
+200 exactly (entry count and points), that each member's cached balance equals their ledger
+sum, and that the purchases queued pushes for the phones. The tables are ANALYZEd after
+loading, as autovacuum would on a running server.
 
     .venv/bin/python benchmarks/bench_scan.py [--levels 1,4,8,16,32] [--seconds 5]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench]

@@ -103,15 +103,17 @@ class Direct:
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        self._plans: dict[str, _Plan] = {}
+        self._plans: dict[tuple[str, str], _Plan] = {}
         self._lock = threading.Lock()
 
     def _plan(self, dialect: Dialect) -> _Plan:
-        plan = self._plans.get(dialect.name)
+        # By driver too: two drivers of one database may differ in parameter style.
+        key = (dialect.name, dialect.driver)
+        plan = self._plans.get(key)
         if plan is None:
             with self._lock:
-                plan = self._plans.get(dialect.name) or _Plan(self.statement, dialect)
-                self._plans[dialect.name] = plan
+                plan = self._plans.get(key) or _Plan(self.statement, dialect)
+                self._plans[key] = plan
         return plan
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
