@@ -57,7 +57,7 @@ class _Plan:
         self.dialect = dialect
         # Settled by the first result: processors need the driver's type codes.
         self.row: Any = None
-        self.results: list[Processor] = []
+        self.results: list[Processor] | None = None
 
     def settle(self, description: Any) -> None:
         """Name the rows and pick each column's result processor, as SQLAlchemy does for
@@ -65,7 +65,7 @@ class _Plan:
         if not self.columns:
             # Bare text(): the rows are named as the server named them, values as given.
             names = [d[0] for d in description]
-            self.results = [None] * len(names)
+            self.results = None
         else:
             if len(self.columns) != len(description):
                 raise ValueError(
@@ -73,10 +73,12 @@ class _Plan:
                     f"{len(description)}"
                 )
             names = [col.key or f"c{i}" for i, col in enumerate(self.columns)]
-            self.results = [
+            procs = [
                 col.type.dialect_impl(self.dialect).result_processor(self.dialect, d[1])
                 for col, d in zip(self.columns, description, strict=True)
             ]
+            # None when no column needs one: rows are then built as they come.
+            self.results = procs if any(procs) else None
         self.row = namedtuple("Row", names, rename=True)  # type: ignore[misc]
 
     def args(self, params: Mapping[str, Any]) -> Any:
@@ -127,8 +129,14 @@ class Direct:
         cursor = dbapi_conn.cursor()
         try:
             cursor.execute(plan.sql, args)
-            description = cursor.description
-            data = cursor.fetchall() if description is not None else []
+            # A statement's result shape is fixed: once settled, ``description`` (which
+            # psycopg rebuilds on every read) is not asked again.
+            if plan.row is None:
+                description = cursor.description
+                if description is None:
+                    return []
+                plan.settle(description)
+            data = cursor.fetchall()
         except dialect.loaded_dbapi.Error as exc:
             dead = dialect.is_disconnect(exc, dbapi_conn, cursor)
             if dead:
@@ -143,12 +151,8 @@ class Direct:
             ) from exc
         finally:
             cursor.close()
-        if description is None:
-            return []
-        if plan.row is None:
-            plan.settle(description)
         make, procs = plan.row._make, plan.results
-        if any(procs):
+        if procs is not None:
             return [
                 make([v if p is None else p(v) for p, v in zip(procs, r, strict=True)])
                 for r in data
