@@ -192,13 +192,16 @@ _POST_COLUMNS = (
     _MEMBERS.c.stamps_balance,
     _MEMBERS.c.lifetime_spend,
 )
-# PostgreSQL: both in one round trip; no entry (the key was taken) updates no member.
+# PostgreSQL, after a WITH entry AS (<insert> RETURNING id): the member's balances move
+# only if the entry was written (no entry, the key was taken: no member row, no result).
+_WITH_ENTRY_SQL = f"WITH entry AS ({_INSERT_ENTRY_SQL} RETURNING id)"
+_MOVE_AFTER_ENTRY_SQL = (
+    f"UPDATE members SET {_BALANCES_SET} FROM entry WHERE members.id = :for_member "  # noqa: S608
+    f"RETURNING entry.id AS entry_id, {_BALANCES_RETURNED}"
+)
+# PostgreSQL: both in one round trip.
 _POST_PG = Direct(
-    text(
-        f"WITH entry AS ({_INSERT_ENTRY_SQL} RETURNING id) "  # noqa: S608 - constants only
-        f"UPDATE members SET {_BALANCES_SET} FROM entry WHERE members.id = :for_member "
-        f"RETURNING entry.id AS entry_id, {_BALANCES_RETURNED}"
-    )
+    text(f"{_WITH_ENTRY_SQL} {_MOVE_AFTER_ENTRY_SQL}")
     .bindparams(*_ENTRY_TYPES, _MONEY)
     .columns(*_POST_COLUMNS)
 )
@@ -209,9 +212,7 @@ _POST_PG = Direct(
 # (pass columns NULL if the member has no active pass); no row if the key was taken.
 _POST_AND_BUMP_PG = Direct(
     text(
-        f"WITH entry AS ({_INSERT_ENTRY_SQL} RETURNING id), "  # noqa: S608 - constants only
-        f"moved AS (UPDATE members SET {_BALANCES_SET} FROM entry "
-        f"WHERE members.id = :for_member RETURNING entry.id AS entry_id, {_BALANCES_RETURNED}), "
+        f"{_WITH_ENTRY_SQL}, moved AS ({_MOVE_AFTER_ENTRY_SQL}), "  # noqa: S608
         f"{bump_member_passes_ctes('EXISTS (SELECT FROM entry)')} "
         "SELECT moved.*, "
         + ", ".join(f"bumped.{c.name}" for c in BUMPED_COLUMNS)
