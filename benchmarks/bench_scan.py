@@ -7,7 +7,11 @@ process at rising concurrency, and prints one JSON line per level with scans/s, 
 then the same server's rate for two requests that do no scan (a 404, and /healthz's one-
 statement transaction) as the ceilings a scan works under, all between two readings of the
 machine's speed (a fixed Python loop's CPU seconds: this shared VM's speed drifts, so
-compare runs with them). Afterwards it checks that the ledger matches the requests answered
+compare runs with them). Each line also has the CPU milliseconds one request cost gunicorn
+(master and workers), this machine's PostgreSQL (all its processes) and the load client,
+read from /proc around the level; how busy that kept all cores; and the rate that cost
+allows if the cores did nothing else (``cpu_bound_per_s``), which is what a level that
+keeps the cores busy is held to. Afterwards it checks that the ledger matches the requests answered
 200 exactly (entry count and points), that each member's cached balance equals their ledger
 sum, and that the purchases queued pushes for the phones. The tables are ANALYZEd after
 loading, as autovacuum would on a running server.
@@ -29,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness import (
+    CpuMeter,
     Gunicorn,
     bench_env,
     free_port,
@@ -129,6 +134,8 @@ def main() -> None:
     keys, codes = prepare(env, args.members, args.tills)
     answered_ok = 0
 
+    meter: CpuMeter | None = None
+
     def run(tag: str, level: int, seconds: float) -> dict[str, object]:
         def factory(conn: int, n: int):  # type: ignore[no-untyped-def]
             rng = random.Random(hash((tag, conn, n)))
@@ -145,6 +152,8 @@ def main() -> None:
             }
             return "POST", "/api/v1/scans", json.dumps(body).encode(), headers
 
+        assert meter is not None
+        before = meter.read()
         result = load(
             port,
             factory,
@@ -152,12 +161,14 @@ def main() -> None:
             seconds=seconds,
             processes=min(args.client_processes, level),
         )
+        result |= meter.per_request(before, meter.read(), result)
         nonlocal answered_ok
         answered_ok += result["statuses"].get("200", 0)
         return result
 
     print_json({"machine_speed_s": machine_speed(), "when": "before"})
-    with Gunicorn(env, port, args.workers, args.threads, args.worker_class):
+    with Gunicorn(env, port, args.workers, args.threads, args.worker_class) as server:
+        meter = CpuMeter(server.pid)
         # Not reported: each worker process warms its pool, statement caches and the
         # server's prepared statements. Its scans are in the ledger check all the same.
         run("warmup", 8, args.warmup)
@@ -176,6 +187,7 @@ def main() -> None:
         # The same server's ceilings on this machine, at the same concurrency, for scale:
         # what any request costs before a scan does anything of its own.
         for path, what in FLOORS:
+            before = meter.read()
             floor = load(
                 port,
                 lambda conn, n, path=path: ("GET", path, None, {}),
@@ -183,6 +195,7 @@ def main() -> None:
                 seconds=args.seconds,
                 processes=min(args.client_processes, 8),
             )
+            floor |= meter.per_request(before, meter.read(), floor)
             print_json({"floor": what, "path": path, **floor})
     print_json({"machine_speed_s": machine_speed(), "when": "after"})
     print_json(verify(env, answered_ok))

@@ -2,7 +2,8 @@
 
 Prepares an instance (SQLite by default; PostgreSQL with --database-url), registers
 devices for N passes, starts gunicorn, and loads each endpoint from separate client
-processes. Prints one JSON line per endpoint with requests/s, p50 and p99:
+processes. Prints one JSON line per endpoint with requests/s, p50 and p99, and the CPU one
+request cost gunicorn, the local PostgreSQL and the load client (from /proc):
 
     .venv/bin/python benchmarks/bench_webservice.py [--passes 200] [--seconds 5]
         [--concurrency 16] [--workers 2] [--threads 4]
@@ -20,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness import (
+    CpuMeter,
     Gunicorn,
     bench_env,
     free_port,
@@ -71,7 +73,8 @@ def main() -> None:
             {},
         )
 
-    with Gunicorn(env, port, args.workers, args.threads):
+    with Gunicorn(env, port, args.workers, args.threads) as server:
+        meter = CpuMeter(server.pid)
         # Warm the signed-parts cache: the 200 path then measures what Wallet sees on a
         # re-fetch (no re-signing), the first fetch of each version signs once.
         load(
@@ -87,6 +90,7 @@ def main() -> None:
             ("get_pass_200", get_pass(False)),
             ("list_serials", list_serials),
         ):
+            before = meter.read()
             result = load(
                 port,
                 factory,
@@ -94,6 +98,7 @@ def main() -> None:
                 seconds=args.seconds,
                 processes=args.client_processes,
             )
+            result |= meter.per_request(before, meter.read(), result)
             print_json(
                 {
                     "endpoint": name,

@@ -98,6 +98,11 @@ class Gunicorn:
                 time.sleep(0.2)
         raise RuntimeError("gunicorn did not start")
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
     def __exit__(self, *exc: object) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
@@ -243,7 +248,8 @@ def _client(
         t.start()
     for t in threads:
         t.join()
-    queue.put((latencies, statuses))
+    # A forked process's CPU clock starts at zero: this is the load's own cost.
+    queue.put((latencies, statuses, time.process_time()))
 
 
 def load(
@@ -276,8 +282,10 @@ def load(
         first += n
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    client_cpu = 0.0
     for _ in procs:
-        lat, st = queue.get()
+        lat, st, cpu = queue.get()
+        client_cpu += cpu
         latencies.extend(lat)
         for k, v in st.items():
             statuses[k] = statuses.get(k, 0) + v
@@ -299,7 +307,84 @@ def load(
         "p99_ms": pct(0.99),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else None,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "elapsed_s": round(elapsed, 3),
+        "client_cpu_s": round(client_cpu, 3),
     }
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: str) -> tuple[str, int, float] | None:
+    """(command name, parent pid, CPU seconds of all its threads) of a live process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            head, _, rest = f.read().rpartition(")")
+    except OSError:
+        return None  # gone since the directory was listed
+    fields = rest.split()
+    # Fields after the name: state, ppid, ..., utime and stime at 12 and 13 (proc(5)).
+    return head.partition("(")[2], int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+class CpuMeter:
+    """CPU seconds used so far by the server under test (gunicorn's master and its
+    workers) and by this machine's PostgreSQL (all its processes: backends, WAL writer,
+    checkpointer), from /proc. Read around a load, with the load's own CPU beside it, it
+    tells what one request costs each side, and how busy the cores were."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+
+    def read(self) -> dict[str, float | None]:
+        procs = {}
+        for pid in os.listdir("/proc"):
+            if pid.isdigit() and (found := _stat(pid)) is not None:
+                procs[int(pid)] = found
+        server = {self.server_pid}
+        for pid, (_, ppid, _) in procs.items():
+            if ppid == self.server_pid:
+                server.add(pid)
+        postgres = [cpu for name, _, cpu in procs.values() if name == "postgres"]
+        with open("/proc/stat") as f:
+            # cpu user nice system idle iowait irq softirq steal ...: all cores, in ticks.
+            ticks = [int(v) / _TICKS for v in f.readline().split()[1:9]]
+        return {
+            "server": sum(procs[pid][2] for pid in server if pid in procs),
+            # None when the database is not on this machine: its cost is then not seen.
+            "postgresql": sum(postgres) if postgres else None,
+            "_idle": ticks[3] + ticks[4],
+            # Time the hypervisor gave this VM's cores to someone else.
+            "_steal": ticks[7],
+        }
+
+    @staticmethod
+    def per_request(
+        before: dict[str, float | None], after: dict[str, float | None], result: dict[str, Any]
+    ) -> dict[str, Any]:
+        """CPU milliseconds per request by side, and the share of all cores kept busy."""
+        n = max(result["requests"], 1)
+        spent = {
+            side: None if after[side] is None else after[side] - before[side]  # type: ignore[operator]
+            for side in before
+        }
+        idle, steal = spent.pop("_idle") or 0.0, spent.pop("_steal") or 0.0
+        spent["load client"] = result["client_cpu_s"]
+        total = sum(v for v in spent.values() if v is not None)
+        cores = os.cpu_count() or 1
+        capacity = result["elapsed_s"] * cores
+        return {
+            "cpu_ms_per_request": {
+                side: None if v is None else round(1000 * v / n, 2) for side, v in spent.items()
+            },
+            # Shares of all cores over the load: these processes, idle (waiting on I/O
+            # included), and stolen by the hypervisor.
+            "cpu_busy": round(total / capacity, 2),
+            "cpu_idle": round(idle / capacity, 2),
+            "cpu_steal": round(steal / capacity, 2),
+            # If every core did nothing else: what this CPU cost per request allows.
+            "cpu_bound_per_s": round(cores * n / total) if total else None,
+        }
 
 
 def machine_speed() -> float:
