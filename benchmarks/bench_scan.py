@@ -9,12 +9,13 @@ statement transaction) as the ceilings a scan works under, all between two readi
 machine's speed (a fixed Python loop's CPU seconds: this shared VM's speed drifts, so
 compare runs with them). Each line also has the CPU milliseconds one request cost gunicorn
 (master and workers), this machine's PostgreSQL (all its processes) and the load client,
-read from /proc around the level; how busy that kept all cores; and the rate that cost
-allows if the cores did nothing else (``cpu_bound_per_s``), which is what a level that
-keeps the cores busy is held to. Afterwards it checks that the ledger matches the requests answered
-200 exactly (entry count and points), that each member's cached balance equals their ledger
-sum, and that the purchases queued pushes for the phones. The tables are ANALYZEd after
-loading, as autovacuum would on a running server.
+read from /proc around the level; the shares of all cores these processes kept busy, that
+sat idle and that the hypervisor took; and the rate that cost allows if the cores did
+nothing else (``cpu_bound_per_s``), which a level that keeps the cores busy is held to.
+Afterwards it checks that the ledger matches the requests answered 200 exactly (entry
+count and points), that each member's cached balance equals their ledger sum, and that the
+purchases queued pushes for the phones. The tables are ANALYZEd after loading, as
+autovacuum would on a running server.
 
     .venv/bin/python benchmarks/bench_scan.py [--levels 1,4,8,16,32] [--seconds 5]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench]

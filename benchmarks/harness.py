@@ -323,7 +323,7 @@ def _stat(pid: str) -> tuple[str, int, float] | None:
     except OSError:
         return None  # gone since the directory was listed
     fields = rest.split()
-    # Fields after the name: state, ppid, ..., utime and stime at 12 and 13 (proc(5)).
+    # After the name: state (field 3 in proc(5)), ppid (4), ..., utime (14), stime (15).
     return head.partition("(")[2], int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS
 
 
@@ -337,6 +337,9 @@ class CpuMeter:
         self.server_pid = server_pid
 
     def read(self) -> dict[str, float | None]:
+        """CPU seconds so far by side; also, keyed with a leading underscore, the whole
+        machine's idle and stolen seconds (all cores), which :meth:`per_request` turns
+        into shares."""
         procs = {}
         for pid in os.listdir("/proc"):
             if pid.isdigit() and (found := _stat(pid)) is not None:
