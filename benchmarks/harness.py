@@ -381,7 +381,8 @@ class CpuMeter:
                 side: None if v is None else round(1000 * v / n, 2) for side, v in spent.items()
             },
             # Shares of all cores over the load: these processes, idle (waiting on I/O
-            # included), and stolen by the hypervisor.
+            # included), and stolen by the hypervisor. Read from separate counters (the
+            # processes' own, the kernel's idle and steal), so they need not add up to 1.
             "cpu_busy": round(total / capacity, 2),
             "cpu_idle": round(idle / capacity, 2),
             "cpu_steal": round(steal / capacity, 2),
