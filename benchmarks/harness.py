@@ -365,7 +365,10 @@ class CpuMeter:
     def per_request(
         before: dict[str, float | None], after: dict[str, float | None], result: dict[str, Any]
     ) -> dict[str, Any]:
-        """CPU milliseconds per request by side, and the share of all cores kept busy."""
+        """CPU milliseconds per request by side; the shares of all cores these processes
+        kept busy, that sat idle and that were stolen; the rate the CPU cost allows. A
+        PostgreSQL backend that ends during the load takes its CPU out of the sum with it:
+        the pool keeps its connections, so none should."""
         n = max(result["requests"], 1)
         spent = {
             side: None if after[side] is None else after[side] - before[side]  # type: ignore[operator]
