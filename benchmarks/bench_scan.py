@@ -135,9 +135,7 @@ def main() -> None:
     keys, codes = prepare(env, args.members, args.tills)
     answered_ok = 0
 
-    meter: CpuMeter | None = None
-
-    def run(tag: str, level: int, seconds: float) -> dict[str, object]:
+    def run(tag: str, level: int, seconds: float, meter: CpuMeter) -> dict[str, object]:
         def factory(conn: int, n: int):  # type: ignore[no-untyped-def]
             rng = random.Random(hash((tag, conn, n)))
             body = {
@@ -153,16 +151,14 @@ def main() -> None:
             }
             return "POST", "/api/v1/scans", json.dumps(body).encode(), headers
 
-        assert meter is not None
-        before = meter.read()
         result = load(
             port,
             factory,
             concurrency=level,
             seconds=seconds,
             processes=min(args.client_processes, level),
+            meter=meter,
         )
-        result |= meter.per_request(before, meter.read(), result)
         nonlocal answered_ok
         answered_ok += result["statuses"].get("200", 0)
         return result
@@ -172,9 +168,9 @@ def main() -> None:
         meter = CpuMeter(server.pid)
         # Not reported: each worker process warms its pool, statement caches and the
         # server's prepared statements. Its scans are in the ledger check all the same.
-        run("warmup", 8, args.warmup)
+        run("warmup", 8, args.warmup, meter)
         for level_no, level in enumerate(int(x) for x in args.levels.split(",")):
-            result = run(f"L{level_no}", level, args.seconds)
+            result = run(f"L{level_no}", level, args.seconds, meter)
             print_json(
                 {
                     "level": level,
@@ -188,15 +184,14 @@ def main() -> None:
         # The same server's ceilings on this machine, at the same concurrency, for scale:
         # what any request costs before a scan does anything of its own.
         for path, what in FLOORS:
-            before = meter.read()
             floor = load(
                 port,
                 lambda conn, n, path=path: ("GET", path, None, {}),
                 concurrency=8,
                 seconds=args.seconds,
                 processes=min(args.client_processes, 8),
+                meter=meter,
             )
-            floor |= meter.per_request(before, meter.read(), floor)
             print_json({"floor": what, "path": path, **floor})
     print_json({"machine_speed_s": machine_speed(), "when": "after"})
     print_json(verify(env, answered_ok))

@@ -90,15 +90,14 @@ def main() -> None:
             ("get_pass_200", get_pass(False)),
             ("list_serials", list_serials),
         ):
-            before = meter.read()
             result = load(
                 port,
                 factory,
                 concurrency=args.concurrency,
                 seconds=args.seconds,
                 processes=args.client_processes,
+                meter=meter,
             )
-            result |= meter.per_request(before, meter.read(), result)
             print_json(
                 {
                     "endpoint": name,

@@ -260,8 +260,11 @@ def load(
     seconds: float,
     processes: int = 1,
     max_requests_per_conn: int | None = None,
+    meter: CpuMeter | None = None,
 ) -> dict[str, Any]:
-    """Closed-loop load from ``processes`` client processes; returns rate and percentiles."""
+    """Closed-loop load from ``processes`` client processes; returns rate and percentiles,
+    and, given a ``meter``, what each request cost in CPU (:meth:`CpuMeter.per_request`)."""
+    before = meter.read() if meter is not None else None
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
     per_proc = [
@@ -299,7 +302,7 @@ def load(
             return float("nan")
         return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 2)
 
-    return {
+    result: dict[str, Any] = {
         "concurrency": concurrency,
         "requests": len(latencies),
         "requests_per_s": round(len(latencies) / elapsed, 1),
@@ -310,6 +313,9 @@ def load(
         "elapsed_s": round(elapsed, 3),
         "client_cpu_s": round(client_cpu, 3),
     }
+    if meter is not None and before is not None:
+        result |= meter.per_request(before, meter.read(), result)
+    return result
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
