@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,7 +16,7 @@ from walletpass import errors
 from walletpass.config import Settings
 from walletpass.crm.events import emit
 from walletpass.crm.outbound import any_active_endpoint, note_no_active_endpoint
-from walletpass.db import utcnow
+from walletpass.db import attach_loaded, utcnow
 from walletpass.directsql import Direct
 from walletpass.loyalty import earning
 from walletpass.loyalty import services as ledger
@@ -75,7 +75,7 @@ class RecordedScan:
 @dataclass
 class ScanOutcome:
     scan: RecordedScan
-    pass_row: Pass
+    pass_row: ScannedPass
     member: Member | None
     program: Program | None
     coupon: Coupon | None
@@ -99,9 +99,23 @@ def _unknown_code() -> errors.WalletpassError:
     return errors.UnknownCode("no pass or coupon of this merchant has this code")
 
 
+@dataclass(frozen=True, slots=True)
+class ScannedPass:
+    """The scanned pass as the till uses it. A value: no action changes the pass row
+    through it (a coupon's rollover loads the row itself), and an ORM load of the pass
+    cost more than the rest of the first query."""
+
+    id: int
+    merchant_id: int
+    serial: str
+    status: str
+    member_id: int | None
+    coupon_id: int | None
+
+
 @dataclass
 class Resolved:
-    pass_row: Pass
+    pass_row: ScannedPass
     member: Member | None
     program: Program | None
     # Held so that the session keeps it: its identity map holds objects weakly, and the
@@ -110,28 +124,44 @@ class Resolved:
     has_coupons: bool
 
 
-def _resolve_statements() -> dict[str, Any]:
-    """The scan's first query, built once; scoped to the merchant explicitly (it runs with
-    ``all_merchants`` so that the session hook does not rebuild it on every scan)."""
+_PASSES = Pass.__table__
+_SCANNED_PASS = [_PASSES.c[f.name] for f in fields(ScannedPass)]
+# The rows the first query reads whole, as persistent objects for the actions
+# (attribute name, column), in select order after the pass's columns.
+_LOADED: tuple[tuple[type[Any], list[tuple[str, Any]]], ...] = tuple(
+    (cls, [(prop.key, prop.columns[0]) for prop in cls.__mapper__.column_attrs])
+    for cls in (Member, Program, Merchant)
+)
+
+
+def _resolve_statements() -> dict[str, Direct]:
+    """The scan's first query, built once: Core on the driver's cursor (``Direct``), its
+    rows made into objects by :func:`attach_loaded`, not an ORM select. It is scoped to
+    the merchant explicitly (Core statements do not get the session's tenant filter)."""
     merchant_id = bindparam("merchant_id")
+    members, programs, merchants = (cls.__table__ for cls, _ in _LOADED)
     has_coupons = (
         select(Coupon.id)
-        .where(Coupon.member_id == Pass.member_id, Coupon.status == "active")
+        .where(Coupon.member_id == _PASSES.c.member_id, Coupon.status == "active")
         .exists()
     )
+    columns = [col for _, cols in _LOADED for _, col in cols]
     base = (
-        select(Pass, Member, Program, Merchant, has_coupons, any_active_endpoint(merchant_id))
-        .join(Merchant, Merchant.id == Pass.merchant_id)
-        .outerjoin(Program, (Program.id == Pass.program_id) & (Program.merchant_id == merchant_id))
-        .where(Pass.barcode == bindparam("code"), Pass.merchant_id == merchant_id)
-        .execution_options(populate_existing=True, all_merchants=True)
+        select(*_SCANNED_PASS, *columns, has_coupons, any_active_endpoint(merchant_id))
+        .select_from(_PASSES)
+        .join(merchants, merchants.c.id == _PASSES.c.merchant_id)
+        .outerjoin(
+            programs,
+            (programs.c.id == _PASSES.c.program_id) & (programs.c.merchant_id == merchant_id),
+        )
+        .where(_PASSES.c.barcode == bindparam("code"), _PASSES.c.merchant_id == merchant_id)
     )
-    mine = (Member.id == Pass.member_id) & (Member.merchant_id == merchant_id)
-    locked = base.join(Member, mine)
+    mine = (members.c.id == _PASSES.c.member_id) & (members.c.merchant_id == merchant_id)
+    locked = base.join(members, mine)
     return {
-        "plain": base.outerjoin(Member, mine),
-        "locked": locked,
-        "locked_pg": locked.with_for_update(of=Member),
+        "plain": Direct(base.outerjoin(members, mine)),
+        "locked": Direct(locked),
+        "locked_pg": Direct(locked.with_for_update(of=members.c.id)),
     }
 
 
@@ -151,20 +181,35 @@ def _resolve_for_scan(session: Session, code: str, *, lock: bool) -> Resolved:
     if merchant_id is None:
         raise AssertionError("a scan runs in a session bound to its merchant")
     params = {"code": codes.normalize_barcode(code), "merchant_id": merchant_id}
+    # As an ORM query would (autoflush): the statement must see what the unit of work
+    # holds so far. Nothing to do on the till's own requests, which start here.
+    session.flush()
+    conn = session.connection()
     row = None
     if lock:
-        pg = session.get_bind().dialect.name == "postgresql"
-        row = session.execute(_RESOLVE["locked_pg" if pg else "locked"], params).one_or_none()
+        pg = conn.dialect.name == "postgresql"
+        row = _RESOLVE["locked_pg" if pg else "locked"].one_or_none(conn, params)
+    relock = False
     if row is None:
-        row = session.execute(_RESOLVE["plain"], params).one_or_none()
+        row = _RESOLVE["plain"].one_or_none(conn, params)
         if row is None:
             raise _unknown_code()
-        if row[1] is not None and lock:
-            # The card was committed between the two queries: lock its member now.
-            ledger.lock_member(session, row[1].id)
-    elif lock:
-        ledger.note_locked(session, row[1])
-    pass_row, member, program, merchant, coupons, endpoints = row
+        # A member here means the card was committed between the two queries.
+        relock = lock
+    at = len(_SCANNED_PASS)
+    pass_row = ScannedPass(*row[:at])
+    loaded: list[Any] = []
+    for cls, cols in _LOADED:
+        values = {name: row[at + i] for i, (name, _) in enumerate(cols)}
+        at += len(cols)
+        # An outer join's missing row: every column NULL, the primary key included.
+        loaded.append(None if values["id"] is None else attach_loaded(session, cls, values))
+    member, program, merchant = loaded
+    coupons, endpoints = row[at], row[at + 1]
+    if member is not None and relock:
+        member = ledger.lock_member(session, member.id)
+    elif member is not None and lock:
+        ledger.note_locked(session, member)
     if not endpoints:
         note_no_active_endpoint(session, merchant.id)
     return Resolved(pass_row, member, program, merchant, bool(coupons))
