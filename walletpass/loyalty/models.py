@@ -51,6 +51,7 @@ class Program(MerchantOwned, Base):
 
 class Member(MerchantOwned, Base):
     __tablename__ = "members"
+    merchant_id_indexed = False  # the composite indexes below start with it
     __table_args__ = (
         UniqueConstraint("merchant_id", "external_id"),
         Index("ix_members_merchant_email", "merchant_id", "email"),
@@ -96,6 +97,7 @@ class LedgerEntry(MerchantOwned, Base):
     """Append-only: never updated or deleted. A correction is a new entry."""
 
     __tablename__ = "ledger_entries"
+    merchant_id_indexed = False  # the composite indexes below start with it
     __table_args__ = (
         UniqueConstraint("merchant_id", "idempotency_key"),
         Index("ix_ledger_member_created", "member_id", "created_at"),

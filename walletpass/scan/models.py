@@ -14,6 +14,7 @@ from walletpass.db import Base, BigId, MerchantOwned, created_at, int_pk
 
 class Scan(MerchantOwned, Base):
     __tablename__ = "scans"
+    merchant_id_indexed = False  # ix_scans_merchant_created starts with it
     __table_args__ = (Index("ix_scans_merchant_created", "merchant_id", "created_at"),)
 
     id: Mapped[int_pk]
