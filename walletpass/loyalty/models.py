@@ -51,7 +51,7 @@ class Program(MerchantOwned, Base):
 
 class Member(MerchantOwned, Base):
     __tablename__ = "members"
-    merchant_id_indexed = False  # the composite indexes below start with it
+    merchant_id_indexed = False  # its unique key and ix_members_merchant_email start with it
     __table_args__ = (
         UniqueConstraint("merchant_id", "external_id"),
         Index("ix_members_merchant_email", "merchant_id", "email"),
@@ -97,7 +97,7 @@ class LedgerEntry(MerchantOwned, Base):
     """Append-only: never updated or deleted. A correction is a new entry."""
 
     __tablename__ = "ledger_entries"
-    merchant_id_indexed = False  # the composite indexes below start with it
+    merchant_id_indexed = False  # its unique key and ix_ledger_merchant_receipt do
     __table_args__ = (
         UniqueConstraint("merchant_id", "idempotency_key"),
         Index("ix_ledger_member_created", "member_id", "created_at"),
