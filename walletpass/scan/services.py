@@ -189,13 +189,11 @@ def _resolve_for_scan(session: Session, code: str, *, lock: bool) -> Resolved:
     if lock:
         pg = conn.dialect.name == "postgresql"
         row = _RESOLVE["locked_pg" if pg else "locked"].one_or_none(conn, params)
-    relock = False
+    locked = row is not None
     if row is None:
         row = _RESOLVE["plain"].one_or_none(conn, params)
         if row is None:
             raise _unknown_code()
-        # A member here means the card was committed between the two queries.
-        relock = lock
     at = len(_SCANNED_PASS)
     pass_row = ScannedPass(*row[:at])
     loaded: list[Any] = []
@@ -206,10 +204,12 @@ def _resolve_for_scan(session: Session, code: str, *, lock: bool) -> Resolved:
         loaded.append(None if values["id"] is None else attach_loaded(session, cls, values))
     member, program, merchant = loaded
     coupons, endpoints = row[at], row[at + 1]
-    if member is not None and relock:
-        member = ledger.lock_member(session, member.id)
-    elif member is not None and lock:
-        ledger.note_locked(session, member)
+    if member is not None and lock:
+        if locked:
+            ledger.note_locked(session, member)
+        else:
+            # The card was committed between the two queries: lock its member now.
+            member = ledger.lock_member(session, member.id)
     if not endpoints:
         note_no_active_endpoint(session, merchant.id)
     return Resolved(pass_row, member, program, merchant, bool(coupons))
