@@ -7,10 +7,12 @@ chromium / chromium-driver are not installed (.ci/run installs them).
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from werkzeug.serving import make_server
@@ -54,6 +56,14 @@ def live_server(app) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
     server.stop()
 
 
+def path_is(pattern: str):  # type: ignore[no-untyped-def]
+    """A wait condition on the page's path alone. ``ec.url_contains`` also matches the
+    query, so ``/admin/login?next=/admin/campaigns/`` or a form's own ``/offers/new``
+    satisfied it before the navigation it was meant to wait for had happened."""
+    compiled = re.compile(pattern)
+    return lambda driver: compiled.fullmatch(urlsplit(driver.current_url).path) is not None
+
+
 def make_driver(*, width: int = 390, height: int = 844, user_agent: str | None = None):  # type: ignore[no-untyped-def]
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         pytest.skip(
@@ -93,9 +103,24 @@ def browser():  # type: ignore[no-untyped-def]
         drivers.append(driver)
         return driver
 
+    open_browser.drivers = drivers  # type: ignore[attr-defined] - read by conftest on failure
     yield open_browser
     for driver in drivers:
         driver.quit()
+
+
+def describe_pages(drivers) -> str:  # type: ignore[no-untyped-def]
+    """Where each browser was and what it showed: a failed page test reports this, since
+    "no such element" alone does not say whether the page was a sign-in, an error or
+    still the previous one."""
+    lines = []
+    for n, driver in enumerate(drivers):
+        try:
+            body = driver.execute_script("return document.body ? document.body.innerText : ''")
+            lines += [f"browser {n}: {driver.current_url} ({driver.title!r})", body[:2000], ""]
+        except Exception as exc:  # the browser may be what failed
+            lines.append(f"browser {n}: unreadable ({exc.__class__.__name__})")
+    return "\n".join(lines)
 
 
 def screenshot(driver, name: str) -> Path:  # type: ignore[no-untyped-def]

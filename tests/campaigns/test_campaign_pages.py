@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "google"))
 
 import factories
 import pytest
-from browser_support import browser, live_server, screenshot  # noqa: F401
+from browser_support import browser, live_server, path_is, screenshot  # noqa: F401
 from click.testing import CliRunner
 from googlekit import (  # noqa: F401 - fixtures, registered by name
     default_classes_fixture,
@@ -242,7 +242,7 @@ def test_marketer_offer_campaign_to_dashboard(
         driver.find_element(By.ID, "email").send_keys(shop["email"])
         driver.find_element(By.ID, "password").send_keys(PASSWORD)
         driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-        wait.until(ec.url_contains("/admin/campaigns"))
+        wait.until(path_is("/admin/campaigns/"))
         # A time-limited offer.
         driver.get(f"{server.url}/admin/offers/new")
         driver.find_element(By.ID, "title").send_keys("2 for 1 pastries")
@@ -251,7 +251,7 @@ def test_marketer_offer_campaign_to_dashboard(
         until = (utcnow() + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M")
         driver.execute_script("document.getElementById('valid_until').value = arguments[0]", until)
         driver.find_element(By.CSS_SELECTOR, ".wpa-form button[type=submit]").click()
-        wait.until(ec.url_contains("/admin/offers"))
+        wait.until(path_is(r"/admin/offers/\d+"))  # the new offer's own page
         # The campaign: Gold tier, 10 % holdout, scheduled a little ahead.
         driver.get(f"{server.url}/admin/campaigns/new")
         driver.find_element(By.ID, "name").send_keys("Gold pastries")
