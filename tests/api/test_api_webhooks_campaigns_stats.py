@@ -6,6 +6,7 @@ import importlib.util
 from datetime import timedelta
 
 from api_helpers import POINTS, STAMPS, make_shop, new_member, new_program
+from sqlalchemy import select
 
 from walletpass.crm import outbound
 from walletpass.crm.models import WebhookDelivery, WebhookEndpoint
@@ -189,3 +190,30 @@ def test_stats(client, runtime):
     assert shop.crm.get("/stats")["days"] == 30
     assert shop.crm.get("/stats", 422, days=0)["errors"][0]["field"] == "query.days"
     shop.till.get("/stats", 403)
+
+
+def test_registering_a_private_address_is_a_422_and_saves_nothing(client, runtime):  # type: ignore[no-untyped-def]
+    shop = make_shop(runtime, client)
+    for url in (
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.5:8080/",
+        "http://[::ffff:a00:5]/",
+    ):
+        r = shop.admin(
+            "POST", "/webhook-endpoints", 422, json={"url": url, "events": ["member.created"]}
+        )
+        assert r.json["type"] == "/problems/validation-error"
+        assert "not a public address" in r.json["detail"]
+        assert r.json["errors"][0]["field"] == "body.url"
+    made = shop.admin.post(
+        "/webhook-endpoints", {"url": "https://crm.example.com/hook", "events": ["member.created"]}
+    )
+    r = shop.admin(
+        "PATCH",
+        f"/webhook-endpoints/{made['id']}",
+        422,
+        json={"url": "http://192.168.0.10/hook"},
+    )
+    assert "not a public address" in r.json["detail"]
+    with runtime.transaction() as s:
+        assert s.scalars(select(WebhookEndpoint.url)).all() == ["https://crm.example.com/hook"]

@@ -17,8 +17,8 @@ from walletpass.api.resources_schemas import (
     WebhookEndpointPage,
     WebhookEndpointPatch,
 )
+from walletpass.crm import outbound
 from walletpass.crm.models import WebhookDelivery, WebhookEndpoint
-from walletpass.security import random_token, seal
 
 SCOPES = ("crm",)
 
@@ -32,10 +32,6 @@ def _endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
 
 def _out(endpoint: WebhookEndpoint) -> WebhookEndpointOut:
     return WebhookEndpointOut.model_validate(endpoint, from_attributes=True)
-
-
-def _new_secret() -> str:
-    return "whsec_" + random_token(32)
 
 
 def _events(events: list[str]) -> list[str]:
@@ -75,16 +71,15 @@ def register(api: Api) -> None:
     def create_webhook_endpoint(ctx: Context) -> WebhookEndpointCreated:
         """Subscribe a URL to events; the signing secret is in this answer only."""
         body: WebhookEndpointIn = ctx.body
-        secret = _new_secret()
-        endpoint = WebhookEndpoint(
+        endpoint, secret = outbound.create_endpoint(
+            ctx.session,
+            ctx.settings,
             merchant_id=ctx.merchant_id,
             url=str(body.url),
-            secret_sealed=seal(ctx.settings.secret_key, secret.encode()),
-            events=_events(body.events),
+            events=list(body.events),
             active=body.active,
+            url_field="body.url",
         )
-        ctx.session.add(endpoint)
-        ctx.session.flush()
         return WebhookEndpointCreated(**_out(endpoint).model_dump(), secret=secret)
 
     @api.operation(
@@ -111,7 +106,7 @@ def register(api: Api) -> None:
         endpoint = _endpoint(ctx.session, ctx.path["endpoint_id"])
         body: WebhookEndpointPatch = ctx.body
         if body.url is not None:
-            endpoint.url = str(body.url)
+            endpoint.url = outbound.check_url(str(body.url), ctx.settings, field="body.url")
         if body.events is not None:
             endpoint.events = _events(body.events)
         if body.active is not None:
@@ -129,9 +124,7 @@ def register(api: Api) -> None:
     def rotate_webhook_secret(ctx: Context) -> WebhookEndpointCreated:
         """Replace the signing secret; the new one is in this answer only."""
         endpoint = _endpoint(ctx.session, ctx.path["endpoint_id"])
-        secret = _new_secret()
-        endpoint.secret_sealed = seal(ctx.settings.secret_key, secret.encode())
-        ctx.session.flush()
+        secret = outbound.rotate_endpoint_secret(ctx.session, ctx.settings, endpoint)
         return WebhookEndpointCreated(**_out(endpoint).model_dump(), secret=secret)
 
     @api.operation(

@@ -29,6 +29,8 @@ from sqlalchemy.orm import Session
 from walletpass import db, errors
 from walletpass.config import Settings
 from walletpass.crm import signing
+from walletpass.crm.egress import Egress
+from walletpass.crm.egress import transport as egress_transport
 from walletpass.crm.events import EVENT_TYPES
 from walletpass.crm.models import WebhookDelivery, WebhookEndpoint
 from walletpass.db import utcnow
@@ -76,13 +78,21 @@ def new_secret() -> str:
 # --- endpoints ---------------------------------------------------------------------------
 
 
-def _check_url(url: str) -> str:
+def check_url(url: str, settings: Settings, *, field: str = "url") -> str:
+    """``url`` as an endpoint's URL, stripped.
+
+    :raise errors.ValidationFailed: not an absolute http(s) URL, or its host is an address
+        deliveries may not go to (the same check runs again on every connection).
+    """
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise errors.ValidationFailed(
             f"{url!r} is not an http(s) URL",
-            errors=[{"field": "url", "message": "must be an absolute http(s) URL"}],
+            errors=[{"field": field, "message": "must be an absolute http(s) URL"}],
         )
+    refusal = Egress.parse(settings.webhook_allowed_networks).refusal(url.strip())
+    if refusal is not None:
+        raise errors.ValidationFailed(refusal, errors=[{"field": field, "message": refusal}])
     return url.strip()
 
 
@@ -106,15 +116,18 @@ def create_endpoint(
     url: str,
     events: list[str],
     active: bool = True,
+    url_field: str = "url",
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint; returns it with its signing secret (shown once, stored sealed).
 
-    :raise errors.ValidationFailed: a URL that is not http(s), or unknown event types.
+    :param url_field: how an error about the URL names it (the API's is ``body.url``).
+    :raise errors.ValidationFailed: a URL that is not http(s) or not allowed (see
+        :func:`check_url`), or unknown event types.
     """
     secret = new_secret()
     endpoint = WebhookEndpoint(
         merchant_id=merchant_id,
-        url=_check_url(url),
+        url=check_url(url, settings, field=url_field),
         events=_check_events(events),
         secret_sealed=seal(settings.secret_key, secret.encode()),
         active=active,
@@ -268,7 +281,7 @@ def list_deliveries(
 # --- sending -------------------------------------------------------------------------------
 
 
-def _client(services: dict[str, Any]) -> httpx.Client:
+def _client(services: dict[str, Any], settings: Settings) -> httpx.Client:
     client = services.get(_SERVICE_KEY)
     if client is None:
         with _client_lock:
@@ -276,10 +289,13 @@ def _client(services: dict[str, Any]) -> httpx.Client:
             if client is None:
                 # One pooled client per process: keep-alive to busy receivers. Redirects
                 # are not followed: a signed POST must not be replayed somewhere else.
+                # Connections go only where the egress policy allows (crm/egress.py).
                 client = httpx.Client(
                     timeout=httpx.Timeout(TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
                     follow_redirects=False,
                     headers={"User-Agent": USER_AGENT},
+                    transport=egress_transport(Egress.parse(settings.webhook_allowed_networks)),
+                    trust_env=False,
                 )
                 services[_SERVICE_KEY] = client
     return client
@@ -340,7 +356,9 @@ def deliver(ctx: JobContext, job: Job) -> None:
     prepared = _prepare(side, ctx.settings, job.merchant_id, delivery_id)
     if prepared is None:
         return
-    attempt = post(_client(ctx.services), prepared.url, prepared.secret, prepared.payload)
+    attempt = post(
+        _client(ctx.services, ctx.settings), prepared.url, prepared.secret, prepared.payload
+    )
     now = utcnow()
     mine = WebhookDelivery.id == delivery_id
     if attempt.ok:
