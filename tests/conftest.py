@@ -34,6 +34,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_pg)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    opener = getattr(item, "funcargs", {}).get("browser")
+    if report.when == "call" and report.failed and getattr(opener, "drivers", None):
+        from browser_support import describe_pages
+
+        report.sections.append(("pages in the browser", describe_pages(opener.drivers)))
+
+
 def _test_db_url(tmp: Path | None) -> str:
     url = os.environ.get("WALLETPASS_TEST_DATABASE_URL", "")
     if url:
@@ -83,6 +94,8 @@ def settings(tmp_path: Path, database_url: str, certs_dir: Path) -> Settings:
         pass_type_id=PASS_TYPE_ID,
         team_id=TEAM_ID,
         embedded_worker=False,
+        # The tests' webhook receivers listen on this machine.
+        webhook_allowed_networks="127.0.0.0/8,::1",
     )
 
 

@@ -38,6 +38,12 @@ class Settings:
     google_callback_sender: str = "GooglePayPasses"
     job_max_attempts: int = 12
     job_lease_seconds: int = 60
+    # How long a process trusts an API key it has read; a key revoked elsewhere is
+    # refused here at the latest this long after (0: read the key on every request).
+    api_key_cache_seconds: int = 2
+    # Private networks webhooks may reach (CIDRs, comma-separated); public addresses
+    # always can, others never (crm/egress.py).
+    webhook_allowed_networks: str = ""
     log_level: str = "INFO"
 
     @property

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from walletpass import db
 from walletpass.config import Settings
+from walletpass.tenancy.apikeys import KeyCache
 
 
 @dataclass
@@ -25,6 +26,11 @@ class Runtime:
     sessions: sessionmaker[Session]
     # Long-lived clients shared by job handlers (APNs connection, Google session...).
     services: dict[str, Any] = field(default_factory=dict)
+    # API keys this process read recently (see KeyCache for how long a revocation lags).
+    api_key_cache: KeyCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.api_key_cache = KeyCache(self.settings.api_key_cache_seconds)
 
     @classmethod
     def create(cls, settings: Settings, **engine_kwargs: Any) -> Runtime:

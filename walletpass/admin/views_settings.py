@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.admin import forms, services
-from walletpass.admin.views import bp, field_errors, merchant_tz, tx, user
+from walletpass.admin.views import bp, field_errors, merchant_tz, runtime, tx, user
 from walletpass.apple.models import AppleLog
-from walletpass.db import utcnow
 from walletpass.passes.models import Pass
 from walletpass.tenancy.apikeys import create_api_key
+from walletpass.tenancy.apikeys import revoke as revoke_api_key
 from walletpass.tenancy.models import ApiKey, Scope, Store
 
 # --- stores -------------------------------------------------------------------------------
@@ -160,10 +160,11 @@ def api_key_revoke(key_id: int) -> Any:
         key = session.get(ApiKey, key_id)
         if key is None or key.merchant_id != user().merchant_id:
             abort(404)
-        if key.revoked_at is None:
-            key.revoked_at = utcnow()
+        revoke_api_key(session, key, runtime().api_key_cache)
         name = key.name or key.prefix
-    flash(f"Key {name} revoked; requests using it are refused from now on.", "ok")
+    lag = runtime().settings.api_key_cache_seconds
+    when = f"within {lag} s" if lag else "from now on"
+    flash(f"Key {name} revoked; requests using it are refused {when}.", "ok")
     return redirect(url_for("admin.api_keys"))
 
 

@@ -363,7 +363,7 @@ class Api:
         for attempt in range(2):
             try:
                 with runtime.transaction() as session:
-                    key = self._authenticate(session, op)
+                    key = self._authenticate(session, runtime, op)
                     session.info["merchant_id"] = key.merchant_id
                     # Only an authenticated caller learns what is wrong with its input.
                     query = self._parse_query(op)
@@ -395,12 +395,14 @@ class Api:
                     raise
         raise AssertionError("unreachable")
 
-    def _authenticate(self, session: Session, op: Operation) -> AuthenticatedKey:
+    def _authenticate(self, session: Session, runtime: Runtime, op: Operation) -> AuthenticatedKey:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise errors.Unauthenticated("send Authorization: Bearer <api key>")
-        key = apikeys.authenticate(session, token.strip(), touch_after=LAST_USED_RESOLUTION)
+        key = apikeys.authenticate(
+            session, token.strip(), touch_after=LAST_USED_RESOLUTION, cache=runtime.api_key_cache
+        )
         if key is None:
             raise errors.Unauthenticated("unknown or revoked API key")
         wait = self.limiter.take(key.id)
