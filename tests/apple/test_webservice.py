@@ -168,6 +168,39 @@ def test_get_pass_last_modified_and_304(client, card, runtime, settings, monkeyp
         assert b"99" in z.read("pass.json")
 
 
+def test_a_signature_is_kept_only_for_the_version_it_signed(client, card, runtime, settings):  # type: ignore[no-untyped-def]
+    """A fetch renders and signs outside its write transaction; if the pass changed in
+    between, the signature of the old version is not kept as the new one's."""
+    from walletpass.passes.services import build_bundle, remember_signature
+
+    set_points(runtime, settings, card, 12)
+    with runtime.transaction(readonly=True) as s:
+        bundle = build_bundle(s, settings, s.get(Pass, card["id"]))
+    assert bundle.new_signature is not None
+    set_points(runtime, settings, card, 13)  # the next version, before the write
+    with runtime.transaction() as s:
+        remember_signature(s, card["id"], bundle)
+    with runtime.transaction() as s:
+        row = s.get(Pass, card["id"])
+        assert row.version == bundle.version + 1
+        assert row.signed_version != bundle.version
+    # The fetch of the current version signs it and keeps it, and records the fetch of
+    # the version it served.
+    r = client.get(f"/apple/v1/passes/{card['type']}/{card['serial']}", headers=auth(card))
+    assert r.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(r.data)) as z:
+        assert b"13" in z.read("pass.json")
+    with runtime.transaction() as s:
+        row = s.get(Pass, card["id"])
+        assert row.signed_version == row.version
+        fetched = s.scalars(
+            select(PassEvent.version).where(
+                PassEvent.pass_id == row.id, PassEvent.kind == "fetched"
+            )
+        ).all()
+        assert fetched == [row.version]
+
+
 def test_unparseable_if_modified_since_sends_the_pass(client, card):
     url = f"/apple/v1/passes/{card['type']}/{card['serial']}"
     r = client.get(url, headers={**auth(card), "If-Modified-Since": "yesterday-ish"})

@@ -11,7 +11,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from walletpass.apple import services
-from walletpass.passes.services import signed_bundle
+from walletpass.passes.services import build_bundle, remember_signature
 
 bp = Blueprint("apple", __name__, url_prefix="/apple/v1")
 
@@ -70,16 +70,16 @@ def latest_pass(pass_type_id: str, serial: str) -> Response:
     runtime = _runtime()
     authorization = request.headers.get("Authorization")
     since = _if_modified_since()
-    if since is not None:
-        # Most fetches after a push are for unchanged passes: answer those without
-        # taking a write transaction.
-        with runtime.transaction(readonly=True) as session:
-            pass_row = services.authenticate(session, pass_type_id, serial, authorization)
-            if pass_row.modified_at <= since:
-                return Response(status=304, headers={"Last-Modified": _http_date(pass_row)})
-    with runtime.transaction() as session:
+    # Read, rendered and signed without a write transaction: on SQLite a writer holds the
+    # database's one write lock, and a fetch would keep every other request waiting for
+    # as long as it renders and signs (most fetches after a push are unchanged: a 304).
+    with runtime.transaction(readonly=True) as session:
         pass_row = services.authenticate(session, pass_type_id, serial, authorization)
-        bundle = signed_bundle(session, runtime.settings, pass_row)
+        if since is not None and pass_row.modified_at <= since:
+            return Response(status=304, headers={"Last-Modified": _http_date(pass_row)})
+        bundle = build_bundle(session, runtime.settings, pass_row)
+    with runtime.transaction(pass_row.merchant_id) as session:
+        remember_signature(session, pass_row.id, bundle)
         services.record_fetch(session, pass_row)
     return Response(
         bundle.data,

@@ -346,14 +346,48 @@ def set_status(session: Session, pass_row: Pass, status: PassStatus, settings: S
 
 
 @dataclass(frozen=True)
+class Signature:
+    """What signing a version produced, kept on the pass so that the next fetch of the
+    same version only assembles the archive."""
+
+    pass_json: bytes
+    manifest: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
 class Bundle:
     data: bytes
     modified_at: datetime
     version: int
+    # Set when this bundle was signed now rather than from the pass's kept signature.
+    new_signature: Signature | None = None
 
 
-def signed_bundle(session: Session, settings: Settings, pass_row: Pass) -> Bundle:
-    """The .pkpass of the pass's current version; signs only when the version changed."""
+def remember_signature(session: Session, pass_id: int, bundle: Bundle) -> None:
+    """Keep ``bundle``'s new signature on the pass, unless the pass has moved on to another
+    version since (its signature would be for a version nobody fetches again)."""
+    kept = bundle.new_signature
+    if kept is None:
+        return
+    session.execute(
+        update(Pass)
+        .where(Pass.id == pass_id, Pass.version == bundle.version)
+        .values(
+            signed_version=bundle.version,
+            signed_pass_json=kept.pass_json,
+            signed_manifest=kept.manifest,
+            signature=kept.signature,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def build_bundle(session: Session, settings: Settings, pass_row: Pass) -> Bundle:
+    """The .pkpass of the pass's current version, changing nothing: it only reads, so a
+    fetch can build it without holding a write transaction (on SQLite, the database's one
+    write lock) while it renders and signs. :func:`remember_signature` keeps a new
+    signature afterwards."""
     # Imported here: the template and signing modules load images and keys, which the
     # web service's list/register paths never need.
     from walletpass.passes import pkpass, render, templates
@@ -394,11 +428,12 @@ def signed_bundle(session: Session, settings: Settings, pass_row: Pass) -> Bundl
         expiration_date=_expiration(variables),
     )
     parts = pkpass.build_pkpass(render.dumps_pass_json(pass_json), files, hashes, identity)
-    pass_row.signed_version = pass_row.version
-    pass_row.signed_pass_json = parts.pass_json
-    pass_row.signed_manifest = parts.manifest
-    pass_row.signature = parts.signature
-    return Bundle(parts.zip_bytes, pass_row.modified_at, pass_row.version)
+    return Bundle(
+        parts.zip_bytes,
+        pass_row.modified_at,
+        pass_row.version,
+        Signature(parts.pass_json, parts.manifest, parts.signature),
+    )
 
 
 def _apply_design_images(

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, send_file
 from sqlalchemy import select, text
 
 from walletpass.passes.models import Pass
-from walletpass.passes.services import signed_bundle
+from walletpass.passes.services import build_bundle, remember_signature
 from walletpass.web import metrics
 
 bp = Blueprint(
@@ -44,13 +44,17 @@ def prometheus() -> Response:
 @bp.get("/p/<serial>.pkpass")
 def download_pkpass(serial: str) -> Response:
     runtime = _runtime()
-    with runtime.transaction() as session:
+    # Built without the write lock, as the Apple web service's fetch is (apple/views.py).
+    with runtime.transaction(readonly=True) as session:
         pass_row = session.scalars(
             select(Pass).where(Pass.serial == serial).execution_options(all_merchants=True)
         ).one_or_none()
         if pass_row is None:
             abort(404)
-        bundle = signed_bundle(session, runtime.settings, pass_row)
+        bundle = build_bundle(session, runtime.settings, pass_row)
+    if bundle.new_signature is not None:
+        with runtime.transaction(pass_row.merchant_id) as session:
+            remember_signature(session, pass_row.id, bundle)
     return Response(
         bundle.data,
         mimetype="application/vnd.apple.pkpass",
