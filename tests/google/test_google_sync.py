@@ -286,3 +286,33 @@ def test_google_not_configured_is_a_noop(google, settings, db, services):
     off = settings.override(google_issuer_id=None)
     run(db, off, services, "google.sync", {"pass_id": world.pass_id, "notify": True})
     assert "google" not in services
+
+
+def test_a_design_change_reaches_the_class_on_google(google, client, settings, db, services):
+    """Changing a program's design marks its passes changed; their syncs send the class
+    again because its body changed (the process's cache is keyed by body, not by id)."""
+    from walletpass.admin.services import refresh_program_passes
+    from walletpass.loyalty.models import Program
+
+    world = member_pass(db)
+    object_id = saved(db, settings, client, world)
+    class_id = google.stored("loyaltyObject", object_id)["classId"]
+    run(db, settings, services, "google.sync", {"pass_id": world.pass_id, "notify": False})
+    sent_before = len(google.calls("PATCH", f"/loyaltyClass/{class_id}"))
+    with transaction(db) as session:
+        program = session.get(Program, world.program_id)
+        program.design = {**program.design, "background": "#7a1f2b"}
+        program.name = "Coffee Club Gold"
+        assert refresh_program_passes(session, settings, program.id) == 1
+    with transaction(db) as session:
+        queued = [
+            job.payload
+            for job in session.scalars(select(Job).where(Job.kind == "google.sync"))
+            if job.payload["pass_id"] == world.pass_id
+        ]
+    assert queued == [{"pass_id": world.pass_id, "notify": False}]
+    run(db, settings, services, "google.sync", queued[0])
+    assert len(google.calls("PATCH", f"/loyaltyClass/{class_id}")) == sent_before + 1
+    stored = google.stored("loyaltyClass", class_id)
+    assert stored["hexBackgroundColor"] == "#7a1f2b"
+    assert stored["programName"] == "Coffee Club Gold"
