@@ -104,3 +104,27 @@ def test_a_second_user_with_the_same_email_is_refused_clearly(cli):
     assert cli(*args, env={"PW": "long-enough-password"}).exit_code == 0
     r = cli(*args[:5], "dup@X.test", *args[6:], env={"PW": "long-enough-password"})
     assert r.exit_code == 1 and "already exists" in r.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "WALLETPASS_WEBHOOK_ALLOWED_NETWORKS",
+            "10.0.0.0/8, 10.0.0/33",
+            "WALLETPASS_WEBHOOK_ALLOWED_NETWORKS: '10.0.0/33' is not a network",
+        ),
+        ("WALLETPASS_JOB_LEASE_SECONDS", "sixty", "WALLETPASS_JOB_LEASE_SECONDS: 'sixty' is not"),
+        ("WALLETPASS_API_KEY_CACHE_SECONDS", "-1", "WALLETPASS_API_KEY_CACHE_SECONDS: must be 0"),
+    ],
+)
+def test_a_bad_setting_stops_the_command_at_start_naming_the_variable(
+    variable, value, message, tmp_path
+):  # type: ignore[no-untyped-def]
+    # No settings given: the command reads the environment, as `walletpass serve` does.
+    env = {"WALLETPASS_HOME": str(tmp_path), variable: value}
+    result = CliRunner().invoke(main, ["jobs"], env=env)
+    assert result.exit_code == 1
+    assert f"Error: {message}" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "walletpass.sqlite3").exists()  # stopped before touching anything

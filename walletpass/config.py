@@ -12,6 +12,10 @@ def _default_home() -> Path:
     return Path(os.environ.get("WALLETPASS_HOME", "instance")).resolve()
 
 
+class SettingError(ValueError):
+    """A setting whose value cannot be used; the message names its environment variable."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime configuration. Build with :meth:`from_env`; tests use :meth:`override`."""
@@ -46,6 +50,17 @@ class Settings:
     webhook_allowed_networks: str = ""
     log_level: str = "INFO"
 
+    def __post_init__(self) -> None:
+        # Refused here, at start-up, rather than on the first webhook registered or sent.
+        from walletpass.crm.egress import Egress
+
+        try:
+            Egress.parse(self.webhook_allowed_networks)
+        except ValueError as exc:
+            raise SettingError(str(exc)) from None
+        if self.api_key_cache_seconds < 0:
+            raise SettingError("WALLETPASS_API_KEY_CACHE_SECONDS: must be 0 or more")
+
     @property
     def apple_web_service_url(self) -> str:
         return self.public_url.rstrip("/") + "/apple"
@@ -70,7 +85,7 @@ class Settings:
             raw = env.get("WALLETPASS_" + f.name.upper())
             if raw is None or raw == "":
                 continue
-            values[f.name] = _coerce(f.type, raw)
+            values[f.name] = _coerce("WALLETPASS_" + f.name.upper(), f.type, raw)
         settings = cls(**values)
         if not settings.secret_key:
             # `walletpass init` writes a random key here for the embedded default, so a
@@ -84,12 +99,15 @@ class Settings:
         return replace(self, **changes)
 
 
-def _coerce(type_name: Any, raw: str) -> Any:
+def _coerce(variable: str, type_name: Any, raw: str) -> Any:
     text = str(type_name)
     if "bool" in text:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if text.startswith("int"):
-        return int(raw)
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingError(f"{variable}: {raw!r} is not a whole number") from None
     if "Path" in text:
         return Path(raw).resolve()
     return raw

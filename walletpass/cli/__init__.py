@@ -6,7 +6,7 @@ import importlib
 
 import click
 
-from walletpass.config import Settings
+from walletpass.config import SettingError, Settings
 
 # Modules that add commands to `main`; each defines `register(main)`.
 _COMMAND_MODULES = ("core", "certs", "passes", "jobs", "crm", "members", "campaigns")
@@ -18,7 +18,10 @@ def main(ctx: click.Context) -> None:
     """Loyalty cards and coupons in Apple Wallet and Google Wallet."""
     # Settings given by the caller (an embedding program, the tests) win over the environment.
     if ctx.obj is None:
-        ctx.obj = Settings.from_env()
+        try:
+            ctx.obj = Settings.from_env()
+        except SettingError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def _register_all() -> None:
