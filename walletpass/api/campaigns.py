@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletpass import errors
-from walletpass.api.framework import Api, Context, NotAvailable, paginate
+from walletpass.api.framework import Api, Context, paginate
 from walletpass.api.resources_schemas import (
     AudiencePreviewIn,
     AudiencePreviewOut,
@@ -20,6 +20,7 @@ from walletpass.api.resources_schemas import (
     CampaignResults,
 )
 from walletpass.campaigns.models import Campaign
+from walletpass.campaigns.results import campaign_results
 
 SCOPES = ("crm",)
 
@@ -176,16 +177,9 @@ def register(api: Api) -> None:
         scopes=SCOPES,
         response=CampaignResults,
         tag="campaigns",
-        problems=(NotAvailable,),
     )
     def get_campaign_results(ctx: Context) -> CampaignResults:
         """Redemptions and visit uplift against the holdout group."""
         campaign = _campaign(ctx.session, ctx.path["campaign_id"])
-        try:
-            from walletpass.campaigns import results
-        except ModuleNotFoundError as exc:  # written separately; may not exist yet
-            if exc.name != "walletpass.campaigns.results":
-                raise
-            raise NotAvailable("campaign results are not available on this server yet") from None
-        data: dict[str, Any] = results.campaign_results(ctx.session, campaign.id)
+        data: dict[str, Any] = campaign_results(ctx.session, campaign.id)
         return CampaignResults(campaign_id=campaign.id, results=data)

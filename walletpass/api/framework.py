@@ -55,12 +55,6 @@ class MethodNotAllowed(errors.WalletpassError):
     title = "This method is not allowed here"
 
 
-class NotAvailable(errors.WalletpassError):
-    status = 501
-    code = "not-available"
-    title = "This feature is not available on this server yet"
-
-
 # Database ids are 64-bit: a larger path id cannot exist, and PostgreSQL would reject it
 # with an error (a 500) instead of finding nothing.
 MAX_ID = 2**63 - 1

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletpass import errors
-from walletpass.api.framework import Api, Context, NotAvailable, paginate
+from walletpass.api.framework import Api, Context, paginate
 from walletpass.api.resources_schemas import (
     PageQuery,
     WebhookDeliveryOut,
@@ -169,7 +169,7 @@ def register(api: Api) -> None:
         response=WebhookDeliveryOut,
         tag="webhooks",
         # ActionNotAllowed: the endpoint is paused (walletpass.crm.outbound.redeliver).
-        problems=(NotAvailable, errors.ActionNotAllowed),
+        problems=(errors.ActionNotAllowed,),
     )
     def redeliver_webhook(ctx: Context) -> WebhookDeliveryOut:
         """Send a delivery again (e.g. a dead one, once the receiver is fixed)."""
@@ -177,14 +177,5 @@ def register(api: Api) -> None:
         delivery = ctx.session.get(WebhookDelivery, ctx.path["delivery_id"])
         if delivery is None or delivery.endpoint_id != endpoint.id:
             raise errors.NotFound(f"no delivery {ctx.path['delivery_id']} on this endpoint")
-        # Imported here: the delivery side is written separately and may not offer it yet.
-        from walletpass.crm import outbound
-
-        redeliver = getattr(outbound, "redeliver", None)
-        if redeliver is None:
-            raise NotAvailable("redelivery is not available on this server yet")
-        result = redeliver(ctx.session, delivery.id)
-        if isinstance(result, WebhookDelivery):
-            delivery = result
-        ctx.session.flush()
+        delivery = outbound.redeliver(ctx.session, delivery.id)
         return WebhookDeliveryOut.model_validate(delivery, from_attributes=True)
