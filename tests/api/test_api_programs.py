@@ -113,3 +113,35 @@ def test_store_crud(client, runtime):
     shop.admin.get(f"/stores/{made[0]['id']}", 404)
     # The till key is bound to the main store: deleting it would widen the key.
     shop.admin.delete(f"/stores/{shop.store_id}", 409)
+
+
+def test_at_most_ten_stores_have_coordinates(client, runtime):
+    # Stores with coordinates are the pass's locations, and Wallet uses ten; the admin
+    # pages refuse an eleventh, and so does the API.
+    shop = make_shop(runtime, client)
+    located = [
+        shop.admin.post(
+            "/stores",
+            {"code": f"l{i}", "name": f"L{i}", "latitude": 48.0 + i / 100, "longitude": 2.3},
+        )
+        for i in range(10)
+    ]
+    refused = shop.admin.post(
+        "/stores", {"code": "l10", "name": "L10", "latitude": 48.5, "longitude": 2.3}, expect=422
+    )
+    assert refused["type"] == "/problems/validation-error"
+    assert [e["field"] for e in refused["errors"]] == ["body.latitude"]
+    assert "l10" not in {s["code"] for s in shop.admin.all_pages("/stores", limit=50)}
+    # Without coordinates a store is for the till only, and not counted.
+    plain = shop.admin.post("/stores", {"code": "back", "name": "Back office"})
+    refused = shop.admin.patch(
+        f"/stores/{plain['id']}", {"latitude": 48.5, "longitude": 2.3}, expect=422
+    )
+    assert [e["field"] for e in refused["errors"]] == ["body.latitude"]
+    assert shop.admin.get(f"/stores/{plain['id']}")["latitude"] is None  # nothing changed
+    # A located store may move, and clearing one frees a place.
+    moved = shop.admin.patch(f"/stores/{located[0]['id']}", {"latitude": 45.0})
+    assert moved["latitude"] == 45.0
+    shop.admin.patch(f"/stores/{located[0]['id']}", {"latitude": None, "longitude": None})
+    now = shop.admin.patch(f"/stores/{plain['id']}", {"latitude": 48.5, "longitude": 2.3})
+    assert (now["latitude"], now["longitude"]) == (48.5, 2.3)

@@ -15,10 +15,8 @@ from walletpass.offers.models import Offer
 from walletpass.offers.services import issue_coupon
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.services import issue_pass, pass_changed, set_status
-from walletpass.tenancy.models import Store
 
 BATCH = 500
-MAX_STORES = 10
 
 
 def _id_batches(session: Session, query, size: int) -> Iterator[list[int]]:  # type: ignore[no-untyped-def]
@@ -115,20 +113,3 @@ def issue_offer_to_members(
 def tiers_of(program: Program) -> list[str]:
     levels = (program.rules or {}).get("levels") or []
     return [str(level.get("name")) for level in levels if level.get("name")]
-
-
-def check_store_limit(session: Session, *, store_id: int | None, has_location: bool) -> None:
-    """At most ten stores with coordinates: they become the pass's locations, and Wallet
-    uses at most ten. Stores without coordinates (for the till only) are not limited."""
-    if not has_location:
-        return
-    query = select(func.count(Store.id)).where(
-        Store.latitude.is_not(None), Store.longitude.is_not(None)
-    )
-    if store_id is not None:
-        query = query.where(Store.id != store_id)
-    if (session.scalar(query) or 0) >= MAX_STORES:
-        raise errors.ValidationFailed(
-            f"At most {MAX_STORES} stores can have coordinates: Wallet shows a pass near "
-            f"{MAX_STORES} locations at most. Clear another store's coordinates first."
-        )

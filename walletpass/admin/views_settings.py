@@ -9,10 +9,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from walletpass import errors
-from walletpass.admin import forms, services
+from walletpass.admin import forms
 from walletpass.admin.views import bp, field_errors, merchant_tz, runtime, tx, user
 from walletpass.apple.models import AppleLog
 from walletpass.passes.models import Pass
+from walletpass.tenancy import stores as store_rules
 from walletpass.tenancy.apikeys import create_api_key
 from walletpass.tenancy.apikeys import revoke as revoke_api_key
 from walletpass.tenancy.models import ApiKey, Scope, Store
@@ -43,7 +44,7 @@ def _render_stores(
             errors=field_errors(errors),
             error_list=errors,
             editing=editing,
-            max_locations=services.MAX_STORES,
+            max_locations=store_rules.MAX_LOCATED,
             located=sum(1 for s in rows if s.latitude is not None),
         ),
         status,
@@ -80,7 +81,7 @@ def store_save(store_id: int | None = None) -> Any:
                 errs.append({"field": "code", "message": "Another store has this code."})
         if not errs:
             try:
-                services.check_store_limit(
+                store_rules.check_location_limit(
                     session, store_id=store_id, has_location=values["latitude"] is not None
                 )
             except errors.ValidationFailed as exc:
@@ -101,7 +102,12 @@ def store_delete(store_id: int) -> Any:
     with tx() as session:
         store = _store(session, store_id)
         code = store.code
-        session.delete(store)
+        try:
+            store_rules.delete_store(session, store)
+        except errors.Conflict as exc:
+            session.rollback()
+            flash(f"{exc.detail} (on the API keys page).", "error")
+            return redirect(url_for("admin.stores"))
     flash(f"Store {code} deleted.", "ok")
     return redirect(url_for("admin.stores"))
 

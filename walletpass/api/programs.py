@@ -28,7 +28,8 @@ from walletpass.loyalty.rules import RulesError, validate_rules
 from walletpass.passes import templates
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.services import pass_changed
-from walletpass.tenancy.models import ApiKey, Store
+from walletpass.tenancy import stores as store_rules
+from walletpass.tenancy.models import Store
 
 TEMPLATE_FOR_KIND = {
     "stamps": "stamp_card",
@@ -258,13 +259,20 @@ def register(api: Api) -> None:
         response=StoreOut,
         status=201,
         tag="stores",
-        problems=(errors.Conflict,),
+        problems=(errors.Conflict, errors.ValidationFailed),
     )
     def create_store(ctx: Context) -> StoreOut:
-        """Create a store (admin); its code is what tills send."""
+        """Create a store (admin); its code is what tills send. At most ten stores have
+        coordinates (they are the pass's locations)."""
         body: StoreIn = ctx.body
         if ctx.session.scalar(select(Store.id).where(Store.code == body.code)) is not None:
             raise errors.Conflict(f"a store with code {body.code!r} exists")
+        store_rules.check_location_limit(
+            ctx.session,
+            store_id=None,
+            has_location=body.latitude is not None and body.longitude is not None,
+            field="body.latitude",
+        )
         store = Store(merchant_id=ctx.merchant_id, **body.model_dump())
         try:
             with ctx.session.begin_nested():
@@ -288,6 +296,7 @@ def register(api: Api) -> None:
         body=StorePatch,
         response=StoreOut,
         tag="stores",
+        problems=(errors.ValidationFailed,),
     )
     def update_store(ctx: Context) -> StoreOut:
         """Change a store (admin). A field left out is unchanged; a null clears it."""
@@ -295,6 +304,12 @@ def register(api: Api) -> None:
         for name, value in ctx.body.model_dump(exclude_unset=True).items():
             if value is not None or name != "name":
                 setattr(store, name, value)
+        store_rules.check_location_limit(
+            ctx.session,
+            store_id=store.id,
+            has_location=store.latitude is not None and store.longitude is not None,
+            field="body.latitude",
+        )
         ctx.session.flush()
         return StoreOut.model_validate(store, from_attributes=True)
 
@@ -308,15 +323,5 @@ def register(api: Api) -> None:
     )
     def delete_store(ctx: Context) -> None:
         """Delete a store (admin); its history keeps working without it."""
-        store = get_store(ctx.session, ctx.path["store_id"])
-        # The foreign key would quietly unbind the store's till keys, letting them act
-        # for every store: they must be revoked or moved first.
-        keys = ctx.session.scalar(
-            select(func.count())
-            .select_from(ApiKey)
-            .where(ApiKey.store_id == store.id, ApiKey.revoked_at.is_(None))
-        )
-        if keys:
-            raise errors.Conflict(f"store {store.id} still has {keys} live API key(s)")
-        ctx.session.delete(store)
+        store_rules.delete_store(ctx.session, get_store(ctx.session, ctx.path["store_id"]))
         return None
