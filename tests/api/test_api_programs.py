@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from api_helpers import STAMPS, make_shop, new_member, new_program
 
+from walletpass.loyalty.models import Program
 from walletpass.passes.models import Pass
 
 
@@ -145,3 +146,18 @@ def test_at_most_ten_stores_have_coordinates(client, runtime):
     shop.admin.patch(f"/stores/{located[0]['id']}", {"latitude": None, "longitude": None})
     now = shop.admin.patch(f"/stores/{plain['id']}", {"latitude": 48.5, "longitude": 2.3})
     assert (now["latitude"], now["longitude"]) == (48.5, 2.3)
+
+
+def test_a_design_change_keeps_the_images_uploaded_in_the_admin(client, runtime):
+    shop = make_shop(runtime, client)
+    program = new_program(shop, "stamps", design={"background": "#112233"})
+    uploaded = {"images": {"logo.png": f"designs/{program['id']}/logo.png"}, "images_version": "7"}
+    with runtime.transaction(shop.merchant_id) as s:
+        row = s.get(Program, program["id"])
+        row.design = {**row.design, **uploaded}  # what the admin's upload stores
+    changed = shop.admin.patch(
+        f"/programs/{program['id']}", {"design": {"background": "#445566", "logo_text": "Beans"}}
+    )
+    assert changed["design"] == {"background": "#445566", "logo_text": "Beans", **uploaded}
+    with runtime.transaction(shop.merchant_id) as s:
+        assert s.get(Program, program["id"]).design["images"] == uploaded["images"]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from walletpass import errors
 from walletpass.api.framework import Api, Context, paginate
 from walletpass.api.resources_schemas import (
+    Design,
     PageQuery,
     ProgramIn,
     ProgramOut,
@@ -191,7 +192,10 @@ def register(api: Api) -> None:
             shown_changed |= rules != program.rules
             program.rules = rules
         if body.design is not None:
-            design = _design(body.design)
+            # The API's design is the colours and texts; the images uploaded in the admin
+            # (design["images"], not in the schema) stay with the program.
+            kept = {k: v for k, v in (program.design or {}).items() if k not in Design.model_fields}
+            design = {**kept, **_design(body.design)}
             shown_changed |= design != program.design
             program.design = design
         if body.template is not None:
