@@ -78,7 +78,8 @@ def test_issue_to_a_tier_creates_coupons_with_passes(client, runtime, settings):
         factories.member(s, program, tier="Member")
         gold_ids = sorted(m.id for m in gold)
     sign_in(client, shop.emails["marketer"])
-    post(client, "/admin/offers/new", {**FORM, "program_id": str(shop.program_id)})
+    running = {**FORM, "valid_until": "2099-06-30T21:30", "program_id": str(shop.program_id)}
+    post(client, "/admin/offers/new", running)
     with runtime.transaction(shop.merchant_id) as s:
         offer_id = s.scalars(select(Offer.id)).one()
     r = post(
@@ -119,3 +120,29 @@ def test_overlay_offer_refreshes_the_programs_cards(client, runtime, settings): 
     with runtime.transaction(shop.merchant_id) as s:
         assert s.get(Pass, pass_id).version == 2
         assert s.scalars(select(Offer)).one().overlay is True
+
+
+def test_an_ended_or_inactive_offer_issues_no_coupons(client, runtime):  # type: ignore[no-untyped-def]
+    # Its coupons would look valid in the wallet and be refused at every scan.
+    shop = make_shop(runtime, "points")
+    with runtime.transaction(shop.merchant_id) as s:
+        program = s.get(Program, shop.program_id)
+        factories.member(s, program)
+    sign_in(client, shop.emails["marketer"])
+    post(client, "/admin/offers/new", {**FORM, "program_id": str(shop.program_id)})  # ended
+    with runtime.transaction(shop.merchant_id) as s:
+        offer = s.scalars(select(Offer)).one()
+        offer_id = offer.id
+    issue = {"program_id": str(shop.program_id)}
+    r = post(client, f"/admin/offers/{offer_id}/issue", issue, follow_redirects=True)
+    assert "No coupons issued: offer &#39;spring-sale&#39; has ended." in r.get_data(as_text=True)
+    with runtime.transaction(shop.merchant_id) as s:
+        s.get(Offer, offer_id).valid_until = None
+        s.get(Offer, offer_id).active = False
+    r = post(client, f"/admin/offers/{offer_id}/issue", issue, follow_redirects=True)
+    assert "No coupons issued: offer &#39;spring-sale&#39; is not active." in r.get_data(
+        as_text=True
+    )
+    with runtime.transaction(shop.merchant_id) as s:
+        assert s.scalars(select(Coupon)).all() == []
+        assert s.scalars(select(Pass).where(Pass.coupon_id.is_not(None))).all() == []

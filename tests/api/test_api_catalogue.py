@@ -150,3 +150,28 @@ def test_stamp_reward_costs_stamps(client, runtime):
     shop.till.post(path, {"type": "stamp", "stamps": 3})
     out = shop.till.post(path, {"type": "redeem_reward", "reward_id": reward["id"]})
     assert (out["stamps_delta"], out["balance"]["stamps"]) == (-2, 1)
+
+
+def test_no_coupon_for_an_offer_that_cannot_be_used(client, runtime):
+    # The till would refuse it on every scan while the wallet shows it as valid.
+    shop = make_shop(runtime, client)
+    offer = shop.admin.post(
+        "/offers",
+        {"slug": "flash", "title": "Flash", "discount": {"type": "percent", "value": 10},
+         "total_cap": 1},
+    )  # fmt: skip
+    used = shop.crm.post("/coupons", {"offer_id": offer["id"]})
+    shop.till.post(f"/coupons/{used['id']}/redeem", expect=200)
+    capped = shop.crm.post("/coupons", {"offer_id": offer["id"]}, expect=422)
+    assert capped["errors"] == [
+        {"field": "body.offer_id", "message": "offer 'flash' reached its cap"}
+    ]
+    shop.admin.patch(
+        f"/offers/{offer['id']}", {"total_cap": None, "valid_until": "2020-01-01T00:00:00Z"}
+    )
+    ended = shop.crm.post("/coupons", {"offer_id": offer["id"]}, expect=422)
+    assert ended["errors"][0]["message"] == "offer 'flash' has ended"
+    shop.admin.patch(f"/offers/{offer['id']}", {"valid_until": None, "active": False})
+    inactive = shop.crm.post("/coupons", {"offer_id": offer["id"]}, expect=422)
+    assert inactive["errors"][0]["message"] == "offer 'flash' is not active"
+    assert [c["id"] for c in shop.crm.all_pages("/coupons", limit=10)] == [used["id"]]

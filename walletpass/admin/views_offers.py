@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from walletpass.admin import forms, services
 from walletpass.admin.views import bp, field_errors, merchant_tz, settings, tx, user
 from walletpass.db import utcnow
+from walletpass.errors import CouponExpired, OfferCapReached
 from walletpass.loyalty.models import Program
 from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.models import Pass, PassStatus
@@ -197,9 +198,14 @@ def offer_issue(offer_id: int) -> Any:
         if tier and (program is None or tier not in services.tiers_of(program)):
             flash("Pick a tier of the chosen program.", "error")
             return redirect(url_for("admin.offer_edit", offer_id=offer_id))
-        count = services.issue_offer_to_members(
-            session, settings(), offer, program_id=program_id, tier=tier
-        )
+        try:
+            count = services.issue_offer_to_members(
+                session, settings(), offer, program_id=program_id, tier=tier
+            )
+        except (CouponExpired, OfferCapReached) as exc:
+            session.rollback()
+            flash(f"No coupons issued: {exc.detail}.", "error")
+            return redirect(url_for("admin.offer_edit", offer_id=offer_id))
     audience = f"tier {tier}" if tier else (program.name if program else "all members")
     flash(f"Issued {count} coupons to {audience}.", "ok")
     return redirect(url_for("admin.offer_edit", offer_id=offer_id))

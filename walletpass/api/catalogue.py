@@ -363,11 +363,12 @@ def register(api: Api) -> None:
         offer = ctx.session.get(Offer, body.offer_id)
         if offer is None:
             raise _unknown("body.offer_id", "offer")
-        if not offer.active:
+        try:
+            offers.check_issuable(offer, utcnow())
+        except (errors.CouponExpired, errors.OfferCapReached) as exc:
             raise errors.ValidationFailed(
-                "this offer has ended",
-                errors=[{"field": "body.offer_id", "message": "offer is not active"}],
-            )
+                exc.detail, errors=[{"field": "body.offer_id", "message": exc.detail}]
+            ) from None
         if body.member_id is not None:
             try:
                 get_member(ctx.session, body.member_id)

@@ -466,13 +466,7 @@ def _offer_assign(context: _Context, data: dict[str, Any]) -> dict[str, Any]:
         coupon, pass_row = existing
         created = False
     else:
-        now = utcnow()
-        # A coupon for an offer that starts later is fine (assigned ahead of a campaign);
-        # one that can never be used is not.
-        if not offer.active or (offer.valid_until is not None and offer.valid_until < now):
-            raise errors.CouponExpired(f"offer {offer.slug!r} is not running")
-        if offer.total_cap is not None and offer.redeemed_count >= offer.total_cap:
-            raise errors.OfferCapReached(f"offer {offer.slug!r} reached its cap")
+        # Refused (CouponExpired, OfferCapReached) when the offer cannot be used.
         coupon, pass_row = issue_coupon(session, context.settings, offer, member_id=member.id)
         created = True
     return {

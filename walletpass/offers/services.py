@@ -123,10 +123,31 @@ def _roll_over(
     return coupon
 
 
+def check_issuable(offer: Offer, now: datetime) -> None:
+    """Whether a new coupon of ``offer`` could ever be used. A coupon for an offer that
+    starts later is fine (assigned ahead of a campaign); one the till would refuse on
+    every scan is not: it would sit in the wallet looking valid.
+
+    :raise errors.CouponExpired: the offer is inactive or has ended.
+    :raise errors.OfferCapReached: the offer's total cap is used up.
+    """
+    if not offer.active:
+        raise errors.CouponExpired(f"offer {offer.slug!r} is not active")
+    if offer.valid_until is not None and offer.valid_until <= now:
+        raise errors.CouponExpired(f"offer {offer.slug!r} has ended")
+    if offer.total_cap is not None and offer.redeemed_count >= offer.total_cap:
+        raise errors.OfferCapReached(f"offer {offer.slug!r} reached its cap")
+
+
 def issue_coupon(
     session: Session, settings: Settings, offer: Offer, *, member_id: int | None = None
 ) -> tuple[Coupon, Pass]:
-    """A coupon with its own pass (a flyer coupon when there is no member)."""
+    """A coupon with its own pass (a flyer coupon when there is no member).
+
+    :raise errors.CouponExpired, errors.OfferCapReached: see :func:`check_issuable`; every
+        path that issues (admin, API, CRM, flyer) keeps the same rule.
+    """
+    check_issuable(offer, utcnow())
     coupon = Coupon(merchant_id=offer.merchant_id, offer_id=offer.id, member_id=member_id)
     session.add(coupon)
     session.flush()
