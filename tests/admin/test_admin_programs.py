@@ -143,9 +143,9 @@ def test_design_change_refreshes_member_passes_and_queues_a_push(client, runtime
             assert row.change_stamp > stamp
         pushes = list(s.scalars(select(Job).where(Job.kind == "apple.push")))
         assert [j.payload["token"] for j in pushes] == ["tok-1"]
-    assert "3 member passes will update" in client.get(
-        f"/admin/programs/{shop.program_id}"
-    ).get_data(as_text=True)
+    assert "3 passes will update" in client.get(f"/admin/programs/{shop.program_id}").get_data(
+        as_text=True
+    )
 
 
 def test_saving_an_unchanged_program_does_not_touch_passes(client, runtime, settings):  # type: ignore[no-untyped-def]
@@ -287,3 +287,37 @@ def test_resize_refuses_over_5_mb_and_non_images():
     Image.new("RGB", (4, 4)).save(buf, format="BMP")
     with pytest.raises(designs.DesignImageError, match="BMP images are not accepted"):
         designs.resize("logo", buf.getvalue())
+
+
+def test_a_template_switch_moves_the_cards_and_leaves_the_coupons(client, runtime, settings):  # type: ignore[no-untyped-def]
+    from walletpass.offers.models import Offer
+    from walletpass.offers.services import issue_coupon
+
+    shop = make_shop(runtime, "points")
+    with runtime.transaction(shop.merchant_id) as s:
+        program = s.get(Program, shop.program_id)
+        member = factories.member(s, program)
+        card = factories.member_pass(s, settings, member)
+        offer = Offer(
+            merchant_id=shop.merchant_id,
+            slug=f"o{shop.program_id}",
+            title="Coffee",
+            program_id=program.id,
+            discount={"type": "amount", "value": "2.00"},
+        )
+        s.add(offer)
+        s.flush()
+        _c, held = issue_coupon(s, settings, offer, member_id=member.id)
+        _c, flyer = issue_coupon(s, settings, offer)
+        before = {p.id: (p.template, p.version) for p in (card, held, flyer)}
+        slug, rules = program.slug, program.rules
+    sign_in(client, shop.emails["marketer"])
+    form = {**FORM, "kind": "points", "slug": slug, "rules": json.dumps(rules)}
+    r = post(client, f"/admin/programs/{shop.program_id}", {**form, "template": "membership"})
+    assert r.status_code == 302
+    with runtime.transaction(shop.merchant_id) as s:
+        assert s.get(Pass, card.id).template == "membership"
+        for pass_id in (held.id, flyer.id):  # a coupon is not a loyalty card
+            assert s.get(Pass, pass_id).template == "coupon"
+        for pass_id, (_template, version) in before.items():
+            assert s.get(Pass, pass_id).version == version + 1

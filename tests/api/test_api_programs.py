@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from api_helpers import STAMPS, make_shop, new_member, new_program
+from api_helpers import POINTS, STAMPS, make_shop, new_member, new_program
+from sqlalchemy import select
 
 from walletpass.loyalty.models import Program
 from walletpass.passes.models import Pass
@@ -161,3 +162,27 @@ def test_a_design_change_keeps_the_images_uploaded_in_the_admin(client, runtime)
     assert changed["design"] == {"background": "#445566", "logo_text": "Beans", **uploaded}
     with runtime.transaction(shop.merchant_id) as s:
         assert s.get(Program, program["id"]).design["images"] == uploaded["images"]
+
+
+def test_a_template_change_moves_the_cards_and_leaves_the_coupons(client, runtime):
+    shop = make_shop(runtime, client)
+    program = new_program(shop, "points", POINTS)
+    member = new_member(shop, program["id"])
+    offer = shop.admin.post(
+        "/offers",
+        {"slug": f"o{program['id']}", "title": "Coffee", "program_id": program["id"],
+         "discount": {"type": "amount", "value": "2.00"}},
+    )  # fmt: skip
+    shop.crm.post("/coupons", {"offer_id": offer["id"], "member_id": member["id"]})
+    shop.crm.post("/coupons", {"offer_id": offer["id"]})  # a flyer coupon, no member
+    with runtime.transaction(shop.merchant_id) as s:
+        passes = s.scalars(select(Pass).where(Pass.program_id == program["id"])).all()
+        before = {p.id: (p.template, p.version, p.coupon_id is None) for p in passes}
+    assert sorted(t for t, _v, _card in before.values()) == ["coupon", "coupon", "points_tiers"]
+
+    shop.admin.patch(f"/programs/{program['id']}", {"template": "membership"})
+    with runtime.transaction(shop.merchant_id) as s:
+        for pass_id, (template, version, is_card) in before.items():
+            row = s.get(Pass, pass_id)
+            assert row.template == ("membership" if is_card else template)
+            assert row.version == version + 1  # every pass of the program is re-fetched

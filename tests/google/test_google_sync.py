@@ -291,8 +291,8 @@ def test_google_not_configured_is_a_noop(google, settings, db, services):
 def test_a_design_change_reaches_the_class_on_google(google, client, settings, db, services):
     """Changing a program's design marks its passes changed; their syncs send the class
     again because its body changed (the process's cache is keyed by body, not by id)."""
-    from walletpass.admin.services import refresh_program_passes
     from walletpass.loyalty.models import Program
+    from walletpass.passes.refresh import refresh_program_passes
 
     world = member_pass(db)
     object_id = saved(db, settings, client, world)

@@ -1,9 +1,8 @@
-"""Admin operations that span several rows: refreshing a program's passes, re-issuing a
-pass, issuing an offer to a segment. Flask-free; the caller's transaction commits."""
+"""Admin operations that span several rows: re-issuing a pass, issuing an offer to a
+segment (a program's passes are refreshed by walletpass.passes.refresh). Flask-free; the
+caller's transaction commits."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -14,47 +13,7 @@ from walletpass.loyalty.models import Member, Program
 from walletpass.offers.models import Offer
 from walletpass.offers.services import issue_coupon
 from walletpass.passes.models import Pass, PassStatus
-from walletpass.passes.services import issue_pass, pass_changed, set_status
-
-BATCH = 500
-
-
-def _id_batches(session: Session, query, size: int) -> Iterator[list[int]]:  # type: ignore[no-untyped-def]
-    # Keyset pagination over ids: each batch loads at most ``size`` rows, so a program
-    # with 100 000 members does not pull them all into the session at once.
-    last = 0
-    while True:
-        ids = list(session.scalars(query.where(Pass.id > last).order_by(Pass.id).limit(size)))
-        if not ids:
-            return
-        yield ids
-        last = ids[-1]
-
-
-def refresh_program_passes(
-    session: Session, settings: Settings, program_id: int, *, batch_size: int = BATCH
-) -> int:
-    """Mark every active member pass of a program changed (design or rules changed), so
-    wallets fetch the new version. Quiet on Google: nothing about the holder changed.
-
-    :return: how many passes were refreshed.
-    """
-    query = select(Pass.id).where(
-        Pass.program_id == program_id,
-        Pass.status == PassStatus.ACTIVE,
-        Pass.member_id.is_not(None),
-    )
-    count = 0
-    for ids in _id_batches(session, query, batch_size):
-        batch = list(session.scalars(select(Pass).where(Pass.id.in_(ids)).order_by(Pass.id)))
-        for pass_row in batch:
-            pass_changed(session, pass_row, notify=False, settings=settings)
-            count += 1
-        # Flushed, the batch can leave the identity map before the next one is loaded.
-        session.flush()
-        for pass_row in batch:
-            session.expunge(pass_row)
-    return count
+from walletpass.passes.services import issue_pass, set_status
 
 
 def void_pass(session: Session, settings: Settings, pass_row: Pass) -> None:

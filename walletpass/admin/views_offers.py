@@ -15,6 +15,7 @@ from walletpass.errors import CouponExpired, OfferCapReached
 from walletpass.loyalty.models import Program
 from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.models import Pass, PassStatus
+from walletpass.passes.refresh import refresh_program_passes
 from walletpass.passes.services import pass_changed
 from walletpass.tenancy.models import Merchant
 
@@ -149,7 +150,7 @@ def offer_new() -> Any:
         session.flush()
         offer_id = offer.id
         if offer.overlay and offer.program_id:
-            services.refresh_program_passes(session, settings(), offer.program_id)
+            refresh_program_passes(session, settings(), offer.program_id)
     flash("Offer created. Issue it to members or print its flyer below.", "ok")
     return redirect(url_for("admin.offer_edit", offer_id=offer_id))
 
@@ -180,7 +181,7 @@ def offer_edit(offer_id: int) -> Any:
             pass_changed(session, pass_row, notify=False, settings=settings())
         for program_id in overlay_programs - {None}:
             assert program_id is not None
-            services.refresh_program_passes(session, settings(), program_id)
+            refresh_program_passes(session, settings(), program_id)
     flash("Offer saved.", "ok")
     return redirect(url_for("admin.offer_edit", offer_id=offer_id))
 

@@ -9,12 +9,12 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import func, select
 
-from walletpass.admin import designs, forms, preview, services
+from walletpass.admin import designs, forms, preview
 from walletpass.admin.views import bp, field_errors, settings, tx, user
 from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rules import RulesError, validate_rules
 from walletpass.passes import templates
-from walletpass.passes.models import Pass
+from walletpass.passes.refresh import move_to_template, refresh_program_passes
 from walletpass.tenancy.models import Merchant
 
 RULE_EXAMPLES: dict[str, dict[str, Any]] = {
@@ -233,12 +233,10 @@ def program_edit(program_id: int) -> Any:
         program.design = design
         if parsed["template"] != program.template:
             program.template = parsed["template"]
-            _retemplate(session, program)
-        refreshed = (
-            services.refresh_program_passes(session, settings(), program.id) if changed else 0
-        )
+            move_to_template(session, program)
+        refreshed = refresh_program_passes(session, settings(), program.id) if changed else 0
     if refreshed:
-        flash(f"Saved. {refreshed} member passes will update on their phones.", "ok")
+        flash(f"Saved. {refreshed} passes will update on their phones.", "ok")
     else:
         flash("Saved.", "ok")
     return redirect(url_for("admin.program_edit", program_id=program_id))
@@ -251,14 +249,6 @@ def _normalised_rules(program: Program) -> dict[str, Any]:
         return validate_rules(program.kind, program.rules).model_dump(mode="json")
     except RulesError:
         return dict(program.rules or {})
-
-
-def _retemplate(session: Any, program: Program) -> None:
-    # A member pass renders from its own template name; a design switch moves them along.
-    for pass_row in session.scalars(
-        select(Pass).where(Pass.program_id == program.id, Pass.member_id.is_not(None))
-    ):
-        pass_row.template = program.template
 
 
 @bp.post("/programs/<int:program_id>/images")
@@ -288,10 +278,10 @@ def program_images(program_id: int) -> Any:
         design["images"] = {**(design.get("images") or {}), **stored}
         design["images_version"] = str(int(time.time()))
         program.design = design
-        refreshed = services.refresh_program_passes(session, settings(), program.id)
+        refreshed = refresh_program_passes(session, settings(), program.id)
     flash(
         f"{' and '.join(k.capitalize() for k in uploads)} saved at Wallet's sizes."
-        + (f" {refreshed} member passes will update." if refreshed else ""),
+        + (f" {refreshed} passes will update." if refreshed else ""),
         "ok",
     )
     return redirect(url_for("admin.program_edit", program_id=program_id))

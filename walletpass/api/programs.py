@@ -27,8 +27,7 @@ from walletpass.config import Settings
 from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rules import RulesError, validate_rules
 from walletpass.passes import templates
-from walletpass.passes.models import Pass, PassStatus
-from walletpass.passes.services import pass_changed
+from walletpass.passes.refresh import move_to_template, refresh_program_passes
 from walletpass.tenancy import stores as store_rules
 from walletpass.tenancy.models import Store
 
@@ -89,16 +88,6 @@ def checked_template(settings: Settings, name: str) -> str:
             str(exc), errors=[{"field": "body.template", "message": "unknown pass template"}]
         ) from None
     return name
-
-
-def refresh_program_passes(session: Session, settings: Settings, program: Program) -> int:
-    """Every active pass of the program shows the new rules or design (no alert)."""
-    passes = session.scalars(
-        select(Pass).where(Pass.program_id == program.id, Pass.status == PassStatus.ACTIVE)
-    ).all()
-    for pass_row in passes:
-        pass_changed(session, pass_row, notify=False, settings=settings)
-    return len(passes)
 
 
 def _slug_taken(session: Session, slug: str) -> bool:
@@ -200,8 +189,10 @@ def register(api: Api) -> None:
             program.design = design
         if body.template is not None:
             template = checked_template(ctx.settings, body.template)
-            shown_changed |= template != program.template
-            program.template = template
+            if template != program.template:
+                shown_changed = True
+                program.template = template
+                move_to_template(ctx.session, program)
         if body.name is not None:
             shown_changed |= body.name != program.name
             program.name = body.name
@@ -209,7 +200,7 @@ def register(api: Api) -> None:
             program.active = body.active
         if shown_changed:
             ctx.session.flush()
-            refresh_program_passes(ctx.session, ctx.settings, program)
+            refresh_program_passes(ctx.session, ctx.settings, program.id)
         return program_out(ctx.settings, program)
 
     @api.operation(
