@@ -70,6 +70,32 @@ def test_offer_validation(client, runtime):  # type: ignore[no-untyped-def]
         assert s.scalars(select(Offer)).all() == []
 
 
+def test_offer_limits_are_the_apis(client, runtime):  # type: ignore[no-untyped-def]
+    # A cap past the 32-bit column was a 500 on PostgreSQL; the API refuses the same values.
+    shop = make_shop(runtime)
+    sign_in(client, shop.emails["marketer"])
+    bad = {**FORM, "discount_value": "12.345", "uses_per_coupon": "1001", "total_cap": "3000000000"}
+    r = post(client, "/admin/offers/new", bad)
+    body = r.get_data(as_text=True)
+    assert r.status_code == 422
+    assert "Use at most two decimals." in body
+    assert "Enter a whole number from 1 to 1,000." in body
+    assert "Enter a whole number from 1 to 1,000,000,000." in body
+    with runtime.transaction(shop.merchant_id) as s:
+        assert s.scalars(select(Offer)).all() == []
+    at_limits = {
+        **FORM,
+        "discount_value": "12.34",
+        "uses_per_coupon": "1000",
+        "total_cap": "1000000000",
+    }
+    assert post(client, "/admin/offers/new", at_limits).status_code == 302
+    with runtime.transaction(shop.merchant_id) as s:
+        offer = s.scalars(select(Offer)).one()
+        assert (offer.uses_per_coupon, offer.total_cap) == (1000, 1_000_000_000)
+        assert offer.discount == {"type": "percent", "value": "12.34"}
+
+
 def test_issue_to_a_tier_creates_coupons_with_passes(client, runtime, settings):  # type: ignore[no-untyped-def]
     shop = make_shop(runtime, "tiers", rules=TIERS)
     with runtime.transaction(shop.merchant_id) as s:

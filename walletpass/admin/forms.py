@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from walletpass.loyalty import rules as loyalty_rules
 from walletpass.loyalty.models import ProgramKind
+from walletpass.offers.models import MAX_TOTAL_CAP, MAX_USES_PER_COUPON
 
 Errors = list[dict[str, str]]
 
@@ -144,6 +145,8 @@ def parse_offer(form: Mapping[str, str], tz: ZoneInfo) -> tuple[dict[str, Any], 
         errors.append({"field": "discount_value", "message": "Enter a positive number."})
     elif kind == "percent" and amount > 100:
         errors.append({"field": "discount_value", "message": "A percentage is at most 100."})
+    elif amount != amount.quantize(Decimal("0.01")):
+        errors.append({"field": "discount_value", "message": "Use at most two decimals."})
     else:
         value: Any = int(amount) if kind == "percent" and amount == int(amount) else str(amount)
         if kind == "amount":
@@ -161,19 +164,29 @@ def parse_offer(form: Mapping[str, str], tz: ZoneInfo) -> tuple[dict[str, Any], 
         and values["valid_until"] <= values["valid_from"]
     ):
         errors.append({"field": "valid_until", "message": "The offer must end after it starts."})
-    values["uses_per_coupon"] = _int(form, "uses_per_coupon", 1, errors, minimum=1) or 1
-    values["total_cap"] = _int(form, "total_cap", None, errors, minimum=1)
+    values["uses_per_coupon"] = (
+        _int(form, "uses_per_coupon", 1, errors, minimum=1, maximum=MAX_USES_PER_COUPON) or 1
+    )
+    values["total_cap"] = _int(form, "total_cap", None, errors, minimum=1, maximum=MAX_TOTAL_CAP)
     return values, errors
 
 
 def _int(
-    form: Mapping[str, str], name: str, default: int | None, errors: Errors, *, minimum: int
+    form: Mapping[str, str],
+    name: str,
+    default: int | None,
+    errors: Errors,
+    *,
+    minimum: int,
+    maximum: int,
 ) -> int | None:
     raw = _text(form, name, 12)
     if not raw:
         return default
-    if not re.fullmatch(r"\d+", raw) or int(raw) < minimum:
-        errors.append({"field": name, "message": f"Enter a whole number of at least {minimum}."})
+    if not re.fullmatch(r"\d+", raw) or not minimum <= int(raw) <= maximum:
+        errors.append(
+            {"field": name, "message": f"Enter a whole number from {minimum} to {maximum:,}."}
+        )
         return default
     return int(raw)
 

@@ -22,6 +22,7 @@ from pydantic import (
 
 from walletpass.api.schemas import BalanceOut, LineIn, Money, Strict
 from walletpass.crm.events import EVENT_TYPES
+from walletpass.offers.models import MAX_TOTAL_CAP, MAX_USES_PER_COUPON
 
 T = TypeVar("T")
 
@@ -438,8 +439,8 @@ class OfferIn(Strict):
     discount: Discount
     valid_from: UtcDatetime | None = None
     valid_until: UtcDatetime | None = None
-    uses_per_coupon: int = Field(1, ge=1, le=1000)
-    total_cap: int | None = Field(None, ge=1, le=1_000_000_000)
+    uses_per_coupon: int = Field(1, ge=1, le=MAX_USES_PER_COUPON)
+    total_cap: int | None = Field(None, ge=1, le=MAX_TOTAL_CAP)
     overlay: bool = Field(False, description="Shown on the program's cards while valid.")
     active: bool = True
     program_id: Id | None = None
@@ -458,8 +459,8 @@ class OfferPatch(Strict):
     discount: Discount | None = None
     valid_from: UtcDatetime | None = None
     valid_until: UtcDatetime | None = None
-    uses_per_coupon: int | None = Field(None, ge=1, le=1000)
-    total_cap: int | None = Field(None, ge=1, le=1_000_000_000)
+    uses_per_coupon: int | None = Field(None, ge=1, le=MAX_USES_PER_COUPON)
+    total_cap: int | None = Field(None, ge=1, le=MAX_TOTAL_CAP)
     overlay: bool | None = None
     active: bool | None = None
 

@@ -10,6 +10,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from walletpass.db import Base, BigId, MerchantOwned, created_at, int_pk
 
+# Limits every path that writes an offer keeps (the API's schema, the admin's form): the
+# columns are 32-bit integers, and no till needs more.
+MAX_USES_PER_COUPON = 1000
+MAX_TOTAL_CAP = 1_000_000_000
+
 
 class Offer(MerchantOwned, Base):
     __tablename__ = "offers"
