@@ -321,3 +321,27 @@ def test_a_template_switch_moves_the_cards_and_leaves_the_coupons(client, runtim
             assert s.get(Pass, pass_id).template == "coupon"
         for pass_id, (_template, version) in before.items():
             assert s.get(Pass, pass_id).version == version + 1
+
+
+def test_a_program_with_members_keeps_its_kind_and_join_link(client, runtime, settings):  # type: ignore[no-untyped-def]
+    shop = make_shop(runtime, "stamps")
+    with runtime.transaction(shop.merchant_id) as s:
+        program = s.get(Program, shop.program_id)
+        slug, rules = program.slug, program.rules
+    sign_in(client, shop.emails["marketer"])
+    form = {**FORM, "kind": "stamps", "template": "stamp_card", "rules": json.dumps(rules)}
+    # No member yet: a typo in the slug can still be fixed.
+    r = post(client, f"/admin/programs/{shop.program_id}", {**form, "slug": "beans-typo"})
+    assert r.status_code == 302
+    with runtime.transaction(shop.merchant_id) as s:
+        factories.member(s, s.get(Program, shop.program_id))
+    r = post(client, f"/admin/programs/{shop.program_id}", {**form, "slug": slug})
+    assert r.status_code == 422
+    assert "A program with members keeps its join link." in r.get_data(as_text=True)
+    points = {**form, "slug": "beans-typo", "kind": "points", "rules": json.dumps({})}
+    r = post(client, f"/admin/programs/{shop.program_id}", points)
+    assert r.status_code == 422
+    assert "A program with members keeps its kind." in r.get_data(as_text=True)
+    with runtime.transaction(shop.merchant_id) as s:
+        program = s.get(Program, shop.program_id)
+        assert (program.slug, program.kind) == ("beans-typo", "stamps")

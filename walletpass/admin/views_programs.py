@@ -211,6 +211,15 @@ def program_edit(program_id: int) -> Any:
         parsed, errors = forms.parse_program(request.form, _template_names())
         if not errors and _slug_taken(session, parsed["slug"], program.id):
             errors.append({"field": "slug", "message": "This slug is taken; pick another."})
+        if members and parsed["kind"] != program.kind:
+            # Their balances are in the old kind's unit (stamps are not points); the API
+            # never changes a kind either.
+            errors.append({"field": "kind", "message": "A program with members keeps its kind."})
+        if members and parsed["slug"] != program.slug:
+            # Members joined through /join/<slug>: printed QR codes and links point there.
+            errors.append(
+                {"field": "slug", "message": "A program with members keeps its join link."}
+            )
         if errors:
             session.rollback()
             return _render_form(session, program, dict(request.form), errors, members, status=422)
