@@ -175,3 +175,29 @@ def test_no_coupon_for_an_offer_that_cannot_be_used(client, runtime):
     inactive = shop.crm.post("/coupons", {"offer_id": offer["id"]}, expect=422)
     assert inactive["errors"][0]["message"] == "offer 'flash' is not active"
     assert [c["id"] for c in shop.crm.all_pages("/coupons", limit=10)] == [used["id"]]
+
+
+def test_a_catalogue_change_reaches_the_members_cards(client, runtime):
+    # Cards list the rewards a member can redeem now; a new, changed or retired reward
+    # changes that list.
+    shop = make_shop(runtime, client)
+    program = new_program(shop, "points", POINTS)
+    new_member(shop, program["id"])
+
+    def version() -> int:
+        with runtime.transaction() as s:
+            return s.query(Pass).filter(Pass.program_id == program["id"]).one().version
+
+    start = version()
+    reward = shop.admin.post(
+        "/rewards", {"program_id": program["id"], "name": "Muffin", "cost_points": 10}
+    )
+    assert version() == start + 1
+    shop.admin.patch(f"/rewards/{reward['id']}", {"name": "Muffin"})  # no change
+    assert version() == start + 1
+    shop.admin.patch(f"/rewards/{reward['id']}", {"cost_points": 8})
+    assert version() == start + 2
+    shop.admin.delete(f"/rewards/{reward['id']}")
+    assert version() == start + 3
+    shop.admin.delete(f"/rewards/{reward['id']}")  # already retired
+    assert version() == start + 3

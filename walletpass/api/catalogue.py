@@ -36,6 +36,7 @@ from walletpass.loyalty.services import program_rules
 from walletpass.offers import services as offers
 from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.models import Pass, PassStatus
+from walletpass.passes.refresh import refresh_program_passes
 from walletpass.passes.services import pass_changed, set_status
 
 READERS = ("till", "crm")
@@ -153,6 +154,12 @@ def _refresh_offer_passes(session: Session, settings: Settings, offer: Offer) ->
             pass_changed(session, pass_row, notify=False, settings=settings)
 
 
+def _catalogue_changed(ctx: Context, reward: Reward) -> None:
+    # Members' cards list what they can redeem now: a new, changed or retired reward
+    # changes that list, so the program's passes are fetched again.
+    refresh_program_passes(ctx.session, ctx.settings, reward.program_id)
+
+
 def register(api: Api) -> None:
     # --- rewards ---------------------------------------------------------------------------
 
@@ -189,6 +196,7 @@ def register(api: Api) -> None:
         reward = Reward(merchant_id=ctx.merchant_id, **body.model_dump())
         ctx.session.add(reward)
         ctx.session.flush()
+        _catalogue_changed(ctx, reward)
         return _reward_out(reward)
 
     @api.operation(
@@ -221,15 +229,22 @@ def register(api: Api) -> None:
             changes.get("valid_from", reward.valid_from),
             changes.get("valid_until", reward.valid_until),
         )
+        shown = {name: getattr(reward, name) for name in changes}
         for name, value in changes.items():
             setattr(reward, name, value)
         ctx.session.flush()
+        if any(getattr(reward, name) != before for name, before in shown.items()):
+            _catalogue_changed(ctx, reward)
         return _reward_out(reward)
 
     @api.operation("DELETE", "/rewards/<int:reward_id>", scopes=(), status=204, tag="rewards")
     def delete_reward(ctx: Context) -> None:
         """Retire a reward (admin): it is deactivated; past redemptions keep pointing at it."""
-        _reward(ctx.session, ctx.path["reward_id"]).active = False
+        reward = _reward(ctx.session, ctx.path["reward_id"])
+        if reward.active:
+            reward.active = False
+            ctx.session.flush()
+            _catalogue_changed(ctx, reward)
         return None
 
     # --- offers ----------------------------------------------------------------------------
