@@ -8,6 +8,7 @@ import re
 from decimal import Decimal
 
 import factories
+import pytest
 from sqlalchemy import select
 from test_admin_support import make_shop, post, sign_in
 
@@ -136,6 +137,45 @@ def test_void_and_reissue(client, runtime, settings):  # type: ignore[no-untyped
         assert s.get(Pass, new_id).status == "voided"
 
 
+def test_a_coupon_pass_voided_here_voids_its_coupon_and_a_reissued_one_does_not(  # type: ignore[no-untyped-def]
+    client, runtime, settings
+):
+    from walletpass.errors import CouponExpired
+    from walletpass.offers.models import Coupon, Offer
+    from walletpass.offers.services import issue_coupon, redeem_coupon
+
+    shop = make_shop(runtime)
+    ada = seed(runtime, settings, shop, n=0)[0]
+    with runtime.transaction(shop.merchant_id) as s:
+        offer = Offer(
+            merchant_id=shop.merchant_id,
+            slug=f"o{shop.merchant_id}",
+            title="Coffee",
+            discount={"type": "amount", "value": "2.00"},
+            uses_per_coupon=5,
+        )
+        s.add(offer)
+        s.flush()
+        coupon, old = issue_coupon(s, settings, offer, member_id=ada)
+        coupon_id, old_id = coupon.id, old.id
+    sign_in(client, shop.emails["marketer"])
+    # Re-issued (a lost phone): the coupon lives on in the new pass.
+    assert post(client, f"/admin/members/{ada}/passes/{old_id}/reissue").status_code == 302
+    with runtime.transaction(shop.merchant_id) as s:
+        assert s.get(Coupon, coupon_id).status == "active"
+        new_id = s.scalars(
+            select(Pass.id).where(Pass.coupon_id == coupon_id, Pass.status == "active")
+        ).one()
+        redeem_coupon(s, settings, coupon_id)  # still usable
+    # Voided: the coupon cannot be used by its id either (the POS's /coupons/{id}/redeem).
+    post(client, f"/admin/members/{ada}/passes/{new_id}/void")
+    with runtime.transaction(shop.merchant_id) as s:
+        assert s.get(Pass, new_id).status == "voided"
+        assert s.get(Coupon, coupon_id).status == "void"
+    with pytest.raises(CouponExpired), runtime.transaction(shop.merchant_id) as s:
+        redeem_coupon(s, settings, coupon_id)
+
+
 def test_csv_export(client, runtime, settings):  # type: ignore[no-untyped-def]
     from walletpass.loyalty.services import SYSTEM
     from walletpass.loyalty.services import post as post_entry
@@ -251,16 +291,35 @@ def test_big_import_runs_in_chunks_with_progress(client, runtime, settings, work
         assert imports.status(s, shop.merchant_id + 999, "abc") is None
 
 
+def _upload(client, program_id: int, data: bytes):  # type: ignore[no-untyped-def]
+    return post(
+        client,
+        "/admin/members/import",
+        {"program_id": str(program_id), "file": (io.BytesIO(data), "m.csv")},
+        content_type="multipart/form-data",
+    )
+
+
 def test_unusable_csv_is_refused_up_front(client, runtime):  # type: ignore[no-untyped-def]
     shop = make_shop(runtime)
     sign_in(client, shop.emails["marketer"])
-    r = post(
-        client,
-        "/admin/members/import",
-        {"program_id": str(shop.program_id), "file": (io.BytesIO(b"foo,bar\n1,2\n"), "m.csv")},
-        content_type="multipart/form-data",
-    )
+    r = _upload(client, shop.program_id, b"foo,bar\n1,2\n")
     assert r.status_code == 422
     assert "The first line must name the columns" in r.get_data(as_text=True)
+    with runtime.transaction(shop.merchant_id) as s:
+        assert s.scalars(select(Job)).all() == []
+
+
+def test_an_archived_program_takes_no_import(client, runtime):  # type: ignore[no-untyped-def]
+    shop = make_shop(runtime)
+    with runtime.transaction(shop.merchant_id) as s:
+        program = s.get(Program, shop.program_id)
+        program.active = False  # archived through the API
+        name = program.name
+    sign_in(client, shop.emails["marketer"])
+    assert name not in client.get("/admin/members/import").get_data(as_text=True)
+    r = _upload(client, shop.program_id, b"name\nAda\n")
+    assert r.status_code == 422
+    assert "Pick the program the members join." in r.get_data(as_text=True)
     with runtime.transaction(shop.merchant_id) as s:
         assert s.scalars(select(Job)).all() == []

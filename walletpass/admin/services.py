@@ -10,13 +10,19 @@ from sqlalchemy.orm import Session
 from walletpass import errors
 from walletpass.config import Settings
 from walletpass.loyalty.models import Member, Program
-from walletpass.offers.models import Offer
-from walletpass.offers.services import issue_coupon
+from walletpass.offers.models import Coupon, Offer
+from walletpass.offers.services import issue_coupon, void_coupon
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.services import issue_pass, set_status
 
 
 def void_pass(session: Session, settings: Settings, pass_row: Pass) -> None:
+    if pass_row.coupon_id is not None:
+        # A coupon's pass is the coupon: void both, or the coupon stays usable by its id.
+        coupon = session.get(Coupon, pass_row.coupon_id)
+        assert coupon is not None
+        void_coupon(session, settings, coupon)
+        return
     set_status(session, pass_row, PassStatus.VOIDED, settings)
 
 
@@ -25,7 +31,8 @@ def reissue_pass(session: Session, settings: Settings, pass_row: Pass) -> Pass:
     member: a lost or shared phone keeps no working card."""
     if pass_row.member_id is None:
         raise errors.ActionNotAllowed("only a member's pass can be re-issued here")
-    void_pass(session, settings, pass_row)
+    # The old pass only: a re-issued coupon stays usable through its new pass.
+    set_status(session, pass_row, PassStatus.VOIDED, settings)
     return issue_pass(
         session,
         settings,
@@ -52,8 +59,6 @@ def issue_offer_to_members(
 
     :return: how many coupons were issued.
     """
-    from walletpass.offers.models import Coupon
-
     query = select(Member.id).where(
         ~select(Coupon.id)
         .where(Coupon.offer_id == offer.id, Coupon.member_id == Member.id)

@@ -220,7 +220,10 @@ def ledger_export() -> Response:
 @bp.route("/members/import", methods=["GET", "POST"])
 def members_import() -> Any:
     with tx() as session:
-        programs = list(session.scalars(select(Program).order_by(Program.name)))
+        # Archived programs take no new members (the API refuses them too).
+        programs = list(
+            session.scalars(select(Program).where(Program.active.is_(True)).order_by(Program.name))
+        )
         if request.method == "GET":
             return render_template(
                 "admin/import.html", programs=programs, columns=imports.COLUMNS, error=None

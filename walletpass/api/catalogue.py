@@ -37,7 +37,7 @@ from walletpass.offers import services as offers
 from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.refresh import refresh_program_passes
-from walletpass.passes.services import pass_changed, set_status
+from walletpass.passes.services import pass_changed
 
 READERS = ("till", "crm")
 COUPON_PROBLEMS = (errors.CouponExpired, errors.CouponUsedUp, errors.OfferCapReached)
@@ -422,8 +422,5 @@ def register(api: Api) -> None:
     @api.operation("DELETE", "/coupons/<int:coupon_id>", scopes=("crm",), status=204, tag="coupons")
     def void_coupon(ctx: Context) -> None:
         """Void a coupon: it can no longer be used and its pass shows as void."""
-        coupon = _coupon(ctx.session, ctx.path["coupon_id"])
-        coupon.status = "void"
-        for pass_row in ctx.session.scalars(select(Pass).where(Pass.coupon_id == coupon.id)):
-            set_status(ctx.session, pass_row, PassStatus.VOIDED, ctx.settings)
+        offers.void_coupon(ctx.session, ctx.settings, _coupon(ctx.session, ctx.path["coupon_id"]))
         return None

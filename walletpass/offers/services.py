@@ -13,8 +13,8 @@ from walletpass.crm.events import emit
 from walletpass.db import utcnow
 from walletpass.loyalty.models import Program, ProgramKind
 from walletpass.offers.models import Coupon, Offer
-from walletpass.passes.models import Pass
-from walletpass.passes.services import issue_pass, pass_changed
+from walletpass.passes.models import Pass, PassStatus
+from walletpass.passes.services import issue_pass, pass_changed, set_status
 
 
 def coupon_problem(offer: Offer, coupon: Coupon, now: datetime) -> errors.WalletpassError | None:
@@ -121,6 +121,16 @@ def _roll_over(
     session.flush()
     pass_row.coupon_id = coupon.id
     return coupon
+
+
+def void_coupon(session: Session, settings: Settings, coupon: Coupon) -> None:
+    """The coupon can no longer be used, by its barcode or by its id, and its pass shows
+    as void in the wallet. Voiding the coupon's pass voids the coupon: they are one."""
+    coupon.status = "void"
+    for pass_row in session.scalars(
+        select(Pass).where(Pass.coupon_id == coupon.id, Pass.status != PassStatus.VOIDED)
+    ):
+        set_status(session, pass_row, PassStatus.VOIDED, settings)
 
 
 def check_issuable(offer: Offer, now: datetime) -> None:
