@@ -186,3 +186,29 @@ def test_a_template_change_moves_the_cards_and_leaves_the_coupons(client, runtim
             row = s.get(Pass, pass_id)
             assert row.template == ("membership" if is_card else template)
             assert row.version == version + 1  # every pass of the program is re-fetched
+
+
+def test_an_offers_programs_cards_move_with_its_template_after_rolling_over(client, runtime):
+    # An offers program's card is a coupon pass that moves from offer to offer; it is the
+    # program's card all the same.
+    shop = make_shop(runtime, client)
+    program = new_program(shop, "offers")
+    member = new_member(shop, program["id"])
+    offer = shop.admin.post(
+        "/offers",
+        {"slug": f"o{program['id']}", "title": "Coffee", "program_id": program["id"],
+         "discount": {"type": "amount", "value": "2.00"}},
+    )  # fmt: skip
+    coupon = shop.crm.post("/coupons", {"offer_id": offer["id"], "member_id": member["id"]})
+    with runtime.transaction(shop.merchant_id) as s:
+        card = s.scalars(
+            select(Pass).where(Pass.member_id == member["id"], Pass.coupon_id.is_(None))
+        ).one()
+        card.coupon_id = coupon["id"]  # where a rollover leaves it
+        card_id = card.id
+    assert program["template"] == "coupon"
+    shop.admin.patch(f"/programs/{program['id']}", {"template": "membership"})
+    with runtime.transaction(shop.merchant_id) as s:
+        templates = {p.id: p.template for p in s.scalars(select(Pass))}
+    assert templates[card_id] == "membership"
+    assert set(templates.values()) == {"membership"}

@@ -241,8 +241,8 @@ def program_edit(program_id: int) -> Any:
         program.rules = parsed["rules"]
         program.design = design
         if parsed["template"] != program.template:
-            program.template = parsed["template"]
-            move_to_template(session, program)
+            old_template, program.template = program.template, parsed["template"]
+            move_to_template(session, program, old_template)
         refreshed = refresh_program_passes(session, settings(), program.id) if changed else 0
     if refreshed:
         flash(f"Saved. {refreshed} passes will update on their phones.", "ok")

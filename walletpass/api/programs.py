@@ -191,8 +191,8 @@ def register(api: Api) -> None:
             template = checked_template(ctx.settings, body.template)
             if template != program.template:
                 shown_changed = True
-                program.template = template
-                move_to_template(ctx.session, program)
+                old_template, program.template = program.template, template
+                move_to_template(ctx.session, program, old_template)
         if body.name is not None:
             shown_changed |= body.name != program.name
             program.name = body.name

@@ -53,13 +53,15 @@ def refresh_program_passes(
     return count
 
 
-def move_to_template(session: Session, program: Program) -> None:
-    """The program's cards render from its (new) template from now on. Coupon passes keep
-    the coupon template: a coupon is not a loyalty card, whichever program it belongs to.
-    Call :func:`refresh_program_passes` afterwards so that wallets fetch the change."""
+def move_to_template(session: Session, program: Program, old_template: str) -> None:
+    """The program's cards render from its new template from now on: the passes that
+    rendered from ``old_template``. Coupons issued in a loyalty program keep the coupon
+    template (a coupon is not a loyalty card). In an offers program, whose cards are
+    coupon passes that roll over from offer to offer, they all move. Call
+    :func:`refresh_program_passes` afterwards so that wallets fetch the change."""
     session.execute(
         update(Pass)
-        .where(Pass.program_id == program.id, Pass.coupon_id.is_(None))
+        .where(Pass.program_id == program.id, Pass.template == old_template)
         .values(template=program.template)
         .execution_options(synchronize_session="fetch")
     )
