@@ -164,15 +164,16 @@ def test_a_design_change_keeps_the_images_uploaded_in_the_admin(client, runtime)
         assert s.get(Program, program["id"]).design["images"] == uploaded["images"]
 
 
+def _offer(shop, program_id: int) -> dict:  # type: ignore[no-untyped-def]
+    body = {"slug": f"o{program_id}", "title": "Coffee", "program_id": program_id}
+    return shop.admin.post("/offers", {**body, "discount": {"type": "amount", "value": "2.00"}})
+
+
 def test_a_template_change_moves_the_cards_and_leaves_the_coupons(client, runtime):
     shop = make_shop(runtime, client)
     program = new_program(shop, "points", POINTS)
     member = new_member(shop, program["id"])
-    offer = shop.admin.post(
-        "/offers",
-        {"slug": f"o{program['id']}", "title": "Coffee", "program_id": program["id"],
-         "discount": {"type": "amount", "value": "2.00"}},
-    )  # fmt: skip
+    offer = _offer(shop, program["id"])
     shop.crm.post("/coupons", {"offer_id": offer["id"], "member_id": member["id"]})
     shop.crm.post("/coupons", {"offer_id": offer["id"]})  # a flyer coupon, no member
     with runtime.transaction(shop.merchant_id) as s:
@@ -194,11 +195,7 @@ def test_an_offers_programs_cards_move_with_its_template_after_rolling_over(clie
     shop = make_shop(runtime, client)
     program = new_program(shop, "offers")
     member = new_member(shop, program["id"])
-    offer = shop.admin.post(
-        "/offers",
-        {"slug": f"o{program['id']}", "title": "Coffee", "program_id": program["id"],
-         "discount": {"type": "amount", "value": "2.00"}},
-    )  # fmt: skip
+    offer = _offer(shop, program["id"])
     coupon = shop.crm.post("/coupons", {"offer_id": offer["id"], "member_id": member["id"]})
     with runtime.transaction(shop.merchant_id) as s:
         card = s.scalars(
