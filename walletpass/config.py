@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from walletpass.crm.egress import Egress
 
 
 def _default_home() -> Path:
@@ -52,14 +56,19 @@ class Settings:
 
     def __post_init__(self) -> None:
         # Refused here, at start-up, rather than on the first webhook registered or sent.
-        from walletpass.crm.egress import Egress
-
         try:
-            Egress.parse(self.webhook_allowed_networks)
+            self.webhook_egress  # noqa: B018 - parsed once, kept for every later use
         except ValueError as exc:
             raise SettingError(str(exc)) from None
         if self.api_key_cache_seconds < 0:
             raise SettingError("WALLETPASS_API_KEY_CACHE_SECONDS: must be 0 or more")
+
+    @functools.cached_property
+    def webhook_egress(self) -> Egress:
+        """Where webhooks may connect, from ``webhook_allowed_networks`` (crm/egress.py)."""
+        from walletpass.crm.egress import Egress
+
+        return Egress.parse(self.webhook_allowed_networks)
 
     @property
     def apple_web_service_url(self) -> str:

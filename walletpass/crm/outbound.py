@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 from walletpass import db, errors
 from walletpass.config import Settings
 from walletpass.crm import signing
-from walletpass.crm.egress import Egress
 from walletpass.crm.egress import transport as egress_transport
 from walletpass.crm.events import EVENT_TYPES
 from walletpass.crm.models import WebhookDelivery, WebhookEndpoint
@@ -90,7 +89,7 @@ def check_url(url: str, settings: Settings, *, field: str = "url") -> str:
             f"{url!r} is not an http(s) URL",
             errors=[{"field": field, "message": "must be an absolute http(s) URL"}],
         )
-    refusal = Egress.parse(settings.webhook_allowed_networks).refusal(url.strip())
+    refusal = settings.webhook_egress.refusal(url.strip())
     if refusal is not None:
         raise errors.ValidationFailed(refusal, errors=[{"field": field, "message": refusal}])
     return url.strip()
@@ -294,7 +293,7 @@ def _client(services: dict[str, Any], settings: Settings) -> httpx.Client:
                     timeout=httpx.Timeout(TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
                     follow_redirects=False,
                     headers={"User-Agent": USER_AGENT},
-                    transport=egress_transport(Egress.parse(settings.webhook_allowed_networks)),
+                    transport=egress_transport(settings.webhook_egress),
                     trust_env=False,
                 )
                 services[_SERVICE_KEY] = client
