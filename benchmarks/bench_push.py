@@ -7,7 +7,9 @@ does not share the client's GIL; everything talks to 127.0.0.1 with a fresh
 test PKI in a temp dir. Prints one JSON line.
 
 ``walletpass_outbox`` is the path the service really takes: N ``apple.push`` jobs in
-the outbox (SQLite, or ``--database-url``), one ``Worker`` in this process claiming
+the outbox (SQLite, or ``--database-url``: a PostgreSQL database is created when it does
+not exist and marked as the benchmarks'; one without the mark is refused before its tables
+are dropped, as is an existing SQLite file), one ``Worker`` in this process claiming
 them in batches, sending through the same client and recording each outcome. Only the
 worker is timed, not the insertion of the jobs.
 
@@ -39,6 +41,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
@@ -266,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
         help="outbox database for walletpass_outbox (default: a SQLite file)",
     )
     args = p.parse_args(argv)
+    if args.database_url and not args.skip_outbox:
+        from harness import prepare_database
+
+        # bench_outbox drops every table of it: only a database the benchmarks made.
+        prepare_database(args.database_url)
 
     n = args.count + 1  # +1 warm-up push per client, not timed
     batch = args.batch or n

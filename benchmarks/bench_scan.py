@@ -7,18 +7,26 @@ process at rising concurrency, and prints one JSON line per level with scans/s, 
 then the same server's rate for two requests that do no scan (a 404, and /healthz's one-
 statement transaction) as the ceilings a scan works under, all between two readings of the
 machine's speed (a fixed Python loop's CPU seconds: this shared VM's speed drifts, so
-compare runs with them). Each line also has the CPU milliseconds one request cost gunicorn
-(master and workers), this machine's PostgreSQL (all its processes) and the load client,
-read from /proc around the level; the shares of all cores these processes kept busy, that
-sat idle and that the hypervisor took; and the rate that cost allows if the cores did
-nothing else (``cpu_bound_per_s``), which a level that keeps the cores busy is held to.
+compare runs with them). A level's rate and latencies count only the scans answered 200;
+any other answer (a 429 from the per-key rate limit, say) is counted apart under
+``non_200``, with a note. Each line also has the CPU milliseconds one scan cost gunicorn
+(master and workers), the PostgreSQL backends of the run's database (and, apart, the
+server's WAL writer, checkpointer and background writer) and the load client, read from
+/proc around the level; the shares of all cores the run's processes kept busy, that sat
+idle and that the hypervisor took; and the rate that cost allows if the cores did nothing
+else (``cpu_bound_per_s``), which a level that keeps the cores busy is held to.
 Afterwards it checks that the ledger matches the requests answered 200 exactly (entry
 count and points), that each member's cached balance equals their ledger sum, and that the
 purchases queued pushes for the phones. The tables are ANALYZEd after loading, as
 autovacuum would on a running server.
 
+The database is created when it does not exist, and marked as the benchmarks' (its comment
+is "created by walletpass benchmarks"); its schema is emptied first. A database without
+that mark is refused, untouched.
+
     .venv/bin/python benchmarks/bench_scan.py [--levels 1,4,8,16,32] [--seconds 5]
-        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench]
+        [--warmup 3] [--members 1000]
+        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/walletpass_bench]
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness import (
+    BENCH_DATABASE_URL,
     CpuMeter,
     Gunicorn,
     bench_env,
@@ -41,8 +50,8 @@ from harness import (
     load,
     machine_speed,
     populate,
+    prepare_database,
     print_json,
-    reset_postgres,
 )
 
 AMOUNT = "12.00"  # 1 point per 1.00 spent: 12 points per scan
@@ -123,13 +132,12 @@ def main() -> None:
     parser.add_argument("--client-processes", type=int, default=1)
     # A chain's tills each have their own key (the API's rate limit is per key).
     parser.add_argument("--tills", type=int, default=16)
-    parser.add_argument(
-        "--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/bench"
-    )
+    parser.add_argument("--database-url", default=BENCH_DATABASE_URL)
     args = parser.parse_args()
+    if not args.database_url.startswith("postgresql"):
+        parser.error("--database-url: bench_scan runs on PostgreSQL")
+    prepare_database(args.database_url)
     home = Path(tempfile.mkdtemp(prefix="wp-bench-scan-"))
-    if args.database_url.startswith("postgresql"):
-        reset_postgres(args.database_url)
     port = free_port()
     env = bench_env(home, args.database_url, port)
     keys, codes = prepare(env, args.members, args.tills)
@@ -164,8 +172,10 @@ def main() -> None:
         return result
 
     print_json({"machine_speed_s": machine_speed(), "when": "before"})
-    with Gunicorn(env, port, args.workers, args.threads, args.worker_class) as server:
-        meter = CpuMeter(server.pid)
+    with (
+        Gunicorn(env, port, args.workers, args.threads, args.worker_class) as server,
+        CpuMeter(server.pid, args.database_url) as meter,
+    ):
         # Not reported: each worker process warms its pool, statement caches and the
         # server's prepared statements. Its scans are in the ledger check all the same.
         run("warmup", 8, args.warmup, meter)
@@ -191,6 +201,7 @@ def main() -> None:
                 seconds=args.seconds,
                 processes=min(args.client_processes, 8),
                 meter=meter,
+                expect=404 if path == "/no-such-page" else 200,
             )
             print_json({"floor": what, "path": path, **floor})
     print_json({"machine_speed_s": machine_speed(), "when": "after"})

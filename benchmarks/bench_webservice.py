@@ -3,11 +3,15 @@
 Prepares an instance (SQLite by default; PostgreSQL with --database-url), registers
 devices for N passes, starts gunicorn, and loads each endpoint from separate client
 processes. Prints one JSON line per endpoint with requests/s, p50 and p99, and the CPU one
-request cost gunicorn, the local PostgreSQL and the load client (from /proc):
+request cost gunicorn, the PostgreSQL backends of the run's database and the load client
+(from /proc). The rates and latencies count only the status each endpoint is for (304 on
+the conditional get, 200 on the others); any other is counted apart, with a note. A
+PostgreSQL database is created when it does not exist and marked as the benchmarks'; one
+without the mark is refused, untouched (as is an existing SQLite file):
 
     .venv/bin/python benchmarks/bench_webservice.py [--passes 200] [--seconds 5]
         [--concurrency 16] [--workers 2] [--threads 4]
-        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench]
+        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/walletpass_bench]
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from harness import (
     free_port,
     load,
     populate,
+    prepare_database,
     print_json,
-    reset_postgres,
 )
 
 
@@ -48,8 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="wp-bench-ws-"))
     url = args.database_url or f"sqlite:///{home / 'bench.sqlite3'}"
-    if url.startswith("postgresql"):
-        reset_postgres(url)
+    prepare_database(url)
     port = free_port()
     env = bench_env(home, url, port)
     cards = prepare(env, args.passes)
@@ -73,8 +76,10 @@ def main() -> None:
             {},
         )
 
-    with Gunicorn(env, port, args.workers, args.threads) as server:
-        meter = CpuMeter(server.pid)
+    with (
+        Gunicorn(env, port, args.workers, args.threads) as server,
+        CpuMeter(server.pid, url) as meter,
+    ):
         # Warm the signed-parts cache: the 200 path then measures what Wallet sees on a
         # re-fetch (no re-signing), the first fetch of each version signs once.
         load(
@@ -85,10 +90,10 @@ def main() -> None:
             processes=1,
             max_requests_per_conn=len(cards),
         )
-        for name, factory in (
-            ("get_pass_304", get_pass(True)),
-            ("get_pass_200", get_pass(False)),
-            ("list_serials", list_serials),
+        for name, factory, expect in (
+            ("get_pass_304", get_pass(True), 304),
+            ("get_pass_200", get_pass(False), 200),
+            ("list_serials", list_serials, 200),
         ):
             result = load(
                 port,
@@ -97,6 +102,7 @@ def main() -> None:
                 seconds=args.seconds,
                 processes=args.client_processes,
                 meter=meter,
+                expect=expect,
             )
             print_json(
                 {

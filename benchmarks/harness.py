@@ -48,14 +48,69 @@ def bench_env(home: Path, database_url: str, port: int) -> dict[str, str]:
     return env
 
 
-def reset_postgres(url: str) -> None:
-    from sqlalchemy import create_engine, text
+# The PostgreSQL database the benchmarks use unless told otherwise. They create it when it
+# is missing and mark it (a comment on the database), and they empty only a marked one.
+BENCH_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/walletpass_bench"
+BENCH_MARK = "created by walletpass benchmarks"
 
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+
+def _refuse(message: str) -> SystemExit:
+    return SystemExit(f"{Path(sys.argv[0]).name}: {message}")
+
+
+def prepare_database(url: str) -> None:
+    """Make ``url`` an empty database the benchmark may fill, or exit with a one-line error.
+
+    PostgreSQL: a database that does not exist is created (through the ``postgres``
+    maintenance database) and marked with :data:`BENCH_MARK` as its comment; the public
+    schema of a marked one is dropped and made again; one without the mark (somebody's
+    real data, say) is refused, untouched. SQLite: only a file that does not exist yet."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.pool import NullPool
+
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        if u.database and u.database != ":memory:" and Path(u.database).exists():
+            raise _refuse(f"refusing to use {u.database}: the SQLite file exists already")
+        return
+    if u.get_backend_name() != "postgresql" or not u.database:
+        raise _refuse(f"unsupported database URL {u.render_as_string()}")
+    name, where = u.database, f"{u.host or 'localhost'}:{u.port or 5432}"
+    try:
+        engine = create_engine(
+            u.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+        )
+        with engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT shobj_description(oid, 'pg_database') FROM pg_database"
+                    " WHERE datname = :name"
+                ),
+                {"name": name},
+            ).first()
+            if row is None:
+                quoted = conn.dialect.identifier_preparer.quote(name)
+                conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
+                conn.exec_driver_sql(f"COMMENT ON DATABASE {quoted} IS '{BENCH_MARK}'")
+        engine.dispose()
+        if row is not None and row[0] != BENCH_MARK:
+            raise _refuse(
+                f"refusing to empty database {name!r} on {where}: the benchmarks did not"
+                f" create it (its comment is not {BENCH_MARK!r}); name one that does not"
+                " exist and it will be created"
+            )
+        print_json({"database": name, "created": row is None})
+        if row is not None:
+            engine = create_engine(u, poolclass=NullPool)
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+            engine.dispose()
+    except OperationalError as exc:
+        first = str(exc.orig or exc).strip().splitlines()[0]
+        raise _refuse(f"PostgreSQL on {where}: {first}") from None
 
 
 class Gunicorn:
@@ -216,6 +271,7 @@ def _client(
     conns: int,
     seconds: float,
     max_requests: int | None,
+    expect: int,
     queue: Any,
 ) -> None:
     import threading
@@ -234,7 +290,8 @@ def _client(
             method, path, body, headers = factory(conn_index, n)
             start = time.perf_counter()
             status, _ = conn.request(method, path, body, headers)
-            local.append(time.perf_counter() - start)
+            if status == expect:  # a 429 or an error is quick: not in the latencies
+                local.append(time.perf_counter() - start)
             local_status[status] = local_status.get(status, 0) + 1
             n += 1
         conn.close()
@@ -261,9 +318,12 @@ def load(
     processes: int = 1,
     max_requests_per_conn: int | None = None,
     meter: CpuMeter | None = None,
+    expect: int = 200,
 ) -> dict[str, Any]:
-    """Closed-loop load from ``processes`` client processes; returns rate and percentiles,
-    and, given a ``meter``, what each request cost in CPU (:meth:`CpuMeter.per_request`)."""
+    """Closed-loop load from ``processes`` client processes; returns the rate and the
+    percentiles of the answers with status ``expect`` (only those: any other status is
+    counted apart, under ``non_<expect>``, with a note), and, given a ``meter``, what each
+    of them cost in CPU (:meth:`CpuMeter.per_request`)."""
     before = meter.read() if meter is not None else None
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
@@ -278,7 +338,8 @@ def load(
         if n == 0:
             continue
         p = ctx.Process(
-            target=_client, args=(port, factory, first, n, seconds, max_requests_per_conn, queue)
+            target=_client,
+            args=(port, factory, first, n, seconds, max_requests_per_conn, expect, queue),
         )
         p.start()
         procs.append(p)
@@ -297,15 +358,18 @@ def load(
     elapsed = time.perf_counter() - started
     latencies.sort()
 
-    def pct(q: float) -> float:
+    def pct(q: float) -> float | None:
         if not latencies:
-            return float("nan")
+            return None
         return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 2)
 
+    counted = statuses.get(expect, 0)
     result: dict[str, Any] = {
         "concurrency": concurrency,
-        "requests": len(latencies),
-        "requests_per_s": round(len(latencies) / elapsed, 1),
+        # Every answer; the rate, the latencies and the CPU per request are of the
+        # ``expect`` ones only.
+        "requests": sum(statuses.values()),
+        "requests_per_s": round(counted / elapsed, 1),
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else None,
@@ -313,55 +377,122 @@ def load(
         "elapsed_s": round(elapsed, 3),
         "client_cpu_s": round(client_cpu, 3),
     }
+    others = {str(k): v for k, v in sorted(statuses.items()) if k != expect}
+    if others:
+        result[f"non_{expect}"] = others
+        result["note"] = (
+            f"{sum(others.values())} of {result['requests']} answers were not {expect}"
+            f" ({', '.join(f'{k}: {v}' for k, v in others.items())}): the rate, latencies"
+            f" and CPU per request count only the {expect}s"
+        )
     if meter is not None and before is not None:
-        result |= meter.per_request(before, meter.read(), result)
+        result |= meter.per_request(
+            before, meter.read(), requests=counted, elapsed_s=elapsed, client_cpu_s=client_cpu
+        )
     return result
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
+# A process as (pid, start time in ticks since boot): a pid handed out again is another one.
+ProcKey = tuple[int, int]
 
-def _stat(pid: str) -> tuple[str, int, float] | None:
-    """(command name, parent pid, CPU seconds of all its threads) of a live process."""
+
+def _stat(pid: int) -> tuple[str, int, int, float] | None:
+    """(command name, parent pid, start time, CPU seconds of all its threads) of a live
+    process, or None when there is none by that pid."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             head, _, rest = f.read().rpartition(")")
     except OSError:
-        return None  # gone since the directory was listed
+        return None
     fields = rest.split()
-    # After the name: state (field 3 in proc(5)), ppid (4), ..., utime (14), stime (15).
-    return head.partition("(")[2], int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS
+    # After the name: state (field 3 in proc(5)), ppid (4), ..., utime (14), stime (15),
+    # ..., starttime (22).
+    cpu = (int(fields[11]) + int(fields[12])) / _TICKS
+    return head.partition("(")[2], int(fields[1]), int(fields[19]), cpu
 
 
 class CpuMeter:
-    """CPU seconds used so far by the server under test (gunicorn's master and its
-    workers) and by this machine's PostgreSQL (all its processes: backends, WAL writer,
-    checkpointer), from /proc. Read around a load, with the load's own CPU beside it, it
-    tells what one request costs each side, and how busy the cores were."""
+    """CPU seconds used so far by the processes of the run, from /proc: gunicorn's master
+    and its descendants, and the PostgreSQL backends connected to the run's database
+    (listed by pg_stat_activity); the server's WAL writer, checkpointer and background
+    writer are read apart, as they work for every database on it. The load client's CPU
+    comes from :func:`load`. Read around a load, it tells what one request costs each
+    side, and how busy the cores were."""
 
-    def __init__(self, server_pid: int) -> None:
+    _SHARED = ("walwriter", "checkpointer", "background writer")
+
+    def __init__(self, server_pid: int, database_url: str | None = None) -> None:
         self.server_pid = server_pid
+        self._engine: Any = None
+        self._conn: Any = None
+        if database_url and database_url.startswith("postgresql"):
+            from sqlalchemy import create_engine
+            from sqlalchemy.pool import NullPool
 
-    def read(self) -> dict[str, float | None]:
-        """CPU seconds so far by side; also, keyed with a leading underscore, the whole
-        machine's idle and stolen seconds (all cores), which :meth:`per_request` turns
-        into shares."""
-        procs = {}
-        for pid in os.listdir("/proc"):
-            if pid.isdigit() and (found := _stat(pid)) is not None:
-                procs[int(pid)] = found
-        server = {self.server_pid}
-        for pid, (_, ppid, _) in procs.items():
-            if ppid == self.server_pid:
-                server.add(pid)
-        postgres = [cpu for name, _, cpu in procs.values() if name == "postgres"]
+            self._engine = create_engine(
+                database_url, poolclass=NullPool, isolation_level="AUTOCOMMIT"
+            )
+            self._conn = self._engine.connect()
+
+    def __enter__(self) -> CpuMeter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._engine.dispose()
+
+    def _server(self) -> dict[ProcKey, float]:
+        # The parent links come from every process's stat line (a kernel need not offer
+        # /proc/PID/task/TID/children); CPU is taken from the tree only.
+        stats, children = {}, {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and (found := _stat(int(entry))) is not None:
+                stats[int(entry)] = found
+                children.setdefault(found[1], []).append(int(entry))
+        tree, todo = {}, [self.server_pid]
+        while todo:
+            pid = todo.pop()
+            if (found := stats.get(pid)) is not None:
+                tree[(pid, found[2])] = found[3]
+                todo.extend(children.get(pid, ()))
+        return tree
+
+    def _postgres(self) -> tuple[dict[ProcKey, float] | None, dict[ProcKey, float] | None]:
+        if self._conn is None:
+            return None, None
+        rows = self._conn.exec_driver_sql(
+            "SELECT pid, backend_type FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+            " AND (datname = current_database()"
+            " OR backend_type IN ('walwriter', 'checkpointer', 'background writer'))"
+        ).all()
+        own: dict[ProcKey, float] = {}
+        shared: dict[ProcKey, float] = {}
+        for pid, backend_type in rows:
+            found = _stat(pid)
+            # Not PostgreSQL's here when the database is on another machine or container.
+            if found is not None and found[0] in ("postgres", "postmaster"):
+                side = shared if backend_type in self._SHARED else own
+                side[(pid, found[2])] = found[3]
+        if not own and not shared:
+            return None, None  # the database is not on this machine: its cost is not seen
+        return own, shared
+
+    def read(self) -> dict[str, Any]:
+        """CPU seconds so far by side and process; also, keyed with a leading underscore,
+        the whole machine's idle and stolen seconds (all cores), which
+        :meth:`per_request` turns into shares."""
+        server = self._server()
+        postgresql, shared = self._postgres()
         with open("/proc/stat") as f:
             # cpu user nice system idle iowait irq softirq steal ...: all cores, in ticks.
             ticks = [int(v) / _TICKS for v in f.readline().split()[1:9]]
         return {
-            "server": sum(procs[pid][2] for pid in server if pid in procs),
-            # None when the database is not on this machine: its cost is then not seen.
-            "postgresql": sum(postgres) if postgres else None,
+            "server": server,
+            "postgresql": postgresql,
+            "postgresql background": shared,
             "_idle": ticks[3] + ticks[4],
             # Time the hypervisor gave this VM's cores to someone else.
             "_steal": ticks[7],
@@ -369,27 +500,45 @@ class CpuMeter:
 
     @staticmethod
     def per_request(
-        before: dict[str, float | None], after: dict[str, float | None], result: dict[str, Any]
+        before: dict[str, Any],
+        after: dict[str, Any],
+        *,
+        requests: int,
+        elapsed_s: float,
+        client_cpu_s: float,
     ) -> dict[str, Any]:
-        """CPU milliseconds per request by side; the shares of all cores these processes
-        kept busy, that sat idle and that were stolen; the rate the CPU cost allows. A
-        PostgreSQL backend that ends during the load takes its CPU out of the sum with it:
-        the pool keeps its connections, so none should."""
-        n = max(result["requests"], 1)
-        spent = {
-            side: None if after[side] is None else after[side] - before[side]  # type: ignore[operator]
-            for side in before
-        }
-        idle, steal = spent.pop("_idle") or 0.0, spent.pop("_steal") or 0.0
-        spent["load client"] = result["client_cpu_s"]
-        total = sum(v for v in spent.values() if v is not None)
+        """CPU milliseconds per request by side; the shares of all cores the run's
+        processes kept busy (PostgreSQL's background processes, shared with every other
+        database, not in it), that sat idle and that were stolen; the rate the CPU cost
+        allows.
+
+        A process in both readings adds its CPU between them; one only in the second
+        started between them and adds all of its CPU; one only in the first ended between
+        them, and what it used after the first reading is not seen (it is counted under
+        ``cpu_processes_ended``, never subtracted)."""
+        n = max(requests, 1)
+        spent: dict[str, float | None] = {}
+        ended: dict[str, int] = {}
+        for side in ("server", "postgresql", "postgresql background"):
+            was, now = before[side], after[side]
+            if was is None or now is None:
+                spent[side] = None
+                continue
+            # max(): a process's CPU never goes down; this keeps a figure from doing so.
+            spent[side] = sum(max(0.0, cpu - was.get(key, 0.0)) for key, cpu in now.items())
+            if gone := sum(key not in now for key in was):
+                ended[side] = gone
+        spent["load client"] = client_cpu_s
+        idle = max(0.0, after["_idle"] - before["_idle"])
+        steal = max(0.0, after["_steal"] - before["_steal"])
+        total = sum(v for k, v in spent.items() if v is not None and k != "postgresql background")
         cores = os.cpu_count() or 1
-        capacity = result["elapsed_s"] * cores
-        return {
+        capacity = elapsed_s * cores
+        result: dict[str, Any] = {
             "cpu_ms_per_request": {
                 side: None if v is None else round(1000 * v / n, 2) for side, v in spent.items()
             },
-            # Shares of all cores over the load: these processes, idle (waiting on I/O
+            # Shares of all cores over the load: the run's processes, idle (waiting on I/O
             # included), and stolen by the hypervisor. Read from separate counters (the
             # processes' own, the kernel's idle and steal), so they need not add up to 1.
             "cpu_busy": round(total / capacity, 2),
@@ -398,6 +547,9 @@ class CpuMeter:
             # If every core did nothing else: what this CPU cost per request allows.
             "cpu_bound_per_s": round(cores * n / total) if total else None,
         }
+        if ended:
+            result["cpu_processes_ended"] = ended
+        return result
 
 
 def machine_speed() -> float:
