@@ -19,6 +19,7 @@ import walletpass.models  # noqa: F401 - registers every table on Base.metadata
 from walletpass.config import Settings
 from walletpass.db import Base, make_engine
 from walletpass.migrate import stamp
+from walletpass.resources import PASS_TEMPLATES_DIR
 from walletpass.runtime import Runtime
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,7 +91,7 @@ def settings(tmp_path: Path, database_url: str, certs_dir: Path) -> Settings:
         public_url="https://wallet.example.test",
         secret_key="test-secret-key-not-for-production",
         certs_dir=certs_dir,
-        templates_dir=REPO / "pass_templates",
+        templates_dir=PASS_TEMPLATES_DIR,
         pass_type_id=PASS_TYPE_ID,
         team_id=TEAM_ID,
         embedded_worker=False,

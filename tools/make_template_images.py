@@ -1,4 +1,4 @@
-"""Draw the committed images of the pass templates in pass_templates/.
+"""Draw the committed images of the pass templates in walletpass/pass_templates/.
 
 Run once, by hand, when a design changes: ``.venv/bin/python tools/make_template_images.py``.
 The PNGs are committed; the service never runs this. Everything is drawn at 3x times a
@@ -30,7 +30,7 @@ from walletpass.passes.stamp_strip import (  # noqa: E402
     star_points,
 )
 
-TEMPLATES = ROOT / "pass_templates"
+TEMPLATES = ROOT / "walletpass" / "pass_templates"
 SS = 4
 ICON_PT = (29, 29)
 LOGO_PT = (160, 50)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from walletpass.resources import PASS_TEMPLATES_DIR
+
 if TYPE_CHECKING:
     from walletpass.crm.egress import Egress
 
@@ -29,7 +31,7 @@ class Settings:
     public_url: str = "http://127.0.0.1:5000"
     secret_key: str = ""
     certs_dir: Path | None = None
-    templates_dir: Path = Path(__file__).resolve().parent.parent / "pass_templates"
+    templates_dir: Path = PASS_TEMPLATES_DIR
     pass_type_id: str = "pass.dev.walletpass.local"  # noqa: S105 - an identifier, not a secret
     team_id: str = "DEVTEAM001"
     organization_name: str = "walletpass"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from api_helpers import POINTS, STAMPS, make_shop, new_member, new_program
-from conftest import PASS_TYPE_ID, REPO, TEAM_ID, _empty_all_tables
+from conftest import PASS_TYPE_ID, TEAM_ID, _empty_all_tables
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -23,6 +23,7 @@ from walletpass.api import views
 from walletpass.api.framework import RateLimiter, _openapi_path
 from walletpass.app import create_app
 from walletpass.config import Settings
+from walletpass.resources import PASS_TEMPLATES_DIR
 from walletpass.runtime import Runtime
 
 CHECKS = [
@@ -43,7 +44,7 @@ def api_schema(database_url, certs_dir, tmp_path_factory):  # type: ignore[no-un
         public_url="https://wallet.example.test",
         secret_key="test-secret-key-not-for-production",
         certs_dir=certs_dir,
-        templates_dir=REPO / "pass_templates",
+        templates_dir=PASS_TEMPLATES_DIR,
         pass_type_id=PASS_TYPE_ID,
         team_id=TEAM_ID,
         embedded_worker=False,

@@ -20,13 +20,14 @@ from cryptography.x509.oid import NameOID
 
 from walletpass.certs import p12 as p12_module
 from walletpass.cli import main
+from walletpass.resources import PASS_TEMPLATES_DIR
 
 PASS_TYPE = "pass.test.cli"
 TEAM = "TEAMCLI001"
 SECRET = "cli-test-secret-key"
 P12_PASSWORD = "correct horse battery staple"
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATES = REPO / "pass_templates"
+TEMPLATES = PASS_TEMPLATES_DIR
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The contract in webhooks/: schemas, samples, README recipes, and the signing helpers."""
+"""The webhook contract (walletpass/crm/contract/, docs/webhooks.md): schemas, samples,
+README recipes, and the signing helpers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import factories
 import pytest
@@ -19,7 +21,7 @@ from walletpass.crm.events import EVENT_TYPES
 from walletpass.offers.models import Offer
 
 ROOT = schemas.SCHEMA_DIR
-README = (ROOT / "README.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
 
 
 def schema_files(direction: str) -> dict[str, dict]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import factories
@@ -35,12 +36,12 @@ from walletpass.tenancy.models import Merchant
 
 
 def readme_verifier() -> Callable[..., bool]:
-    """The verification function exactly as webhooks/README.md gives it to integrators."""
-    readme = (schemas.SCHEMA_DIR / "README.md").read_text()
+    """The verification function exactly as docs/webhooks.md gives it to integrators."""
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
     code = next(b for b in blocks if "def verify_signature" in b)
     namespace: dict[str, Any] = {}
-    exec(compile(code, "webhooks/README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(code, "docs/webhooks.md", "exec"), namespace)  # noqa: S102 - our own README
     return namespace["verify_signature"]
 
 

@@ -14,8 +14,9 @@ from PIL import Image
 
 from walletpass.passes import render, templates
 from walletpass.passes.templates import FIELD_GROUPS, MissingVariableError, TemplateError
+from walletpass.resources import PASS_TEMPLATES_DIR
 
-ROOT = Path(__file__).resolve().parents[2] / "pass_templates"
+ROOT = PASS_TEMPLATES_DIR
 NAMES = ["coupon", "membership", "points_tiers", "stamp_card"]
 FULL = dict(templates.SAMPLE_VARIABLES)
 

@@ -9,14 +9,14 @@ import json
 import random
 import zipfile
 from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from walletpass.passes import pkpass, render, templates
+from walletpass.resources import PASS_TEMPLATES_DIR
 
-ROOT = Path(__file__).resolve().parents[2] / "pass_templates"
+ROOT = PASS_TEMPLATES_DIR
 NAMES = ["coupon", "membership", "points_tiers", "stamp_card"]
 FULL = dict(templates.SAMPLE_VARIABLES)
 ODD_VALUES: tuple[Any, ...] = (

@@ -33,12 +33,13 @@ from walletpass.passes.signing import (
     clear_identity_cache,
     load_identity,
 )
+from walletpass.resources import PASS_TEMPLATES_DIR
 from walletpass.security import seal
 
 PASS_TYPE = "pass.test.walletpass"
 TEAM = "TEAMTEST01"
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATES = REPO / "pass_templates"
+TEMPLATES = PASS_TEMPLATES_DIR
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 

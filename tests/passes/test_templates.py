@@ -13,8 +13,9 @@ from PIL import Image
 
 from walletpass.passes import render, templates
 from walletpass.passes.templates import FIELD_GROUPS, TemplateError
+from walletpass.resources import PASS_TEMPLATES_DIR
 
-ROOT = Path(__file__).resolve().parents[2] / "pass_templates"
+ROOT = PASS_TEMPLATES_DIR
 NAMES = ["coupon", "membership", "points_tiers", "stamp_card"]
 LANGUAGES = ("en", "zh-Hant")
 DISCOVERY = (
@@ -125,9 +126,11 @@ def test_placeholders_are_all_documented(template):
         template.google_class
     )
     assert used <= templates.VARIABLES, used - templates.VARIABLES
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "pass-templates.md").read_text(
+        encoding="utf-8"
+    )
     for name in templates.VARIABLES:
-        assert f"`{name}`" in readme, f"{name} is not documented in pass_templates/README.md"
+        assert f"`{name}`" in readme, f"{name} is not documented in docs/pass-templates.md"
 
 
 def test_changing_fields_have_change_messages(template):

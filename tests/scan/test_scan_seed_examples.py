@@ -311,7 +311,7 @@ def test_undo_the_last_scan(client, runtime, settings):
 
 
 def test_domain_events_reach_a_subscribed_crm_as_schema_valid_payloads(client, runtime, settings):
-    """Every till action emits its event; each queued delivery matches webhooks/outbound."""
+    """Every till action emits its event; each queued delivery matches the outbound schema."""
     from walletpass.crm import outbound, schemas
     from walletpass.crm.models import WebhookDelivery
 

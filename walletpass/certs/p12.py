@@ -32,10 +32,12 @@ from walletpass.passes.signing import (
     key_matches_cert,
     load_cert_file,
 )
+from walletpass.resources import APPLE_CERTS_DIR
 from walletpass.security import seal
 
-# Public Apple intermediates shipped with the repository (see certs/README.md).
-BUNDLED_CERTS_DIR = Path(__file__).resolve().parents[2] / "certs"
+# Apple's public root and WWDR intermediates, shipped in the package
+# (docs/certificates.md), so a real certificate imports without --wwdr.
+BUNDLED_CERTS_DIR = APPLE_CERTS_DIR
 _CERT_SUFFIXES = (".pem", ".cer", ".crt", ".der")
 _APPLE_CA_URL = "https://www.apple.com/certificateauthority/"
 

@@ -11,7 +11,7 @@ import click
 from walletpass.config import Settings
 from walletpass.passes.signing import CertificateError
 
-# Sample values for every variable the templates use (pass_templates/README.md), so that a
+# Sample values for every variable the templates use (docs/pass-templates.md), so that a
 # template renders with no --set at all. A static pass has no web service: the
 # web_service_url/auth_token stay empty and their pass.json keys are dropped.
 DEFAULT_VARIABLES: dict[str, Any] = {
@@ -153,15 +153,24 @@ def build(
     certs_dir: Path | None,
     output: Path,
 ) -> None:
-    """Build and sign a static .pkpass from TEMPLATE_DIR (no web service, no updates)."""
+    """Build and sign a static .pkpass from TEMPLATE_DIR (no web service, no updates).
+
+    TEMPLATE_DIR is a template folder, or the name of one in WALLETPASS_TEMPLATES_DIR
+    (coupon, membership, points_tiers, stamp_card ship with walletpass).
+    """
     from walletpass.passes import render, templates
     from walletpass.passes.pkpass import build_pkpass, check_pass_json_matches
     from walletpass.passes.signing import SigningIdentity
 
     if not (template_dir / "pass.json").is_file():
-        raise click.ClickException(
-            f"{template_dir} is not a pass template (no pass.json); see pass_templates/"
-        )
+        named = settings.templates_dir / template_dir.name
+        if template_dir.parent != Path() or not (named / "pass.json").is_file():
+            shipped = ", ".join(t.name for t in sorted(settings.templates_dir.iterdir()))
+            raise click.ClickException(
+                f"{template_dir} is not a pass template (no pass.json); the templates in "
+                f"{settings.templates_dir} are: {shipped}"
+            )
+        template_dir = named
     overrides = _parse_sets(sets)
     certs_dir = certs_dir or settings.resolved_certs_dir
     try:

@@ -1,7 +1,7 @@
 """Inbound CRM webhooks: authenticate the raw bytes, parse, validate, apply once.
 
 Order matters: the signature is checked on the raw body before any parsing, then the
-JSON is validated against ``webhooks/inbound/<type>.schema.json``, then the event is
+JSON is validated against ``crm/contract/inbound/<type>.schema.json``, then the event is
 applied through the same domain services as the API. The ``InboundEvent`` row is
 inserted in the same transaction as the effect, first: a concurrent replay of the same
 event id blocks on the unique index (PostgreSQL) or waits for the write lock (SQLite),

@@ -1,4 +1,4 @@
-"""The webhook contract: the JSON Schemas in ``webhooks/``, loaded once.
+"""The webhook contract: the JSON Schemas in ``walletpass/crm/contract/``, loaded once.
 
 The files are the contract CRM integrators read; the inbound handler validates against
 the very same files (and the tests validate every payload sent), so the documentation
@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import functools
 import json
-from pathlib import Path
 from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 
+from walletpass.resources import WEBHOOK_CONTRACT_DIR
+
 Direction = Literal["inbound", "outbound"]
 
-# The contract lives at the repository root (``webhooks/``), next to the package, so that
-# integrators find it without reading code. An installed copy must ship that folder too.
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "webhooks"
+# Shipped in the package (``walletpass/crm/contract/``); docs/webhooks.md explains it.
+SCHEMA_DIR = WEBHOOK_CONTRACT_DIR
 _SUFFIX = ".schema.json"
 
 

@@ -43,7 +43,7 @@ def _discount_text(discount: dict[str, Any], currency: str) -> str:
 
 
 def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict[str, Any]:
-    """Every variable a template may use (pass_templates/README.md), for this pass now."""
+    """Every variable a template may use (docs/pass-templates.md), for this pass now."""
     merchant = session.get(Merchant, pass_row.merchant_id)
     assert merchant is not None
     program = session.get(Program, pass_row.program_id) if pass_row.program_id else None

@@ -1,4 +1,5 @@
-"""Pass templates on disk: one folder per design under ``pass_templates/``."""
+"""Pass templates on disk: one folder per design under ``walletpass/pass_templates/``
+(or ``WALLETPASS_TEMPLATES_DIR``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ STYLES = ("storeCard", "coupon")
 FIELD_GROUPS = ("headerFields", "primaryFields", "secondaryFields", "auxiliaryFields", "backFields")
 REQUIRED_ICONS = ("icon.png", "icon@2x.png", "icon@3x.png")
 
-# Everything the service may pass to a template (pass_templates/README.md documents each).
+# Everything the service may pass to a template (docs/pass-templates.md documents each).
 VARIABLES = frozenset(
     {
         "serial",
