@@ -116,6 +116,34 @@ def test_a_second_user_with_the_same_email_is_refused_clearly(cli):
         ),
         ("WALLETPASS_JOB_LEASE_SECONDS", "sixty", "WALLETPASS_JOB_LEASE_SECONDS: 'sixty' is not"),
         ("WALLETPASS_API_KEY_CACHE_SECONDS", "-1", "WALLETPASS_API_KEY_CACHE_SECONDS: must be 0"),
+        ("WALLETPASS_LOG_LEVEL", "LOUD", "WALLETPASS_LOG_LEVEL: 'LOUD' is not a level; use one"),
+        (
+            "WALLETPASS_EMBEDDED_WORKER",
+            "maybe",
+            "WALLETPASS_EMBEDDED_WORKER: 'maybe' is not a yes/no",
+        ),
+        (
+            "WALLETPASS_PUBLIC_URL",
+            "wallet.example.com",
+            "WALLETPASS_PUBLIC_URL: 'wallet.example.com' is not an http(s) address",
+        ),
+        (
+            "WALLETPASS_DATABASE_URL",
+            "postgres://shop:pw@db/wallet",
+            "WALLETPASS_DATABASE_URL: postgres:// names no driver walletpass installs; write "
+            "postgresql+psycopg:// (postgresql+psycopg://shop:***@db/wallet)",
+        ),
+        (
+            "WALLETPASS_DATABASE_URL",
+            "postgresql://shop@db/wallet",
+            "WALLETPASS_DATABASE_URL: postgresql:// names no driver walletpass installs",
+        ),
+        ("WALLETPASS_DATABASE_URL", "mysql://db/wallet", "WALLETPASS_DATABASE_URL: 'mysql' is not"),
+        (
+            "WALLETPASS_DATABASE_URL",
+            "wallet.sqlite3",
+            "WALLETPASS_DATABASE_URL: not a database URL",
+        ),
     ],
 )
 def test_a_bad_setting_stops_the_command_at_start_naming_the_variable(
@@ -127,4 +155,5 @@ def test_a_bad_setting_stops_the_command_at_start_naming_the_variable(
     assert result.exit_code == 1
     assert f"Error: {message}" in result.output
     assert "Traceback" not in result.output
+    assert "pw" not in result.output.replace("postgres", "")  # the password stays hidden
     assert not (tmp_path / "walletpass.sqlite3").exists()  # stopped before touching anything

@@ -6,10 +6,11 @@ import atexit
 import logging
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, jsonify, request
 
 from walletpass.config import Settings
 from walletpass.runtime import Runtime
+from walletpass.startup import Readiness
 
 
 def create_app(
@@ -32,10 +33,47 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     app.extensions["walletpass"] = runtime
     logging.basicConfig(level=settings.log_level)
+    readiness = Readiness(runtime.engine)
+    app.extensions["walletpass_readiness"] = readiness
+    # Checked now, so the log says at once why the server will answer 503.
+    readiness.problem()
+    app.before_request(_until_ready(readiness))
     register_blueprints(app)
     if start_worker if start_worker is not None else settings.embedded_worker:
-        start_embedded_worker(app, runtime)
+        start_embedded_worker(app, runtime, readiness)
     return app
+
+
+def _until_ready(readiness: Readiness):  # type: ignore[no-untyped-def]
+    """Answer 503 while the database is unreachable or its schema behind the code.
+
+    Without this, every page is a 500 with a traceback while /healthz says ok. /healthz
+    says why (an operator's probe); other pages only that the service is unavailable.
+    """
+
+    def refuse() -> Response | None:
+        problem = readiness.problem()
+        if problem is None:
+            return None
+        if request.path == "/healthz":
+            response = jsonify({"status": "unavailable", "detail": problem})
+        elif request.path.startswith("/api/"):
+            response = jsonify(
+                {
+                    "type": "about:blank",
+                    "title": "Service Unavailable",
+                    "status": 503,
+                    "detail": "the service is starting or being upgraded; try again shortly",
+                }
+            )
+            response.mimetype = "application/problem+json"
+        else:
+            response = Response("Service unavailable; try again shortly.\n", mimetype="text/plain")
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
+
+    return refuse
 
 
 # Each module exposes ``bp``. Page blueprints (sessions, CSRF) and machine endpoints
@@ -63,10 +101,10 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(importlib.import_module(name).bp)
 
 
-def start_embedded_worker(app: Flask, runtime: Runtime) -> Any:
+def start_embedded_worker(app: Flask, runtime: Runtime, readiness: Readiness) -> Any:
     from walletpass.jobs.worker import EmbeddedWorker
 
-    worker = EmbeddedWorker(runtime)
+    worker = EmbeddedWorker(runtime, readiness)
     worker.start()
     app.extensions["walletpass_worker"] = worker
     atexit.register(worker.stop)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from walletpass.resources import PASS_TEMPLATES_DIR
 
@@ -64,6 +66,21 @@ class Settings:
             raise SettingError(str(exc)) from None
         if self.api_key_cache_seconds < 0:
             raise SettingError("WALLETPASS_API_KEY_CACHE_SECONDS: must be 0 or more")
+        if self.database_url:
+            check_database_url(self.database_url)
+        level = self.log_level.strip().upper()
+        if level not in _LOG_LEVELS:
+            raise SettingError(
+                f"WALLETPASS_LOG_LEVEL: {self.log_level!r} is not a level; "
+                f"use one of {', '.join(_LOG_LEVELS)}"
+            )
+        object.__setattr__(self, "log_level", level)
+        public = urlsplit(self.public_url)
+        if public.scheme not in ("http", "https") or not public.hostname:
+            raise SettingError(
+                f"WALLETPASS_PUBLIC_URL: {self.public_url!r} is not an http(s) address; "
+                "write it in full, e.g. https://wallet.example.com"
+            )
 
     @functools.cached_property
     def webhook_egress(self) -> Egress:
@@ -110,10 +127,60 @@ class Settings:
         return replace(self, **changes)
 
 
+_LOG_LEVELS = tuple(
+    name for name in logging.getLevelNamesMapping() if name not in ("NOTSET", "WARN", "FATAL")
+)
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a database URL this installation cannot use, before anything connects.
+
+    ``postgres://`` (Heroku's spelling) and ``postgresql://`` are refused rather than
+    rewritten: SQLAlchemy maps the latter to psycopg2, which is not installed, and a
+    silent rewrite would hide which URL is in force.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SettingError(
+            "WALLETPASS_DATABASE_URL: not a database URL; write "
+            "postgresql+psycopg://user:password@host:5432/dbname or sqlite:///path/file.sqlite3"
+        ) from None
+    driver = parsed.drivername
+    if driver in ("postgres", "postgresql") or (
+        driver.startswith("postgres") and driver != "postgresql+psycopg"
+    ):
+        fixed = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=True)
+        raise SettingError(
+            f"WALLETPASS_DATABASE_URL: {driver}:// names no driver walletpass installs; "
+            f"write postgresql+psycopg:// ({fixed})"
+        )
+    if driver not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        raise SettingError(
+            f"WALLETPASS_DATABASE_URL: {driver!r} is not supported; walletpass runs on "
+            "PostgreSQL (postgresql+psycopg://...) or SQLite (sqlite:///...)"
+        )
+    if driver.startswith("postgresql") and not parsed.database:
+        raise SettingError(
+            "WALLETPASS_DATABASE_URL: names no database; add it after the host, "
+            "e.g. postgresql+psycopg://user@host:5432/walletpass"
+        )
+
+
 def _coerce(variable: str, type_name: Any, raw: str) -> Any:
     text = str(type_name)
     if "bool" in text:
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+        value = raw.strip().lower()
+        if value not in _TRUE | _FALSE:
+            raise SettingError(
+                f"{variable}: {raw!r} is not a yes/no value; use true or false (or 1/0)"
+            )
+        return value in _TRUE
     if text.startswith("int"):
         try:
             return int(raw)

@@ -197,7 +197,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("postgresql+psycopg"):
         from walletpass.pgcursor import DescribedCursor
 
-        kwargs.setdefault("connect_args", {}).setdefault("cursor_factory", DescribedCursor)
+        connect_args = kwargs.setdefault("connect_args", {})
+        connect_args.setdefault("cursor_factory", DescribedCursor)
+        # An unreachable host fails start-up in seconds, not after the kernel's timeout.
+        connect_args.setdefault("connect_timeout", 10)
     engine = create_engine(url, **kwargs)
     _ping_when_idle(engine)
     return engine

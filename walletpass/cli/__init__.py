@@ -9,10 +9,11 @@ import click
 from walletpass.config import SettingError, Settings
 
 # Modules that add commands to `main`; each defines `register(main)`.
-_COMMAND_MODULES = ("core", "certs", "passes", "jobs", "crm", "members", "campaigns")
+_COMMAND_MODULES = ("core", "merchants", "certs", "passes", "jobs", "crm", "members", "campaigns")
 
 
 @click.group()
+@click.version_option(package_name="walletpass", prog_name="walletpass")
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Loyalty cards and coupons in Apple Wallet and Google Wallet."""

@@ -7,8 +7,8 @@ import json
 import click
 from sqlalchemy import select
 
+from walletpass.cli.common import open_runtime
 from walletpass.config import Settings
-from walletpass.runtime import Runtime
 
 
 def register(main: click.Group) -> None:
@@ -24,21 +24,15 @@ def register(main: click.Group) -> None:
         """List campaigns, newest first, with their status and counts."""
         from walletpass.campaigns.models import Campaign
 
-        runtime = Runtime.create(settings)
-        try:
-            with runtime.transaction(merchant_id) as session:
-                rows = session.scalars(
-                    select(Campaign).order_by(Campaign.id.desc()).limit(limit)
-                ).all()
-                if not rows:
-                    click.echo("no campaigns")
-                for c in rows:
-                    click.echo(
-                        f"{c.id:>6} {c.status:<9} merchant={c.merchant_id} sent={c.sent}/{c.total}"
-                        f" holdout={c.holdout_count} {c.name}"
-                    )
-        finally:
-            runtime.close()
+        with open_runtime(settings) as runtime, runtime.transaction(merchant_id) as session:
+            rows = session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(limit)).all()
+            if not rows:
+                click.echo("no campaigns")
+            for c in rows:
+                click.echo(
+                    f"{c.id:>6} {c.status:<9} merchant={c.merchant_id} sent={c.sent}/{c.total}"
+                    f" holdout={c.holdout_count} {c.name}"
+                )
 
     @campaigns.command()
     @click.argument("campaign_id", type=int)
@@ -50,23 +44,19 @@ def register(main: click.Group) -> None:
         from walletpass.campaigns import services
         from walletpass.campaigns.models import Campaign
 
-        runtime = Runtime.create(settings)
-        try:
-            with runtime.transaction() as session:
-                campaign = session.get(Campaign, campaign_id)
-                if campaign is None:
-                    raise click.ClickException(f"no campaign {campaign_id}")
-                try:
-                    count = services.launch(session, settings, campaign)
-                except errors.WalletpassError as exc:
-                    raise click.ClickException(exc.detail) from exc
-                click.echo(
-                    f"campaign {campaign_id}: {count} recipients ({campaign.total} to send,"
-                    f" {campaign.holdout_count} held out, {campaign.excluded_no_consent}"
-                    " excluded: no consent); run `walletpass worker` to send"
-                )
-        finally:
-            runtime.close()
+        with open_runtime(settings) as runtime, runtime.transaction() as session:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None:
+                raise click.ClickException(f"no campaign {campaign_id}")
+            try:
+                count = services.launch(session, settings, campaign)
+            except errors.WalletpassError as exc:
+                raise click.ClickException(exc.detail) from exc
+            click.echo(
+                f"campaign {campaign_id}: {count} recipients ({campaign.total} to send,"
+                f" {campaign.holdout_count} held out, {campaign.excluded_no_consent}"
+                " excluded: no consent); run `walletpass worker` to send"
+            )
 
     @campaigns.command()
     @click.argument("campaign_id", type=int)
@@ -77,15 +67,11 @@ def register(main: click.Group) -> None:
         from walletpass import errors
         from walletpass.campaigns.results import campaign_results
 
-        runtime = Runtime.create(settings)
-        try:
-            with runtime.transaction() as session:
-                try:
-                    res = campaign_results(session, campaign_id)
-                except errors.NotFound as exc:
-                    raise click.ClickException(exc.detail) from exc
-        finally:
-            runtime.close()
+        with open_runtime(settings) as runtime, runtime.transaction() as session:
+            try:
+                res = campaign_results(session, campaign_id)
+            except errors.NotFound as exc:
+                raise click.ClickException(exc.detail) from exc
         if as_json:
             click.echo(json.dumps(res, indent=2, default=str))
             return

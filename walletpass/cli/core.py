@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import signal
@@ -11,9 +12,10 @@ import threading
 import click
 from sqlalchemy import select
 
-from walletpass.cli.common import merchant_id_for
+from walletpass.cli.common import merchant_id_for, open_runtime
 from walletpass.config import Settings
-from walletpass.runtime import Runtime
+
+_DEFAULT_PUBLIC_URL = Settings.__dataclass_fields__["public_url"].default
 
 
 def init_instance(settings: Settings) -> Settings:
@@ -27,21 +29,29 @@ def init_instance(settings: Settings) -> Settings:
         settings = settings.override(secret_key=key_file.read_text().strip())
     from walletpass.migrate import upgrade
 
-    runtime = Runtime.create(settings)
-    try:
+    with open_runtime(settings, schema=False) as runtime:
         upgrade(runtime.engine)
-    finally:
-        runtime.close()
     certs = settings.resolved_certs_dir
     if not (certs / "pass.pem").exists():
-        from walletpass.certs.dev import create_dev_chain
+        # Messages to stderr: ``demo --json`` prints only JSON on stdout.
+        if settings.public_url.startswith("https://"):
+            # A public installation: a dev chain would sign passes no iPhone opens, and
+            # hide that the real certificate is missing.
+            click.echo(
+                f"warning: no signing certificate in {certs}, so passes cannot be signed; "
+                "import your Pass Type ID certificate with "
+                "`walletpass certs import --p12 PassTypeID.p12` "
+                "(or make a development chain with `walletpass certs dev`)",
+                err=True,
+            )
+        else:
+            from walletpass.certs.dev import create_dev_chain
 
-        create_dev_chain(certs, settings.pass_type_id, settings.team_id)
-        # To stderr: ``demo --json`` prints only JSON on stdout.
-        click.echo(
-            f"dev signing certificates written to {certs} (not trusted by real iPhones)",
-            err=True,
-        )
+            create_dev_chain(certs, settings.pass_type_id, settings.team_id)
+            click.echo(
+                f"dev signing certificates written to {certs} (not trusted by real iPhones)",
+                err=True,
+            )
     return settings
 
 
@@ -67,10 +77,22 @@ def register(main: click.Group) -> None:
     @click.pass_obj
     def serve(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
         """Serve the web app with gunicorn (the embedded default runs the outbox worker too)."""
-        init_instance(settings)
+        if settings.public_url == _DEFAULT_PUBLIC_URL and not os.environ.get(
+            "WALLETPASS_PUBLIC_URL"
+        ):
+            # Unconfigured: passes and links point at where this server listens.
+            local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+            settings = settings.override(public_url=f"http://{local}:{port}")
+        settings = init_instance(settings)
         from gunicorn.app.base import BaseApplication
 
         from walletpass.app import create_app
+
+        def listening(_arbiter: object) -> None:
+            # gunicorn's when_ready: the socket is bound, so the address printed works.
+            click.echo(
+                f"walletpass listening on http://{host}:{port} (public URL {settings.public_url})"
+            )
 
         class _Server(BaseApplication):  # type: ignore[misc]
             def load_config(self) -> None:
@@ -78,15 +100,13 @@ def register(main: click.Group) -> None:
                 self.cfg.set("workers", workers)
                 self.cfg.set("threads", threads)
                 self.cfg.set("accesslog", "-")
+                self.cfg.set("when_ready", listening)
 
             def load(self):  # type: ignore[no-untyped-def]
                 # Built in the worker process, after fork: the embedded outbox thread
                 # and the database pool must not cross a fork.
-                return create_app(Settings.from_env())
+                return create_app(settings)
 
-        click.echo(
-            f"walletpass listening on http://{host}:{port} (public URL {settings.public_url})"
-        )
         _Server().run()
 
     @main.command()
@@ -97,9 +117,11 @@ def register(main: click.Group) -> None:
         """Run an outbox worker: pushes, Google updates, webhooks. Run as many as you like."""
         from walletpass.jobs.worker import Worker
 
-        runtime = Runtime.create(settings)
-        w = Worker(runtime, kinds=kinds or None)
-        try:
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        with open_runtime(settings) as runtime:
+            w = Worker(runtime, kinds=kinds or None)
             if once:
                 click.echo(f"{w.run_until_idle()} jobs handled")
                 return
@@ -107,8 +129,6 @@ def register(main: click.Group) -> None:
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             signal.signal(signal.SIGINT, lambda *_: stop.set())
             w.run_forever(stop)
-        finally:
-            runtime.close()
 
     @main.command()
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -118,11 +138,8 @@ def register(main: click.Group) -> None:
         from walletpass.demo import create_demo
 
         settings = init_instance(settings)
-        runtime = Runtime.create(settings)
-        try:
+        with open_runtime(settings) as runtime:
             info = create_demo(runtime)
-        finally:
-            runtime.close()
         if as_json:
             click.echo(json.dumps(info))
             return
@@ -143,20 +160,12 @@ def register(main: click.Group) -> None:
         """List the latest messages Apple Wallet posted to /apple/v1/log."""
         from walletpass.apple.models import AppleLog
 
-        runtime = Runtime.create(settings)
-        try:
-            with runtime.transaction() as session:
-                rows = session.scalars(
-                    select(AppleLog).order_by(AppleLog.id.desc()).limit(limit)
-                ).all()
-                for row in rows:
-                    click.echo(
-                        f"{row.created_at:%Y-%m-%d %H:%M:%S} {row.serial or '-'} {row.message}"
-                    )
-                if not rows:
-                    click.echo("no logs")
-        finally:
-            runtime.close()
+        with open_runtime(settings) as runtime, runtime.transaction() as session:
+            rows = session.scalars(select(AppleLog).order_by(AppleLog.id.desc()).limit(limit)).all()
+            for row in rows:
+                click.echo(f"{row.created_at:%Y-%m-%d %H:%M:%S} {row.serial or '-'} {row.message}")
+            if not rows:
+                click.echo("no logs")
 
     @main.group()
     def apikeys() -> None:
@@ -175,25 +184,19 @@ def register(main: click.Group) -> None:
         from walletpass.tenancy.apikeys import create_api_key
         from walletpass.tenancy.models import Store
 
-        runtime = Runtime.create(settings)
-        try:
-            with runtime.transaction() as session:
-                merchant_id = merchant_id_for(session, merchant_slug)
-                store_id = None
-                if store_code:
-                    store = session.scalars(
-                        select(Store).where(Store.code == store_code)
-                    ).one_or_none()
-                    if store is None:
-                        raise click.ClickException(
-                            f"merchant {merchant_slug!r} has no store {store_code!r}"
-                        )
-                    store_id = store.id
-                _, key = create_api_key(
-                    session, merchant_id=merchant_id, scope=scope, name=name, store_id=store_id
-                )
-        finally:
-            runtime.close()
+        with open_runtime(settings) as runtime, runtime.transaction() as session:
+            merchant_id = merchant_id_for(session, merchant_slug)
+            store_id = None
+            if store_code:
+                store = session.scalars(select(Store).where(Store.code == store_code)).one_or_none()
+                if store is None:
+                    raise click.ClickException(
+                        f"merchant {merchant_slug!r} has no store {store_code!r}"
+                    )
+                store_id = store.id
+            _, key = create_api_key(
+                session, merchant_id=merchant_id, scope=scope, name=name, store_id=store_id
+            )
         click.echo(key)
 
     @main.group()
@@ -228,23 +231,19 @@ def register(main: click.Group) -> None:
                 raise click.ClickException(f"${password_env} is empty")
         else:
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        runtime = Runtime.create(settings)
-        try:
-            with runtime.transaction() as session:
-                merchant_id = merchant_id_for(session, merchant_slug)
-                try:
-                    create_user(
-                        session,
-                        merchant_id=merchant_id,
-                        email=email,
-                        password=password,
-                        role=role,
-                        name=name,
-                    )
-                except ValueError as exc:
-                    raise click.ClickException(str(exc)) from exc
-        finally:
-            runtime.close()
+        with open_runtime(settings) as runtime, runtime.transaction() as session:
+            merchant_id = merchant_id_for(session, merchant_slug)
+            try:
+                create_user(
+                    session,
+                    merchant_id=merchant_id,
+                    email=email,
+                    password=password,
+                    role=role,
+                    name=name,
+                )
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from exc
         click.echo(f"user {email} ({role}) created")
 
 

@@ -8,9 +8,8 @@ from datetime import timedelta
 import click
 from sqlalchemy import select
 
-from walletpass.cli.common import merchant_id_for
+from walletpass.cli.common import merchant_id_for, open_runtime
 from walletpass.config import Settings
-from walletpass.runtime import Runtime
 
 
 def _domain_errors(fn):  # type: ignore[no-untyped-def]
@@ -55,26 +54,22 @@ def register(main: click.Group) -> None:
         from walletpass.crm.inbound import create_source
         from walletpass.loyalty.models import Program
 
-        runtime = Runtime.create(settings)
-        try:
-            with runtime.transaction() as session:
-                merchant_id = merchant_id_for(session, merchant_slug)
-                program_id = None
-                if program_slug:
-                    program = session.scalars(
-                        select(Program).where(Program.slug == program_slug)
-                    ).one_or_none()
-                    if program is None:
-                        raise click.ClickException(
-                            f"merchant {merchant_slug!r} has no program {program_slug!r}"
-                        )
-                    program_id = program.id
-                source, secret = create_source(
-                    session, settings, merchant_id=merchant_id, name=name, program_id=program_id
-                )
-                url = f"{settings.public_url.rstrip('/')}/webhooks/crm/{source.name}"
-        finally:
-            runtime.close()
+        with open_runtime(settings) as runtime, runtime.transaction() as session:
+            merchant_id = merchant_id_for(session, merchant_slug)
+            program_id = None
+            if program_slug:
+                program = session.scalars(
+                    select(Program).where(Program.slug == program_slug)
+                ).one_or_none()
+                if program is None:
+                    raise click.ClickException(
+                        f"merchant {merchant_slug!r} has no program {program_slug!r}"
+                    )
+                program_id = program.id
+            source, secret = create_source(
+                session, settings, merchant_id=merchant_id, name=name, program_id=program_id
+            )
+            url = f"{settings.public_url.rstrip('/')}/webhooks/crm/{source.name}"
         click.echo(f"url:    {url}")
         click.echo(f"secret: {secret}")
         click.echo(
@@ -96,20 +91,14 @@ def register(main: click.Group) -> None:
         from walletpass.crm.inbound import rotate_source
         from walletpass.crm.models import InboundSource
 
-        runtime = Runtime.create(settings)
-        try:
-            with runtime.transaction() as session:
-                source = session.scalars(
-                    select(InboundSource).where(InboundSource.name == name)
-                ).one_or_none()
-                if source is None:
-                    raise click.ClickException(f"no source {name!r}")
-                secret = rotate_source(
-                    session, settings, source, grace=timedelta(hours=grace_hours)
-                )
-                until = source.previous_expires_at
-        finally:
-            runtime.close()
+        with open_runtime(settings) as runtime, runtime.transaction() as session:
+            source = session.scalars(
+                select(InboundSource).where(InboundSource.name == name)
+            ).one_or_none()
+            if source is None:
+                raise click.ClickException(f"no source {name!r}")
+            secret = rotate_source(session, settings, source, grace=timedelta(hours=grace_hours))
+            until = source.previous_expires_at
         click.echo(f"secret: {secret}")
         if until is not None:
             click.echo(f"the previous secret works until {until:%Y-%m-%d %H:%M} UTC")
@@ -123,26 +112,22 @@ def register(main: click.Group) -> None:
         """List inbound sources (never their secrets)."""
         from walletpass.crm.models import InboundSource
 
-        runtime = Runtime.create(settings)
-        try:
-            with runtime.transaction() as session:
-                if merchant_slug:
-                    merchant_id_for(session, merchant_slug)
-                rows = session.scalars(select(InboundSource).order_by(InboundSource.id)).all()
-                for row in rows:
-                    rotating = (
-                        f" previous secret until {row.previous_expires_at:%Y-%m-%d %H:%M}"
-                        if row.previous_expires_at
-                        else ""
-                    )
-                    click.echo(
-                        f"{row.id:>6} {row.name:<24} merchant={row.merchant_id} "
-                        f"{'active' if row.active else 'disabled'}{rotating}"
-                    )
-                if not rows:
-                    click.echo("no sources")
-        finally:
-            runtime.close()
+        with open_runtime(settings) as runtime, runtime.transaction() as session:
+            if merchant_slug:
+                merchant_id_for(session, merchant_slug)
+            rows = session.scalars(select(InboundSource).order_by(InboundSource.id)).all()
+            for row in rows:
+                rotating = (
+                    f" previous secret until {row.previous_expires_at:%Y-%m-%d %H:%M}"
+                    if row.previous_expires_at
+                    else ""
+                )
+                click.echo(
+                    f"{row.id:>6} {row.name:<24} merchant={row.merchant_id} "
+                    f"{'active' if row.active else 'disabled'}{rotating}"
+                )
+            if not rows:
+                click.echo("no sources")
 
     # --- outbound endpoints ---------------------------------------------------------------
 
@@ -168,16 +153,12 @@ def register(main: click.Group) -> None:
         """Register an endpoint and print its signing secret (shown once)."""
         from walletpass.crm.outbound import create_endpoint
 
-        runtime = Runtime.create(settings)
-        try:
-            with runtime.transaction() as session:
-                merchant_id = merchant_id_for(session, merchant_slug)
-                endpoint, secret = create_endpoint(
-                    session, settings, merchant_id=merchant_id, url=url, events=list(events)
-                )
-                endpoint_id = endpoint.id
-        finally:
-            runtime.close()
+        with open_runtime(settings) as runtime, runtime.transaction() as session:
+            merchant_id = merchant_id_for(session, merchant_slug)
+            endpoint, secret = create_endpoint(
+                session, settings, merchant_id=merchant_id, url=url, events=list(events)
+            )
+            endpoint_id = endpoint.id
         click.echo(f"endpoint: {endpoint_id}")
         click.echo(f"secret:   {secret}")
 
@@ -188,21 +169,17 @@ def register(main: click.Group) -> None:
         """List endpoints and what they subscribe to."""
         from walletpass.crm.models import WebhookEndpoint
 
-        runtime = Runtime.create(settings)
-        try:
-            with runtime.transaction() as session:
-                if merchant_slug:
-                    merchant_id_for(session, merchant_slug)
-                rows = session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)).all()
-                for row in rows:
-                    click.echo(
-                        f"{row.id:>6} {'active' if row.active else 'disabled':<8} {row.url} "
-                        f"[{', '.join(row.events)}]"
-                    )
-                if not rows:
-                    click.echo("no endpoints")
-        finally:
-            runtime.close()
+        with open_runtime(settings) as runtime, runtime.transaction() as session:
+            if merchant_slug:
+                merchant_id_for(session, merchant_slug)
+            rows = session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)).all()
+            for row in rows:
+                click.echo(
+                    f"{row.id:>6} {'active' if row.active else 'disabled':<8} {row.url} "
+                    f"[{', '.join(row.events)}]"
+                )
+            if not rows:
+                click.echo("no endpoints")
 
     # --- the delivery log -----------------------------------------------------------------
 
@@ -218,40 +195,36 @@ def register(main: click.Group) -> None:
         """An endpoint's delivery log, newest first: attempts, last status, last error."""
         from walletpass.crm.outbound import list_deliveries
 
-        runtime = Runtime.create(settings)
-        try:
-            with runtime.transaction() as session:
-                rows = list_deliveries(session, endpoint_id, status=status, limit=limit)
-                for row in rows:
-                    if as_json:
-                        click.echo(
-                            json.dumps(
-                                {
-                                    "id": row.id,
-                                    "event_id": row.event_id,
-                                    "event_type": row.event_type,
-                                    "status": row.status,
-                                    "attempts": row.attempts,
-                                    "last_status_code": row.last_status_code,
-                                    "last_error": row.last_error,
-                                    "created_at": row.created_at.isoformat(),
-                                    "delivered_at": row.delivered_at.isoformat()
-                                    if row.delivered_at
-                                    else None,
-                                }
-                            )
-                        )
-                        continue
-                    code = row.last_status_code if row.last_status_code is not None else "-"
-                    error = f"  {row.last_error}" if row.last_error else ""
+        with open_runtime(settings) as runtime, runtime.transaction() as session:
+            rows = list_deliveries(session, endpoint_id, status=status, limit=limit)
+            for row in rows:
+                if as_json:
                     click.echo(
-                        f"{row.id:>8} {row.created_at:%Y-%m-%d %H:%M:%S} {row.event_type:<18} "
-                        f"{row.status:<9} attempts={row.attempts} last={code}{error}"
+                        json.dumps(
+                            {
+                                "id": row.id,
+                                "event_id": row.event_id,
+                                "event_type": row.event_type,
+                                "status": row.status,
+                                "attempts": row.attempts,
+                                "last_status_code": row.last_status_code,
+                                "last_error": row.last_error,
+                                "created_at": row.created_at.isoformat(),
+                                "delivered_at": row.delivered_at.isoformat()
+                                if row.delivered_at
+                                else None,
+                            }
+                        )
                     )
-                if not rows and not as_json:
-                    click.echo("no deliveries")
-        finally:
-            runtime.close()
+                    continue
+                code = row.last_status_code if row.last_status_code is not None else "-"
+                error = f"  {row.last_error}" if row.last_error else ""
+                click.echo(
+                    f"{row.id:>8} {row.created_at:%Y-%m-%d %H:%M:%S} {row.event_type:<18} "
+                    f"{row.status:<9} attempts={row.attempts} last={code}{error}"
+                )
+            if not rows and not as_json:
+                click.echo("no deliveries")
 
     @webhooks.command()
     @click.argument("delivery_id", type=int)
@@ -261,11 +234,7 @@ def register(main: click.Group) -> None:
         """Queue a delivery again: same event id and payload, signed afresh."""
         from walletpass.crm import outbound
 
-        runtime = Runtime.create(settings)
-        try:
-            with runtime.transaction() as session:
-                delivery = outbound.redeliver(session, delivery_id)
-                event = f"{delivery.event_type} {delivery.event_id}"
-        finally:
-            runtime.close()
+        with open_runtime(settings) as runtime, runtime.transaction() as session:
+            delivery = outbound.redeliver(session, delivery_id)
+            event = f"{delivery.event_type} {delivery.event_id}"
         click.echo(f"delivery {delivery_id} ({event}) queued again")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 from sqlalchemy import select, update
 
+from walletpass.cli.common import open_runtime
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.jobs.models import Job, JobStatus
-from walletpass.runtime import Runtime
 
 
 def register(main: click.Group) -> None:
@@ -33,38 +33,34 @@ def register(main: click.Group) -> None:
         limit: int,
     ) -> None:
         """List pending and failed outbox jobs; retry dead ones."""
-        runtime = Runtime.create(settings)
-        try:
-            with runtime.transaction() as session:
-                if retry_ids or retry_dead:
-                    cond = Job.status == JobStatus.DEAD
-                    if retry_ids:
-                        cond = cond & Job.id.in_(retry_ids)
-                    count = session.execute(
-                        update(Job)
-                        .where(cond)
-                        .values(
-                            status=JobStatus.PENDING,
-                            run_at=utcnow(),
-                            attempts=0,
-                            finished_at=None,
-                        )
-                    ).rowcount
-                    click.echo(f"{count} job(s) queued again")
-                    return
-                statuses = (
-                    [status] if status else [JobStatus.PENDING, JobStatus.RUNNING, JobStatus.DEAD]
-                )
-                rows = session.scalars(
-                    select(Job).where(Job.status.in_(statuses)).order_by(Job.id.desc()).limit(limit)
-                ).all()
-                if not rows:
-                    click.echo("no jobs")
-                for job in rows:
-                    err = f"  {job.last_error}" if job.last_error else ""
-                    click.echo(
-                        f"{job.id:>8} {job.status:<8} {job.kind:<16} attempts={job.attempts}"
-                        f" run_at={job.run_at:%Y-%m-%d %H:%M:%S}{err}"
+        with open_runtime(settings) as runtime, runtime.transaction() as session:
+            if retry_ids or retry_dead:
+                cond = Job.status == JobStatus.DEAD
+                if retry_ids:
+                    cond = cond & Job.id.in_(retry_ids)
+                count = session.execute(
+                    update(Job)
+                    .where(cond)
+                    .values(
+                        status=JobStatus.PENDING,
+                        run_at=utcnow(),
+                        attempts=0,
+                        finished_at=None,
                     )
-        finally:
-            runtime.close()
+                ).rowcount
+                click.echo(f"{count} job(s) queued again")
+                return
+            statuses = (
+                [status] if status else [JobStatus.PENDING, JobStatus.RUNNING, JobStatus.DEAD]
+            )
+            rows = session.scalars(
+                select(Job).where(Job.status.in_(statuses)).order_by(Job.id.desc()).limit(limit)
+            ).all()
+            if not rows:
+                click.echo("no jobs")
+            for job in rows:
+                err = f"  {job.last_error}" if job.last_error else ""
+                click.echo(
+                    f"{job.id:>8} {job.status:<8} {job.kind:<16} attempts={job.attempts}"
+                    f" run_at={job.run_at:%Y-%m-%d %H:%M:%S}{err}"
+                )

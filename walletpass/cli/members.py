@@ -7,8 +7,8 @@ from typing import IO
 
 import click
 
+from walletpass.cli.common import open_runtime
 from walletpass.config import Settings
-from walletpass.runtime import Runtime
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
@@ -57,22 +57,20 @@ def register(main: click.Group) -> None:
                 rows = bulk.read_rows(stream)
             except bulk.BulkError as exc:
                 raise click.ClickException(str(exc)) from None
-        runtime = Runtime.create(settings)
         try:
-            label = "checking" if dry_run else "importing"
-            with click.progressbar(length=len(rows), label=f"{label} {len(rows)} rows") as bar:
-                report = bulk.import_members(
-                    runtime,
-                    program_slug,
-                    rows,
-                    dry_run=dry_run,
-                    batch_size=batch_size,
-                    progress=bar.update,
-                )
+            with open_runtime(settings) as runtime:
+                label = "checking" if dry_run else "importing"
+                with click.progressbar(length=len(rows), label=f"{label} {len(rows)} rows") as bar:
+                    report = bulk.import_members(
+                        runtime,
+                        program_slug,
+                        rows,
+                        dry_run=dry_run,
+                        batch_size=batch_size,
+                        progress=bar.update,
+                    )
         except bulk.BulkError as exc:
             raise click.ClickException(str(exc)) from None
-        finally:
-            runtime.close()
         if dry_run:
             click.echo("dry run: nothing was written")
         click.echo(report.summary())
@@ -102,13 +100,11 @@ def register(main: click.Group) -> None:
         """Write a program's members as CSV (re-importable with `walletpass import members`)."""
         from walletpass.crm import bulk
 
-        runtime = Runtime.create(settings)
         try:
-            count = bulk.export_members(runtime, program_slug, output)
+            with open_runtime(settings) as runtime:
+                count = bulk.export_members(runtime, program_slug, output)
         except bulk.BulkError as exc:
             raise click.ClickException(str(exc)) from None
-        finally:
-            runtime.close()
         click.echo(f"{count} members exported", err=True)
 
     @export_group.command("ledger")
@@ -133,13 +129,11 @@ def register(main: click.Group) -> None:
         """Write a program's ledger entries as CSV, oldest first."""
         from walletpass.crm import bulk
 
-        runtime = Runtime.create(settings)
         try:
-            count = bulk.export_ledger(
-                runtime, program_slug, output, since=_as_utc(since), until=_as_utc(until)
-            )
+            with open_runtime(settings) as runtime:
+                count = bulk.export_ledger(
+                    runtime, program_slug, output, since=_as_utc(since), until=_as_utc(until)
+                )
         except bulk.BulkError as exc:
             raise click.ClickException(str(exc)) from None
-        finally:
-            runtime.close()
         click.echo(f"{count} ledger entries exported", err=True)

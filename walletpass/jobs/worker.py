@@ -27,11 +27,14 @@ from walletpass.jobs import registry
 from walletpass.jobs.models import Job, JobStatus
 from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater
 from walletpass.runtime import Runtime
+from walletpass.startup import Readiness
 
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 3600.0
+# The longest pause between two rounds of a worker loop that keeps failing.
+LOOP_BACKOFF_CAP_S = 30.0
 
 
 def backoff_delay(attempts: int, rng: random.Random | None = None) -> float:
@@ -140,18 +143,47 @@ class Worker:
         with self.runtime.transaction() as session:
             schedule(session)
 
-    def run_forever(self, stop: threading.Event, idle_sleep: float = 0.5) -> None:
-        log.info("worker %s started", self.name)
+    def run_forever(
+        self,
+        stop: threading.Event,
+        idle_sleep: float = 0.5,
+        *,
+        readiness: Readiness | None = None,
+    ) -> None:
+        """Run until ``stop``; with ``readiness``, wait first until the database is ready."""
+        if readiness is not None and not readiness.wait(stop):
+            return
+        log.info(
+            "worker %s started: runs the outbox's %s jobs (wallet pushes, Google updates, "
+            "webhooks, campaigns) and queues the hourly loyalty sweep (points expiry, "
+            "birthday bonuses, tier reviews); looks for due jobs every %.1f s when idle",
+            self.name,
+            ", ".join(sorted(self.kinds or registry.kinds())),
+            idle_sleep,
+        )
         try:
             self.schedule_periodic()
         except Exception:
             log.exception("could not schedule the periodic sweeps")
+        failures = 0
+        last_error = ""
         while not stop.is_set():
             try:
                 handled = self.run_once()
-            except Exception:
-                log.exception("worker loop error; retrying")
-                handled = 0
+            except Exception as exc:
+                # A database that went away fails every round the same way: the traceback
+                # once, then one line per retry, backing off to LOOP_BACKOFF_CAP_S.
+                failures += 1
+                if str(exc) != last_error:
+                    log.exception("worker loop error; retrying")
+                    last_error = str(exc)
+                else:
+                    log.error("worker loop error again (%d in a row): %s", failures, exc)
+                stop.wait(min(idle_sleep * 2**failures, LOOP_BACKOFF_CAP_S))
+                continue
+            if failures:
+                log.info("worker loop recovered after %d errors", failures)
+                failures, last_error = 0, ""
             if handled == 0:
                 stop.wait(idle_sleep)
         log.info("worker %s stopped", self.name)
@@ -254,12 +286,13 @@ def _describe(exc: Exception) -> str:
 class EmbeddedWorker:
     """The embedded default: one worker thread inside the web process (SQLite)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, readiness: Readiness | None = None) -> None:
         self.worker = Worker(runtime, name=f"embedded:{os.getpid()}")
         self.stop_event = threading.Event()
         self.thread = threading.Thread(
             target=self.worker.run_forever,
             args=(self.stop_event,),
+            kwargs={"readiness": readiness},
             name="walletpass-worker",
             daemon=True,
         )
