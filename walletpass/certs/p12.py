@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from walletpass.certs.files import write_private
+from walletpass.certs.trust import issued_by
 from walletpass.passes.signing import (
     DEV_CA_FILE,
     PASS_CERT_FILE,
@@ -78,17 +79,6 @@ def _wwdr_generation_hint(issuer: x509.Name) -> str:
     return "the intermediate certificate that issued it"
 
 
-def _issued_by(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
-    if candidate.subject != cert.issuer:
-        return False
-    try:
-        # Same subject is not enough: check the signature, so a look-alike never wins.
-        cert.verify_directly_issued_by(candidate)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
-
-
 def _candidate_files(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:
@@ -115,7 +105,8 @@ def pick_wwdr(
     candidates = list(embedded)
     for path in _candidate_files(candidate_paths):
         candidates.extend(load_cert_file(path))
-    matches = [c for c in candidates if _issued_by(cert, c)]
+    # Same subject is not enough: the signature is checked, so a look-alike never wins.
+    matches = [c for c in candidates if issued_by(cert, c)]
     if not matches:
         raise CertificateError(
             "no WWDR intermediate matches the pass certificate's issuer "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from walletpass.certs.trust import judge_chain
 from walletpass.config import Settings
 from walletpass.passes.signing import CertificateError, SigningIdentity
 
@@ -149,6 +150,7 @@ def show(settings: Settings, certs_dir: Path | None) -> None:
     click.echo(f"team id:      {identity.team_id}")
     click.echo(f"valid until:  {identity.not_after:%Y-%m-%d %H:%M} UTC")
     click.echo(f"issuer:       {identity.cert.issuer.rfc4514_string()}")
+    click.echo(f"chain:        {judge_chain(identity.intermediate).text}")
     for label, configured, actual in (
         ("WALLETPASS_PASS_TYPE_ID", settings.pass_type_id, identity.pass_type_id),
         ("WALLETPASS_TEAM_ID", settings.team_id, identity.team_id),
