@@ -11,6 +11,7 @@ from flask import Flask, Response, jsonify, request
 from walletpass.config import Settings
 from walletpass.runtime import Runtime
 from walletpass.startup import Readiness
+from walletpass.web.context import EXTENSION
 
 
 def create_app(
@@ -31,7 +32,7 @@ def create_app(
     app = Flask(__name__)
     app.config["SECRET_KEY"] = settings.secret_key or None
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
-    app.extensions["walletpass"] = runtime
+    app.extensions[EXTENSION] = runtime
     logging.basicConfig(level=settings.log_level)
     readiness = Readiness(runtime.engine)
     app.extensions["walletpass_readiness"] = readiness

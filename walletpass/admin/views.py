@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -32,6 +31,7 @@ from walletpass.admin import kpis
 from walletpass.db import utcnow
 from walletpass.tenancy.models import Merchant, User
 from walletpass.web import auth
+from walletpass.web.context import current_runtime
 
 bp = Blueprint(
     "admin",
@@ -68,8 +68,8 @@ def _guard() -> Any:
 # --- helpers shared by the views_* modules --------------------------------------------------
 
 
-def runtime() -> Any:
-    return current_app.extensions["walletpass"]
+# The views_* modules call it by this name.
+runtime = current_runtime
 
 
 def settings() -> Any:

@@ -8,16 +8,13 @@ from __future__ import annotations
 from datetime import UTC
 from email.utils import format_datetime, parsedate_to_datetime
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from walletpass.apple import services
 from walletpass.passes.services import build_bundle, remember_signature
+from walletpass.web.context import current_runtime
 
 bp = Blueprint("apple", __name__, url_prefix="/apple/v1")
-
-
-def _runtime():  # type: ignore[no-untyped-def]
-    return current_app.extensions["walletpass"]
 
 
 @bp.errorhandler(services.AppleError)
@@ -30,12 +27,12 @@ def register(library_id: str, pass_type_id: str, serial: str) -> Response:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("pushToken"), str):
         # Authenticate first, so a bad token is still a 401 whatever the body.
-        with _runtime().transaction() as session:
+        with current_runtime().transaction() as session:
             services.authenticate(
                 session, pass_type_id, serial, request.headers.get("Authorization")
             )
         return Response(status=400)
-    with _runtime().transaction() as session:
+    with current_runtime().transaction() as session:
         pass_row = services.authenticate(
             session, pass_type_id, serial, request.headers.get("Authorization")
         )
@@ -45,7 +42,7 @@ def register(library_id: str, pass_type_id: str, serial: str) -> Response:
 
 @bp.delete("/devices/<library_id>/registrations/<pass_type_id>/<serial>")
 def unregister(library_id: str, pass_type_id: str, serial: str) -> Response:
-    with _runtime().transaction() as session:
+    with current_runtime().transaction() as session:
         pass_row = services.authenticate(
             session, pass_type_id, serial, request.headers.get("Authorization")
         )
@@ -55,7 +52,7 @@ def unregister(library_id: str, pass_type_id: str, serial: str) -> Response:
 
 @bp.get("/devices/<library_id>/registrations/<pass_type_id>")
 def changed_serials(library_id: str, pass_type_id: str) -> Response:
-    with _runtime().transaction(readonly=True) as session:
+    with current_runtime().transaction(readonly=True) as session:
         found = services.serials_since(
             session, library_id, pass_type_id, request.args.get("passesUpdatedSince")
         )
@@ -67,7 +64,7 @@ def changed_serials(library_id: str, pass_type_id: str) -> Response:
 
 @bp.get("/passes/<pass_type_id>/<serial>")
 def latest_pass(pass_type_id: str, serial: str) -> Response:
-    runtime = _runtime()
+    runtime = current_runtime()
     authorization = request.headers.get("Authorization")
     since = _if_modified_since()
     # Read, rendered and signed without a write transaction: on SQLite a writer holds the
@@ -94,7 +91,7 @@ def log() -> Response:
     logs = body.get("logs") if isinstance(body, dict) else None
     if not isinstance(logs, list):
         return Response(status=400)
-    with _runtime().transaction() as session:
+    with current_runtime().transaction() as session:
         services.record_logs(session, logs, request.remote_addr)
     return Response(status=200)
 

@@ -11,7 +11,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -32,6 +31,7 @@ from walletpass.loyalty.models import Member, Program
 from walletpass.offers.models import Offer
 from walletpass.tenancy.models import Merchant
 from walletpass.web import auth
+from walletpass.web.context import current_runtime
 
 bp = Blueprint(
     "campaigns",
@@ -50,10 +50,6 @@ def _guard() -> Any:
     if denied is not None:
         return denied
     return auth.check_csrf()
-
-
-def _runtime() -> Any:
-    return current_app.extensions["walletpass"]
 
 
 def _merchant_id() -> int:
@@ -76,7 +72,7 @@ def _campaign(session: Session, campaign_id: int) -> Campaign:
 
 @bp.get("/")
 def index() -> str:
-    with _runtime().transaction(_merchant_id()) as session:
+    with current_runtime().transaction(_merchant_id()) as session:
         campaigns = session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(200)).all()
         return render_template(
             "campaigns/list.html", campaigns=campaigns, tz=_zone(session), now=utcnow()
@@ -123,7 +119,7 @@ DEFAULTS = {
 
 @bp.route("/new", methods=["GET", "POST"])
 def new() -> Any:
-    runtime = _runtime()
+    runtime = current_runtime()
     values = dict(DEFAULTS)
     error_list: list[dict[str, str]] = []
     if request.method == "POST":
@@ -229,7 +225,7 @@ def audience_count() -> Response:
         "segment": args.get("segment"),
     }
     program = args.get("program_id", "")
-    with _runtime().transaction(_merchant_id()) as session:
+    with current_runtime().transaction(_merchant_id()) as session:
         try:
             counts = services.preview_audience(
                 session, _merchant_id(), audience, int(program) if program.isdigit() else None
@@ -241,7 +237,7 @@ def audience_count() -> Response:
 
 @bp.get("/<int:campaign_id>")
 def detail(campaign_id: int) -> str:
-    with _runtime().transaction(_merchant_id()) as session:
+    with current_runtime().transaction(_merchant_id()) as session:
         campaign = _campaign(session, campaign_id)
         offer = session.get(Offer, campaign.offer_id) if campaign.offer_id else None
         return render_template(
@@ -259,14 +255,14 @@ def detail(campaign_id: int) -> str:
 
 @bp.get("/<int:campaign_id>/progress.json")
 def progress_json(campaign_id: int) -> Response:
-    with _runtime().transaction(_merchant_id()) as session:
+    with current_runtime().transaction(_merchant_id()) as session:
         _campaign(session, campaign_id)
         return jsonify(services.progress(session, campaign_id))
 
 
 @bp.get("/<int:campaign_id>/results.json")
 def results_json(campaign_id: int) -> Response:
-    with _runtime().transaction(_merchant_id()) as session:
+    with current_runtime().transaction(_merchant_id()) as session:
         _campaign(session, campaign_id)
         return jsonify(campaign_results(session, campaign_id))
 
@@ -274,7 +270,7 @@ def results_json(campaign_id: int) -> Response:
 @bp.post("/<int:campaign_id>/launch")
 def launch(campaign_id: int) -> Response:
     """Send now: the launch job is queued for now (the worker picks the audience)."""
-    runtime = _runtime()
+    runtime = current_runtime()
     try:
         with runtime.transaction(_merchant_id()) as session:
             services.schedule(session, _campaign(session, campaign_id), utcnow())
@@ -287,7 +283,7 @@ def launch(campaign_id: int) -> Response:
 
 @bp.post("/<int:campaign_id>/cancel")
 def cancel(campaign_id: int) -> Response:
-    runtime = _runtime()
+    runtime = current_runtime()
     try:
         with runtime.transaction(_merchant_id()) as session:
             services.cancel(session, _campaign(session, campaign_id))

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from walletpass import errors
 from walletpass.api.framework import problem_response
 from walletpass.crm import inbound, signing
+from walletpass.web.context import current_runtime
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ bp = Blueprint("crm", __name__)
 
 @bp.post("/webhooks/crm/<source>")
 def receive(source: str) -> Response:
-    runtime = current_app.extensions["walletpass"]
+    runtime = current_runtime()
     length = request.content_length
     if length is not None and length > inbound.MAX_BODY_BYTES:
         # Refuse before reading: the body is not authenticated yet.

@@ -24,6 +24,7 @@ from walletpass.google.callbacks import (
 from walletpass.google.models import GoogleCallbackNonce
 from walletpass.passes.models import Pass
 from walletpass.passes.services import record_event
+from walletpass.web.context import current_runtime
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def _keys_provider(url: str) -> KeysProvider:
 
 @bp.post("/google/callbacks")
 def callbacks() -> Response:
-    wp = current_app.extensions["walletpass"]
+    wp = current_runtime()
     settings = wp.settings
     if not settings.google_issuer_id:
         return _text("google wallet not configured", 404)

@@ -40,6 +40,7 @@ from walletpass.public import qr
 from walletpass.public.forms import JoinForm, clean_token
 from walletpass.public.ratelimit import RateLimiter
 from walletpass.tenancy.models import Merchant
+from walletpass.web.context import current_runtime
 
 bp = Blueprint(
     "public",
@@ -55,10 +56,6 @@ POSTS_PER_MINUTE = 10
 # someone else typing a stranger's email: it gets the card page again.
 DOUBLE_SUBMIT_WINDOW = timedelta(minutes=10)
 _HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
-
-
-def _runtime():  # type: ignore[no-untyped-def]
-    return current_app.extensions["walletpass"]
 
 
 def _limiter() -> RateLimiter:
@@ -177,7 +174,7 @@ def _language() -> str:
 
 @bp.route("/join/<slug>", methods=["GET", "POST"])
 def join(slug: str) -> Any:
-    runtime = _runtime()
+    runtime = current_runtime()
     if request.method == "POST":
         limited = _rate_limited("join")
         if limited is not None:
@@ -310,11 +307,11 @@ def _src_param(default: str) -> str:
 
 
 def _join_link(slug: str, src: str) -> str:
-    return qr.public_link(_runtime().settings.public_url, f"/join/{slug}", src=src)
+    return qr.public_link(current_runtime().settings.public_url, f"/join/{slug}", src=src)
 
 
 def _program_brand(slug: str) -> tuple[Program, Brand]:
-    with _runtime().transaction() as session:
+    with current_runtime().transaction() as session:
         program = _active_program(session, slug)
         return program, _brand(program, _merchant(session, program.merchant_id))
 
@@ -369,8 +366,8 @@ def _join_pitch(program: Program) -> str:
 
 @bp.get("/offers/<slug>/flyer")
 def offer_flyer(slug: str) -> str:
-    settings = _runtime().settings
-    with _runtime().transaction() as session:
+    settings = current_runtime().settings
+    with current_runtime().transaction() as session:
         offer = _active_offer(session, slug)
         program = session.get(Program, offer.program_id) if offer.program_id else None
         brand = _brand(program, _merchant(session, offer.merchant_id), template="coupon")
@@ -390,7 +387,7 @@ def offer_flyer(slug: str) -> str:
 
 @bp.get("/offers/<slug>/claim")
 def claim_offer(slug: str) -> Any:
-    runtime = _runtime()
+    runtime = current_runtime()
     from walletpass.offers.services import issue_coupon
 
     claimed: dict[str, str] = dict(cookie.get("claimed", {}))
@@ -452,7 +449,7 @@ def detect_platform(user_agent: str) -> str:
 
 @bp.get("/p/<serial>")
 def landing(serial: str) -> Response:
-    runtime = _runtime()
+    runtime = current_runtime()
     settings = runtime.settings
     with runtime.transaction() as session:
         pass_row = _pass_or_404(session, serial)
@@ -542,7 +539,7 @@ def _validity_text(start: datetime | None, end: datetime | None) -> str:
 
 @bp.get("/p/<serial>/google")
 def google_save(serial: str) -> Response:
-    runtime = _runtime()
+    runtime = current_runtime()
     settings = runtime.settings
     if not settings.google_enabled:
         abort(404)

@@ -36,6 +36,7 @@ from walletpass.passes.models import Pass
 from walletpass.scan import services as scan_services
 from walletpass.tenancy.models import Merchant, Store, User
 from walletpass.web import auth
+from walletpass.web.context import current_runtime
 
 bp = Blueprint(
     "till",
@@ -46,10 +47,6 @@ bp = Blueprint(
     static_url_path="/static/till",
 )
 bp.before_request(auth.check_csrf)
-
-
-def _runtime():  # type: ignore[no-untyped-def]
-    return current_app.extensions["walletpass"]
 
 
 def _is_api() -> bool:
@@ -101,7 +98,7 @@ def logout() -> Response:
 def index() -> str:
     user = auth.current_user()
     assert user is not None
-    with _runtime().transaction(user.merchant_id) as db:
+    with current_runtime().transaction(user.merchant_id) as db:
         merchant = db.get(Merchant, user.merchant_id)
         store = db.get(Store, user.store_id) if user.store_id else None
         names = (merchant.name if merchant else "", store.name if store else "")
@@ -153,7 +150,7 @@ def api_scan(user: User) -> Response:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         return _json_error("validation-error", f"{field}: {first['msg']}", 422)
-    runtime = _runtime()
+    runtime = current_runtime()
     try:
         with runtime.transaction(user.merchant_id) as db:
             code = scan_in.code
@@ -199,7 +196,7 @@ def _record_failure(user: User, scan_in: ScanIn, exc: errors.WalletpassError) ->
     # The failed scan's own transaction rolled back; log it in a fresh one, as the API
     # does, so staff anomaly reports see refused scans from the till page too.
     try:
-        with _runtime().transaction(user.merchant_id) as db:
+        with current_runtime().transaction(user.merchant_id) as db:
             scan_services.record_failed_scan(
                 db,
                 scan_in.code,
@@ -219,7 +216,7 @@ def _record_failure(user: User, scan_in: ScanIn, exc: errors.WalletpassError) ->
 @bp.post("/api/scans/<int:scan_id>/undo")
 @_api_user
 def api_undo(user: User, scan_id: int) -> Response:
-    runtime = _runtime()
+    runtime = current_runtime()
     try:
         with runtime.transaction(user.merchant_id) as db:
             scan = scan_services.undo_scan(db, runtime.settings, scan_id, _actor(user))

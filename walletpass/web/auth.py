@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, abort, current_app, g, redirect, request, session, url_for
+from flask import Flask, Request, abort, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from walletpass.db import utcnow
 from walletpass.tenancy.models import Role, User
 from walletpass.tenancy.users import verify_password
+from walletpass.web.context import current_runtime
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
@@ -101,7 +102,7 @@ def current_user() -> User | None:
     user = None
     user_id = session.get("user_id")
     if user_id is not None:
-        runtime = current_app.extensions["walletpass"]
+        runtime = current_runtime()
         with runtime.transaction() as db:
             user = db.scalars(
                 select(User).where(User.id == user_id).execution_options(all_merchants=True)
@@ -179,7 +180,7 @@ def sign_in_from_form(roles: tuple[str, ...], refused: str) -> tuple[User | None
     password = request.form.get("password") or ""
     user: User | None = None
     error: str | None = None
-    runtime = current_app.extensions["walletpass"]
+    runtime = current_runtime()
     with runtime.transaction() as db:
         try:
             user = authenticate(db, email, password)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, current_app, jsonify, send_file
+from flask import Blueprint, Response, abort, jsonify, send_file
 from sqlalchemy import select, text
 
 from walletpass.passes.models import Pass
 from walletpass.passes.services import build_bundle, remember_signature
 from walletpass.web import metrics
+from walletpass.web.context import current_runtime
 
 bp = Blueprint(
     "web",
@@ -22,20 +23,16 @@ bp = Blueprint(
 _ASSET = re.compile(r"^[a-z0-9_]+(@[23]x)?\.png$")
 
 
-def _runtime():  # type: ignore[no-untyped-def]
-    return current_app.extensions["walletpass"]
-
-
 @bp.get("/healthz")
 def healthz() -> Response:
-    with _runtime().transaction(readonly=True) as session:
+    with current_runtime().transaction(readonly=True) as session:
         session.execute(text("SELECT 1"))
     return jsonify({"status": "ok"})
 
 
 @bp.get("/metrics")
 def prometheus() -> Response:
-    runtime = _runtime()
+    runtime = current_runtime()
     with runtime.transaction(readonly=True) as session:
         body = metrics.render(session, runtime.services)
     return Response(body, mimetype="text/plain; version=0.0.4")
@@ -43,7 +40,7 @@ def prometheus() -> Response:
 
 @bp.get("/p/<serial>.pkpass")
 def download_pkpass(serial: str) -> Response:
-    runtime = _runtime()
+    runtime = current_runtime()
     # Built without the write lock, as the Apple web service's fetch is (apple/views.py).
     with runtime.transaction(readonly=True) as session:
         pass_row = session.scalars(
@@ -65,7 +62,7 @@ def download_pkpass(serial: str) -> Response:
 @bp.get("/assets/templates/<name>/<filename>")
 def template_asset(name: str, filename: str) -> Response:
     """Template images at public URLs: Google fetches logos and heroes from here."""
-    settings = _runtime().settings
+    settings = current_runtime().settings
     if not re.fullmatch(r"[a-z0-9_]+", name) or not _ASSET.match(filename):
         abort(404)
     path = settings.templates_dir / name / filename
