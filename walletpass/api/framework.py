@@ -41,6 +41,7 @@ from walletpass.runtime import Runtime
 from walletpass.tenancy import apikeys
 from walletpass.tenancy.apikeys import AuthenticatedKey
 from walletpass.tenancy.models import Scope
+from walletpass.web.context import current_runtime
 
 PROBLEM_JSON = "application/problem+json"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -53,6 +54,12 @@ class MethodNotAllowed(errors.WalletpassError):
     status = 405
     code = "method-not-allowed"
     title = "This method is not allowed here"
+
+
+class PayloadTooLarge(errors.WalletpassError):
+    status = 413
+    code = "payload-too-large"
+    title = "Payload too large"
 
 
 # Database ids are 64-bit: a larger path id cannot exist, and PostgreSQL would reject it
@@ -252,7 +259,7 @@ class Api:
         def api_docs() -> Response:
             from walletpass.api import docs
 
-            runtime: Runtime = current_app.extensions["walletpass"]
+            runtime: Runtime = current_runtime()
             server = runtime.settings.public_url.rstrip("/") + (state.url_prefix or "")
             return Response(docs.render(self.openapi(server)), mimetype="text/html")
 
@@ -325,7 +332,7 @@ class Api:
         return view
 
     def _handle(self, op: Operation, path: dict[str, Any]) -> Response:
-        runtime: Runtime = current_app.extensions["walletpass"]
+        runtime: Runtime = current_runtime()
         raw = request.get_data(cache=True)
         idem_key = request.headers.get("Idempotency-Key") if op.method in WRITE_METHODS else None
         if idem_key is not None and not (1 <= len(idem_key) <= 200 and idem_key.isprintable()):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from walletpass import errors
-from walletpass.api.framework import Api, problem_response
+from walletpass.api.framework import Api, MethodNotAllowed, PayloadTooLarge, problem_response
+from walletpass.web.context import current_runtime
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 api = Api(bp, title="walletpass API", version="1")
@@ -18,13 +19,8 @@ def _register_resources() -> None:
     import importlib
 
     for name in RESOURCE_MODULES:
-        try:
-            module = importlib.import_module(f"walletpass.api.{name}")
-        except ModuleNotFoundError as exc:  # a resource module still being written
-            if exc.name != f"walletpass.api.{name}":
-                raise
-            continue
-        module.register(api)
+        # A missing module is an error: skipping it would drop its endpoints silently.
+        importlib.import_module(f"walletpass.api.{name}").register(api)
 
 
 _register_resources()
@@ -32,7 +28,7 @@ _register_resources()
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    runtime = current_app.extensions["walletpass"]
+    runtime = current_runtime()
     return jsonify(api.openapi(runtime.settings.public_url.rstrip("/") + "/api/v1"))
 
 
@@ -43,13 +39,9 @@ def _not_found(_exc: Exception) -> Response:
 
 @bp.errorhandler(405)
 def _bad_method(_exc: Exception) -> Response:
-    exc = errors.WalletpassError(f"{request.method} is not allowed on {request.path}")
-    exc.status, exc.code, exc.title = 405, "method-not-allowed", "Method not allowed"
-    return problem_response(exc)
+    return problem_response(MethodNotAllowed(f"{request.method} is not allowed on {request.path}"))
 
 
 @bp.errorhandler(413)
 def _too_large(_exc: Exception) -> Response:
-    exc = errors.WalletpassError("the request body is too large")
-    exc.status, exc.code, exc.title = 413, "payload-too-large", "Payload too large"
-    return problem_response(exc)
+    return problem_response(PayloadTooLarge("the request body is too large"))

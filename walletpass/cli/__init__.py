@@ -27,13 +27,8 @@ def main(ctx: click.Context) -> None:
 
 def _register_all() -> None:
     for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"walletpass.cli.{name}")
-        except ModuleNotFoundError as exc:  # a module still being written
-            if exc.name != f"walletpass.cli.{name}":
-                raise
-            continue
-        module.register(main)
+        # A missing module is an error: skipping it would drop its commands silently.
+        importlib.import_module(f"walletpass.cli.{name}").register(main)
 
 
 _register_all()
