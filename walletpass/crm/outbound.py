@@ -33,6 +33,7 @@ from walletpass.crm.egress import transport as egress_transport
 from walletpass.crm.events import EVENT_TYPES
 from walletpass.crm.models import WebhookDelivery, WebhookEndpoint
 from walletpass.db import utcnow
+from walletpass.jobs.backoff import backoff
 from walletpass.jobs.models import Job
 from walletpass.jobs.queue import enqueue
 from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater, handler
@@ -61,13 +62,9 @@ _SERVICE_KEY = "webhook_http"
 
 
 def retry_delay(attempt: int, rng: random.Random | None = None) -> float:
-    """Seconds to wait after failed attempt number ``attempt`` (1-based).
-
-    Jitter only shortens the step (80-100 %), so the total schedule never exceeds what the
-    README promises, and endpoints that failed together do not come back as one wave.
-    """
-    step = min(BACKOFF_FIRST_S * 2 ** max(attempt - 1, 0), BACKOFF_CAP_S)
-    return step * (0.8 + 0.2 * (rng or random).random())
+    """Seconds to wait after failed attempt number ``attempt`` (1-based): 80-100 % of the
+    step, so the total schedule never exceeds what docs/webhooks.md promises."""
+    return backoff(attempt, first_s=BACKOFF_FIRST_S, cap_s=BACKOFF_CAP_S, min_share=0.8, rng=rng)
 
 
 def new_secret() -> str:

@@ -24,6 +24,7 @@ from sqlalchemy import or_, select, update
 
 from walletpass.db import utcnow
 from walletpass.jobs import registry
+from walletpass.jobs.backoff import backoff
 from walletpass.jobs.models import Job, JobStatus
 from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater
 from walletpass.runtime import Runtime
@@ -43,8 +44,7 @@ def backoff_delay(attempts: int, rng: random.Random | None = None) -> float:
     The jitter (50-100 % of the step) spreads out retries of jobs that failed together
     (an APNs outage), so they don't come back as one wave.
     """
-    step = min(BACKOFF_BASE_S * (2 ** max(attempts - 1, 0)), BACKOFF_CAP_S)
-    return step * (0.5 + 0.5 * (rng or random).random())
+    return backoff(attempts, first_s=BACKOFF_BASE_S, cap_s=BACKOFF_CAP_S, min_share=0.5, rng=rng)
 
 
 class Worker:
