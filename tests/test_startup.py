@@ -209,3 +209,27 @@ def test_version():
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0
     assert result.output.startswith("walletpass, version ")
+
+
+def test_a_worker_whose_database_fails_backs_off_and_logs_the_traceback_once(tmp_path, caplog):  # type: ignore[no-untyped-def]
+    import logging
+    import threading
+
+    from walletpass.jobs.worker import Worker
+
+    # No tables at all: every round fails the same way, as with a dropped database.
+    runtime = Runtime.create(Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path}/x.db"))
+    stop = threading.Event()
+    worker = Worker(runtime, name="failing")
+    thread = threading.Thread(target=worker.run_forever, args=(stop, 0.05))
+    with caplog.at_level(logging.INFO, logger="walletpass.jobs.worker"):
+        thread.start()
+        time.sleep(1.6)
+        stop.set()
+        thread.join(timeout=10)
+    runtime.close()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    # Without backoff: a traceback every 50 ms, about 30 of them. With it: 0.1, 0.2, 0.4,
+    # 0.8 s pauses, one traceback (the first of the loop; the periodic sweep logs its own).
+    assert 3 <= len(errors) <= 6, [r.getMessage() for r in errors]
+    assert sum(1 for r in errors if r.exc_info and "loop" in r.getMessage()) == 1

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from walletpass.config import SettingError
@@ -29,7 +29,7 @@ class NotReady(SettingError):
 def check_connection(engine: Engine) -> None:
     """:raise NotReady: naming WALLETPASS_DATABASE_URL and the reason, in one line."""
     try:
-        with engine.connect() as connection:
+        with _reading(engine) as connection:
             connection.exec_driver_sql("SELECT 1")
     except DBAPIError as exc:
         raise NotReady(describe_connect_error(engine, exc)) from None
@@ -37,13 +37,19 @@ def check_connection(engine: Engine) -> None:
 
 def check_schema(engine: Engine) -> None:
     """:raise NotReady: when the schema is older than the code (``walletpass init``)."""
-    with engine.connect() as connection:
+    with _reading(engine) as connection:
         state = schema_state(connection)
     if state.behind:
         raise NotReady(state.describe())
     if not state.known:
         # Older code on a newer schema usually works (migrations add); say so once.
         log.warning("%s", state.describe())
+
+
+def _reading(engine: Engine) -> Connection:
+    # Read-only: on SQLite a check must not take the write lock (db.make_engine's BEGIN
+    # IMMEDIATE) and so queue behind, or hold up, a writer.
+    return engine.connect().execution_options(walletpass_readonly=True)
 
 
 def require_ready(engine: Engine) -> None:

@@ -174,12 +174,15 @@ class Worker:
                 # A database that went away fails every round the same way: the traceback
                 # once, then one line per retry, backing off to LOOP_BACKOFF_CAP_S.
                 failures += 1
-                if str(exc) != last_error:
+                # The first line only: SQLAlchemy's message goes on with the statement's
+                # parameters, which carry the time and so differ every round.
+                error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                if error != last_error:
                     log.exception("worker loop error; retrying")
-                    last_error = str(exc)
+                    last_error = error
                 else:
-                    log.error("worker loop error again (%d in a row): %s", failures, exc)
-                stop.wait(min(idle_sleep * 2**failures, LOOP_BACKOFF_CAP_S))
+                    log.error("worker loop error again (%d in a row): %s", failures, error)
+                stop.wait(min(idle_sleep * 2 ** min(failures, 16), LOOP_BACKOFF_CAP_S))
                 continue
             if failures:
                 log.info("worker loop recovered after %d errors", failures)
