@@ -66,11 +66,11 @@ def test_readme_lists_every_event_type():
 
 
 def test_inbound_samples_are_accepted_end_to_end(client, runtime, settings):
-    # The samples name a program "coffee-points" and an offer "spring-20".
+    # The samples name a program "demo-points" (the demo's points card) and an offer "spring-20".
     with runtime.transaction() as session:
         merchant = factories.merchant(session)
         session.info["merchant_id"] = merchant.id
-        factories.program(session, merchant, "points", slug="coffee-points")
+        factories.program(session, merchant, "points", slug="demo-points")
         session.add(Offer(merchant_id=merchant.id, slug="spring-20", title="20% off"))
         source, secret = inbound.create_source(
             session, settings, merchant_id=merchant.id, name="samples"
