@@ -16,7 +16,8 @@ from walletpass.tenancy.models import User
 
 
 @pytest.fixture
-def cli(settings):  # type: ignore[no-untyped-def]
+def cli(settings, runtime):  # type: ignore[no-untyped-def]
+    # runtime: empties the tables after the test, whatever the commands wrote.
     runner = CliRunner()
 
     def run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
