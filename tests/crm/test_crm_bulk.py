@@ -204,7 +204,7 @@ def test_export_round_trip(runtime, settings, program_slug, tmp_path):
     buffer = io.StringIO()
     assert bulk.export_members(runtime, other_slug, buffer) == 2
     second = list(csv.DictReader(io.StringIO(buffer.getvalue())))
-    volatile = {"id", "pass_serial", "created_at"}
+    volatile = {"id", "program_id", "pass_serial", "created_at", "last_activity_at"}
 
     def stable(rows: list[dict[str, str]]) -> list[dict[str, str]]:
         return [{k: v for k, v in r.items() if k not in volatile} for r in rows]
@@ -220,7 +220,7 @@ def test_export_ledger(runtime, settings, program_slug, tmp_path):
     result = run(settings, "export", "ledger", "--program", program_slug, "-o", str(out))
     assert result.exit_code == 0, result.output
     rows = read_csv(out)
-    assert list(rows[0]) == list(bulk.LEDGER_EXPORT_COLUMNS)
+    assert list(rows[0]) == list(bulk.LEDGER_COLUMNS)
     assert [(r["external_id"], r["kind"], r["points"]) for r in rows] == [
         ("c1", "bonus", "10"),
         ("c1", "adjust", "110"),
@@ -229,5 +229,87 @@ def test_export_ledger(runtime, settings, program_slug, tmp_path):
     later = run(settings, "export", "ledger", "--program", program_slug, "--since", "2999-01-01")
     assert later.exit_code == 0
     # The CSV goes to stdout; the count to stderr, so a pipe gets only the CSV.
-    assert later.stdout.splitlines() == [",".join(bulk.LEDGER_EXPORT_COLUMNS)]
+    assert later.stdout.splitlines() == [",".join(bulk.LEDGER_COLUMNS)]
     assert "0 ledger entries exported" in later.stderr
+
+
+FORMULAS = ('=HYPERLINK("http://x")', "+cmd", "@SUM(1)", "-2+3")
+
+
+def csv_text(header: list[str], rows: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header, *rows])
+    return buffer.getvalue()
+
+
+def test_export_escapes_formulas_and_the_import_restores_them(
+    runtime, settings, program_slug, tmp_path
+):
+    people = csv_text(
+        ["external_id", "email", "name", "phone", "tags", "points_balance"],
+        [[f"f{i}", f"f{i}@example.test", name, "", "", ""] for i, name in enumerate(FORMULAS)]
+        + [["p1", "p1@example.test", "Pat", "+351 912 345 678", "@evil", "-5"]],
+    )
+    result = run(
+        settings, "import", "members", str(write(tmp_path, people)), "--program", program_slug
+    )
+    assert "5 were created" in result.output and "0 rejected" in result.output, result.output
+    exported = tmp_path / "export.csv"
+    result = run(settings, "export", "members", "--program", program_slug, "-o", str(exported))
+    assert result.exit_code == 0, result.output
+    rows = {r["external_id"]: r for r in read_csv(exported)}
+    # A spreadsheet shows these instead of running them.
+    assert [rows[f"f{i}"]["name"] for i in range(len(FORMULAS))] == [f"'{n}" for n in FORMULAS]
+    assert rows["p1"]["tags"] == "'@evil"
+    # A phone number and a signed number are data, not formulas.
+    assert (rows["p1"]["phone"], rows["p1"]["points_balance"]) == ("+351 912 345 678", "-5")
+    # Into another merchant's program: the cells come back as they were, without the '.
+    with runtime.transaction() as session:
+        other = factories.program(session, factories.merchant(session), "points", rules=RULES)
+        other_id, other_slug = other.id, other.slug
+    result = run(settings, "import", "members", str(exported), "--program", other_slug)
+    assert "5 were created" in result.output and "0 rejected" in result.output, result.output
+    with runtime.transaction() as session:
+        imported = session.scalars(
+            select(Member).where(Member.program_id == other_id).order_by(Member.id)
+        ).all()
+        assert [(m.name, m.tags, m.points_balance) for m in imported] == [
+            *((name, {}, 10) for name in FORMULAS),
+            ("Pat", {"@evil": True}, -5),
+        ]
+
+
+def test_ledger_export_escapes_formulas(runtime, settings, program_slug, tmp_path):
+    one = write(tmp_path, "external_id\nc1\n")
+    assert run(settings, "import", "members", str(one), "--program", program_slug).exit_code == 0
+    with runtime.transaction() as session:
+        member = session.scalars(select(Member).where(Member.external_id == "c1")).one()
+        ledger.adjust(
+            session, settings, member, points=-3, reason="@SUM(A1)", key="k", actor=ledger.SYSTEM
+        )
+    out = tmp_path / "ledger.csv"
+    assert (
+        run(settings, "export", "ledger", "--program", program_slug, "-o", str(out)).exit_code == 0
+    )
+    assert [(r["points"], r["reason"]) for r in read_csv(out)][-1] == ("-3", "'@SUM(A1)")
+
+
+def test_one_parser_reads_an_upload_and_an_export_alike():
+    # As the admin's page describes a file (case-blind header, yes/no, "a;b" tags), and as
+    # the export writes one: the same functions read both, with the same result.
+    upload = "Name,EMAIL,Marketing_Consent,tags\nAda,ada@example.test,yes,vip;early\n"
+    exported = dict.fromkeys(bulk.MEMBER_COLUMNS, "") | {
+        "id": "7",
+        "email": "ada@example.test",
+        "name": "Ada",
+        "marketing_consent": bulk.cell(True),
+        "tags": bulk.cell({"vip": True, "early": True}),
+        "pass_serial": "S1",
+    }
+    export = csv_text(list(exported), [list(exported.values())])
+    (first,), (second,) = (bulk.parse_rows(bulk.read_text(t)) for t in (upload, export))
+    assert first.fields == second.fields
+    assert (first.fields.marketing_consent, first.fields.tags) == (
+        True,
+        {"vip": True, "early": True},
+    )

@@ -1,47 +1,41 @@
 """Member CSV import as an outbox job, in chunks, with progress the admin can poll. Flask-free.
 
 The upload is queued as job ``admin.import_members`` whose payload carries the CSV text
-and the running totals. Each run enrolls one chunk of rows in the job's transaction,
+and the running totals. Each run imports one chunk of rows in the job's transaction,
 writes the totals into the first job's payload in that same transaction, and queues the
-next chunk. A chunk is therefore all-or-nothing: a crash or a retry repeats it, and
-enrollment is idempotent (same email or external id = same member), so nobody is
-enrolled twice. Progress is visible after every chunk, on SQLite as on PostgreSQL, from
+next chunk. A chunk is therefore all-or-nothing: a crash or a retry repeats it, and a
+row is an upsert (same email or external id = same member, updated in place), so
+nobody is enrolled twice. Progress is visible after every chunk, on SQLite as on PostgreSQL, from
 any worker machine, because it lives in the database.
 
-Columns: name, email, phone, birthday (YYYY-MM-DD), external_id, marketing_consent
-(yes/no, 1/0, true/false), tags (``vip;coffee`` or ``level=gold``).
+Columns, row checks and the upsert of a row are ``walletpass.crm.bulk``'s (the same as
+``walletpass import members``): a file ``walletpass export members`` or the admin's
+download wrote imports as it is.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from walletpass import errors
-from walletpass.admin.forms import parse_birthday, parse_bool
-from walletpass.config import Settings
+from walletpass.crm import bulk
 from walletpass.jobs.models import Job
 from walletpass.jobs.queue import enqueue
 from walletpass.jobs.registry import JobContext, PermanentFailure, handler
 from walletpass.loyalty.models import Program
-from walletpass.loyalty.services import Actor, enroll
+from walletpass.loyalty.services import Actor
 
 KIND = "admin.import_members"
-COLUMNS = ("name", "email", "phone", "birthday", "external_id", "marketing_consent", "tags")
+COLUMNS = bulk.IMPORT_COLUMNS
 CHUNK = 200
 # The CSV rides in the job payload; bigger files belong to the JSON API or the CRM sync.
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 20_000
 # Every rejected row is counted; the first ones are kept with their reason for display.
 MAX_REASONS = 200
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class CsvImportError(errors.ValidationFailed):
@@ -52,26 +46,17 @@ def dedupe_key(import_id: str, offset: int) -> str:
     return f"{KIND}:{import_id}:{offset}"
 
 
-def read_rows(text: str) -> list[dict[str, str]]:
-    """The data rows of a CSV, keyed by the known columns (header names are case-blind).
+def read_rows(text: str) -> list[tuple[int, dict[str, str]]]:
+    """The data rows with their line numbers (``bulk.read_rows``).
 
-    :raise CsvImportError: no header, no known column, too many rows.
+    :raise CsvImportError: no header, unknown columns, no key column, too many rows.
     """
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    if not reader.fieldnames:
-        raise CsvImportError("The file is empty.")
-    header = {(h or "").strip().lower(): h for h in reader.fieldnames}
-    known = [c for c in COLUMNS if c in header]
-    if not ({"name", "email", "external_id"} & set(known)):
-        raise CsvImportError(
-            "The first line must name the columns: " + ", ".join(COLUMNS) + " (at least "
-            "name, email or external_id)."
-        )
-    rows = []
-    for raw in reader:
-        rows.append({c: str(raw.get(header[c]) or "").strip() for c in known})
-        if len(rows) > MAX_ROWS:
-            raise CsvImportError(f"At most {MAX_ROWS} rows per file; split it.")
+    try:
+        rows = bulk.read_text(text)
+    except bulk.BulkError as exc:
+        raise CsvImportError(str(exc)) from None
+    if len(rows) > MAX_ROWS:
+        raise CsvImportError(f"At most {MAX_ROWS} rows per file; split it.")
     return rows
 
 
@@ -117,69 +102,6 @@ def new_progress(total: int) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class RowResult:
-    created: bool = False
-    existing: bool = False
-    reason: str | None = None
-
-
-def import_row(
-    session: Session, settings: Settings, program: Program, row: dict[str, str], actor: Actor
-) -> RowResult:
-    """Enroll one row (or find its member); a bad row is rejected with a reason."""
-    email = row.get("email") or None
-    external_id = row.get("external_id") or None
-    name = row.get("name", "")
-    if email and not EMAIL.match(email):
-        return RowResult(reason=f"not an email address: {email!r}")
-    if not (email or external_id or name):
-        return RowResult(reason="needs a name, an email or an external_id")
-    try:
-        birthday = parse_birthday(row.get("birthday", ""))
-    except ValueError:
-        return RowResult(reason=f"birthday is not YYYY-MM-DD: {row.get('birthday')!r}")
-    phone = row.get("phone") or None
-    if phone and not re.fullmatch(r"[0-9+()\-. ]{3,32}", phone):
-        return RowResult(reason=f"not a phone number: {phone!r}")
-    try:
-        # A row that breaks a database rule (an external id of another program, say) is
-        # rejected on its own; the rest of the chunk goes ahead.
-        with session.begin_nested():
-            member, _, created = enroll(
-                session,
-                settings,
-                program,
-                name=name[:200],
-                email=email,
-                phone=phone,
-                birthday=birthday,
-                marketing_consent=parse_bool(row.get("marketing_consent", "")),
-                external_id=external_id,
-                source="csv import",
-                actor=actor,
-            )
-            tags = parse_tags(row.get("tags", ""))
-            if tags:
-                member.tags = {**(member.tags or {}), **tags}
-            session.flush()
-    except (IntegrityError, errors.WalletpassError) as exc:
-        detail = getattr(exc, "detail", None) or "conflicts with an existing member"
-        return RowResult(reason=str(detail))
-    return RowResult(created=created, existing=not created)
-
-
-def parse_tags(raw: str) -> dict[str, Any]:
-    tags: dict[str, Any] = {}
-    for part in re.split(r"[;|,]", raw):
-        part = part.strip()
-        if not part:
-            continue
-        key, sep, value = part.partition("=")
-        tags[key.strip()[:64]] = value.strip() if sep else True
-    return tags
-
-
 @handler(KIND)
 def run_import_chunk(ctx: JobContext, job: Job) -> None:
     """Enroll the next CHUNK rows, record the totals, queue the following chunk."""
@@ -205,14 +127,19 @@ def run_import_chunk(ctx: JobContext, job: Job) -> None:
     progress = dict(source.get("progress") or new_progress(len(rows)))
     reasons = list(progress.get("reasons") or [])
     actor = Actor("system", f"import:{import_id}")
-    chunk = rows[offset : offset + CHUNK]
-    for number, row in enumerate(chunk, start=offset + 2):  # line 1 is the header
-        result = import_row(ctx.session, ctx.settings, program, row, actor)
-        if result.reason:
+    # Every row is parsed (cheap, no database) so a duplicate is found across chunks.
+    chunk = bulk.parse_rows(rows)[offset : offset + CHUNK]
+    for row in chunk:
+        outcome = (
+            row
+            if isinstance(row, bulk.Rejected)
+            else bulk.import_row(ctx.session, ctx.settings, program, row, actor=actor)
+        )
+        if isinstance(outcome, bulk.Rejected):
             progress["rejected"] += 1
             if len(reasons) < MAX_REASONS:
-                reasons.append({"line": number, "reason": result.reason})
-        elif result.created:
+                reasons.append({"line": outcome.line, "reason": outcome.reason})
+        elif outcome == "created":
             progress["created"] += 1
         else:
             progress["existing"] += 1

@@ -20,8 +20,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from walletpass import errors
-from walletpass.admin import exports, imports, services
+from walletpass.admin import imports, services
 from walletpass.admin.views import bp, merchant_tz, runtime, settings, tx, user
+from walletpass.crm import bulk
 from walletpass.db import utcnow
 from walletpass.loyalty.models import LedgerEntry, Member, Program
 from walletpass.loyalty.services import Actor, adjust
@@ -186,6 +187,8 @@ def pass_reissue(member_id: int, pass_id: int) -> Any:
 
 
 def _stream_csv(rows: Any, filename: str) -> Response:
+    # The same file as `walletpass export members|ledger` (crm/bulk.py), for every
+    # program of the merchant.
     merchant_id = user().merchant_id
     rt = runtime()
 
@@ -209,12 +212,12 @@ def _stream_csv(rows: Any, filename: str) -> Response:
 
 @bp.get("/members/export.csv")
 def members_export() -> Response:
-    return _stream_csv(exports.members_csv, "members")
+    return _stream_csv(bulk.members_csv, "members")
 
 
 @bp.get("/members/ledger.csv")
 def ledger_export() -> Response:
-    return _stream_csv(exports.ledger_csv, "ledger")
+    return _stream_csv(bulk.ledger_csv, "ledger")
 
 
 @bp.route("/members/import", methods=["GET", "POST"])

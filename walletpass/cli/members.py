@@ -45,9 +45,11 @@ def register(main: click.Group) -> None:
         """Create or update members from a CSV file.
 
         Columns: external_id and/or email (the keys), name, phone, birthday (YYYY-MM-DD),
-        language, marketing_consent (true/false), tags (JSON object or "vip;segment=x"),
-        points_balance (the starting balance of members the import creates). A file
-        written by `walletpass export members` imports as it is.
+        language, marketing_consent (true/false, yes/no), tags (JSON object or
+        "vip;segment=x"), points_balance (the starting balance of members the import
+        creates). A file written by `walletpass export members` or the admin's download
+        imports as it is (its other columns are ignored); the admin's upload reads the
+        same columns.
         """
         from walletpass.crm import bulk
 

@@ -1,34 +1,48 @@
-"""CSV import of members and CSV export of members and the ledger. Flask-free.
+"""Member CSV import and member/ledger CSV export: one format for the admin and the CLI.
 
-Import is an upsert per row through the same path as the ``member.upsert`` webhook
-(``walletpass.crm.members``), so re-running a file changes nothing the second time.
-Each row runs in a savepoint: a bad row is reported with its line number and reason and
-the rest go in. Rows are committed in batches, so a huge file does not hold one long
-transaction (on SQLite, the write lock); a dry run uses one transaction that is always
-rolled back, so it checks everything the real run would and writes nothing.
+Flask-free. The admin's download views stream :func:`members_csv` / :func:`ledger_csv`
+(text chunks, one per batch); ``walletpass export`` writes the same chunks to a file
+(:func:`export_members`, :func:`export_ledger`). Rows are read by keyset pagination, so
+a large export never holds a whole table in memory, and every text cell goes through
+:func:`cell`, which neutralises spreadsheet formulas.
+
+Import: :func:`read_rows` checks the header and :func:`parse_rows` checks every row
+(without the database) for both the admin's chunked job (``admin/imports.py``) and
+``walletpass import members`` (:func:`import_members`: dry run, progress, report); each
+accepted row goes in through :func:`import_row`, an upsert through the same path as the
+``member.upsert`` webhook (``walletpass.crm.members``), so re-running a file changes
+nothing the second time. Each row runs in a savepoint: a bad row is reported with its
+line number and reason and the rest go in. The CLI commits rows in batches, so a huge
+file does not hold one long transaction (on SQLite, the write lock); a dry run uses one
+transaction that is always rolled back, so it checks everything the real run would and
+writes nothing.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from walletpass import errors
+from walletpass.config import Settings
 from walletpass.crm.members import MemberFields, upsert_member
 from walletpass.loyalty import services as ledger
 from walletpass.loyalty.models import LedgerEntry, Member, Program, ProgramKind
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.runtime import Runtime
 
+# What the import reads. ``points_balance`` is the starting balance of a member the
+# import creates (ignored for members that exist already).
 IMPORT_COLUMNS = (
     "external_id",
     "email",
@@ -40,26 +54,23 @@ IMPORT_COLUMNS = (
     "tags",
     "points_balance",
 )
-MEMBER_EXPORT_COLUMNS = (
+# What the export writes: every import column, then informational ones (ids, balances
+# the ledger owns, the pass, dates). The import accepts and ignores these, so an export
+# imports as it is, into this program or another one.
+INFORMATIONAL_COLUMNS = (
     "id",
-    "external_id",
-    "email",
-    "name",
-    "phone",
-    "birthday",
-    "language",
-    "marketing_consent",
-    "tags",
+    "program_id",
     "tier",
-    "points_balance",
     "stamps_balance",
     "lifetime_spend",
     "pass_serial",
     "created_at",
+    "last_activity_at",
 )
-# Written by the export and accepted (ignored) by the import, so an export re-imports.
-_IGNORED_ON_IMPORT = frozenset(MEMBER_EXPORT_COLUMNS) - frozenset(IMPORT_COLUMNS)
-LEDGER_EXPORT_COLUMNS = (
+# The export's columns: the member's id first, then what the import reads, then the rest.
+MEMBER_COLUMNS = (INFORMATIONAL_COLUMNS[0], *IMPORT_COLUMNS, *INFORMATIONAL_COLUMNS[1:])
+# The ledger is export-only (it changes through scans, adjustments and the API).
+LEDGER_COLUMNS = (
     "id",
     "created_at",
     "member_id",
@@ -70,6 +81,7 @@ LEDGER_EXPORT_COLUMNS = (
     "amount",
     "currency",
     "receipt_id",
+    "store_id",
     "reason",
     "actor_type",
     "actor_id",
@@ -77,13 +89,21 @@ LEDGER_EXPORT_COLUMNS = (
     "reverses_id",
     "expires_at",
 )
+BATCH = 1000
 IMPORT_ACTOR = ledger.Actor("crm", "csv-import")
 IMPORT_SOURCE = "csv-import"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_TRUE = {"1", "true", "yes", "y", "on"}
+_PHONE = re.compile(r"^[0-9+()\-. ]{3,32}$")
+_TRUE = {"1", "true", "yes", "y", "on", "x"}
 _FALSE = {"0", "false", "no", "n", "off"}
 _LIMITS = {"external_id": 128, "email": 320, "name": 200, "phone": 32}
 _LANGUAGES = ("en", "zh-Hant")
+# A cell starting with one of these runs as a formula when the file is opened in a
+# spreadsheet (a member could name themselves "=HYPERLINK(...)").
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+# Phone numbers and signed numbers are data, not formulas, and stay as they are.
+_NUMBERISH = re.compile(r"^[+-]?[0-9][0-9 ().-]*$")
+_TAG_SEPARATORS = re.compile(r"[;|,]")
 
 
 class BulkError(ValueError):
@@ -119,11 +139,16 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
-class _Row:
+class Row:
+    """A row that passed :func:`parse_rows`: ready for :func:`import_row`."""
+
     line: int
     raw: dict[str, str]
     fields: MemberFields
     points_balance: int | None
+
+
+Outcome = Literal["created", "updated", "unchanged"]
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -132,39 +157,73 @@ class _Row:
 def read_rows(stream: IO[str]) -> list[tuple[int, dict[str, str]]]:
     """Every data row with the line it starts on (the header is line 1).
 
+    Header names are case-blind; the informational columns of an export are accepted
+    and ignored.
+
     :raise BulkError: no header, unknown columns, or neither external_id nor email.
     """
     reader = csv.DictReader(stream)
-    header = [name.strip() for name in (reader.fieldnames or [])]
-    if not header:
-        raise BulkError("the file is empty (a header row is required)")
+    header = [(name or "").strip().lstrip("\ufeff").lower() for name in reader.fieldnames or []]
+    if not any(header):
+        raise BulkError("The file is empty: the first line must name the columns.")
     reader.fieldnames = header
-    unknown = [c for c in header if c not in IMPORT_COLUMNS and c not in _IGNORED_ON_IMPORT]
+    unknown = [c for c in header if c not in IMPORT_COLUMNS and c not in INFORMATIONAL_COLUMNS]
     if unknown:
         raise BulkError(
-            f"unknown column(s) {', '.join(unknown)}; known: {', '.join(IMPORT_COLUMNS)}"
+            f"The first line must name the columns: unknown column(s) {', '.join(unknown)}; "
+            f"known: {', '.join(IMPORT_COLUMNS)} (an export's "
+            f"{', '.join(INFORMATIONAL_COLUMNS)} are accepted and ignored)."
         )
     if "external_id" not in header and "email" not in header:
-        raise BulkError("the file needs an external_id or an email column")
+        raise BulkError(
+            "The first line must name the columns: an external_id or an email column is "
+            "required (a member is found again by one of them)."
+        )
     rows = []
     start = reader.line_num + 1
     for record in reader:
         # A quoted cell may span lines; the row starts where the previous one ended.
+        cells = {k: (v or "") for k, v in record.items() if k is not None}
+        for name in INFORMATIONAL_COLUMNS:
+            cells.pop(name, None)
         if None in record:
-            cells = {k: (v or "") for k, v in record.items() if k is not None}
-            rows.append((start, {**cells, "\0extra": "1"}))
-        else:
-            rows.append((start, {k: (v or "") for k, v in record.items()}))
+            cells["\0extra"] = "1"
+        rows.append((start, cells))
         start = reader.line_num + 1
     return rows
 
 
-def parse_row(line: int, raw: dict[str, str]) -> _Row | Rejected:
+def read_text(text: str) -> list[tuple[int, dict[str, str]]]:
+    """:func:`read_rows` of a whole file's text (a leading byte-order mark is dropped)."""
+    return read_rows(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+
+
+def parse_rows(rows: Iterable[tuple[int, dict[str, str]]]) -> list[Row | Rejected]:
+    """:func:`parse_row` for every row, and a row naming the same member as an earlier
+    one (same external_id or email) is rejected: a file says one thing per member."""
+    first_line: dict[tuple[str, str], int] = {}
+    parsed: list[Row | Rejected] = []
+    for line, raw in rows:
+        row = parse_row(line, raw)
+        if isinstance(row, Row):
+            duplicate = _duplicate_of(row, first_line)
+            if duplicate is not None:
+                row = Rejected(line, duplicate, row.raw)
+        parsed.append(row)
+    return parsed
+
+
+def _unescape(value: str) -> str:
+    # What cell() escaped comes back as it was: an export re-imports unchanged.
+    return value[1:] if value[:1] == "'" and value[1:2] in _FORMULA else value
+
+
+def parse_row(line: int, raw: dict[str, str]) -> Row | Rejected:
     """Check one row without the database; a Rejected says why, in words."""
     shown = {k: v for k, v in raw.items() if not k.startswith("\0")}
     if "\0extra" in raw:
         return Rejected(line, "more cells than columns in the header", shown)
-    cells = {k: v.strip() for k, v in shown.items()}
+    cells = {k: _unescape(v.strip()) for k, v in shown.items()}
 
     def reject(reason: str) -> Rejected:
         return Rejected(line, reason, shown)
@@ -182,6 +241,8 @@ def parse_row(line: int, raw: dict[str, str]) -> _Row | Rejected:
     if cells.get("name"):
         fields.name = cells["name"]
     if cells.get("phone"):
+        if not _PHONE.match(cells["phone"]):
+            return reject(f"invalid phone number {cells['phone']!r}")
         fields.phone = cells["phone"]
     if cells.get("birthday"):
         try:
@@ -195,7 +256,7 @@ def parse_row(line: int, raw: dict[str, str]) -> _Row | Rejected:
     consent = cells.get("marketing_consent", "").lower()
     if consent:
         if consent not in _TRUE | _FALSE:
-            return reject("marketing_consent must be true or false")
+            return reject("marketing_consent must be true or false (yes/no, 1/0)")
         fields.marketing_consent = consent in _TRUE
     if cells.get("tags"):
         tags = parse_tags(cells["tags"])
@@ -208,11 +269,12 @@ def parse_row(line: int, raw: dict[str, str]) -> _Row | Rejected:
             points_balance = int(cells["points_balance"])
         except ValueError:
             return reject("points_balance must be a whole number")
-    return _Row(line, shown, fields, points_balance)
+    return Row(line, shown, fields, points_balance)
 
 
 def parse_tags(cell: str) -> dict[str, Any] | None:
-    """``{"vip": true}`` (what the export writes) or ``vip;segment=regulars``."""
+    """``{"vip": true}`` or ``vip;segment=regulars`` (``|`` and ``,`` separate too);
+    None if the JSON is not an object."""
     if cell.startswith("{"):
         try:
             value = json.loads(cell)
@@ -220,12 +282,25 @@ def parse_tags(cell: str) -> dict[str, Any] | None:
             return None
         return value if isinstance(value, dict) else None
     tags: dict[str, Any] = {}
-    for part in cell.split(";"):
+    for part in _TAG_SEPARATORS.split(cell):
         name, sep, value = part.strip().partition("=")
-        if not name.strip():
-            continue
-        tags[name.strip()] = value.strip() if sep else True
+        if name.strip():
+            tags[name.strip()[:64]] = value.strip() if sep else True
     return tags
+
+
+def _duplicate_of(row: Row, first_line: dict[tuple[str, str], int]) -> str | None:
+    keys = []
+    if row.fields.external_id:
+        keys.append(("external_id", row.fields.external_id))
+    if row.fields.email:
+        keys.append(("email", row.fields.email.lower()))
+    for key in keys:
+        if key in first_line:
+            return f"duplicate of line {first_line[key]} (same {key[0]})"
+    for key in keys:
+        first_line[key] = row.line
+    return None
 
 
 # --- import ------------------------------------------------------------------------------
@@ -254,25 +329,15 @@ def import_members(
     batch_size: int = 500,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Upsert every row into the program; see the module docstring for the rules.
-
-    ``points_balance`` sets the balance a member *created by this import* starts with
-    (an adjustment of the difference, so a welcome bonus is not added on top); it is
-    ignored for members that already exist, so a re-run never adds points twice.
+    """Upsert every row into the program (the CLI's driver); see the module docstring.
 
     :param progress: called with the number of rows handled since the last call.
     :raise BulkError: unknown program.
     """
     program_id, merchant_id = _program(runtime, program_slug)
     report = ImportReport(dry_run=dry_run, total=len(rows))
-    parsed: list[_Row] = []
-    first_line: dict[tuple[str, str], int] = {}
-    for line, raw in rows:
-        row = parse_row(line, raw)
-        if isinstance(row, _Row):
-            duplicate = _duplicate_of(row, first_line)
-            if duplicate is not None:
-                row = Rejected(line, duplicate, row.raw)
+    parsed: list[Row] = []
+    for row in parse_rows(rows):
         if isinstance(row, Rejected):
             report.rejected.append(row)
         else:
@@ -286,7 +351,13 @@ def import_members(
                 program = session.get(Program, program_id)
                 assert program is not None
                 for row in batch:
-                    _import_row(session, runtime, program, row, report)
+                    outcome = import_row(
+                        session, runtime.settings, program, row, actor=IMPORT_ACTOR
+                    )
+                    if isinstance(outcome, Rejected):
+                        report.rejected.append(outcome)
+                    else:
+                        setattr(report, outcome, getattr(report, outcome) + 1)
                     if progress is not None:
                         progress(1)
                 if dry_run:
@@ -297,61 +368,59 @@ def import_members(
     return report
 
 
-def _duplicate_of(row: _Row, first_line: dict[tuple[str, str], int]) -> str | None:
-    keys = []
-    if row.fields.external_id:
-        keys.append(("external_id", row.fields.external_id))
-    if row.fields.email:
-        keys.append(("email", row.fields.email.lower()))
-    for key in keys:
-        if key in first_line:
-            return f"duplicate of line {first_line[key]} (same {key[0]})"
-    for key in keys:
-        first_line[key] = row.line
-    return None
-
-
-def _chunks(rows: list[_Row], size: int) -> Iterator[list[_Row]]:
+def _chunks(rows: list[Row], size: int) -> Iterator[list[Row]]:
     for start in range(0, len(rows), max(size, 1)):
         yield rows[start : start + size]
 
 
-def _import_row(
-    session: Session, runtime: Runtime, program: Program, row: _Row, report: ImportReport
-) -> None:
+def import_row(
+    session: Session,
+    settings: Settings,
+    program: Program,
+    row: Row,
+    *,
+    actor: ledger.Actor,
+    source: str = IMPORT_SOURCE,
+) -> Outcome | Rejected:
+    """Upsert one parsed row into ``program``, in a savepoint: a refused row undoes only
+    itself and comes back as a Rejected.
+
+    ``points_balance`` sets the balance a member *created by this row* starts with (an
+    adjustment of the difference, so a welcome bonus is not added on top); it is ignored
+    for members that already exist, so a re-run never adds points twice.
+    """
     try:
-        # A savepoint per row: a refused row undoes only itself.
         with session.begin_nested():
             result = upsert_member(
                 session,
-                runtime.settings,
+                settings,
                 row.fields,
                 program=program,
-                actor=IMPORT_ACTOR,
-                source=IMPORT_SOURCE,
+                actor=actor,
+                source=source,
                 where="row",
             )
             if result.created and row.points_balance is not None:
-                _opening_balance(session, runtime, program, result.member, row.points_balance)
+                _opening_balance(
+                    session, settings, program, result.member, row.points_balance, actor
+                )
             session.flush()
     except errors.WalletpassError as exc:
-        report.rejected.append(Rejected(row.line, exc.detail, row.raw))
-        return
+        return Rejected(row.line, exc.detail, row.raw)
     except IntegrityError as exc:
-        report.rejected.append(
-            Rejected(row.line, f"conflicts with existing data: {exc.orig}"[:300], row.raw)
-        )
-        return
+        return Rejected(row.line, f"conflicts with existing data: {exc.orig}"[:300], row.raw)
     if result.created:
-        report.created += 1
-    elif result.changed:
-        report.updated += 1
-    else:
-        report.unchanged += 1
+        return "created"
+    return "updated" if result.changed else "unchanged"
 
 
 def _opening_balance(
-    session: Session, runtime: Runtime, program: Program, member: Member, target: int
+    session: Session,
+    settings: Settings,
+    program: Program,
+    member: Member,
+    target: int,
+    actor: ledger.Actor,
 ) -> None:
     difference = target - member.points_balance
     if difference == 0:
@@ -360,12 +429,12 @@ def _opening_balance(
         raise errors.ValidationFailed(f"points_balance does not apply to a {program.kind} program")
     ledger.adjust(
         session,
-        runtime.settings,
+        settings,
         member,
         points=difference,
         reason="opening balance (import)",
         key=f"import:opening:{member.id}",
-        actor=IMPORT_ACTOR,
+        actor=actor,
     )
 
 
@@ -378,14 +447,19 @@ def write_rejected(report: ImportReport, stream: IO[str]) -> None:
     writer.writerow(["line", "reason", *columns])
     for rejected in report.rejected:
         writer.writerow(
-            [rejected.line, rejected.reason, *(rejected.row.get(c, "") for c in columns)]
+            [rejected.line, rejected.reason, *(cell(rejected.row.get(c, "")) for c in columns)]
         )
 
 
 # --- export ------------------------------------------------------------------------------
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """One CSV cell as the export writes it (and the import reads it back).
+
+    Text starting with = + - @ (or a tab or carriage return) gets a leading ``'`` so a
+    spreadsheet shows it instead of running it; phone and signed numbers stay as they are.
+    """
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -393,39 +467,123 @@ def _cell(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True) if value else ""
-    return str(value)
+        return _tags_cell(value)
+    text = str(value)
+    if isinstance(value, str) and text[:1] in _FORMULA and not _NUMBERISH.match(text):
+        return "'" + text
+    return text
 
 
-def export_members(runtime: Runtime, program_slug: str, stream: IO[str]) -> int:
-    """Write the program's members as CSV (re-importable); returns how many."""
-    program_id, merchant_id = _program(runtime, program_slug)
-    writer = csv.writer(stream)
-    writer.writerow(MEMBER_EXPORT_COLUMNS)
-    count = 0
-    with runtime.transaction(merchant_id) as session:
+def _tags_cell(tags: dict[str, Any]) -> str:
+    # "vip;level=gold" when that reads back the same (see parse_tags), JSON otherwise.
+    def plain(text: Any) -> bool:
+        return isinstance(text, str) and not re.search(r"[;|,=]", text) and text == text.strip()
+
+    if all(plain(k) and k and len(k) <= 64 and (v is True or plain(v)) for k, v in tags.items()):
+        short = ";".join(k if v is True else f"{k}={v}" for k, v in tags.items())
+        if not short.startswith("{"):
+            return cell(short)
+    return json.dumps(tags, ensure_ascii=False, sort_keys=True) if tags else ""
+
+
+def _lines(rows: Iterable[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([cell(v) for v in values] for values in rows)
+    return buffer.getvalue()
+
+
+def _keyset(session: Session, query: Any, key: Any) -> Iterator[list[Any]]:
+    """The query's rows in batches of BATCH by ascending ``key`` (a keyset, not OFFSET)."""
+    last = 0
+    while True:
+        rows = list(session.execute(query.where(key > last).order_by(key).limit(BATCH)))
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0].id
+        session.expunge_all()
+
+
+def _member_batches(session: Session, program_id: int | None) -> Iterator[tuple[int, str]]:
+    query = select(Member)
+    if program_id is not None:
+        query = query.where(Member.program_id == program_id)
+    for batch in _keyset(session, query, Member.id):
+        members = [m for (m,) in batch]
         serials = dict(
             session.execute(
                 select(Pass.member_id, Pass.serial).where(
-                    Pass.program_id == program_id,
-                    Pass.member_id.is_not(None),
+                    Pass.member_id.in_([m.id for m in members]),
                     Pass.coupon_id.is_(None),
                     Pass.status == PassStatus.ACTIVE,
                 )
             ).all()
         )
-        members = session.scalars(
-            select(Member)
-            .where(Member.program_id == program_id)
-            .order_by(Member.id)
-            .execution_options(yield_per=1000)
-        )
+        values = []
         for member in members:
-            values = {c: getattr(member, c, None) for c in MEMBER_EXPORT_COLUMNS}
-            values["pass_serial"] = serials.get(member.id)
-            writer.writerow([_cell(values[c]) for c in MEMBER_EXPORT_COLUMNS])
-            count += 1
+            row = {c: getattr(member, c, None) for c in MEMBER_COLUMNS}
+            row["pass_serial"] = serials.get(member.id)
+            values.append([row[c] for c in MEMBER_COLUMNS])
+        yield len(values), _lines(values)
+
+
+def _ledger_batches(
+    session: Session,
+    program_id: int | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Iterator[tuple[int, str]]:
+    query = select(LedgerEntry, Member.external_id).join(Member, Member.id == LedgerEntry.member_id)
+    if program_id is not None:
+        query = query.where(Member.program_id == program_id)
+    if since is not None:
+        query = query.where(LedgerEntry.created_at >= since)
+    if until is not None:
+        query = query.where(LedgerEntry.created_at < until)
+    for batch in _keyset(session, query, LedgerEntry.id):
+        values = []
+        for entry, external_id in batch:
+            row = {c: getattr(entry, c, None) for c in LEDGER_COLUMNS}
+            row["external_id"] = external_id
+            values.append([row[c] for c in LEDGER_COLUMNS])
+        yield len(values), _lines(values)
+
+
+def members_csv(session: Session, *, program_id: int | None = None) -> Iterator[str]:
+    """The members (of the session's merchant, or of one program) as CSV text chunks:
+    the header, then one chunk per batch. The session must stay open while it runs."""
+    yield _lines([MEMBER_COLUMNS])
+    for _, text in _member_batches(session, program_id):
+        yield text
+
+
+def ledger_csv(
+    session: Session,
+    *,
+    program_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Iterator[str]:
+    """The ledger entries, oldest first, as CSV text chunks (see :func:`members_csv`)."""
+    yield _lines([LEDGER_COLUMNS])
+    for _, text in _ledger_batches(session, program_id, since, until):
+        yield text
+
+
+def _write(stream: IO[str], columns: Sequence[str], batches: Iterator[tuple[int, str]]) -> int:
+    stream.write(_lines([columns]))
+    count = 0
+    for size, text in batches:
+        stream.write(text)
+        count += size
     return count
+
+
+def export_members(runtime: Runtime, program_slug: str, stream: IO[str]) -> int:
+    """Write the program's members as CSV (re-importable); returns how many."""
+    program_id, merchant_id = _program(runtime, program_slug)
+    with runtime.transaction(merchant_id) as session:
+        return _write(stream, MEMBER_COLUMNS, _member_batches(session, program_id))
 
 
 def export_ledger(
@@ -438,24 +596,5 @@ def export_ledger(
 ) -> int:
     """Write the program's ledger entries as CSV, oldest first; returns how many."""
     program_id, merchant_id = _program(runtime, program_slug)
-    writer = csv.writer(stream)
-    writer.writerow(LEDGER_EXPORT_COLUMNS)
-    count = 0
     with runtime.transaction(merchant_id) as session:
-        query = (
-            select(LedgerEntry, Member.external_id)
-            .join(Member, Member.id == LedgerEntry.member_id)
-            .where(Member.program_id == program_id)
-            .order_by(LedgerEntry.id)
-            .execution_options(yield_per=1000)
-        )
-        if since is not None:
-            query = query.where(LedgerEntry.created_at >= since)
-        if until is not None:
-            query = query.where(LedgerEntry.created_at < until)
-        for entry, external_id in session.execute(query):
-            values = {c: getattr(entry, c, None) for c in LEDGER_EXPORT_COLUMNS}
-            values["external_id"] = external_id
-            writer.writerow([_cell(values[c]) for c in LEDGER_EXPORT_COLUMNS])
-            count += 1
-    return count
+        return _write(stream, LEDGER_COLUMNS, _ledger_batches(session, program_id, since, until))
