@@ -197,12 +197,15 @@ def bench_outbox(
     """N push jobs through the outbox and one worker: claim, send, record."""
     from sqlalchemy import func, insert, select
 
+    from walletpass import wiring
     from walletpass.config import Settings
     from walletpass.db import Base, utcnow
     from walletpass.jobs.models import Job, JobStatus
     from walletpass.jobs.worker import Worker
     from walletpass.runtime import Runtime
     from walletpass.tenancy.models import Merchant
+
+    wiring.load_handlers()
 
     with tempfile.TemporaryDirectory(prefix="bench-outbox-") as home:
         db_url = database_url or f"sqlite:///{home}/outbox.sqlite3"

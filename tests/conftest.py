@@ -15,7 +15,8 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import walletpass.models  # noqa: F401 - registers every table on Base.metadata
+import walletpass.models
+import walletpass.wiring  # noqa: F401 - registers every job handler, as the entry points do
 from walletpass.config import Settings
 from walletpass.db import Base, make_engine
 from walletpass.migrate import stamp

@@ -103,8 +103,10 @@ def register_blueprints(app: Flask) -> None:
 
 
 def start_embedded_worker(app: Flask, runtime: Runtime, readiness: Readiness) -> Any:
+    from walletpass import wiring
     from walletpass.jobs.worker import EmbeddedWorker
 
+    wiring.load_handlers()
     worker = EmbeddedWorker(runtime, readiness)
     worker.start()
     app.extensions["walletpass_worker"] = worker

@@ -7,13 +7,11 @@ import logging
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
+from walletpass.egress import Egress
 from walletpass.resources import PASS_TEMPLATES_DIR
-
-if TYPE_CHECKING:
-    from walletpass.crm.egress import Egress
 
 
 def _default_home() -> Path:
@@ -54,7 +52,7 @@ class Settings:
     # refused here at the latest this long after (0: read the key on every request).
     api_key_cache_seconds: int = 2
     # Private networks webhooks may reach (CIDRs, comma-separated); public addresses
-    # always can, others never (crm/egress.py).
+    # always can, others never (egress.py).
     webhook_allowed_networks: str = ""
     log_level: str = "INFO"
 
@@ -84,9 +82,7 @@ class Settings:
 
     @functools.cached_property
     def webhook_egress(self) -> Egress:
-        """Where webhooks may connect, from ``webhook_allowed_networks`` (crm/egress.py)."""
-        from walletpass.crm.egress import Egress
-
+        """Where webhooks may connect, from ``webhook_allowed_networks`` (egress.py)."""
         return Egress.parse(self.webhook_allowed_networks)
 
     @property

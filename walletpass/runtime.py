@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from walletpass import db
 from walletpass.config import Settings
-from walletpass.tenancy.apikeys import KeyCache
+from walletpass.ttlcache import TtlCache
 
 
 @dataclass
@@ -26,11 +26,12 @@ class Runtime:
     sessions: sessionmaker[Session]
     # Long-lived clients shared by job handlers (APNs connection, Google session...).
     services: dict[str, Any] = field(default_factory=dict)
-    # API keys this process read recently (see KeyCache for how long a revocation lags).
-    api_key_cache: KeyCache = field(init=False)
+    # API keys this process read recently (tenancy/apikeys.KeyCache: how long a revocation
+    # made elsewhere lags).
+    api_key_cache: TtlCache[Any] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.api_key_cache = KeyCache(self.settings.api_key_cache_seconds)
+        self.api_key_cache = TtlCache(self.settings.api_key_cache_seconds)
 
     @classmethod
     def create(cls, settings: Settings, **engine_kwargs: Any) -> Runtime:

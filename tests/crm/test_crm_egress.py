@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 from test_crm_outbound import drive, enroll, make_shop, receivers  # noqa: F401 (a fixture)
 
-from walletpass.crm import egress
-from walletpass.crm.egress import Egress
+from walletpass import egress
 from walletpass.crm.models import WebhookDelivery, WebhookEndpoint
+from walletpass.egress import Egress
 from walletpass.jobs.worker import Worker
 from walletpass.runtime import Runtime
 

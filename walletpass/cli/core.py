@@ -115,8 +115,10 @@ def register(main: click.Group) -> None:
     @click.pass_obj
     def worker(settings: Settings, once: bool, kinds: tuple[str, ...]) -> None:
         """Run an outbox worker: pushes, Google updates, webhooks. Run as many as you like."""
+        from walletpass import wiring
         from walletpass.jobs.worker import Worker
 
+        wiring.load_handlers()
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )

@@ -29,10 +29,10 @@ from sqlalchemy.orm import Session
 from walletpass import db, errors
 from walletpass.config import Settings
 from walletpass.crm import signing
-from walletpass.crm.egress import transport as egress_transport
 from walletpass.crm.events import EVENT_TYPES
 from walletpass.crm.models import WebhookDelivery, WebhookEndpoint
 from walletpass.db import utcnow
+from walletpass.egress import transport as egress_transport
 from walletpass.jobs.backoff import backoff
 from walletpass.jobs.models import Job
 from walletpass.jobs.queue import enqueue
@@ -285,7 +285,7 @@ def _client(services: dict[str, Any], settings: Settings) -> httpx.Client:
             if client is None:
                 # One pooled client per process: keep-alive to busy receivers. Redirects
                 # are not followed: a signed POST must not be replayed somewhere else.
-                # Connections go only where the egress policy allows (crm/egress.py).
+                # Connections go only where the egress policy allows (walletpass/egress.py).
                 client = httpx.Client(
                     timeout=httpx.Timeout(TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
                     follow_redirects=False,

@@ -76,3 +76,20 @@ def get(name: str) -> Kind | None:
 
 def kinds() -> dict[str, Kind]:
     return dict(_KINDS)
+
+
+# Work a worker queues when it starts, if none is pending (the hourly loyalty sweep): each
+# is called with a session and must be idempotent, since every worker calls it.
+Periodic = Callable[["Session"], None]
+_PERIODIC: list[Periodic] = []
+
+
+def periodic(fn: Periodic) -> Periodic:
+    """Register ``fn`` (a domain's scheduler) to be called by every worker at start."""
+    if fn not in _PERIODIC:
+        _PERIODIC.append(fn)
+    return fn
+
+
+def periodic_work() -> list[Periodic]:
+    return list(_PERIODIC)

@@ -60,12 +60,12 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.claim_size = claim_size
         self.kinds = set(kinds) if kinds else None
-        self._ensure_handlers_loaded()
-
-    @staticmethod
-    def _ensure_handlers_loaded() -> None:
-        # Handlers register themselves on import.
-        from walletpass.jobs import handlers  # noqa: F401
+        if not registry.kinds():
+            # Without handlers every job would be kept as dead ("no handler"): refuse.
+            raise RuntimeError(
+                "no job handlers are registered: call walletpass.wiring.load_handlers() "
+                "before making a Worker"
+            )
 
     def claim(self) -> list[Job]:
         settings = self.runtime.settings
@@ -137,11 +137,10 @@ class Worker:
         return total
 
     def schedule_periodic(self) -> None:
-        """Queue the periodic sweeps if none is pending (any worker may do it)."""
-        from walletpass.loyalty.sweeps import schedule
-
+        """Queue the domains' periodic work if none is pending (any worker may do it)."""
         with self.runtime.transaction() as session:
-            schedule(session)
+            for schedule in registry.periodic_work():
+                schedule(session)
 
     def run_forever(
         self,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.jobs.queue import enqueue
-from walletpass.jobs.registry import JobContext, handler
+from walletpass.jobs.registry import JobContext, handler, periodic
 from walletpass.loyalty import earning, expiry, rules, tiers
 from walletpass.loyalty.models import LedgerEntry, Member, Program
 from walletpass.loyalty.services import (
@@ -234,6 +234,7 @@ def run_sweep(ctx: JobContext, job) -> None:  # type: ignore[no-untyped-def]
     sweep_merchant(ctx.session, ctx.settings)
 
 
+@periodic
 def schedule(session: Session, run_at: datetime | None = None) -> None:
     """Make sure a sweep is queued (idempotent: one pending sweep at a time)."""
     enqueue(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,6 +14,7 @@ from sqlalchemy.orm import Session
 from walletpass.db import utcnow
 from walletpass.directsql import Direct
 from walletpass.tenancy.models import ApiKey, Scope
+from walletpass.ttlcache import TtlCache
 
 PREFIX = "wp"
 
@@ -104,39 +103,15 @@ class _Verified:
     key: AuthenticatedKey
     key_hash: str
     last_used_at: datetime | None
-    # The cache's clock reading after which the row is read again.
-    until: float = 0.0
 
 
-class KeyCache:
-    """Keys this process read recently, so that a busy till does not pay a database round
-    trip per request for the same row (about 5% of a scan's CPU).
-
-    Only the revocation can change on a key's row (merchant, scope, store and hash are set
-    once), so what a cached entry can get wrong is bounded by ``seconds``: a key revoked in
-    another process is refused here at the latest that long after. :func:`revoke` forgets
-    the key in its own process at once. ``seconds=0`` reads the row on every request.
-    Unknown prefixes are never cached: a guess costs a query, as before.
-    """
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.seconds = seconds
-        self.clock = clock
-        self._entries: dict[str, _Verified] = {}
-
-    def get(self, prefix: str) -> _Verified | None:
-        entry = self._entries.get(prefix)
-        if entry is None or self.clock() >= entry.until:
-            return None
-        return entry
-
-    def put(self, prefix: str, entry: _Verified) -> None:
-        if self.seconds > 0:
-            entry.until = self.clock() + self.seconds
-            self._entries[prefix] = entry
-
-    def forget(self, prefix: str) -> None:
-        self._entries.pop(prefix, None)
+# Keys this process read recently, so that a busy till does not pay a database round trip
+# per request for the same row (about 5% of a scan's CPU). Only the revocation can change
+# on a key's row (merchant, scope, store and hash are set once), so what a cached entry
+# can get wrong is bounded by the cache's seconds: a key revoked in another process is
+# refused here at the latest that long after. :func:`revoke` forgets the key in its own
+# process at once. Unknown prefixes are never cached: a guess costs a query, as before.
+KeyCache = TtlCache[_Verified]
 
 
 def authenticate(
