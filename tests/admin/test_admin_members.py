@@ -9,10 +9,13 @@ from decimal import Decimal
 
 import factories
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 from test_admin_support import make_shop, post, sign_in
 
 from walletpass.admin import imports
+from walletpass.cli import main
+from walletpass.crm import bulk
 from walletpass.jobs.models import Job
 from walletpass.loyalty.models import LedgerEntry, Member, Program
 from walletpass.loyalty.services import ledger_balance
@@ -325,3 +328,61 @@ def test_an_archived_program_takes_no_import(client, runtime):  # type: ignore[n
     assert "Pick the program the members join." in r.get_data(as_text=True)
     with runtime.transaction(shop.merchant_id) as s:
         assert s.scalars(select(Job)).all() == []
+
+
+def _cli(settings, *args: str) -> str:  # type: ignore[no-untyped-def]
+    env = {
+        "WALLETPASS_HOME": str(settings.home),
+        "WALLETPASS_DATABASE_URL": settings.database_url,
+        "WALLETPASS_SECRET_KEY": settings.secret_key,
+        "WALLETPASS_PUBLIC_URL": settings.public_url,
+    }
+    result = CliRunner().invoke(main, list(args), env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_the_admin_and_the_cli_write_and_read_one_file(client, runtime, settings, worker, tmp_path):  # type: ignore[no-untyped-def]
+    a, b, c = make_shop(runtime), make_shop(runtime), make_shop(runtime)
+    ids = seed(runtime, settings, a, n=1)
+    with runtime.transaction() as s:
+        ada = s.get(Member, ids[0])
+        ada.name, ada.tags, ada.marketing_consent = '=HYPERLINK("http://x")', {"vip": True}, True
+        slugs = [s.get(Program, shop.program_id).slug for shop in (a, b, c)]
+    sign_in(client, a.emails["marketer"])
+    downloaded = client.get("/admin/members/export.csv").get_data(as_text=True)
+    exported = tmp_path / "members.csv"
+    _cli(settings, "export", "members", "--program", slugs[0], "-o", str(exported))
+    # One program: the CLI's file is the admin's download, byte for byte.
+    assert exported.read_bytes().decode() == downloaded
+    assert downloaded.splitlines()[0] == ",".join(bulk.MEMBER_COLUMNS)
+    assert "'=HYPERLINK" in downloaded
+    ledger_out = tmp_path / "ledger.csv"
+    _cli(settings, "export", "ledger", "--program", slugs[0], "-o", str(ledger_out))
+    ledger_csv = client.get("/admin/members/ledger.csv").get_data(as_text=True)
+    assert ledger_out.read_text(encoding="utf-8").splitlines()[0] == ",".join(bulk.LEDGER_COLUMNS)
+    assert ledger_csv.splitlines()[0] == ",".join(bulk.LEDGER_COLUMNS)
+
+    # The CLI's export goes in through the admin's upload ...
+    sign_in(client, b.emails["marketer"])
+    r = _upload(client, b.program_id, exported.read_bytes())
+    assert r.status_code == 302, r.get_data(as_text=True)
+    worker.run_until_idle()
+    status = client.get(r.headers["Location"] + "/status").json
+    assert (status["created"], status["rejected"], status["reasons"]) == (3, 0, [])
+    # ... and the admin's download of that program through the CLI.
+    again = client.get("/admin/members/export.csv").get_data(as_text=True)
+    path = tmp_path / "again.csv"
+    path.write_text(again, encoding="utf-8", newline="")
+    output = _cli(settings, "import", "members", str(path), "--program", slugs[2])
+    assert "3 rows: 3 were created, 0 updated, 0 unchanged, 0 rejected" in output
+
+    def people(shop):  # type: ignore[no-untyped-def]
+        with runtime.transaction(shop.merchant_id) as s:
+            return [
+                (m.external_id, m.email, m.name, m.phone, m.tags, m.marketing_consent)
+                for m in s.scalars(select(Member).order_by(Member.id))
+            ]
+
+    assert people(a) == people(b) == people(c)
+    assert people(c)[0][2:5] == ('=HYPERLINK("http://x")', "+33 6 12 34 56 78", {"vip": True})
