@@ -127,6 +127,8 @@ class Context:
         return self.runtime.settings
 
 
+Handler = Callable[[Context], Any]
+
 # Called in a fresh transaction when an operation fails (e.g. the scan log's failed scans).
 ErrorHook = Callable[[Session, AuthenticatedKey, Any, errors.WalletpassError], None]
 
@@ -135,7 +137,7 @@ ErrorHook = Callable[[Session, AuthenticatedKey, Any, errors.WalletpassError], N
 class Operation:
     method: str
     path: str
-    handler: Callable[[Context], Any]
+    handler: Handler
     scopes: frozenset[str]
     body: type[BaseModel] | None
     query: type[BaseModel] | None
@@ -150,6 +152,54 @@ class Operation:
     @property
     def operation_id(self) -> str:
         return self.handler.__name__
+
+
+class Routes:
+    """A resource module's operations, declared on its module-level handlers.
+
+    ``@routes.operation(...)`` only records the declaration; :meth:`Api.include` then
+    serves them (as a Blueprint's routes wait for the app), so a handler is a plain
+    function that can be imported and read on its own.
+    """
+
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+
+    def operation(
+        self,
+        method: str,
+        path: str,
+        *,
+        scopes: tuple[str, ...],
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        summary: str = "",
+        tag: str = "",
+        problems: tuple[type[errors.WalletpassError], ...] = (),
+        on_error: ErrorHook | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            self.operations.append(
+                Operation(
+                    method.upper(),
+                    path,
+                    fn,
+                    frozenset(scopes),
+                    body,
+                    query,
+                    response,
+                    status,
+                    summary or (fn.__doc__ or "").strip().split("\n")[0],
+                    tag,
+                    problems,
+                    on_error,
+                )
+            )
+            return fn
+
+        return deco
 
 
 # -- cursor pagination ---------------------------------------------------------------
@@ -280,40 +330,21 @@ class Api:
             return problem_response(exc, {"Allow": ", ".join(allowed)})
         return problem_response(errors.NotFound(f"no API route {request.method} {request.path}"))
 
-    def operation(
-        self,
-        method: str,
-        path: str,
-        *,
-        scopes: tuple[str, ...],
-        body: type[BaseModel] | None = None,
-        query: type[BaseModel] | None = None,
-        response: type[BaseModel] | None = None,
-        status: int = 200,
-        summary: str = "",
-        tag: str = "",
-        problems: tuple[type[errors.WalletpassError], ...] = (),
-        on_error: ErrorHook | None = None,
-    ) -> Callable[[Callable[[Context], Any]], Callable[[Context], Any]]:
-        def deco(fn: Callable[[Context], Any]) -> Callable[[Context], Any]:
-            op = Operation(
-                method.upper(),
-                path,
-                fn,
-                frozenset(scopes),
-                body,
-                query,
-                response,
-                status,
-                summary or (fn.__doc__ or "").strip().split("\n")[0],
-                tag,
-                problems,
-                on_error,
-            )
+    def include(self, routes: Routes) -> None:
+        """Serve a resource module's operations, in the order they were declared."""
+        for op in routes.operations:
             self.operations.append(op)
             self.blueprint.add_url_rule(
-                path, endpoint=fn.__name__, view_func=self._view(op), methods=[op.method]
+                op.path, endpoint=op.operation_id, view_func=self._view(op), methods=[op.method]
             )
+
+    def operation(self, *args: Any, **kwargs: Any) -> Callable[[Handler], Handler]:
+        """Declare and serve one operation (resource modules not yet on :class:`Routes`)."""
+
+        def deco(fn: Handler) -> Handler:
+            routes = Routes()
+            routes.operation(*args, **kwargs)(fn)
+            self.include(routes)
             return fn
 
         return deco
