@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from walletpass import errors
-from walletpass.api.framework import Api, Context, paginate
+from walletpass.api.framework import Api, Context, Routes, paginate
 from walletpass.api.resources_schemas import (
     AdjustTx,
     LedgerEntryOut,
@@ -39,6 +39,7 @@ from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.services import pass_changed, set_status
 
 READERS = ("till", "crm")
+routes = Routes()
 TX_PROBLEMS = (
     errors.InsufficientPoints,
     errors.RewardUnavailable,
@@ -162,233 +163,240 @@ def _key(ctx: Context, kind: str, receipt_id: str | None) -> str:
     return f"{kind}:{uuid.uuid4().hex}"
 
 
-def register(api: Api) -> None:
-    @api.operation(
-        "GET", "/members", scopes=READERS, query=MemberQuery, response=MemberPage, tag="members"
-    )
-    def list_members(ctx: Context) -> MemberPage:
-        """List members (filter by program, email, external id or tier)."""
-        q: MemberQuery = ctx.query
-        stmt = select(Member)
-        if q.program_id is not None:
-            stmt = stmt.where(Member.program_id == q.program_id)
-        if q.email is not None:
-            stmt = stmt.where(Member.email == q.email.strip().lower())
-        if q.external_id is not None:
-            stmt = stmt.where(Member.external_id == q.external_id)
-        if q.tier is not None:
-            stmt = stmt.where(Member.tier == q.tier)
-        rows, cursor = paginate(ctx.session, stmt, Member.id, limit=q.limit, cursor=q.cursor)
-        return MemberPage(data=member_details(ctx.session, ctx.settings, rows), next_cursor=cursor)
+@routes.operation(
+    "GET", "/members", scopes=READERS, query=MemberQuery, response=MemberPage, tag="members"
+)
+def list_members(ctx: Context) -> MemberPage:
+    """List members (filter by program, email, external id or tier)."""
+    q: MemberQuery = ctx.query
+    stmt = select(Member)
+    if q.program_id is not None:
+        stmt = stmt.where(Member.program_id == q.program_id)
+    if q.email is not None:
+        stmt = stmt.where(Member.email == q.email.strip().lower())
+    if q.external_id is not None:
+        stmt = stmt.where(Member.external_id == q.external_id)
+    if q.tier is not None:
+        stmt = stmt.where(Member.tier == q.tier)
+    rows, cursor = paginate(ctx.session, stmt, Member.id, limit=q.limit, cursor=q.cursor)
+    return MemberPage(data=member_details(ctx.session, ctx.settings, rows), next_cursor=cursor)
 
-    @api.operation(
-        "POST",
-        "/members",
-        scopes=READERS,
-        body=MemberIn,
-        response=MemberCreated,
-        status=201,
-        tag="members",
-        problems=(errors.Conflict,),
-    )
-    def create_member(ctx: Context) -> MemberCreated:
-        """Enrol a customer and get the links to add the card to Apple or Google Wallet.
 
-        The same external_id, or the same email in the program, returns the existing
-        member with ``created: false``.
-        """
-        body: MemberIn = ctx.body
-        program = _program_for(ctx.session, body)
-        actor = ledger.Actor("api_key", str(ctx.api_key.id), ctx.api_key.store_id)
-        member, _pass, created = ledger.enroll(
-            ctx.session,
-            ctx.settings,
-            program,
-            name=body.name,
-            email=body.email,
-            phone=body.phone,
-            birthday=body.birthday,
-            language=body.language,
-            marketing_consent=body.marketing_consent,
-            external_id=body.external_id,
-            referral_code=body.referral_code,
-            source=body.source or f"api:{ctx.api_key.name or ctx.api_key.id}",
+@routes.operation(
+    "POST",
+    "/members",
+    scopes=READERS,
+    body=MemberIn,
+    response=MemberCreated,
+    status=201,
+    tag="members",
+    problems=(errors.Conflict,),
+)
+def create_member(ctx: Context) -> MemberCreated:
+    """Enrol a customer and get the links to add the card to Apple or Google Wallet.
+
+    The same external_id, or the same email in the program, returns the existing
+    member with ``created: false``.
+    """
+    body: MemberIn = ctx.body
+    program = _program_for(ctx.session, body)
+    actor = ledger.Actor("api_key", str(ctx.api_key.id), ctx.api_key.store_id)
+    member, _pass, created = ledger.enroll(
+        ctx.session,
+        ctx.settings,
+        program,
+        name=body.name,
+        email=body.email,
+        phone=body.phone,
+        birthday=body.birthday,
+        language=body.language,
+        marketing_consent=body.marketing_consent,
+        external_id=body.external_id,
+        referral_code=body.referral_code,
+        source=body.source or f"api:{ctx.api_key.name or ctx.api_key.id}",
+        actor=actor,
+    )
+    if member.program_id != program.id:
+        raise errors.Conflict(
+            f"external_id {body.external_id!r} belongs to member {member.id} of another program"
+        )
+    detail = member_detail(ctx.session, ctx.settings, member)
+    return MemberCreated(**detail.model_dump(), created=created)
+
+
+@routes.operation(
+    "GET", "/members/<int:member_id>", scopes=READERS, response=MemberDetail, tag="members"
+)
+def get_member_op(ctx: Context) -> MemberDetail:
+    """Get a member with balance, tier and card links."""
+    return member_detail(ctx.session, ctx.settings, get_member(ctx.session, ctx.path["member_id"]))
+
+
+@routes.operation(
+    "PATCH",
+    "/members/<int:member_id>",
+    scopes=("crm",),
+    body=MemberPatch,
+    response=MemberDetail,
+    tag="members",
+    problems=(errors.Conflict,),
+)
+def update_member(ctx: Context) -> MemberDetail:
+    """Change a member's profile (fields left out or null are unchanged)."""
+    member = get_member(ctx.session, ctx.path["member_id"])
+    changes = {k: v for k, v in ctx.body.model_dump().items() if v is not None}
+    if "email" in changes:
+        changes["email"] = changes["email"].strip().lower()
+    shown = ("name", "language")
+    refresh = any(changes.get(k, getattr(member, k)) != getattr(member, k) for k in shown)
+    external_id = changes.get("external_id")
+    if external_id is not None and external_id != member.external_id:
+        taken = select(Member.id).where(Member.external_id == external_id)
+        if ctx.session.scalar(taken) is not None:
+            raise errors.Conflict(f"another member has external_id {external_id!r}")
+    try:
+        # Changed inside the savepoint: begin_nested() flushes what is pending first.
+        with ctx.session.begin_nested():
+            for name, value in changes.items():
+                setattr(member, name, value)
+            ctx.session.flush()
+    except IntegrityError:
+        raise errors.Conflict(
+            f"another member has external_id {changes.get('external_id')!r}"
+        ) from None
+    if refresh:
+        for pass_row in ledger.member_passes(ctx.session, member.id):
+            pass_changed(ctx.session, pass_row, notify=False, settings=ctx.settings)
+    return member_detail(ctx.session, ctx.settings, member)
+
+
+@routes.operation("DELETE", "/members/<int:member_id>", scopes=("crm",), status=204, tag="members")
+def delete_member(ctx: Context) -> None:
+    """Erase a member's personal data and void their cards (the ledger is kept)."""
+    member = get_member(ctx.session, ctx.path["member_id"])
+    for pass_row in ctx.session.scalars(select(Pass).where(Pass.member_id == member.id)):
+        set_status(ctx.session, pass_row, PassStatus.VOIDED, ctx.settings)
+    member.name = ""
+    member.email = None
+    member.phone = None
+    member.birthday = None
+    member.external_id = None
+    member.marketing_consent = False
+    member.tags = {}
+    return None
+
+
+@routes.operation(
+    "GET",
+    "/members/<int:member_id>/transactions",
+    scopes=READERS,
+    query=PageQuery,
+    response=LedgerPage,
+    tag="transactions",
+)
+def list_transactions(ctx: Context) -> LedgerPage:
+    """A member's ledger entries, oldest first."""
+    member = get_member(ctx.session, ctx.path["member_id"])
+    rows, cursor = paginate(
+        ctx.session,
+        select(LedgerEntry).where(LedgerEntry.member_id == member.id),
+        LedgerEntry.id,
+        limit=ctx.query.limit,
+        cursor=ctx.query.cursor,
+    )
+    return LedgerPage(
+        data=[LedgerEntryOut.model_validate(e, from_attributes=True) for e in rows],
+        next_cursor=cursor,
+    )
+
+
+@routes.operation(
+    "POST",
+    "/members/<int:member_id>/transactions",
+    scopes=READERS,
+    body=TransactionIn,
+    response=TransactionOut,
+    status=201,
+    tag="transactions",
+    problems=TX_PROBLEMS,
+)
+def create_transaction(ctx: Context) -> TransactionOut:
+    """Record a purchase by receipt, a refund, an adjustment, stamps or a reward.
+
+    A purchase or refund retried with the same receipt (and refund) id counts once.
+    """
+    tx = ctx.body.root
+    member = get_member(ctx.session, ctx.path["member_id"])
+    store = getattr(tx, "store", None)
+    actor = actor_for(ctx.session, ctx.api_key, store)
+    s, settings = ctx.session, ctx.settings
+    if isinstance(tx, PurchaseTx):
+        change = ledger.record_purchase(
+            s,
+            settings,
+            member,
+            amount=tx.amount,
+            receipt_id=tx.receipt_id,
+            actor=actor,
+            currency=tx.currency,
+            lines=[earning.Line(line.amount, line.category) for line in tx.lines]
+            if tx.lines
+            else None,
+            redeem_points=tx.redeem_points,
+        )
+    elif isinstance(tx, RefundTx):
+        change = ledger.refund(
+            s,
+            settings,
+            member,
+            receipt_id=tx.receipt_id,
+            amount=tx.amount,
+            refund_id=tx.refund_id,
             actor=actor,
         )
-        if member.program_id != program.id:
-            raise errors.Conflict(
-                f"external_id {body.external_id!r} belongs to member {member.id} of another program"
-            )
-        detail = member_detail(ctx.session, ctx.settings, member)
-        return MemberCreated(**detail.model_dump(), created=created)
-
-    @api.operation(
-        "GET", "/members/<int:member_id>", scopes=READERS, response=MemberDetail, tag="members"
-    )
-    def get_member_op(ctx: Context) -> MemberDetail:
-        """Get a member with balance, tier and card links."""
-        return member_detail(
-            ctx.session, ctx.settings, get_member(ctx.session, ctx.path["member_id"])
+    elif isinstance(tx, AdjustTx):
+        if ctx.api_key.scope == "till":
+            raise errors.Forbidden("a till key cannot adjust balances; use a crm key")
+        change = ledger.adjust(
+            s,
+            settings,
+            member,
+            points=tx.points,
+            reason=tx.reason,
+            key=_key(ctx, "adjust", None),
+            actor=actor,
         )
-
-    @api.operation(
-        "PATCH",
-        "/members/<int:member_id>",
-        scopes=("crm",),
-        body=MemberPatch,
-        response=MemberDetail,
-        tag="members",
-        problems=(errors.Conflict,),
-    )
-    def update_member(ctx: Context) -> MemberDetail:
-        """Change a member's profile (fields left out or null are unchanged)."""
-        member = get_member(ctx.session, ctx.path["member_id"])
-        changes = {k: v for k, v in ctx.body.model_dump().items() if v is not None}
-        if "email" in changes:
-            changes["email"] = changes["email"].strip().lower()
-        shown = ("name", "language")
-        refresh = any(changes.get(k, getattr(member, k)) != getattr(member, k) for k in shown)
-        external_id = changes.get("external_id")
-        if external_id is not None and external_id != member.external_id:
-            taken = select(Member.id).where(Member.external_id == external_id)
-            if ctx.session.scalar(taken) is not None:
-                raise errors.Conflict(f"another member has external_id {external_id!r}")
-        try:
-            # Changed inside the savepoint: begin_nested() flushes what is pending first.
-            with ctx.session.begin_nested():
-                for name, value in changes.items():
-                    setattr(member, name, value)
-                ctx.session.flush()
-        except IntegrityError:
-            raise errors.Conflict(
-                f"another member has external_id {changes.get('external_id')!r}"
-            ) from None
-        if refresh:
-            for pass_row in ledger.member_passes(ctx.session, member.id):
-                pass_changed(ctx.session, pass_row, notify=False, settings=ctx.settings)
-        return member_detail(ctx.session, ctx.settings, member)
-
-    @api.operation("DELETE", "/members/<int:member_id>", scopes=("crm",), status=204, tag="members")
-    def delete_member(ctx: Context) -> None:
-        """Erase a member's personal data and void their cards (the ledger is kept)."""
-        member = get_member(ctx.session, ctx.path["member_id"])
-        for pass_row in ctx.session.scalars(select(Pass).where(Pass.member_id == member.id)):
-            set_status(ctx.session, pass_row, PassStatus.VOIDED, ctx.settings)
-        member.name = ""
-        member.email = None
-        member.phone = None
-        member.birthday = None
-        member.external_id = None
-        member.marketing_consent = False
-        member.tags = {}
-        return None
-
-    @api.operation(
-        "GET",
-        "/members/<int:member_id>/transactions",
-        scopes=READERS,
-        query=PageQuery,
-        response=LedgerPage,
-        tag="transactions",
-    )
-    def list_transactions(ctx: Context) -> LedgerPage:
-        """A member's ledger entries, oldest first."""
-        member = get_member(ctx.session, ctx.path["member_id"])
-        rows, cursor = paginate(
-            ctx.session,
-            select(LedgerEntry).where(LedgerEntry.member_id == member.id),
-            LedgerEntry.id,
-            limit=ctx.query.limit,
-            cursor=ctx.query.cursor,
+    elif isinstance(tx, StampTx):
+        change = ledger.add_stamps(
+            s,
+            settings,
+            member,
+            count=tx.stamps,
+            key=_key(ctx, "stamp", tx.receipt_id),
+            actor=actor,
         )
-        return LedgerPage(
-            data=[LedgerEntryOut.model_validate(e, from_attributes=True) for e in rows],
-            next_cursor=cursor,
-        )
-
-    @api.operation(
-        "POST",
-        "/members/<int:member_id>/transactions",
-        scopes=READERS,
-        body=TransactionIn,
-        response=TransactionOut,
-        status=201,
-        tag="transactions",
-        problems=TX_PROBLEMS,
+    else:
+        assert isinstance(tx, RedeemRewardTx)
+        base = _key(ctx, "reward", tx.receipt_id)
+        change = ledger.redeem_reward(
+            s, settings, member, reward_id=tx.reward_id, key=f"{base}:{tx.reward_id}",
+            actor=actor,
+        )  # fmt: skip
+    program = s.get(Program, member.program_id)
+    return TransactionOut(
+        member_id=member.id,
+        type=tx.type,
+        points_delta=change.points,
+        stamps_delta=change.stamps,
+        balance=balance_of(member, program),
+        tier=member.tier,
+        entries=_entries(s, change.entries),
+        replayed=change.replayed,
+        discount=change.discount,
+        redemption_code=change.redemption_code,
+        rewards_reached=change.rewards_reached,
     )
-    def create_transaction(ctx: Context) -> TransactionOut:
-        """Record a purchase by receipt, a refund, an adjustment, stamps or a reward.
 
-        A purchase or refund retried with the same receipt (and refund) id counts once.
-        """
-        tx = ctx.body.root
-        member = get_member(ctx.session, ctx.path["member_id"])
-        store = getattr(tx, "store", None)
-        actor = actor_for(ctx.session, ctx.api_key, store)
-        s, settings = ctx.session, ctx.settings
-        if isinstance(tx, PurchaseTx):
-            change = ledger.record_purchase(
-                s,
-                settings,
-                member,
-                amount=tx.amount,
-                receipt_id=tx.receipt_id,
-                actor=actor,
-                currency=tx.currency,
-                lines=[earning.Line(line.amount, line.category) for line in tx.lines]
-                if tx.lines
-                else None,
-                redeem_points=tx.redeem_points,
-            )
-        elif isinstance(tx, RefundTx):
-            change = ledger.refund(
-                s,
-                settings,
-                member,
-                receipt_id=tx.receipt_id,
-                amount=tx.amount,
-                refund_id=tx.refund_id,
-                actor=actor,
-            )
-        elif isinstance(tx, AdjustTx):
-            if ctx.api_key.scope == "till":
-                raise errors.Forbidden("a till key cannot adjust balances; use a crm key")
-            change = ledger.adjust(
-                s,
-                settings,
-                member,
-                points=tx.points,
-                reason=tx.reason,
-                key=_key(ctx, "adjust", None),
-                actor=actor,
-            )
-        elif isinstance(tx, StampTx):
-            change = ledger.add_stamps(
-                s,
-                settings,
-                member,
-                count=tx.stamps,
-                key=_key(ctx, "stamp", tx.receipt_id),
-                actor=actor,
-            )
-        else:
-            assert isinstance(tx, RedeemRewardTx)
-            base = _key(ctx, "reward", tx.receipt_id)
-            change = ledger.redeem_reward(
-                s, settings, member, reward_id=tx.reward_id, key=f"{base}:{tx.reward_id}",
-                actor=actor,
-            )  # fmt: skip
-        program = s.get(Program, member.program_id)
-        return TransactionOut(
-            member_id=member.id,
-            type=tx.type,
-            points_delta=change.points,
-            stamps_delta=change.stamps,
-            balance=balance_of(member, program),
-            tier=member.tier,
-            entries=_entries(s, change.entries),
-            replayed=change.replayed,
-            discount=change.discount,
-            redemption_code=change.redemption_code,
-            rewards_reached=change.rewards_reached,
-        )
+
+def register(api: Api) -> None:
+    api.include(routes)

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from walletpass import errors
-from walletpass.api.framework import Api, Context, paginate
+from walletpass.api.framework import Api, Context, Routes, paginate
 from walletpass.api.resources_schemas import (
     Design,
     PageQuery,
@@ -40,6 +40,7 @@ TEMPLATE_FOR_KIND = {
 }
 
 READERS = ("till", "crm")
+routes = Routes()
 
 
 def program_out(settings: Settings, program: Program) -> ProgramOut:
@@ -102,221 +103,235 @@ def _design(raw: Any) -> dict[str, Any]:
     return raw.model_dump(mode="json", exclude_none=True)
 
 
-def register(api: Api) -> None:
-    @api.operation(
-        "GET", "/programs", scopes=READERS, query=ProgramQuery, response=ProgramPage, tag="programs"
-    )
-    def list_programs(ctx: Context) -> ProgramPage:
-        """List programs."""
-        q: ProgramQuery = ctx.query
-        stmt = select(Program)
-        if q.kind is not None:
-            stmt = stmt.where(Program.kind == q.kind)
-        if q.active is not None:
-            stmt = stmt.where(Program.active.is_(q.active))
-        rows, cursor = paginate(ctx.session, stmt, Program.id, limit=q.limit, cursor=q.cursor)
-        return ProgramPage(data=[program_out(ctx.settings, p) for p in rows], next_cursor=cursor)
+@routes.operation(
+    "GET", "/programs", scopes=READERS, query=ProgramQuery, response=ProgramPage, tag="programs"
+)
+def list_programs(ctx: Context) -> ProgramPage:
+    """List programs."""
+    q: ProgramQuery = ctx.query
+    stmt = select(Program)
+    if q.kind is not None:
+        stmt = stmt.where(Program.kind == q.kind)
+    if q.active is not None:
+        stmt = stmt.where(Program.active.is_(q.active))
+    rows, cursor = paginate(ctx.session, stmt, Program.id, limit=q.limit, cursor=q.cursor)
+    return ProgramPage(data=[program_out(ctx.settings, p) for p in rows], next_cursor=cursor)
 
-    @api.operation(
-        "POST",
-        "/programs",
-        scopes=(),
-        body=ProgramIn,
-        response=ProgramOut,
-        status=201,
-        tag="programs",
-        problems=(errors.Conflict,),
-    )
-    def create_program(ctx: Context) -> ProgramOut:
-        """Create a program (admin)."""
-        body: ProgramIn = ctx.body
-        rules = checked_rules(body.kind, body.rules)
-        template = checked_template(ctx.settings, body.template or TEMPLATE_FOR_KIND[body.kind])
-        if _slug_taken(ctx.session, body.slug):
-            raise errors.Conflict(f"the slug {body.slug!r} is taken")
-        program = Program(
-            merchant_id=ctx.merchant_id,
-            slug=body.slug,
-            name=body.name,
-            kind=body.kind,
-            template=template,
-            rules=rules,
-            design=_design(body.design),
-            active=body.active,
-        )
-        try:
-            with ctx.session.begin_nested():
-                ctx.session.add(program)
-                ctx.session.flush()
-        except IntegrityError:
-            raise errors.Conflict(f"the slug {body.slug!r} is taken") from None
-        return program_out(ctx.settings, program)
 
-    @api.operation(
-        "GET",
-        "/programs/<int:program_id>",
-        scopes=READERS,
-        response=ProgramOut,
-        tag="programs",
+@routes.operation(
+    "POST",
+    "/programs",
+    scopes=(),
+    body=ProgramIn,
+    response=ProgramOut,
+    status=201,
+    tag="programs",
+    problems=(errors.Conflict,),
+)
+def create_program(ctx: Context) -> ProgramOut:
+    """Create a program (admin)."""
+    body: ProgramIn = ctx.body
+    rules = checked_rules(body.kind, body.rules)
+    template = checked_template(ctx.settings, body.template or TEMPLATE_FOR_KIND[body.kind])
+    if _slug_taken(ctx.session, body.slug):
+        raise errors.Conflict(f"the slug {body.slug!r} is taken")
+    program = Program(
+        merchant_id=ctx.merchant_id,
+        slug=body.slug,
+        name=body.name,
+        kind=body.kind,
+        template=template,
+        rules=rules,
+        design=_design(body.design),
+        active=body.active,
     )
-    def get_program_op(ctx: Context) -> ProgramOut:
-        """Get a program."""
-        return program_out(ctx.settings, get_program(ctx.session, ctx.path["program_id"]))
-
-    @api.operation(
-        "PATCH",
-        "/programs/<int:program_id>",
-        scopes=(),
-        body=ProgramPatch,
-        response=ProgramOut,
-        tag="programs",
-    )
-    def update_program(ctx: Context) -> ProgramOut:
-        """Change a program (admin); new rules, design or template refresh every pass."""
-        body: ProgramPatch = ctx.body
-        program = get_program(ctx.session, ctx.path["program_id"])
-        shown_changed = False
-        if body.rules is not None:
-            rules = checked_rules(program.kind, body.rules)
-            shown_changed |= rules != program.rules
-            program.rules = rules
-        if body.design is not None:
-            # The API's design is the colours and texts; the images uploaded in the admin
-            # (design["images"], not in the schema) stay with the program.
-            kept = {k: v for k, v in (program.design or {}).items() if k not in Design.model_fields}
-            design = {**kept, **_design(body.design)}
-            shown_changed |= design != program.design
-            program.design = design
-        if body.template is not None:
-            template = checked_template(ctx.settings, body.template)
-            if template != program.template:
-                shown_changed = True
-                old_template, program.template = program.template, template
-                move_to_template(ctx.session, program, old_template)
-        if body.name is not None:
-            shown_changed |= body.name != program.name
-            program.name = body.name
-        if body.active is not None:
-            program.active = body.active
-        if shown_changed:
+    try:
+        with ctx.session.begin_nested():
+            ctx.session.add(program)
             ctx.session.flush()
-            refresh_program_passes(ctx.session, ctx.settings, program.id)
-        return program_out(ctx.settings, program)
+    except IntegrityError:
+        raise errors.Conflict(f"the slug {body.slug!r} is taken") from None
+    return program_out(ctx.settings, program)
 
-    @api.operation(
-        "DELETE",
-        "/programs/<int:program_id>",
-        scopes=(),
-        status=204,
-        tag="programs",
-        problems=(errors.Conflict,),
-    )
-    def delete_program(ctx: Context) -> None:
-        """Delete a program without members (admin); archive one with members instead."""
-        program = get_program(ctx.session, ctx.path["program_id"])
-        members = ctx.session.scalar(
-            select(func.count()).select_from(Member).where(Member.program_id == program.id)
-        )
-        if members:
-            raise errors.Conflict(
-                f"program {program.id} has {members} member(s): archive it with "
-                '{"active": false} instead'
-            )
-        ctx.session.delete(program)
-        return None
 
-    # --- stores ------------------------------------------------------------------------
+@routes.operation(
+    "GET",
+    "/programs/<int:program_id>",
+    scopes=READERS,
+    response=ProgramOut,
+    tag="programs",
+)
+def get_program_op(ctx: Context) -> ProgramOut:
+    """Get a program."""
+    return program_out(ctx.settings, get_program(ctx.session, ctx.path["program_id"]))
 
-    def get_store(session: Session, store_id: int) -> Store:
-        store = session.get(Store, store_id)
-        if store is None:
-            raise errors.NotFound(f"no store {store_id}")
-        return store
 
-    @api.operation(
-        "GET", "/stores", scopes=READERS, query=PageQuery, response=StorePage, tag="stores"
-    )
-    def list_stores(ctx: Context) -> StorePage:
-        """List stores."""
-        rows, cursor = paginate(
-            ctx.session, select(Store), Store.id, limit=ctx.query.limit, cursor=ctx.query.cursor
-        )
-        return StorePage(
-            data=[StoreOut.model_validate(s, from_attributes=True) for s in rows],
-            next_cursor=cursor,
-        )
-
-    @api.operation(
-        "POST",
-        "/stores",
-        scopes=(),
-        body=StoreIn,
-        response=StoreOut,
-        status=201,
-        tag="stores",
-        problems=(errors.Conflict, errors.ValidationFailed),
-    )
-    def create_store(ctx: Context) -> StoreOut:
-        """Create a store (admin); its code is what tills send. At most ten stores have
-        coordinates (they are the pass's locations)."""
-        body: StoreIn = ctx.body
-        if ctx.session.scalar(select(Store.id).where(Store.code == body.code)) is not None:
-            raise errors.Conflict(f"a store with code {body.code!r} exists")
-        store_rules.check_location_limit(
-            ctx.session,
-            store_id=None,
-            has_location=body.latitude is not None and body.longitude is not None,
-            field="body.latitude",
-        )
-        store = Store(merchant_id=ctx.merchant_id, **body.model_dump())
-        try:
-            with ctx.session.begin_nested():
-                ctx.session.add(store)
-                ctx.session.flush()
-        except IntegrityError:
-            raise errors.Conflict(f"a store with code {body.code!r} exists") from None
-        return StoreOut.model_validate(store, from_attributes=True)
-
-    @api.operation("GET", "/stores/<int:store_id>", scopes=READERS, response=StoreOut, tag="stores")
-    def get_store_op(ctx: Context) -> StoreOut:
-        """Get a store."""
-        return StoreOut.model_validate(
-            get_store(ctx.session, ctx.path["store_id"]), from_attributes=True
-        )
-
-    @api.operation(
-        "PATCH",
-        "/stores/<int:store_id>",
-        scopes=(),
-        body=StorePatch,
-        response=StoreOut,
-        tag="stores",
-        problems=(errors.ValidationFailed,),
-    )
-    def update_store(ctx: Context) -> StoreOut:
-        """Change a store (admin). A field left out is unchanged; a null clears it."""
-        store = get_store(ctx.session, ctx.path["store_id"])
-        for name, value in ctx.body.model_dump(exclude_unset=True).items():
-            if value is not None or name != "name":
-                setattr(store, name, value)
-        store_rules.check_location_limit(
-            ctx.session,
-            store_id=store.id,
-            has_location=store.latitude is not None and store.longitude is not None,
-            field="body.latitude",
-        )
+@routes.operation(
+    "PATCH",
+    "/programs/<int:program_id>",
+    scopes=(),
+    body=ProgramPatch,
+    response=ProgramOut,
+    tag="programs",
+)
+def update_program(ctx: Context) -> ProgramOut:
+    """Change a program (admin); new rules, design or template refresh every pass."""
+    body: ProgramPatch = ctx.body
+    program = get_program(ctx.session, ctx.path["program_id"])
+    shown_changed = False
+    if body.rules is not None:
+        rules = checked_rules(program.kind, body.rules)
+        shown_changed |= rules != program.rules
+        program.rules = rules
+    if body.design is not None:
+        # The API's design is the colours and texts; the images uploaded in the admin
+        # (design["images"], not in the schema) stay with the program.
+        kept = {k: v for k, v in (program.design or {}).items() if k not in Design.model_fields}
+        design = {**kept, **_design(body.design)}
+        shown_changed |= design != program.design
+        program.design = design
+    if body.template is not None:
+        template = checked_template(ctx.settings, body.template)
+        if template != program.template:
+            shown_changed = True
+            old_template, program.template = program.template, template
+            move_to_template(ctx.session, program, old_template)
+    if body.name is not None:
+        shown_changed |= body.name != program.name
+        program.name = body.name
+    if body.active is not None:
+        program.active = body.active
+    if shown_changed:
         ctx.session.flush()
-        return StoreOut.model_validate(store, from_attributes=True)
+        refresh_program_passes(ctx.session, ctx.settings, program.id)
+    return program_out(ctx.settings, program)
 
-    @api.operation(
-        "DELETE",
-        "/stores/<int:store_id>",
-        scopes=(),
-        status=204,
-        tag="stores",
-        problems=(errors.Conflict,),
+
+@routes.operation(
+    "DELETE",
+    "/programs/<int:program_id>",
+    scopes=(),
+    status=204,
+    tag="programs",
+    problems=(errors.Conflict,),
+)
+def delete_program(ctx: Context) -> None:
+    """Delete a program without members (admin); archive one with members instead."""
+    program = get_program(ctx.session, ctx.path["program_id"])
+    members = ctx.session.scalar(
+        select(func.count()).select_from(Member).where(Member.program_id == program.id)
     )
-    def delete_store(ctx: Context) -> None:
-        """Delete a store (admin); its history keeps working without it."""
-        store_rules.delete_store(ctx.session, get_store(ctx.session, ctx.path["store_id"]))
-        return None
+    if members:
+        raise errors.Conflict(
+            f"program {program.id} has {members} member(s): archive it with "
+            '{"active": false} instead'
+        )
+    ctx.session.delete(program)
+    return None
+
+
+# --- stores ------------------------------------------------------------------------
+
+
+def get_store(session: Session, store_id: int) -> Store:
+    store = session.get(Store, store_id)
+    if store is None:
+        raise errors.NotFound(f"no store {store_id}")
+    return store
+
+
+@routes.operation(
+    "GET", "/stores", scopes=READERS, query=PageQuery, response=StorePage, tag="stores"
+)
+def list_stores(ctx: Context) -> StorePage:
+    """List stores."""
+    rows, cursor = paginate(
+        ctx.session, select(Store), Store.id, limit=ctx.query.limit, cursor=ctx.query.cursor
+    )
+    return StorePage(
+        data=[StoreOut.model_validate(s, from_attributes=True) for s in rows],
+        next_cursor=cursor,
+    )
+
+
+@routes.operation(
+    "POST",
+    "/stores",
+    scopes=(),
+    body=StoreIn,
+    response=StoreOut,
+    status=201,
+    tag="stores",
+    problems=(errors.Conflict, errors.ValidationFailed),
+)
+def create_store(ctx: Context) -> StoreOut:
+    """Create a store (admin); its code is what tills send. At most ten stores have
+    coordinates (they are the pass's locations)."""
+    body: StoreIn = ctx.body
+    if ctx.session.scalar(select(Store.id).where(Store.code == body.code)) is not None:
+        raise errors.Conflict(f"a store with code {body.code!r} exists")
+    store_rules.check_location_limit(
+        ctx.session,
+        store_id=None,
+        has_location=body.latitude is not None and body.longitude is not None,
+        field="body.latitude",
+    )
+    store = Store(merchant_id=ctx.merchant_id, **body.model_dump())
+    try:
+        with ctx.session.begin_nested():
+            ctx.session.add(store)
+            ctx.session.flush()
+    except IntegrityError:
+        raise errors.Conflict(f"a store with code {body.code!r} exists") from None
+    return StoreOut.model_validate(store, from_attributes=True)
+
+
+@routes.operation("GET", "/stores/<int:store_id>", scopes=READERS, response=StoreOut, tag="stores")
+def get_store_op(ctx: Context) -> StoreOut:
+    """Get a store."""
+    return StoreOut.model_validate(
+        get_store(ctx.session, ctx.path["store_id"]), from_attributes=True
+    )
+
+
+@routes.operation(
+    "PATCH",
+    "/stores/<int:store_id>",
+    scopes=(),
+    body=StorePatch,
+    response=StoreOut,
+    tag="stores",
+    problems=(errors.ValidationFailed,),
+)
+def update_store(ctx: Context) -> StoreOut:
+    """Change a store (admin). A field left out is unchanged; a null clears it."""
+    store = get_store(ctx.session, ctx.path["store_id"])
+    for name, value in ctx.body.model_dump(exclude_unset=True).items():
+        if value is not None or name != "name":
+            setattr(store, name, value)
+    store_rules.check_location_limit(
+        ctx.session,
+        store_id=store.id,
+        has_location=store.latitude is not None and store.longitude is not None,
+        field="body.latitude",
+    )
+    ctx.session.flush()
+    return StoreOut.model_validate(store, from_attributes=True)
+
+
+@routes.operation(
+    "DELETE",
+    "/stores/<int:store_id>",
+    scopes=(),
+    status=204,
+    tag="stores",
+    problems=(errors.Conflict,),
+)
+def delete_store(ctx: Context) -> None:
+    """Delete a store (admin); its history keeps working without it."""
+    store_rules.delete_store(ctx.session, get_store(ctx.session, ctx.path["store_id"]))
+    return None
+
+
+def register(api: Api) -> None:
+    api.include(routes)
