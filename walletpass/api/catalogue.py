@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from walletpass import errors
-from walletpass.api.framework import Api, Context, paginate
+from walletpass.api.framework import Api, Context, Routes, paginate
 from walletpass.api.members import get_member, pass_links
 from walletpass.api.resources_schemas import (
     CouponDetail,
@@ -41,6 +41,7 @@ from walletpass.passes.services import pass_changed
 
 READERS = ("till", "crm")
 COUPON_PROBLEMS = (errors.CouponExpired, errors.CouponUsedUp, errors.OfferCapReached)
+routes = Routes()
 
 
 def _unknown(field: str, what: str) -> errors.WalletpassError:
@@ -69,7 +70,7 @@ def _check_tier(program: Program, tier: str | None) -> None:
         )
 
 
-# --- rewards -------------------------------------------------------------------------------
+# --- rewards ---------------------------------------------------------------------------
 
 
 def _reward(session: Session, reward_id: int) -> Reward:
@@ -83,7 +84,102 @@ def _reward_out(reward: Reward) -> RewardDetail:
     return RewardDetail.model_validate(reward, from_attributes=True)
 
 
-# --- offers and coupons ----------------------------------------------------------------------
+def _catalogue_changed(ctx: Context, reward: Reward) -> None:
+    # Members' cards list what they can redeem now: a new, changed or retired reward
+    # changes that list, so the program's passes are fetched again.
+    refresh_program_passes(ctx.session, ctx.settings, reward.program_id)
+
+
+@routes.operation(
+    "GET", "/rewards", scopes=READERS, query=RewardQuery, response=RewardPage, tag="rewards"
+)
+def list_rewards(ctx: Context) -> RewardPage:
+    """List catalogue rewards."""
+    q: RewardQuery = ctx.query
+    stmt = select(Reward)
+    if q.program_id is not None:
+        stmt = stmt.where(Reward.program_id == q.program_id)
+    if q.active is not None:
+        stmt = stmt.where(Reward.active.is_(q.active))
+    rows, cursor = paginate(ctx.session, stmt, Reward.id, limit=q.limit, cursor=q.cursor)
+    return RewardPage(data=[_reward_out(r) for r in rows], next_cursor=cursor)
+
+
+@routes.operation(
+    "POST",
+    "/rewards",
+    scopes=(),
+    body=RewardIn,
+    response=RewardDetail,
+    status=201,
+    tag="rewards",
+)
+def create_reward(ctx: Context) -> RewardDetail:
+    """Add a reward to a program's catalogue (admin)."""
+    body: RewardIn = ctx.body
+    program = ctx.session.get(Program, body.program_id)
+    if program is None:
+        raise _unknown("body.program_id", "program")
+    _check_tier(program, body.min_tier)
+    reward = Reward(merchant_id=ctx.merchant_id, **body.model_dump())
+    ctx.session.add(reward)
+    ctx.session.flush()
+    _catalogue_changed(ctx, reward)
+    return _reward_out(reward)
+
+
+@routes.operation(
+    "GET", "/rewards/<int:reward_id>", scopes=READERS, response=RewardDetail, tag="rewards"
+)
+def get_reward(ctx: Context) -> RewardDetail:
+    """Get a reward."""
+    return _reward_out(_reward(ctx.session, ctx.path["reward_id"]))
+
+
+@routes.operation(
+    "PATCH",
+    "/rewards/<int:reward_id>",
+    scopes=(),
+    body=RewardPatch,
+    response=RewardDetail,
+    tag="rewards",
+)
+def update_reward(ctx: Context) -> RewardDetail:
+    """Change a reward (admin). A field left out is unchanged; a null clears it."""
+    reward = _reward(ctx.session, ctx.path["reward_id"])
+    changes = ctx.body.model_dump(exclude_unset=True)
+    for required in ("name", "cost_points", "active", "description"):
+        if changes.get(required, "") is None:
+            del changes[required]
+    if "min_tier" in changes:
+        program = ctx.session.get(Program, reward.program_id)
+        assert program is not None
+        _check_tier(program, changes["min_tier"])
+    _check_dates(
+        changes.get("valid_from", reward.valid_from),
+        changes.get("valid_until", reward.valid_until),
+    )
+    shown = {name: getattr(reward, name) for name in changes}
+    for name, value in changes.items():
+        setattr(reward, name, value)
+    ctx.session.flush()
+    if any(getattr(reward, name) != before for name, before in shown.items()):
+        _catalogue_changed(ctx, reward)
+    return _reward_out(reward)
+
+
+@routes.operation("DELETE", "/rewards/<int:reward_id>", scopes=(), status=204, tag="rewards")
+def delete_reward(ctx: Context) -> None:
+    """Retire a reward (admin): it is deactivated; past redemptions keep pointing at it."""
+    reward = _reward(ctx.session, ctx.path["reward_id"])
+    if reward.active:
+        reward.active = False
+        ctx.session.flush()
+        _catalogue_changed(ctx, reward)
+    return None
+
+
+# --- offers ----------------------------------------------------------------------------
 
 
 def _offer(session: Session, offer_id: int) -> Offer:
@@ -95,6 +191,126 @@ def _offer(session: Session, offer_id: int) -> Offer:
 
 def _offer_out(offer: Offer) -> OfferOut:
     return OfferOut.model_validate(offer, from_attributes=True)
+
+
+def _refresh_offer_passes(session: Session, settings: Settings, offer: Offer) -> None:
+    """Coupon passes show the offer's title, discount and dates; cards show an overlay."""
+    coupon_ids = select(Coupon.id).where(Coupon.offer_id == offer.id)
+    query = select(Pass).where(Pass.status == PassStatus.ACTIVE, Pass.coupon_id.in_(coupon_ids))
+    for pass_row in session.scalars(query):
+        pass_changed(session, pass_row, notify=False, settings=settings)
+    if offer.overlay and offer.program_id is not None:
+        cards = select(Pass).where(
+            Pass.status == PassStatus.ACTIVE,
+            Pass.program_id == offer.program_id,
+            Pass.coupon_id.is_(None),
+        )
+        for pass_row in session.scalars(cards):
+            pass_changed(session, pass_row, notify=False, settings=settings)
+
+
+@routes.operation(
+    "GET", "/offers", scopes=READERS, query=OfferQuery, response=OfferPage, tag="offers"
+)
+def list_offers(ctx: Context) -> OfferPage:
+    """List offers."""
+    q: OfferQuery = ctx.query
+    stmt = select(Offer)
+    if q.program_id is not None:
+        stmt = stmt.where(Offer.program_id == q.program_id)
+    if q.active is not None:
+        stmt = stmt.where(Offer.active.is_(q.active))
+    rows, cursor = paginate(ctx.session, stmt, Offer.id, limit=q.limit, cursor=q.cursor)
+    return OfferPage(data=[_offer_out(o) for o in rows], next_cursor=cursor)
+
+
+@routes.operation(
+    "POST",
+    "/offers",
+    scopes=(),
+    body=OfferIn,
+    response=OfferOut,
+    status=201,
+    tag="offers",
+    problems=(errors.Conflict,),
+)
+def create_offer(ctx: Context) -> OfferOut:
+    """Create an offer (admin); coupons are then issued from it."""
+    body: OfferIn = ctx.body
+    if body.program_id is not None and ctx.session.get(Program, body.program_id) is None:
+        raise _unknown("body.program_id", "program")
+    taken = select(Offer.id).where(Offer.slug == body.slug)
+    if ctx.session.scalar(taken.execution_options(all_merchants=True)) is not None:
+        raise errors.Conflict(f"the slug {body.slug!r} is taken")
+    offer = Offer(merchant_id=ctx.merchant_id, **body.model_dump(mode="python"))
+    offer.discount = body.discount.model_dump(mode="json")
+    try:
+        with ctx.session.begin_nested():
+            ctx.session.add(offer)
+            ctx.session.flush()
+    except IntegrityError:
+        raise errors.Conflict(f"the slug {body.slug!r} is taken") from None
+    if offer.overlay:
+        _refresh_offer_passes(ctx.session, ctx.settings, offer)
+    return _offer_out(offer)
+
+
+@routes.operation("GET", "/offers/<int:offer_id>", scopes=READERS, response=OfferOut, tag="offers")
+def get_offer(ctx: Context) -> OfferOut:
+    """Get an offer."""
+    return _offer_out(_offer(ctx.session, ctx.path["offer_id"]))
+
+
+@routes.operation(
+    "PATCH",
+    "/offers/<int:offer_id>",
+    scopes=(),
+    body=OfferPatch,
+    response=OfferOut,
+    tag="offers",
+)
+def update_offer(ctx: Context) -> OfferOut:
+    """Change an offer (admin); its coupon passes show the change. A null clears a
+    date or the cap; other fields left out or null are unchanged."""
+    offer = _offer(ctx.session, ctx.path["offer_id"])
+    body: OfferPatch = ctx.body
+    nullable = {"valid_from", "valid_until", "total_cap"}
+    changes: dict[str, Any] = {
+        k: v
+        for k, v in body.model_dump(exclude_unset=True).items()
+        if v is not None or k in nullable
+    }
+    if body.discount is not None:
+        changes["discount"] = body.discount.model_dump(mode="json")
+    _check_dates(
+        changes.get("valid_from", offer.valid_from),
+        changes.get("valid_until", offer.valid_until),
+    )
+    was_overlay = offer.overlay
+    for name, value in changes.items():
+        setattr(offer, name, value)
+    ctx.session.flush()
+    if changes:
+        _refresh_offer_passes(ctx.session, ctx.settings, offer)
+        if was_overlay and not offer.overlay and offer.program_id is not None:
+            offer.overlay = True  # refresh the cards that showed it, then turn it off
+            _refresh_offer_passes(ctx.session, ctx.settings, offer)
+            offer.overlay = False
+    return _offer_out(offer)
+
+
+@routes.operation("DELETE", "/offers/<int:offer_id>", scopes=(), status=204, tag="offers")
+def delete_offer(ctx: Context) -> None:
+    """End an offer (admin): deactivated, so its coupons can no longer be used."""
+    offer = _offer(ctx.session, ctx.path["offer_id"])
+    if offer.active:
+        offer.active = False
+        ctx.session.flush()
+        _refresh_offer_passes(ctx.session, ctx.settings, offer)
+    return None
+
+
+# --- coupons ---------------------------------------------------------------------------
 
 
 def _coupon(session: Session, coupon_id: int) -> Coupon:
@@ -138,289 +354,86 @@ def coupon_details(
     return out
 
 
-def _refresh_offer_passes(session: Session, settings: Settings, offer: Offer) -> None:
-    """Coupon passes show the offer's title, discount and dates; cards show an overlay."""
-    coupon_ids = select(Coupon.id).where(Coupon.offer_id == offer.id)
-    query = select(Pass).where(Pass.status == PassStatus.ACTIVE, Pass.coupon_id.in_(coupon_ids))
-    for pass_row in session.scalars(query):
-        pass_changed(session, pass_row, notify=False, settings=settings)
-    if offer.overlay and offer.program_id is not None:
-        cards = select(Pass).where(
-            Pass.status == PassStatus.ACTIVE,
-            Pass.program_id == offer.program_id,
-            Pass.coupon_id.is_(None),
-        )
-        for pass_row in session.scalars(cards):
-            pass_changed(session, pass_row, notify=False, settings=settings)
+@routes.operation(
+    "GET", "/coupons", scopes=READERS, query=CouponQuery, response=CouponPage, tag="coupons"
+)
+def list_coupons(ctx: Context) -> CouponPage:
+    """List coupons (filter by offer, member or status)."""
+    q: CouponQuery = ctx.query
+    stmt = select(Coupon)
+    if q.offer_id is not None:
+        stmt = stmt.where(Coupon.offer_id == q.offer_id)
+    if q.member_id is not None:
+        stmt = stmt.where(Coupon.member_id == q.member_id)
+    if q.status is not None:
+        stmt = stmt.where(Coupon.status == q.status)
+    rows, cursor = paginate(ctx.session, stmt, Coupon.id, limit=q.limit, cursor=q.cursor)
+    return CouponPage(data=coupon_details(ctx.session, ctx.settings, rows), next_cursor=cursor)
 
 
-def _catalogue_changed(ctx: Context, reward: Reward) -> None:
-    # Members' cards list what they can redeem now: a new, changed or retired reward
-    # changes that list, so the program's passes are fetched again.
-    refresh_program_passes(ctx.session, ctx.settings, reward.program_id)
+@routes.operation(
+    "POST",
+    "/coupons",
+    scopes=("crm",),
+    body=CouponIn,
+    response=CouponDetail,
+    status=201,
+    tag="coupons",
+)
+def create_coupon(ctx: Context) -> CouponDetail:
+    """Issue a coupon with its own pass (to a member, or anonymous for a flyer)."""
+    body: CouponIn = ctx.body
+    offer = ctx.session.get(Offer, body.offer_id)
+    if offer is None:
+        raise _unknown("body.offer_id", "offer")
+    try:
+        offers.check_issuable(offer, utcnow())
+    except (errors.CouponExpired, errors.OfferCapReached) as exc:
+        raise errors.ValidationFailed(
+            exc.detail, errors=[{"field": "body.offer_id", "message": exc.detail}]
+        ) from None
+    if body.member_id is not None:
+        try:
+            get_member(ctx.session, body.member_id)
+        except errors.NotFound:
+            raise _unknown("body.member_id", "member") from None
+    coupon, _pass = offers.issue_coupon(ctx.session, ctx.settings, offer, member_id=body.member_id)
+    return coupon_details(ctx.session, ctx.settings, [coupon])[0]
+
+
+@routes.operation(
+    "GET", "/coupons/<int:coupon_id>", scopes=READERS, response=CouponDetail, tag="coupons"
+)
+def get_coupon(ctx: Context) -> CouponDetail:
+    """Get a coupon with its pass links."""
+    coupon = _coupon(ctx.session, ctx.path["coupon_id"])
+    return coupon_details(ctx.session, ctx.settings, [coupon])[0]
+
+
+@routes.operation(
+    "POST",
+    "/coupons/<int:coupon_id>/redeem",
+    scopes=READERS,
+    response=CouponRedeemed,
+    tag="coupons",
+    problems=COUPON_PROBLEMS,
+)
+def redeem_coupon(ctx: Context) -> CouponRedeemed:
+    """Use a coupon once (send an Idempotency-Key: a retry must not use it twice)."""
+    coupon = _coupon(ctx.session, ctx.path["coupon_id"])
+    coupon, _offer_row, rolled = offers.redeem_coupon(ctx.session, ctx.settings, coupon.id)
+    return CouponRedeemed(
+        coupon=coupon_details(ctx.session, ctx.settings, [coupon])[0],
+        rolled_over_to_coupon=rolled.id if rolled else None,
+    )
+
+
+@routes.operation("DELETE", "/coupons/<int:coupon_id>", scopes=("crm",), status=204, tag="coupons")
+def void_coupon(ctx: Context) -> None:
+    """Void a coupon: it can no longer be used and its pass shows as void."""
+    offers.void_coupon(ctx.session, ctx.settings, _coupon(ctx.session, ctx.path["coupon_id"]))
+    return None
 
 
 def register(api: Api) -> None:
-    # --- rewards ---------------------------------------------------------------------------
-
-    @api.operation(
-        "GET", "/rewards", scopes=READERS, query=RewardQuery, response=RewardPage, tag="rewards"
-    )
-    def list_rewards(ctx: Context) -> RewardPage:
-        """List catalogue rewards."""
-        q: RewardQuery = ctx.query
-        stmt = select(Reward)
-        if q.program_id is not None:
-            stmt = stmt.where(Reward.program_id == q.program_id)
-        if q.active is not None:
-            stmt = stmt.where(Reward.active.is_(q.active))
-        rows, cursor = paginate(ctx.session, stmt, Reward.id, limit=q.limit, cursor=q.cursor)
-        return RewardPage(data=[_reward_out(r) for r in rows], next_cursor=cursor)
-
-    @api.operation(
-        "POST",
-        "/rewards",
-        scopes=(),
-        body=RewardIn,
-        response=RewardDetail,
-        status=201,
-        tag="rewards",
-    )
-    def create_reward(ctx: Context) -> RewardDetail:
-        """Add a reward to a program's catalogue (admin)."""
-        body: RewardIn = ctx.body
-        program = ctx.session.get(Program, body.program_id)
-        if program is None:
-            raise _unknown("body.program_id", "program")
-        _check_tier(program, body.min_tier)
-        reward = Reward(merchant_id=ctx.merchant_id, **body.model_dump())
-        ctx.session.add(reward)
-        ctx.session.flush()
-        _catalogue_changed(ctx, reward)
-        return _reward_out(reward)
-
-    @api.operation(
-        "GET", "/rewards/<int:reward_id>", scopes=READERS, response=RewardDetail, tag="rewards"
-    )
-    def get_reward(ctx: Context) -> RewardDetail:
-        """Get a reward."""
-        return _reward_out(_reward(ctx.session, ctx.path["reward_id"]))
-
-    @api.operation(
-        "PATCH",
-        "/rewards/<int:reward_id>",
-        scopes=(),
-        body=RewardPatch,
-        response=RewardDetail,
-        tag="rewards",
-    )
-    def update_reward(ctx: Context) -> RewardDetail:
-        """Change a reward (admin). A field left out is unchanged; a null clears it."""
-        reward = _reward(ctx.session, ctx.path["reward_id"])
-        changes = ctx.body.model_dump(exclude_unset=True)
-        for required in ("name", "cost_points", "active", "description"):
-            if changes.get(required, "") is None:
-                del changes[required]
-        if "min_tier" in changes:
-            program = ctx.session.get(Program, reward.program_id)
-            assert program is not None
-            _check_tier(program, changes["min_tier"])
-        _check_dates(
-            changes.get("valid_from", reward.valid_from),
-            changes.get("valid_until", reward.valid_until),
-        )
-        shown = {name: getattr(reward, name) for name in changes}
-        for name, value in changes.items():
-            setattr(reward, name, value)
-        ctx.session.flush()
-        if any(getattr(reward, name) != before for name, before in shown.items()):
-            _catalogue_changed(ctx, reward)
-        return _reward_out(reward)
-
-    @api.operation("DELETE", "/rewards/<int:reward_id>", scopes=(), status=204, tag="rewards")
-    def delete_reward(ctx: Context) -> None:
-        """Retire a reward (admin): it is deactivated; past redemptions keep pointing at it."""
-        reward = _reward(ctx.session, ctx.path["reward_id"])
-        if reward.active:
-            reward.active = False
-            ctx.session.flush()
-            _catalogue_changed(ctx, reward)
-        return None
-
-    # --- offers ----------------------------------------------------------------------------
-
-    @api.operation(
-        "GET", "/offers", scopes=READERS, query=OfferQuery, response=OfferPage, tag="offers"
-    )
-    def list_offers(ctx: Context) -> OfferPage:
-        """List offers."""
-        q: OfferQuery = ctx.query
-        stmt = select(Offer)
-        if q.program_id is not None:
-            stmt = stmt.where(Offer.program_id == q.program_id)
-        if q.active is not None:
-            stmt = stmt.where(Offer.active.is_(q.active))
-        rows, cursor = paginate(ctx.session, stmt, Offer.id, limit=q.limit, cursor=q.cursor)
-        return OfferPage(data=[_offer_out(o) for o in rows], next_cursor=cursor)
-
-    @api.operation(
-        "POST",
-        "/offers",
-        scopes=(),
-        body=OfferIn,
-        response=OfferOut,
-        status=201,
-        tag="offers",
-        problems=(errors.Conflict,),
-    )
-    def create_offer(ctx: Context) -> OfferOut:
-        """Create an offer (admin); coupons are then issued from it."""
-        body: OfferIn = ctx.body
-        if body.program_id is not None and ctx.session.get(Program, body.program_id) is None:
-            raise _unknown("body.program_id", "program")
-        taken = select(Offer.id).where(Offer.slug == body.slug)
-        if ctx.session.scalar(taken.execution_options(all_merchants=True)) is not None:
-            raise errors.Conflict(f"the slug {body.slug!r} is taken")
-        offer = Offer(merchant_id=ctx.merchant_id, **body.model_dump(mode="python"))
-        offer.discount = body.discount.model_dump(mode="json")
-        try:
-            with ctx.session.begin_nested():
-                ctx.session.add(offer)
-                ctx.session.flush()
-        except IntegrityError:
-            raise errors.Conflict(f"the slug {body.slug!r} is taken") from None
-        if offer.overlay:
-            _refresh_offer_passes(ctx.session, ctx.settings, offer)
-        return _offer_out(offer)
-
-    @api.operation("GET", "/offers/<int:offer_id>", scopes=READERS, response=OfferOut, tag="offers")
-    def get_offer(ctx: Context) -> OfferOut:
-        """Get an offer."""
-        return _offer_out(_offer(ctx.session, ctx.path["offer_id"]))
-
-    @api.operation(
-        "PATCH",
-        "/offers/<int:offer_id>",
-        scopes=(),
-        body=OfferPatch,
-        response=OfferOut,
-        tag="offers",
-    )
-    def update_offer(ctx: Context) -> OfferOut:
-        """Change an offer (admin); its coupon passes show the change. A null clears a
-        date or the cap; other fields left out or null are unchanged."""
-        offer = _offer(ctx.session, ctx.path["offer_id"])
-        body: OfferPatch = ctx.body
-        nullable = {"valid_from", "valid_until", "total_cap"}
-        changes: dict[str, Any] = {
-            k: v
-            for k, v in body.model_dump(exclude_unset=True).items()
-            if v is not None or k in nullable
-        }
-        if body.discount is not None:
-            changes["discount"] = body.discount.model_dump(mode="json")
-        _check_dates(
-            changes.get("valid_from", offer.valid_from),
-            changes.get("valid_until", offer.valid_until),
-        )
-        was_overlay = offer.overlay
-        for name, value in changes.items():
-            setattr(offer, name, value)
-        ctx.session.flush()
-        if changes:
-            _refresh_offer_passes(ctx.session, ctx.settings, offer)
-            if was_overlay and not offer.overlay and offer.program_id is not None:
-                offer.overlay = True  # refresh the cards that showed it, then turn it off
-                _refresh_offer_passes(ctx.session, ctx.settings, offer)
-                offer.overlay = False
-        return _offer_out(offer)
-
-    @api.operation("DELETE", "/offers/<int:offer_id>", scopes=(), status=204, tag="offers")
-    def delete_offer(ctx: Context) -> None:
-        """End an offer (admin): deactivated, so its coupons can no longer be used."""
-        offer = _offer(ctx.session, ctx.path["offer_id"])
-        if offer.active:
-            offer.active = False
-            ctx.session.flush()
-            _refresh_offer_passes(ctx.session, ctx.settings, offer)
-        return None
-
-    # --- coupons ---------------------------------------------------------------------------
-
-    @api.operation(
-        "GET", "/coupons", scopes=READERS, query=CouponQuery, response=CouponPage, tag="coupons"
-    )
-    def list_coupons(ctx: Context) -> CouponPage:
-        """List coupons (filter by offer, member or status)."""
-        q: CouponQuery = ctx.query
-        stmt = select(Coupon)
-        if q.offer_id is not None:
-            stmt = stmt.where(Coupon.offer_id == q.offer_id)
-        if q.member_id is not None:
-            stmt = stmt.where(Coupon.member_id == q.member_id)
-        if q.status is not None:
-            stmt = stmt.where(Coupon.status == q.status)
-        rows, cursor = paginate(ctx.session, stmt, Coupon.id, limit=q.limit, cursor=q.cursor)
-        return CouponPage(data=coupon_details(ctx.session, ctx.settings, rows), next_cursor=cursor)
-
-    @api.operation(
-        "POST",
-        "/coupons",
-        scopes=("crm",),
-        body=CouponIn,
-        response=CouponDetail,
-        status=201,
-        tag="coupons",
-    )
-    def create_coupon(ctx: Context) -> CouponDetail:
-        """Issue a coupon with its own pass (to a member, or anonymous for a flyer)."""
-        body: CouponIn = ctx.body
-        offer = ctx.session.get(Offer, body.offer_id)
-        if offer is None:
-            raise _unknown("body.offer_id", "offer")
-        try:
-            offers.check_issuable(offer, utcnow())
-        except (errors.CouponExpired, errors.OfferCapReached) as exc:
-            raise errors.ValidationFailed(
-                exc.detail, errors=[{"field": "body.offer_id", "message": exc.detail}]
-            ) from None
-        if body.member_id is not None:
-            try:
-                get_member(ctx.session, body.member_id)
-            except errors.NotFound:
-                raise _unknown("body.member_id", "member") from None
-        coupon, _pass = offers.issue_coupon(
-            ctx.session, ctx.settings, offer, member_id=body.member_id
-        )
-        return coupon_details(ctx.session, ctx.settings, [coupon])[0]
-
-    @api.operation(
-        "GET", "/coupons/<int:coupon_id>", scopes=READERS, response=CouponDetail, tag="coupons"
-    )
-    def get_coupon(ctx: Context) -> CouponDetail:
-        """Get a coupon with its pass links."""
-        coupon = _coupon(ctx.session, ctx.path["coupon_id"])
-        return coupon_details(ctx.session, ctx.settings, [coupon])[0]
-
-    @api.operation(
-        "POST",
-        "/coupons/<int:coupon_id>/redeem",
-        scopes=READERS,
-        response=CouponRedeemed,
-        tag="coupons",
-        problems=COUPON_PROBLEMS,
-    )
-    def redeem_coupon(ctx: Context) -> CouponRedeemed:
-        """Use a coupon once (send an Idempotency-Key: a retry must not use it twice)."""
-        coupon = _coupon(ctx.session, ctx.path["coupon_id"])
-        coupon, _offer_row, rolled = offers.redeem_coupon(ctx.session, ctx.settings, coupon.id)
-        return CouponRedeemed(
-            coupon=coupon_details(ctx.session, ctx.settings, [coupon])[0],
-            rolled_over_to_coupon=rolled.id if rolled else None,
-        )
-
-    @api.operation("DELETE", "/coupons/<int:coupon_id>", scopes=("crm",), status=204, tag="coupons")
-    def void_coupon(ctx: Context) -> None:
-        """Void a coupon: it can no longer be used and its pass shows as void."""
-        offers.void_coupon(ctx.session, ctx.settings, _coupon(ctx.session, ctx.path["coupon_id"]))
-        return None
+    api.include(routes)
