@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from walletpass.admin import forms, services
-from walletpass.admin.views import bp, field_errors, merchant_tz, settings, tx, user
+from walletpass.admin.views.common import bp, field_errors, merchant_tz, settings, tx, user
 from walletpass.db import utcnow
 from walletpass.errors import CouponExpired, OfferCapReached
 from walletpass.loyalty.models import Program

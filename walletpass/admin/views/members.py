@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.admin import imports, services
-from walletpass.admin.views import bp, merchant_tz, runtime, settings, tx, user
+from walletpass.admin.views.common import bp, merchant_tz, runtime, settings, tx, user
 from walletpass.crm import bulk
 from walletpass.db import utcnow
 from walletpass.loyalty.models import LedgerEntry, Member, Program

@@ -10,7 +10,7 @@ from flask import abort, flash, redirect, render_template, request, send_file, u
 from sqlalchemy import func, select
 
 from walletpass.admin import designs, forms, preview
-from walletpass.admin.views import bp, field_errors, settings, tx, user
+from walletpass.admin.views.common import bp, field_errors, settings, tx, user
 from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rules import RulesError, validate_rules
 from walletpass.passes import templates

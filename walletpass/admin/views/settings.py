@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.admin import forms
-from walletpass.admin.views import bp, field_errors, merchant_tz, runtime, tx, user
+from walletpass.admin.views.common import bp, field_errors, merchant_tz, runtime, tx, user
 from walletpass.apple.models import AppleLog
 from walletpass.passes.models import Pass
 from walletpass.tenancy import stores as store_rules

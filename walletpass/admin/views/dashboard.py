@@ -1,0 +1,60 @@
+"""The dashboard: the merchant's KPIs over a period, drawn with plotly."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from flask import Response, render_template, request, url_for
+from plotly.offline import get_plotlyjs
+
+from walletpass.admin import charts, kpis
+from walletpass.admin.views.common import bp, merchant_tz, tx, user
+from walletpass.db import utcnow
+from walletpass.tenancy.models import Merchant
+
+
+@bp.get("/")
+def dashboard() -> Any:
+    days = request.args.get("days", type=int) or 30
+    if days not in kpis.PERIODS:
+        days = 30
+    with tx() as session:
+        tz = merchant_tz(session)
+        merchant = session.get(Merchant, user().merchant_id)
+        data = kpis.dashboard(session, kpis.Period.ending(utcnow(), days, tz))
+    currency = merchant.currency if merchant else ""
+    return render_template(
+        "admin/dashboard.html",
+        data=data,
+        days=days,
+        periods=kpis.PERIODS,
+        currency=currency,
+        charts=charts.dashboard_charts(data),
+        plotly_src=url_for("admin.plotly_js", v=charts.plotly_version()),
+    )
+
+
+@functools.cache
+def _plotly_bundle() -> tuple[bytes, str]:
+    body = get_plotlyjs().encode("utf-8")
+    return body, hashlib.sha256(body).hexdigest()[:32]
+
+
+@bp.get("/static/plotly.js")
+def plotly_js() -> Response:
+    """plotly.js from the installed plotly package (never a copy in the repo).
+
+    The URL carries the package version, so the file can be cached for a year and a
+    plotly upgrade still reaches every browser.
+    """
+    body, etag = _plotly_bundle()
+    response = Response(body, mimetype="text/javascript")
+    response.set_etag(etag)
+    response.cache_control.public = True
+    response.cache_control.max_age = 31_536_000
+    response.cache_control.immutable = True
+    response.last_modified = datetime(2000, 1, 1)
+    return response.make_conditional(request)

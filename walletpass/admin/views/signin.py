@@ -1,0 +1,34 @@
+"""Signing in and out of the admin (owners and marketers; staff use the till)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+
+from walletpass.admin.views.common import bp
+from walletpass.web import auth
+
+
+def _safe_next(target: str | None) -> str:
+    return auth.safe_next(target, "/admin", url_for("admin.dashboard"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    error = None
+    email = (request.form.get("email") or "").strip()
+    if request.method == "POST":
+        signed_in, error = auth.sign_in_from_form(
+            auth.ADMIN_ROLES, "This account is for the till only; ask an owner for admin access."
+        )
+        if signed_in is not None:
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("admin/login.html", error=error, email=email)
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    auth.logout_user()
+    flash("Signed out.", "ok")
+    return redirect(url_for("admin.login"))
