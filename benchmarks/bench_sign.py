@@ -5,6 +5,12 @@ from the points_tiers template with its images, hashes the manifest, signs and z
 with the same dev certificate. Prints one JSON line:
 
     .venv/bin/python benchmarks/bench_sign.py [--seconds 3]
+
+With ``--against REV`` it compares walletpass/passes/signing.py as it is at git revision
+REV with the working tree's instead (wallet-py3k left out): the cost of one signature and
+of one whole pass build with each, measured in the same run, interleaved:
+
+    .venv/bin/python benchmarks/bench_sign.py --against HEAD~1
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -24,7 +31,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO))
+
+from at_revision import module_at  # noqa: E402
 
 from walletpass.certs.dev import create_dev_chain  # noqa: E402
 from walletpass.cli.passes import static_variables  # noqa: E402
@@ -32,8 +42,9 @@ from walletpass.config import Settings  # noqa: E402
 from walletpass.passes import render, templates  # noqa: E402
 from walletpass.passes.pkpass import build_pkpass  # noqa: E402
 from walletpass.passes.signing import SigningIdentity  # noqa: E402
+from walletpass.resources import PASS_TEMPLATES_DIR  # noqa: E402
 
-TEMPLATE = REPO / "pass_templates" / "points_tiers"
+TEMPLATE = PASS_TEMPLATES_DIR / "points_tiers"
 
 
 def cpu_clock() -> float:
@@ -88,7 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         help="cpu: CPU seconds of this process and its children (robust on a busy machine)",
     )
     parser.add_argument("--template", type=Path, default=TEMPLATE, help="template folder")
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="compare signing.py at git revision REV with the working tree's (no wallet-py3k)",
+    )
     args = parser.parse_args(argv)
+    clock = cpu_clock if args.clock == "cpu" else time.perf_counter
+    load_before = os.getloadavg()
 
     settings = Settings()
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,47 +124,133 @@ def main(argv: list[str] | None = None) -> int:
                 {"points": 1000 + i, "member_name": "Bench Member"},
             )
 
-        def walletpass_once(i: int) -> bytes:
-            v = variables(i)
-            pass_json = render.render_pass_json(template, v)
-            files, file_hashes = render.bundle_files(template, v)
-            return build_pkpass(
-                render.dumps_pass_json(pass_json), files, file_hashes, identity
-            ).zip_bytes
+        def pass_builder(signer: Any) -> Callable[[int], bytes]:
+            def once(i: int) -> bytes:
+                v = variables(i)
+                pass_json = render.render_pass_json(template, v)
+                files, file_hashes = render.bundle_files(template, v)
+                return build_pkpass(
+                    render.dumps_pass_json(pass_json), files, file_hashes, signer
+                ).zip_bytes
 
-        wallet_once = _wallet_py3k_runner(certs, template, variables)
+            return once
+
         manifest_like = b'{"icon.png":"' + b"0" * 40 + b'"}' * 10
 
         def rsa_once(_: int) -> bytes:
             return identity.key.sign(manifest_like, padding.PKCS1v15(), hashes.SHA256())
 
-        measured = rates(
-            {"walletpass": walletpass_once, "wallet_py3k": wallet_once, "rsa": rsa_once},
-            args.seconds,
-            max(1, args.rounds),
-            cpu_clock if args.clock == "cpu" else time.perf_counter,
-        )
-        walletpass_rate = measured["walletpass"]
-        wallet_rate = measured["wallet_py3k"]
-        rsa_rate = measured["rsa"]
-
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(
-        json.dumps(
-            {
+        if args.against:
+            result = _side_by_side(
+                args.against, identity, pass_builder, rsa_once, args.seconds, args.rounds, clock
+            )
+        else:
+            measured = rates(
+                {
+                    "walletpass": pass_builder(identity),
+                    "wallet_py3k": _wallet_py3k_runner(certs, template, variables),
+                    "rsa": rsa_once,
+                },
+                args.seconds,
+                max(1, args.rounds),
+                clock,
+            )
+            walletpass_rate = measured["walletpass"]
+            wallet_rate = measured["wallet_py3k"]
+            rsa_rate = measured["rsa"]
+            result = {
                 "walletpass_passes_per_s": round(walletpass_rate, 1),
                 "wallet_py3k_passes_per_s": round(wallet_rate, 1),
                 "rsa2048_signs_per_s": round(rsa_rate, 1),
                 "ratio_vs_wallet_py3k": round(walletpass_rate / wallet_rate, 2),
                 "fraction_of_rsa_limit": round(walletpass_rate / rsa_rate, 3),
-                "peak_rss_mb": round(peak_kb / 1024, 1),
-                "seconds_per_measurement": args.seconds,
-                "clock": args.clock,
-                "template": template.name,
             }
-        )
-    )
+
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    result |= {
+        "peak_rss_mb": round(peak_kb / 1024, 1),
+        "seconds_per_measurement": args.seconds,
+        "clock": args.clock,
+        "template": template.name,
+        "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+    }
+    print(json.dumps(result))
     return 0
+
+
+def _side_by_side(
+    rev: str,
+    identity: SigningIdentity,
+    pass_builder: Callable[[Any], Callable[[int], bytes]],
+    rsa_once: Callable[[int], bytes],
+    seconds: float,
+    rounds: int,
+    clock: Callable[[], float],
+) -> dict[str, Any]:
+    """µs per signature and per pass build with signing.py at ``rev`` and as it is now."""
+    old_signing = module_at(rev, "walletpass/passes/signing.py")
+    old = old_signing.SigningIdentity(identity.cert, identity.key, identity.intermediate)
+    manifest = build_pkpass_manifest(pass_builder, identity)
+    measured = rates(
+        {
+            "sign_old": lambda _: old.sign(manifest),
+            "sign_new": lambda _: identity.sign(manifest),
+            "pass_old": pass_builder(old),
+            "pass_new": pass_builder(identity),
+            "rsa": rsa_once,
+        },
+        seconds,
+        max(1, rounds),
+        clock,
+    )
+    us = {name: 1e6 / rate for name, rate in measured.items()}
+
+    def change(before: float, after: float) -> str:
+        return f"{(after - before) / before:+.1%}"
+
+    return {
+        "against": rev,
+        "us_per_signature": {
+            rev: round(us["sign_old"], 1),
+            "working tree": round(us["sign_new"], 1),
+        },
+        "us_per_pass_build": {
+            rev: round(us["pass_old"], 1),
+            "working tree": round(us["pass_new"], 1),
+        },
+        "us_per_bare_rsa2048_sign": round(us["rsa"], 1),
+        "signature_cost_change": change(us["sign_old"], us["sign_new"]),
+        "pass_build_cost_change": change(us["pass_old"], us["pass_new"]),
+        "same_signature_bytes": _same_bytes(old.sign, identity.sign, manifest),
+    }
+
+
+def build_pkpass_manifest(
+    pass_builder: Callable[[Any], Callable[[int], bytes]], identity: SigningIdentity
+) -> bytes:
+    """The manifest.json of one benchmark pass: what each signature is made over."""
+    seen: list[bytes] = []
+
+    class Recorder:
+        def sign(self, data: bytes) -> bytes:
+            seen.append(data)
+            return identity.sign(data)
+
+    pass_builder(Recorder())(0)
+    return seen[0]
+
+
+def _same_bytes(
+    sign_a: Callable[[bytes], bytes], sign_b: Callable[[bytes], bytes], data: bytes
+) -> bool:
+    """Whether both make the same signature (signingTime has whole seconds: retried when a
+    second boundary falls between the two calls)."""
+    for _ in range(5):
+        before = int(time.time())
+        a, b = sign_a(data), sign_b(data)
+        if int(time.time()) == before:
+            return a == b
+    return False
 
 
 def _wallet_py3k_runner(

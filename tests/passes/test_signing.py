@@ -6,9 +6,10 @@ import datetime
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
-import time
+import sys
 import zipfile
 from pathlib import Path
 
@@ -155,29 +156,65 @@ def test_signature_embeds_signer_and_intermediate(identity, certs_dir):
     assert identity.intermediate.public_bytes(serialization.Encoding.PEM) == ca_der
 
 
-def test_fast_rsa_path_equals_pkcs7_signature_builder(identity):
-    # The pre-encoded RSA path must be byte for byte what cryptography's builder makes
-    # (NoCapabilities: the only attribute it leaves out). PKCS#1 v1.5 is deterministic, so
-    # only the signing time can differ: retry if a second boundary fell between the calls.
-    data = _build(identity).manifest
-    for _ in range(5):
-        before = int(time.time())
-        fast = identity.sign(data)
-        reference = identity.sign_with_builder(data, capabilities=False)
-        if int(time.time()) == before:
-            break
-    assert fast == reference
+def _signing_time(printed: str) -> datetime.datetime:
+    """The signingTime attribute's value in ``openssl cms -print`` output."""
+    match = re.search(
+        r"object: signingTime \(1\.2\.840\.113549\.1\.9\.5\)\s+set:\s+"
+        r"(UTCTIME|GENERALIZEDTIME):(\w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}) GMT",
+        printed,
+    )
+    assert match, printed
+    when = datetime.datetime.strptime(match.group(2), "%b %d %H:%M:%S %Y")
+    return when.replace(tzinfo=datetime.UTC)
 
 
-def test_builder_path_verifies_too(identity, certs_dir, tmp_path):
-    data = _build(identity).manifest
-    signature = identity.sign_with_builder(data)
-    result = openssl_verify(tmp_path, data, signature, certs_dir / "ca.pem")
+def test_signature_carries_the_time_it_was_made(identity, tmp_path):
+    before = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    signature = identity.sign(b"manifest")
+    after = datetime.datetime.now(datetime.UTC)
+    printed = cms_print(tmp_path, signature)
+    assert before <= _signing_time(printed) <= after
+    # contentType, signingTime and messageDigest; no SMIMECapabilities (NoCapabilities).
+    assert "contentType" in printed and "messageDigest" in printed
+    assert "(1.2.840.113549.1.9.15)" not in printed
+
+
+_SIGN_IN_2051 = """
+import datetime, sys
+from pathlib import Path
+
+class Later(datetime.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return datetime.datetime(2051, 3, 4, 5, 6, 7, tzinfo=tz)
+
+datetime.datetime = Later  # before cryptography first asks Python for the time
+from walletpass.passes.signing import SigningIdentity
+
+identity = SigningIdentity.from_dir(Path(sys.argv[1]), None)
+sys.stdout.buffer.write(identity.sign(b"manifest"))
+"""
+
+
+def test_signature_made_after_2049_carries_a_generalized_time(certs_dir, tmp_path):
+    # UTCTime ends with 2049 (RFC 5652 5.3: GeneralizedTime from 2050 on). The process that
+    # signs believes it is 2051: cryptography reads the time through Python's datetime.
+    made = subprocess.run(
+        [sys.executable, "-c", _SIGN_IN_2051, str(certs_dir)],
+        capture_output=True,
+        check=True,
+    )
+    printed = cms_print(tmp_path, made.stdout)
+    when = _signing_time(printed)
+    if when.year != 2051:
+        pytest.skip("cryptography no longer reads the time through datetime.datetime.now")
+    assert when == datetime.datetime(2051, 3, 4, 5, 6, 7, tzinfo=datetime.UTC)
+    assert "GENERALIZEDTIME:" in printed
+    result = openssl_verify(tmp_path, b"manifest", made.stdout, certs_dir / "ca.pem")
     assert result.returncode == 0, result.stderr
-    assert "signingTime" in cms_print(tmp_path, signature)
 
 
-def test_ec_key_signs_through_the_builder(tmp_path):
+def test_ec_key_signs_too(tmp_path):
     ca_key = ec.generate_private_key(ec.SECP256R1())
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)

@@ -8,15 +8,14 @@ date) and embedding the signer certificate plus the WWDR intermediate that issue
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
@@ -30,8 +29,14 @@ SEALED_KEY_FILE = "pass.key.sealed"
 
 # DetachedSignature: Wallet wants the manifest outside the signature. Binary: sign the
 # exact bytes, no MIME canonicalisation (LF->CRLF would break verification of any manifest
-# containing a newline). Never NoAttributes (drops signingTime) or NoCerts (drops the chain).
-_SIGN_OPTIONS = (pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary)
+# containing a newline). NoCapabilities: leaves out the SMIMECapabilities attribute, which
+# lists ciphers for an encrypted reply and means nothing to Wallet. Never NoAttributes
+# (drops signingTime) or NoCerts (drops the chain).
+_SIGN_OPTIONS = [
+    pkcs7.PKCS7Options.DetachedSignature,
+    pkcs7.PKCS7Options.Binary,
+    pkcs7.PKCS7Options.NoCapabilities,
+]
 
 SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -139,38 +144,17 @@ class SigningIdentity:
     def sign(self, data: bytes) -> bytes:
         """A detached DER PKCS#7 signature over ``data`` (a manifest or a personalization token).
 
-        SHA-256, PKCS#1 v1.5, signed attributes contentType, signingTime and messageDigest,
-        the signer and intermediate certificates embedded.
+        Made by ``cryptography``'s PKCS7SignatureBuilder: SHA-256, PKCS#1 v1.5 for an RSA
+        key, signed attributes contentType, signingTime (UTCTime, GeneralizedTime from
+        2050) and messageDigest, the signer and intermediate certificates embedded.
         """
-        encoder = self._rsa_encoder
-        if encoder is not None:
-            return encoder.sign(data)
-        return self.sign_with_builder(data)
-
-    def sign_with_builder(self, data: bytes, *, capabilities: bool = True) -> bytes:
-        """The same signature made by ``cryptography``'s PKCS7SignatureBuilder (any key type).
-
-        Also the reference the fast RSA path is tested against, byte for byte.
-        """
-        options = list(_SIGN_OPTIONS)
-        if not capabilities:
-            options.append(pkcs7.PKCS7Options.NoCapabilities)
-        builder = (
+        return (
             pkcs7.PKCS7SignatureBuilder()
             .set_data(data)
             .add_signer(self.cert, self.key, hashes.SHA256())
             .add_certificate(self.intermediate)
+            .sign(serialization.Encoding.DER, _SIGN_OPTIONS)
         )
-        return builder.sign(serialization.Encoding.DER, options)
-
-    @functools.cached_property
-    def _rsa_encoder(self) -> _RsaCmsEncoder | None:
-        if not isinstance(self.key, rsa.RSAPrivateKey):
-            return None
-        try:
-            return _RsaCmsEncoder(self.cert, self.key, self.intermediate)
-        except CertificateError:  # a marker collided with certificate bytes: never mind
-            return None
 
     @classmethod
     def from_dir(cls, certs_dir: Path, secret_key: str | None) -> SigningIdentity:
@@ -201,134 +185,6 @@ class SigningIdentity:
 
         key = _load_key(certs_dir, secret_key)
         return cls(cert=cert, key=key, intermediate=intermediate)
-
-
-# --- CMS SignedData for RSA keys, with everything but the per-call parts pre-encoded -------
-#
-# PKCS7SignatureBuilder re-encodes both certificates and the signer identifiers on every
-# call, which costs ~10% on top of the RSA operation (measured), and signing is the
-# service's hot path. For RSA keys the SignedData is therefore written here with the
-# constant DER pieces built once; only messageDigest, signingTime and the signature change.
-# The output is byte for byte what PKCS7SignatureBuilder produces with NoCapabilities
-# (tests/passes/test_signing.py checks this), and `openssl cms -verify` accepts it.
-
-
-def _der_len(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    return bytes([tag]) + _der_len(len(content)) + content
-
-
-def _der_oid(dotted: str) -> bytes:
-    parts = [int(p) for p in dotted.split(".")]
-    body = bytearray([40 * parts[0] + parts[1]])
-    for part in parts[2:]:
-        chunk = [part & 0x7F]
-        part >>= 7
-        while part:
-            chunk.append(0x80 | (part & 0x7F))
-            part >>= 7
-        body.extend(reversed(chunk))
-    return _tlv(0x06, bytes(body))
-
-
-def _der_int(n: int) -> bytes:
-    return _tlv(0x02, n.to_bytes(n.bit_length() // 8 + 1, "big", signed=True))
-
-
-_SEQ, _SET, _OCTETS, _UTCTIME, _CTX0 = 0x30, 0x31, 0x04, 0x17, 0xA0
-_NULL = b"\x05\x00"
-_OID_DATA = _der_oid("1.2.840.113549.1.7.1")
-_OID_SIGNED_DATA = _der_oid("1.2.840.113549.1.7.2")
-_OID_CONTENT_TYPE = _der_oid("1.2.840.113549.1.9.3")
-_OID_MESSAGE_DIGEST = _der_oid("1.2.840.113549.1.9.4")
-_OID_SIGNING_TIME = _der_oid("1.2.840.113549.1.9.5")
-_SHA256_ALG = _tlv(_SEQ, _der_oid("2.16.840.1.101.3.4.2.1") + _NULL)
-_RSA_ALG = _tlv(_SEQ, _der_oid("1.2.840.113549.1.1.1") + _NULL)
-_CONTENT_TYPE_ATTR = _tlv(_SEQ, _OID_CONTENT_TYPE + _tlv(_SET, _OID_DATA))
-
-
-class _RsaCmsEncoder:
-    """Detached SignedData (SHA-256, RSA PKCS#1 v1.5) with pre-encoded constant parts.
-
-    With a fixed key size every length in the structure is constant (a UTCTime is 13
-    bytes, a SHA-256 digest 32, a PKCS#1 v1.5 signature the modulus length), so the output
-    is three constant byte strings around the signing time, the digest and the signature.
-    """
-
-    def __init__(
-        self, cert: x509.Certificate, key: rsa.RSAPrivateKey, intermediate: x509.Certificate
-    ) -> None:
-        self._key = key
-        der = serialization.Encoding.DER
-        # SET OF Certificate: DER orders the members by their encoding.
-        certs = sorted([cert.public_bytes(der), intermediate.public_bytes(der)])
-        sid = _tlv(_SEQ, cert.issuer.public_bytes() + _der_int(cert.serial_number))
-        time_mark, digest_mark = b"\x00" * 13, b"\x01" * 32
-        sig_len = (key.key_size + 7) // 8
-        sig_mark = b"\x02" * sig_len
-        # The three attributes have fixed, distinct lengths, so their DER (SET OF) order is
-        # fixed too: contentType, signingTime, messageDigest. Checked once here.
-        attrs = [
-            _CONTENT_TYPE_ATTR,
-            _tlv(_SEQ, _OID_SIGNING_TIME + _tlv(_SET, _tlv(_UTCTIME, time_mark))),
-            _tlv(_SEQ, _OID_MESSAGE_DIGEST + _tlv(_SET, _tlv(_OCTETS, digest_mark))),
-        ]
-        assert attrs == sorted(attrs)
-        attrs_content = b"".join(attrs)
-        # The signature covers the attributes encoded as a SET (RFC 5652 5.4); in the
-        # SignerInfo they are carried under the [0] IMPLICIT tag instead.
-        self._to_sign = _split(_tlv(_SET, attrs_content), time_mark, digest_mark)
-        signer_info = _tlv(
-            _SEQ,
-            _der_int(1)
-            + sid
-            + _SHA256_ALG
-            + _tlv(_CTX0, attrs_content)
-            + _RSA_ALG
-            + _tlv(_OCTETS, sig_mark),
-        )
-        signed_data = _tlv(
-            _SEQ,
-            _der_int(1)
-            + _tlv(_SET, _SHA256_ALG)
-            + _tlv(_SEQ, _OID_DATA)
-            + _tlv(_CTX0, b"".join(certs))
-            + _tlv(_SET, signer_info),
-        )
-        content_info = _tlv(_SEQ, _OID_SIGNED_DATA + _tlv(_CTX0, signed_data))
-        self._out = _split(content_info, time_mark, digest_mark, sig_mark)
-        self._padding = padding.PKCS1v15()
-        self._hash = hashes.SHA256()
-
-    def sign(self, data: bytes, now: datetime | None = None) -> bytes:
-        now = now or datetime.now(UTC)
-        if not 1950 <= now.year < 2050:  # UTCTime's range; GeneralizedTime beyond it
-            raise CertificateError("signing time outside 1950-2049 is not supported")
-        signing_time = now.strftime("%y%m%d%H%M%SZ").encode("ascii")
-        digest = hashlib.sha256(data).digest()
-        a, b, c = self._to_sign
-        signature = self._key.sign(a + signing_time + b + digest + c, self._padding, self._hash)
-        p, q, r, s = self._out
-        return p + signing_time + q + digest + r + signature + s
-
-
-def _split(template: bytes, *marks: bytes) -> tuple[bytes, ...]:
-    """``template`` cut around each of ``marks`` (each must occur exactly once, in order)."""
-    parts: list[bytes] = []
-    rest = template
-    for mark in marks:
-        if rest.count(mark) != 1:
-            raise CertificateError("cannot pre-encode the CMS structure for this certificate")
-        head, rest = rest.split(mark)
-        parts.append(head)
-    parts.append(rest)
-    return tuple(parts)
 
 
 def _load_key(certs_dir: Path, secret_key: str | None) -> SigningKey:
