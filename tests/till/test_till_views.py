@@ -224,3 +224,18 @@ def test_domain_errors_come_back_as_json_with_their_detail(staff, runtime, shop)
 def test_undo_of_an_unknown_scan_is_404(staff, shop):
     r = staff("/till/api/scans/999999/undo")
     assert (r.status_code, r.json["error"]) == (404, "not-found")
+
+
+def test_partial_refunds_keep_their_refund_ids_as_in_the_api(staff, shop):
+    # The till page builds its scan request as POST /api/v1/scans does
+    # (walletpass.scan.requests), so each refund_id is a refund of its own.
+    purchase = {"code": shop["code"], "action": "purchase", "amount": "20", "receipt_id": "r-9"}
+    assert staff("/till/api/scan", purchase).json["balance"]["points"] == 20
+    refund = {"code": shop["code"], "action": "refund", "amount": "5", "receipt_id": "r-9"}
+    first = staff("/till/api/scan", {**refund, "refund_id": "a"})
+    assert first.status_code == 200, first.json
+    second = staff("/till/api/scan", {**refund, "refund_id": "b"})
+    assert (second.json["replayed"], second.json["balance"]["points"]) == (False, 10)
+    undo = staff(f"/till/api/scans/{second.json['scan_id']}/undo")
+    assert undo.json["undone_at"].endswith("+00:00"), undo.json
+    assert undo.json["balance"]["points"] == 15

@@ -30,13 +30,14 @@ from walletpass.api.resources_schemas import (
     TransactionIn,
     TransactionOut,
 )
-from walletpass.api.scans import actor_for, balance_of
+from walletpass.api.scans import actor_for
 from walletpass.config import Settings
 from walletpass.loyalty import earning
 from walletpass.loyalty import services as ledger
 from walletpass.loyalty.models import LedgerEntry, Member, Program, ProgramKind
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.services import pass_changed, set_status
+from walletpass.scan.requests import balance_of
 
 READERS = ("till", "crm")
 routes = Routes()

@@ -1,7 +1,8 @@
 """Request and response schemas of the /api/v1 resources (programs to stats).
 
 Declared once: pydantic validates requests with them and the OpenAPI document is generated
-from them. The till's scan schemas live in ``walletpass.api.schemas``.
+from them. The till's scan schemas live in the scan domain (``walletpass.scan.requests``),
+shared with the till page.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from pydantic import (
     model_validator,
 )
 
-from walletpass.api.schemas import BalanceOut, LineIn, Money, Strict
 from walletpass.crm.events import EVENT_TYPES
 from walletpass.offers.models import MAX_TOTAL_CAP, MAX_USES_PER_COUPON
+from walletpass.scan.requests import BalanceOut, LineIn, Money, Strict
 
 T = TypeVar("T")
 

@@ -1,9 +1,9 @@
 """/till: staff sign in, scan a pass (camera, USB scanner or typed code), act on it.
 
 The page is static HTML plus till.js; it talks to the JSON endpoints below with the
-session cookie and the CSRF token in ``X-CSRF-Token``. The endpoints call the same scan
-service as ``POST /api/v1/scans``, as the signed-in staff user, in a transaction scoped
-to the user's merchant.
+session cookie and the CSRF token in ``X-CSRF-Token``. The endpoints take, log and
+answer a scan as ``POST /api/v1/scans`` does (:mod:`walletpass.scan.requests`), as the
+signed-in staff user, in a transaction scoped to the user's merchant.
 """
 
 from __future__ import annotations
@@ -27,13 +27,11 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from walletpass import errors
-from walletpass.api.scans import balance_of, scan_out
-from walletpass.api.schemas import ScanIn
-from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.services import Actor
 from walletpass.offers.models import Coupon
 from walletpass.passes.models import Pass
 from walletpass.scan import services as scan_services
+from walletpass.scan.requests import ScanIn, record_refused, scan_out, scan_request, undo
 from walletpass.tenancy.models import Merchant, Store, User
 from walletpass.web import auth
 from walletpass.web.context import current_runtime
@@ -157,18 +155,8 @@ def api_scan(user: User) -> Response:
             if scan_in.action == "redeem_coupon" and coupon_id is not None:
                 # A member's coupon has its own pass: redeem through that pass's code.
                 code = _coupon_code(db, scan_in.code, coupon_id)
-            req = scan_services.ScanRequest(
-                code=code,
-                action=scan_in.action,
-                amount=scan_in.amount,
-                currency=scan_in.currency,
-                receipt_id=scan_in.receipt_id,
-                reward_id=scan_in.reward_id,
-                redeem_points=scan_in.redeem_points,
-                stamps=scan_in.stamps,
-            )
             outcome = scan_services.apply_scan(
-                db, runtime.settings, req, _actor(user), user_id=user.id
+                db, runtime.settings, scan_request(scan_in, code), _actor(user), user_id=user.id
             )
             payload = scan_out(db, outcome).model_dump(mode="json")
     except errors.WalletpassError as exc:
@@ -197,17 +185,8 @@ def _record_failure(user: User, scan_in: ScanIn, exc: errors.WalletpassError) ->
     # does, so staff anomaly reports see refused scans from the till page too.
     try:
         with current_runtime().transaction(user.merchant_id) as db:
-            scan_services.record_failed_scan(
-                db,
-                scan_in.code,
-                scan_in.action,
-                exc,
-                _actor(user),
-                merchant_id=user.merchant_id,
-                api_key_id=None,
-                user_id=user.id,
-                receipt_id=scan_in.receipt_id,
-                amount=scan_in.amount,
+            record_refused(
+                db, scan_in, exc, _actor(user), merchant_id=user.merchant_id, user_id=user.id
             )
     except Exception:  # the staff member still needs to see the real error
         current_app.logger.exception("could not record a failed till scan")
@@ -219,11 +198,9 @@ def api_undo(user: User, scan_id: int) -> Response:
     runtime = current_runtime()
     try:
         with runtime.transaction(user.merchant_id) as db:
-            scan = scan_services.undo_scan(db, runtime.settings, scan_id, _actor(user))
-            member = db.get(Member, scan.member_id) if scan.member_id else None
-            program = db.get(Program, member.program_id) if member else None
-            balance = balance_of(member, program).model_dump(mode="json")
-            undone_at = scan.undone_at.isoformat() if scan.undone_at else None
+            out = undo(db, runtime.settings, scan_id, _actor(user))
     except errors.WalletpassError as exc:
         return _json_error(exc.code, exc.detail, exc.status)
-    return jsonify({"scan_id": scan_id, "undone_at": undone_at, "balance": balance})
+    # undone_at as isoformat() ("+00:00"), as the page has always had it (pydantic says "Z").
+    balance = out.balance.model_dump(mode="json")
+    return jsonify({"scan_id": scan_id, "undone_at": out.undone_at.isoformat(), "balance": balance})
