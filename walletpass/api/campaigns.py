@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletpass import errors
-from walletpass.api.framework import Api, Context, Routes, paginate
+from walletpass.api.framework import Context, Routes, paginate
 from walletpass.api.resources_schemas import (
     AudiencePreviewIn,
     AudiencePreviewOut,
@@ -180,7 +180,3 @@ def get_campaign_results(ctx: Context) -> CampaignResults:
     campaign = _campaign(ctx.session, ctx.path["campaign_id"])
     data: dict[str, Any] = campaign_results(ctx.session, campaign.id)
     return CampaignResults(campaign_id=campaign.id, results=data)
-
-
-def register(api: Api) -> None:
-    api.include(routes)

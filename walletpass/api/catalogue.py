@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from walletpass import errors
-from walletpass.api.framework import Api, Context, Routes, paginate
+from walletpass.api.framework import Context, Routes, paginate
 from walletpass.api.members import get_member, pass_links
 from walletpass.api.resources_schemas import (
     CouponDetail,
@@ -433,7 +433,3 @@ def void_coupon(ctx: Context) -> None:
     """Void a coupon: it can no longer be used and its pass shows as void."""
     offers.void_coupon(ctx.session, ctx.settings, _coupon(ctx.session, ctx.path["coupon_id"]))
     return None
-
-
-def register(api: Api) -> None:
-    api.include(routes)

@@ -36,6 +36,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from werkzeug.exceptions import HTTPException
 
 from walletpass import errors
+from walletpass.api import docs
 from walletpass.crm.models import IdempotencyRecord
 from walletpass.runtime import Runtime
 from walletpass.tenancy import apikeys
@@ -307,8 +308,6 @@ class Api:
         """``GET /api/docs``: the reference page, rendered from the OpenAPI document."""
 
         def api_docs() -> Response:
-            from walletpass.api import docs
-
             runtime: Runtime = current_runtime()
             server = runtime.settings.public_url.rstrip("/") + (state.url_prefix or "")
             return Response(docs.render(self.openapi(server)), mimetype="text/html")
@@ -337,17 +336,6 @@ class Api:
             self.blueprint.add_url_rule(
                 op.path, endpoint=op.operation_id, view_func=self._view(op), methods=[op.method]
             )
-
-    def operation(self, *args: Any, **kwargs: Any) -> Callable[[Handler], Handler]:
-        """Declare and serve one operation (resource modules not yet on :class:`Routes`)."""
-
-        def deco(fn: Handler) -> Handler:
-            routes = Routes()
-            routes.operation(*args, **kwargs)(fn)
-            self.include(routes)
-            return fn
-
-        return deco
 
     def _view(self, op: Operation) -> Callable[..., Response]:
         def view(**path: Any) -> Response:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from walletpass import errors
-from walletpass.api.framework import Api, Context, Routes, paginate
+from walletpass.api.framework import Context, Routes, paginate
 from walletpass.api.resources_schemas import (
     AdjustTx,
     LedgerEntryOut,
@@ -397,7 +397,3 @@ def create_transaction(ctx: Context) -> TransactionOut:
         redemption_code=change.redemption_code,
         rewards_reached=change.rewards_reached,
     )
-
-
-def register(api: Api) -> None:
-    api.include(routes)

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from walletpass import errors
-from walletpass.api.framework import Api, Context, Routes, paginate
+from walletpass.api.framework import Context, Routes, paginate
 from walletpass.api.resources_schemas import (
     Design,
     PageQuery,
@@ -331,7 +331,3 @@ def delete_store(ctx: Context) -> None:
     """Delete a store (admin); its history keeps working without it."""
     store_rules.delete_store(ctx.session, get_store(ctx.session, ctx.path["store_id"]))
     return None
-
-
-def register(api: Api) -> None:
-    api.include(routes)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletpass import errors
-from walletpass.api.framework import Api, Context, Routes
+from walletpass.api.framework import Context, Routes
 from walletpass.loyalty.services import Actor
 from walletpass.scan import services as scan_services
 from walletpass.scan.requests import (
@@ -105,7 +105,3 @@ def undo_scan(ctx: Context) -> UndoOut:
     """Undo a scan made by mistake (within 5 minutes)."""
     actor = actor_for(ctx.session, ctx.api_key, None)
     return undo(ctx.session, ctx.settings, ctx.path["scan_id"], actor)
-
-
-def register(api: Api) -> None:
-    api.include(routes)

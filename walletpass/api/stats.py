@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from walletpass import analytics
-from walletpass.api.framework import Api, Context, Routes
+from walletpass.api.framework import Context, Routes
 from walletpass.api.resources_schemas import DayCount, PerPlatform, StatsOut, StatsQuery
 from walletpass.db import utcnow
 from walletpass.loyalty.models import LedgerEntry, Member
@@ -71,7 +71,3 @@ def get_stats(ctx: Context) -> StatsOut:
         points_earned=int(earned or 0),
         points_redeemed=-int(redeemed or 0),
     )
-
-
-def register(api: Api) -> None:
-    api.include(routes)

@@ -1,29 +1,21 @@
-"""The /api/v1 blueprint: builds the Api, registers every resource module, serves OpenAPI."""
+"""The /api/v1 blueprint: the Api, every resource module's routes on it, the OpenAPI document."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
 from walletpass import errors
+from walletpass.api import campaigns, catalogue, members, programs, scans, stats, webhooks
 from walletpass.api.framework import Api, MethodNotAllowed, PayloadTooLarge, problem_response
 from walletpass.web.context import current_runtime
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 api = Api(bp, title="walletpass API", version="1")
 
-# Resource modules: each defines ``register(api)``.
-RESOURCE_MODULES = ("scans", "programs", "members", "catalogue", "campaigns", "webhooks", "stats")
-
-
-def _register_resources() -> None:
-    import importlib
-
-    for name in RESOURCE_MODULES:
-        # A missing module is an error: skipping it would drop its endpoints silently.
-        importlib.import_module(f"walletpass.api.{name}").register(api)
-
-
-_register_resources()
+# Each resource module declares its operations on its ``routes``; this is the order of the
+# OpenAPI document's paths.
+for resource in (scans, programs, members, catalogue, campaigns, webhooks, stats):
+    api.include(resource.routes)
 
 
 @bp.get("/openapi.json")

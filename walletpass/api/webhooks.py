@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletpass import errors
-from walletpass.api.framework import Api, Context, Routes, paginate
+from walletpass.api.framework import Context, Routes, paginate
 from walletpass.api.resources_schemas import (
     PageQuery,
     WebhookDeliveryOut,
@@ -186,7 +186,3 @@ def redeliver_webhook(ctx: Context) -> WebhookDeliveryOut:
         raise errors.NotFound(f"no delivery {ctx.path['delivery_id']} on this endpoint")
     delivery = outbound.redeliver(ctx.session, delivery.id)
     return WebhookDeliveryOut.model_validate(delivery, from_attributes=True)
-
-
-def register(api: Api) -> None:
-    api.include(routes)
