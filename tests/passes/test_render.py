@@ -229,6 +229,31 @@ def test_render_does_not_mutate_the_template(template):
     assert json.dumps(template.pass_json, sort_keys=True) == before
 
 
+def test_result_shares_nothing_mutable_with_the_template(template):
+    before = json.dumps(template.pass_json)
+    first = render.render_pass_json(template, FULL)
+    expected = json.loads(json.dumps(first))
+
+    def scribble(obj) -> None:
+        if isinstance(obj, dict):
+            for value in list(obj.values()):
+                scribble(value)
+            obj["scribbled"] = True
+        elif isinstance(obj, list):
+            for value in obj:
+                scribble(value)
+            obj.append("scribbled")
+
+    scribble(first)
+    assert render.render_pass_json(template, FULL) == expected
+    assert json.dumps(template.pass_json) == before
+    google = render.render_google_class(template, FULL)
+    if google is not None:
+        wanted = json.loads(json.dumps(google))
+        scribble(google)
+        assert render.render_google_class(template, FULL) == wanted
+
+
 def test_dumps_pass_json_is_compact_utf8():
     pj = render.render_pass_json(load("points_tiers"), FULL)
     data = render.dumps_pass_json(pj)

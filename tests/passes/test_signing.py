@@ -427,3 +427,36 @@ def test_each_template_bundle_verifies(template_dir, certs_dir, identity, tmp_pa
     assert assemble_pkpass(parts.pass_json, parts.manifest, parts.signature, files) == (
         parts.zip_bytes
     )
+
+
+class _FakeSigner:
+    def sign(self, data: bytes) -> bytes:
+        return b"signature over " + data[:16]
+
+
+@pytest.mark.parametrize("template_dir", _template_dirs(), ids=lambda p: p.name)
+def test_spliced_manifest_and_flat_zip_match_the_plain_forms(template_dir):
+    # build_pkpass splices pass.json's digest into the template's cached manifest and
+    # writes the ZIP by hand: both must equal the plain forms, in either file order.
+    from walletpass.passes import render, templates
+
+    template = templates.load_template(template_dir)
+    for points in (0, 1240):
+        variables = {**templates.SAMPLE_VARIABLES, "points": points}
+        pass_json = render.dumps_pass_json(render.render_pass_json(template, variables))
+        files, hashes = render.bundle_files(template, variables)
+        for order in (files, dict(reversed(list(files.items())))):
+            parts = build_pkpass(pass_json, order, hashes, _FakeSigner())
+            expected = manifest_bytes({**hashes, "pass.json": sha1_hex(pass_json)})
+            assert parts.manifest == expected
+            with zipfile.ZipFile(io.BytesIO(parts.zip_bytes)) as zf:
+                assert zf.testzip() is None
+                names = [info.filename for info in zf.infolist()]
+                assert names == [*sorted(files), "pass.json", "manifest.json", "signature"]
+                assert zf.read("pass.json") == pass_json
+                assert zf.read("manifest.json") == expected
+                assert zf.read("signature") == parts.signature
+                for name, data in files.items():
+                    assert zf.read(name) == data
+            again = assemble_pkpass(pass_json, parts.manifest, parts.signature, files)
+            assert again == parts.zip_bytes

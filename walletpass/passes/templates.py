@@ -151,10 +151,6 @@ class PassTemplate:
     google_class: dict | None = field(compare=False, repr=False)
     # Parsed template.json (program kinds, default colours, dynamic strip settings).
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    # walletpass.passes.render's compiled form of pass_json / google_class, built on first
-    # use. Per instance, so a template re-loaded after an edit on disk compiles afresh; a
-    # loaded template is shared and must not be edited in place.
-    render_cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
 def list_templates(templates_root: Path) -> list[str]:
