@@ -195,10 +195,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     if url.startswith("postgresql+psycopg"):
-        from walletpass.pgcursor import DescribedCursor
-
         connect_args = kwargs.setdefault("connect_args", {})
-        connect_args.setdefault("cursor_factory", DescribedCursor)
         # An unreachable host fails start-up in seconds, not after the kernel's timeout.
         connect_args.setdefault("connect_timeout", 10)
     engine = create_engine(url, **kwargs)
