@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import factories
 from test_admin_support import make_shop, sign_in
 
-from walletpass.admin import kpis
+from walletpass import analytics
 from walletpass.campaigns.models import Campaign, CampaignRecipient
 from walletpass.passes.models import PassEvent, PassStatus
 from walletpass.scan.models import Scan
@@ -126,7 +126,7 @@ def build(runtime, settings):  # type: ignore[no-untyped-def]
 
 
 def test_period_is_whole_local_days():
-    period = kpis.Period.ending(NOW, 7, PARIS)
+    period = analytics.Period.ending(NOW, 7, PARIS)
     assert period.day_list[0] == date(2025, 6, 4) and period.day_list[-1] == date(2025, 6, 10)
     assert period.start == datetime(2025, 6, 3, 22, 0, tzinfo=UTC)
     assert period.end == datetime(2025, 6, 10, 22, 0, tzinfo=UTC)
@@ -134,9 +134,9 @@ def test_period_is_whole_local_days():
 
 def test_kpis_match_hand_computed_values(runtime, settings):  # type: ignore[no-untyped-def]
     shop = build(runtime, settings)
-    period = kpis.Period.ending(NOW, 7, PARIS)
+    period = analytics.Period.ending(NOW, 7, PARIS)
     with runtime.transaction(shop.merchant_id) as s:
-        data = kpis.dashboard(s, period)
+        data = analytics.dashboard(s, period)
 
     ev = data.pass_events.series
     #                          4  5  6  7  8  9 10 June
@@ -163,7 +163,7 @@ def test_kpis_match_hand_computed_values(runtime, settings):  # type: ignore[no-
 def test_empty_shop_has_no_rates(runtime, settings):  # type: ignore[no-untyped-def]
     shop = make_shop(runtime)
     with runtime.transaction(shop.merchant_id) as s:
-        data = kpis.dashboard(s, kpis.Period.ending(NOW, 30, PARIS))
+        data = analytics.dashboard(s, analytics.Period.ending(NOW, 30, PARIS))
     assert data.repeat.rate is None
     assert data.average_spend is None
     assert data.campaigns == []
@@ -175,7 +175,7 @@ def test_kpis_never_mix_merchants(runtime, settings):  # type: ignore[no-untyped
     build(runtime, settings)
     other = make_shop(runtime)
     with runtime.transaction(other.merchant_id) as s:
-        data = kpis.dashboard(s, kpis.Period.ending(NOW, 7, PARIS))
+        data = analytics.dashboard(s, analytics.Period.ending(NOW, 7, PARIS))
     assert data.pass_events.total("apple installed") == 0
     assert data.scans.total("scans") == 0
     assert data.liability.points == 0

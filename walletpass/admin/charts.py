@@ -11,7 +11,7 @@ from typing import Any
 import plotly
 import plotly.graph_objects as go
 
-from walletpass.admin.kpis import Dashboard
+from walletpass.analytics import Dashboard
 
 APPLE = "#1d1d1f"
 GOOGLE = "#1a73e8"

@@ -56,7 +56,7 @@ def _guard() -> Any:
     return auth.check_csrf()
 
 
-# --- helpers shared by the areas ---------------------------------------------------------
+# --- helpers shared by the areas ----------------------------------------------------------
 
 
 # The areas call it by this name.

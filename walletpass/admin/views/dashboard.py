@@ -10,7 +10,8 @@ from typing import Any
 from flask import Response, render_template, request, url_for
 from plotly.offline import get_plotlyjs
 
-from walletpass.admin import charts, kpis
+from walletpass import analytics
+from walletpass.admin import charts
 from walletpass.admin.views.common import bp, merchant_tz, tx, user
 from walletpass.db import utcnow
 from walletpass.tenancy.models import Merchant
@@ -19,18 +20,18 @@ from walletpass.tenancy.models import Merchant
 @bp.get("/")
 def dashboard() -> Any:
     days = request.args.get("days", type=int) or 30
-    if days not in kpis.PERIODS:
+    if days not in analytics.PERIODS:
         days = 30
     with tx() as session:
         tz = merchant_tz(session)
         merchant = session.get(Merchant, user().merchant_id)
-        data = kpis.dashboard(session, kpis.Period.ending(utcnow(), days, tz))
+        data = analytics.dashboard(session, analytics.Period.ending(utcnow(), days, tz))
     currency = merchant.currency if merchant else ""
     return render_template(
         "admin/dashboard.html",
         data=data,
         days=days,
-        periods=kpis.PERIODS,
+        periods=analytics.PERIODS,
         currency=currency,
         charts=charts.dashboard_charts(data),
         plotly_src=url_for("admin.plotly_js", v=charts.plotly_version()),
