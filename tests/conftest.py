@@ -1,6 +1,11 @@
 """Shared fixtures: a real database (SQLite file, or PostgreSQL when
 WALLETPASS_TEST_DATABASE_URL is set) migrated once per session and emptied after each
-test, dev signing certificates, the app, a worker."""
+test, dev signing certificates, the app, a worker.
+
+Under pytest-xdist each worker has a PostgreSQL database of its own, the URL's name with
+the worker's id appended (``test_gw0``, ``test_gw1``...), created when missing; the
+worker's WALLETPASS_TEST_DATABASE_URL names it, so tests and the commands they run that
+read the variable use it too."""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -26,6 +33,31 @@ from walletpass.runtime import Runtime
 REPO = Path(__file__).resolve().parent.parent
 PASS_TYPE_ID = "pass.test.walletpass"
 TEAM_ID = "TESTTEAM01"
+
+
+def _worker_database_url(url: str) -> str:
+    """The xdist worker's own PostgreSQL database: two workers sharing one would drop
+    each other's schema and empty each other's tables."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not (worker and url.startswith("postgresql")):
+        return url
+    parsed = make_url(url)
+    if (parsed.database or "").endswith(f"_{worker}"):
+        return url  # a process started by a test inherits the worker's URL
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+if os.environ.get("WALLETPASS_TEST_DATABASE_URL"):
+    os.environ["WALLETPASS_TEST_DATABASE_URL"] = _worker_database_url(
+        os.environ["WALLETPASS_TEST_DATABASE_URL"]
+    )
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    if pluginmanager.is_blocked("xdist") or not pluginmanager.has_plugin("xdist"):
+        # pyproject's addopts ask for --numprocesses 2; under `-p no:xdist` it is accepted
+        # and ignored, so the tests run in this one process.
+        parser.addoption("--numprocesses", help="ignored: pytest-xdist is not loaded")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -57,6 +89,8 @@ def _test_db_url(tmp: Path | None) -> str:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = _test_db_url(tmp_path_factory.mktemp("db"))
+    if url.startswith("postgresql"):
+        _create_database_if_missing(url)
     engine = make_engine(url)
     _reset_schema(engine)
     # The schema comes from the models; tests/test_migrations.py checks that the Alembic
@@ -66,6 +100,31 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     stamp(engine)
     engine.dispose()
     yield url
+
+
+def _create_database_if_missing(url: str) -> None:
+    parsed = make_url(url)
+    name = parsed.database
+    for maintenance in ("postgres", "template1"):
+        admin = create_engine(parsed.set(database=maintenance), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                exists = conn.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+                ).first()
+                if not exists:
+                    quoted = conn.dialect.identifier_preparer.quote(name)
+                    conn.execute(text(f"CREATE DATABASE {quoted} TEMPLATE template0"))
+            return
+        except ProgrammingError as exc:  # created meanwhile by another run
+            if getattr(exc.orig, "sqlstate", None) == "42P04":
+                return
+            raise
+        except OperationalError:
+            if maintenance == "template1":
+                raise
+        finally:
+            admin.dispose()
 
 
 def _reset_schema(engine) -> None:  # type: ignore[no-untyped-def]

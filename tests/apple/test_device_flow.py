@@ -7,7 +7,7 @@ import time
 
 import factories
 import pytest
-from apple_helpers import set_points
+from apple_helpers import set_points, wait_for_older_writers
 from pkpass_check import verify_pkpass
 from sqlalchemy import func, select, update
 
@@ -62,6 +62,7 @@ def test_device_flow_end_to_end(client, card, runtime, settings, worker, apns, c
     assert push.body == b"{}"
     assert apns.peer_subjects[-1].get("userId") == card["type"]
     # 4. Wallet asks what changed since its tag, and fetches the new pass.
+    wait_for_older_writers(runtime)
     changed = client.get(
         f"/apple/v1/devices/{DEVICE}/registrations/{card['type']}",
         query_string={"passesUpdatedSince": tag},

@@ -7,7 +7,7 @@ import zipfile
 
 import factories
 import pytest
-from apple_helpers import set_points
+from apple_helpers import set_points, wait_for_older_writers
 from sqlalchemy import func, select
 
 from walletpass.apple.models import AppleLog, Device, Registration
@@ -97,6 +97,7 @@ def test_list_tags_are_strings_and_never_miss_a_change(client, card, runtime, se
         other_card = {**card, "serial": other.serial, "token": other.auth_token, "id": other.id}
     client.post(reg_url(other_card), json={"pushToken": TOKEN}, headers=auth(other_card))
 
+    wait_for_older_writers(runtime)
     r = client.get(f"/apple/v1/devices/{DEVICE}/registrations/{card['type']}")
     assert r.status_code == 200
     assert sorted(r.json["serialNumbers"]) == sorted([card["serial"], other_card["serial"]])
@@ -109,6 +110,7 @@ def test_list_tags_are_strings_and_never_miss_a_change(client, card, runtime, se
     set_points(runtime, settings, card, 50)
     with runtime.transaction(card["merchant_id"]) as s:
         pass_changed(s, s.get(Pass, other_card["id"]), settings=settings)
+    wait_for_older_writers(runtime)
     r = client.get(url)
     assert r.status_code == 200
     assert sorted(r.json["serialNumbers"]) == sorted([card["serial"], other_card["serial"]])
