@@ -24,47 +24,120 @@ class WalletpassError(Exception):
         self.extra = extra
 
 
-def _error(name: str, status: int, code: str, title: str) -> type[WalletpassError]:
-    return type(name, (WalletpassError,), {"status": status, "code": code, "title": title})
+# Classes, not type() calls, so that a checker sees them as types (an except clause, a
+# subclass, an annotation); their order here is the order of all_problem_types().
+class ValidationFailed(WalletpassError):
+    status = 422
+    code = "validation-error"
+    title = "The request is not valid"
 
 
-ValidationFailed = _error("ValidationFailed", 422, "validation-error", "The request is not valid")
-NotFound = _error("NotFound", 404, "not-found", "No such resource")
-Unauthenticated = _error("Unauthenticated", 401, "unauthenticated", "A valid API key is required")
-Forbidden = _error("Forbidden", 403, "insufficient-scope", "This API key may not do that")
-Conflict = _error("Conflict", 409, "conflict", "The resource already exists")
-IdempotencyKeyReused = _error(
-    "IdempotencyKeyReused",
-    422,
-    "idempotency-key-reused",
-    "This Idempotency-Key was used with a different request",
-)
-RateLimited = _error("RateLimited", 429, "rate-limited", "Too many requests")
-UnknownCode = _error("UnknownCode", 404, "unknown-code", "No pass or coupon has this code")
-PassInactive = _error("PassInactive", 409, "pass-inactive", "This pass is voided or expired")
-InsufficientPoints = _error("InsufficientPoints", 409, "insufficient-points", "Not enough points")
-RewardUnavailable = _error(
-    "RewardUnavailable", 409, "reward-unavailable", "This reward cannot be redeemed now"
-)
-UnknownReward = _error("UnknownReward", 404, "unknown-reward", "No such reward in this program")
-CouponExpired = _error("CouponExpired", 409, "coupon-expired", "This coupon is not valid now")
-CouponUsedUp = _error("CouponUsedUp", 409, "coupon-used", "This coupon has been used")
-OfferCapReached = _error(
-    "OfferCapReached", 409, "offer-cap-reached", "This offer has been fully redeemed"
-)
-ActionNotAllowed = _error(
-    "ActionNotAllowed", 422, "action-not-allowed", "This action does not apply to this pass"
-)
-DuplicateReceipt = _error(
-    "DuplicateReceipt",
-    409,
-    "duplicate-receipt",
-    "This receipt was already recorded with different content",
-)
-UnknownReceipt = _error(
-    "UnknownReceipt", 404, "unknown-receipt", "No purchase was recorded with this receipt id"
-)
-UndoExpired = _error("UndoExpired", 409, "undo-expired", "This scan can no longer be undone")
+class NotFound(WalletpassError):
+    status = 404
+    code = "not-found"
+    title = "No such resource"
+
+
+class Unauthenticated(WalletpassError):
+    status = 401
+    code = "unauthenticated"
+    title = "A valid API key is required"
+
+
+class Forbidden(WalletpassError):
+    status = 403
+    code = "insufficient-scope"
+    title = "This API key may not do that"
+
+
+class Conflict(WalletpassError):
+    status = 409
+    code = "conflict"
+    title = "The resource already exists"
+
+
+class IdempotencyKeyReused(WalletpassError):
+    status = 422
+    code = "idempotency-key-reused"
+    title = "This Idempotency-Key was used with a different request"
+
+
+class RateLimited(WalletpassError):
+    status = 429
+    code = "rate-limited"
+    title = "Too many requests"
+
+
+class UnknownCode(WalletpassError):
+    status = 404
+    code = "unknown-code"
+    title = "No pass or coupon has this code"
+
+
+class PassInactive(WalletpassError):
+    status = 409
+    code = "pass-inactive"
+    title = "This pass is voided or expired"
+
+
+class InsufficientPoints(WalletpassError):
+    status = 409
+    code = "insufficient-points"
+    title = "Not enough points"
+
+
+class RewardUnavailable(WalletpassError):
+    status = 409
+    code = "reward-unavailable"
+    title = "This reward cannot be redeemed now"
+
+
+class UnknownReward(WalletpassError):
+    status = 404
+    code = "unknown-reward"
+    title = "No such reward in this program"
+
+
+class CouponExpired(WalletpassError):
+    status = 409
+    code = "coupon-expired"
+    title = "This coupon is not valid now"
+
+
+class CouponUsedUp(WalletpassError):
+    status = 409
+    code = "coupon-used"
+    title = "This coupon has been used"
+
+
+class OfferCapReached(WalletpassError):
+    status = 409
+    code = "offer-cap-reached"
+    title = "This offer has been fully redeemed"
+
+
+class ActionNotAllowed(WalletpassError):
+    status = 422
+    code = "action-not-allowed"
+    title = "This action does not apply to this pass"
+
+
+class DuplicateReceipt(WalletpassError):
+    status = 409
+    code = "duplicate-receipt"
+    title = "This receipt was already recorded with different content"
+
+
+class UnknownReceipt(WalletpassError):
+    status = 404
+    code = "unknown-receipt"
+    title = "No purchase was recorded with this receipt id"
+
+
+class UndoExpired(WalletpassError):
+    status = 409
+    code = "undo-expired"
+    title = "This scan can no longer be undone"
 
 
 def all_problem_types() -> list[type[WalletpassError]]:
