@@ -399,6 +399,8 @@ class _Conn(asyncio.Protocol):
             ),
             self.streams,
         )
+        # h2 annotates the attribute as hpack's Encoder class, though it only calls encode()
+        # and sets header_table_size, which this drop-in has.
         self.h2.encoder = StatelessHpackEncoder()  # type: ignore[assignment]
         self.transport: asyncio.Transport | None = None
         loop = engine.loop
@@ -446,8 +448,7 @@ class _Conn(asyncio.Protocol):
         streams = self.streams
         done = 0
         for ev in events:
-            t = type(ev)
-            if t is ResponseReceived:
+            if type(ev) is ResponseReceived:
                 req = streams.get(ev.stream_id)
                 if req is not None:
                     for k, v in ev.headers:
@@ -457,12 +458,12 @@ class _Conn(asyncio.Protocol):
                             req.apns_id = v
                         elif k == b"retry-after":
                             req.retry_after = v
-            elif t is DataReceived:
+            elif type(ev) is DataReceived:
                 req = streams.get(ev.stream_id)
                 if req is not None:
                     req.body += ev.data
                 self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
-            elif t is StreamEnded:
+            elif type(ev) is StreamEnded:
                 req = streams.pop(ev.stream_id, None)
                 if req is not None:
                     engine.complete(req)
@@ -473,16 +474,16 @@ class _Conn(asyncio.Protocol):
                     # turns on whole windows.
                     if done % _REFILL_EVERY == 0 and engine.pending:
                         engine.pump()
-            elif t is StreamReset:
+            elif type(ev) is StreamReset:
                 req = streams.pop(ev.stream_id, None)
                 if req is not None:
                     # REFUSED_STREAM promises the request was not processed.
                     engine.requeue_or_fail(req, f"stream reset by server ({ev.error_code!r})")
-            elif t is RemoteSettingsChanged:
+            elif type(ev) is RemoteSettingsChanged:
                 if not self.ready.done():
                     self.usable = True
                     self.ready.set_result(None)
-            elif t is ConnectionTerminated:
+            elif type(ev) is ConnectionTerminated:
                 self.goaway(ev.last_stream_id, ev.error_code)
         # New streams first (they may ride in the same write as our ACKs).
         if engine.pending:

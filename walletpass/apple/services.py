@@ -6,8 +6,9 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -120,10 +121,14 @@ def unregister(session: Session, pass_row: Pass, library_id: str) -> None:
     ).one_or_none()
     if device is None:
         return
-    deleted = session.execute(
-        delete(Registration).where(
-            Registration.device_id == device.id, Registration.pass_id == pass_row.id
-        )
+    # Session.execute is typed as returning a Result; a DELETE's is a CursorResult.
+    deleted = cast(
+        "CursorResult[Any]",
+        session.execute(
+            delete(Registration).where(
+                Registration.device_id == device.id, Registration.pass_id == pass_row.id
+            )
+        ),
     ).rowcount
     if deleted:
         record_event(session, pass_row, "apple", "removed")

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from walletpass.db import utcnow
 from walletpass.jobs import registry
@@ -190,7 +191,7 @@ class Worker:
                 stop.wait(idle_sleep)
         log.info("worker %s stopped", self.name)
 
-    def _context(self, session) -> JobContext:  # type: ignore[no-untyped-def]
+    def _context(self, session: Session) -> JobContext:
         return JobContext(self.runtime.settings, session, self.runtime.services)
 
     def _run_single(self, kind: registry.Kind, merchant_id: int | None, job: Job) -> None:
@@ -234,7 +235,7 @@ class Worker:
             for job in jobs:
                 self._record(session, job, exc)
 
-    def _record(self, session, job: Job, outcome: Exception | None) -> None:  # type: ignore[no-untyped-def]
+    def _record(self, session: Session, job: Job, outcome: Exception | None) -> None:
         now = utcnow()
         mine = (Job.id == job.id) & (Job.locked_by == self.name) & (Job.status == JobStatus.RUNNING)
         if outcome is None:
@@ -268,7 +269,7 @@ class Worker:
         )
 
 
-def _pending_twin_exists(session, job: Job) -> bool:  # type: ignore[no-untyped-def]
+def _pending_twin_exists(session: Session, job: Job) -> bool:
     return (
         session.scalar(
             select(Job.id).where(
