@@ -11,9 +11,10 @@ from apple_helpers import set_points, wait_for_older_writers
 from sqlalchemy import func, select
 
 from walletpass.apple.models import AppleLog, Device, Registration
+from walletpass.cards.build import build_bundle
 from walletpass.jobs.models import Job, JobStatus
 from walletpass.passes.models import Pass, PassEvent
-from walletpass.passes.services import pass_changed
+from walletpass.passes.services import pass_changed, remember_signature
 
 DEVICE = "a1b2c3d4e5f6"
 TOKEN = "ab" * 32
@@ -173,8 +174,6 @@ def test_get_pass_last_modified_and_304(client, card, runtime, settings, monkeyp
 def test_a_signature_is_kept_only_for_the_version_it_signed(client, card, runtime, settings):  # type: ignore[no-untyped-def]
     """A fetch renders and signs outside its write transaction; if the pass changed in
     between, the signature of the old version is not kept as the new one's."""
-    from walletpass.passes.services import build_bundle, remember_signature
-
     set_points(runtime, settings, card, 12)
     with runtime.transaction(readonly=True) as s:
         bundle = build_bundle(s, settings, s.get(Pass, card["id"]))

@@ -26,6 +26,7 @@ from walletpass.campaigns import services
 from walletpass.campaigns.models import Campaign, CampaignRecipient, RecipientStatus
 from walletpass.campaigns.results import campaign_results
 from walletpass.campaigns.state import campaign_overlay
+from walletpass.cards.variables import pass_variables
 from walletpass.crm.models import WebhookDelivery
 from walletpass.crm.outbound import create_endpoint
 from walletpass.db import utcnow
@@ -209,13 +210,6 @@ def test_device_fetch_after_push_counts_as_delivered(runtime, settings, world, w
 
 
 def test_rendered_card_shows_the_campaign(runtime, settings, world, worker):
-    from pathlib import Path
-
-    state_py = Path(__file__).resolve().parents[2] / "walletpass" / "passes" / "state.py"
-    if "campaign_overlay" not in state_py.read_text():
-        pytest.skip("walletpass.passes.state does not call campaign_overlay yet (lead wires it)")
-    from walletpass.passes.state import pass_variables
-
     _launch(runtime, settings, world)
     worker.run_until_idle()
     with runtime.transaction() as s:

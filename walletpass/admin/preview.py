@@ -18,7 +18,7 @@ from typing import Any
 import segno
 
 from walletpass.passes import render, templates
-from walletpass.passes.state import DEFAULT_COLOURS, hex_to_rgb
+from walletpass.passes.colours import DEFAULT_COLOURS, hex_to_rgb
 
 
 @dataclass

@@ -195,7 +195,7 @@ def update_program(ctx: Context) -> ProgramOut:
         if template != program.template:
             shown_changed = True
             old_template, program.template = program.template, template
-            move_to_template(ctx.session, program, old_template)
+            move_to_template(ctx.session, program.id, old_template, program.template)
     if body.name is not None:
         shown_changed |= body.name != program.name
         program.name = body.name

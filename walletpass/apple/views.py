@@ -11,7 +11,8 @@ from email.utils import format_datetime, parsedate_to_datetime
 from flask import Blueprint, Response, jsonify, request
 
 from walletpass.apple import services
-from walletpass.passes.services import build_bundle, remember_signature
+from walletpass.cards.build import build_bundle
+from walletpass.passes.services import remember_signature
 from walletpass.web.context import current_runtime
 
 bp = Blueprint("apple", __name__, url_prefix="/apple/v1")

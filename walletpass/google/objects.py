@@ -1,7 +1,7 @@
 """Build Google Wallet class and object payloads (walletobjects v1) from pass variables.
 
 Builders are pure functions over the template variable mapping of
-``walletpass.passes.state.pass_variables``; only :func:`build_pass_resources` touches the
+``walletpass.cards.variables.pass_variables``; only :func:`build_pass_resources` touches the
 database (to name the class after the program or offer). Field names and enums follow the
 discovery document exactly, canonical UPPER_CASE forms only (specs/google-wallet.md §4).
 """

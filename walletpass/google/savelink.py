@@ -18,8 +18,9 @@ from urllib.parse import urlsplit
 from google.auth import crypt
 from google.auth import jwt as google_jwt
 
+from walletpass.cards.variables import pass_variables
 from walletpass.google.client import GoogleQuotaExceeded, GoogleTransient, GoogleWalletClient
-from walletpass.google.objects import PAYLOAD_KEYS
+from walletpass.google.objects import PAYLOAD_KEYS, build_pass_resources
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -139,9 +140,6 @@ def save_url_for_pass(
     Runs in the caller's transaction: ``pass_row.google_object_id`` is set before the REST
     calls so that a commit after success makes later changes enqueue ``google.sync``.
     """
-    from walletpass.google.objects import build_pass_resources
-    from walletpass.passes.state import pass_variables
-
     resources = build_pass_resources(
         session, settings, pass_row, pass_variables(session, pass_row, settings)
     )

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from walletpass.cards.variables import pass_variables
 from walletpass.db import utcnow
 from walletpass.google import budget
 from walletpass.google.client import (
@@ -34,9 +35,6 @@ from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater, h
 from walletpass.passes.models import Pass
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from walletpass.config import Settings
     from walletpass.jobs.models import Job
 
 log = logging.getLogger(__name__)
@@ -55,13 +53,6 @@ def client_for(ctx: JobContext) -> GoogleWalletClient:
 
 def now() -> datetime:
     return utcnow()
-
-
-def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict[str, Any]:
-    # Imported late: it pulls the whole domain model and is not needed to register kinds.
-    from walletpass.passes.state import pass_variables as compute
-
-    return compute(session, pass_row, settings)
 
 
 def _load(ctx: JobContext, job: Job) -> Pass | None:

@@ -11,7 +11,6 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from walletpass.config import Settings
-from walletpass.loyalty.models import Program
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.services import pass_changed
 
@@ -53,7 +52,9 @@ def refresh_program_passes(
     return count
 
 
-def move_to_template(session: Session, program: Program, old_template: str) -> None:
+def move_to_template(
+    session: Session, program_id: int, old_template: str, new_template: str
+) -> None:
     """The program's cards render from its new template from now on: the passes that
     rendered from ``old_template``. Coupons issued in a loyalty program keep the coupon
     template (a coupon is not a loyalty card). In an offers program, whose cards are
@@ -61,7 +62,7 @@ def move_to_template(session: Session, program: Program, old_template: str) -> N
     :func:`refresh_program_passes` afterwards so that wallets fetch the change."""
     session.execute(
         update(Pass)
-        .where(Pass.program_id == program.id, Pass.template == old_template)
-        .values(template=program.template)
+        .where(Pass.program_id == program_id, Pass.template == old_template)
+        .values(template=new_template)
         .execution_options(synchronize_session="fetch")
     )

@@ -10,11 +10,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -33,6 +33,9 @@ from walletpass.db import UTCDateTime, utcnow
 from walletpass.jobs.queue import DEFAULT_MAX_ATTEMPTS, enqueue, insert_select_sql
 from walletpass.passes import codes, stamps
 from walletpass.passes.models import Pass, PassStatus
+
+if TYPE_CHECKING:
+    from walletpass.passes.templates import PassTemplate
 
 
 def _whole_second(moment: datetime) -> datetime:
@@ -383,23 +386,34 @@ def remember_signature(session: Session, pass_id: int, bundle: Bundle) -> None:
     )
 
 
-def build_bundle(session: Session, settings: Settings, pass_row: Pass) -> Bundle:
+def build_bundle(
+    settings: Settings,
+    pass_row: Pass,
+    variables: Mapping[str, Any],
+    design_images: Mapping[str, str] | None = None,
+) -> Bundle:
     """The .pkpass of the pass's current version, changing nothing: it only reads, so a
     fetch can build it without holding a write transaction (on SQLite, the database's one
     write lock) while it renders and signs. :func:`remember_signature` keeps a new
-    signature afterwards."""
+    signature afterwards.
+
+    :param variables: what the card shows now (walletpass.cards works it out; this layer
+        reads no loyalty, offer or campaign state).
+    :param design_images: the merchant's uploaded images by file name (a program's
+        ``design["images"]``, paths under the instance home), put in place of the
+        template's own.
+    """
     # Imported here: the template and signing modules load images and keys, which the
     # web service's list/register paths never need.
     from walletpass.passes import pkpass, render, templates
     from walletpass.passes.signing import load_identity
-    from walletpass.passes.state import pass_variables
 
     template = templates.load_template(
         templates.template_dir(settings.templates_dir, pass_row.template)
     )
-    variables = pass_variables(session, pass_row, settings)
     files, hashes = render.bundle_files(template, variables)
-    _apply_design_images(session, settings, pass_row, template, files, hashes)
+    if design_images:
+        _apply_design_images(settings, template, design_images, files, hashes)
     cached = (
         pass_row.signed_version == pass_row.version
         and pass_row.signed_pass_json is not None
@@ -437,24 +451,15 @@ def build_bundle(session: Session, settings: Settings, pass_row: Pass) -> Bundle
 
 
 def _apply_design_images(
-    session: Session,
     settings: Settings,
-    pass_row: Pass,
-    template,  # type: ignore[no-untyped-def]
+    template: PassTemplate,
+    images: Mapping[str, str],
     files: dict[str, bytes],
     hashes: dict[str, str],
 ) -> None:
-    """Put the merchant's uploaded logo and strip (admin: Program.design["images"], paths
-    under the instance home) in place of the template's own. An image the template draws
-    per pass (the stamp card's strip) is left alone: it shows the customer's stamps."""
-    if pass_row.program_id is None:
-        return
-    from walletpass.loyalty.models import Program
-
-    program = session.get(Program, pass_row.program_id)
-    images = (program.design or {}).get("images") if program is not None else None
-    if not isinstance(images, dict):
-        return
+    """Put the merchant's uploaded logo and strip in place of the template's own. An image
+    the template draws per pass (the stamp card's strip) is left alone: it shows the
+    customer's stamps."""
     home = settings.home.resolve()
     for name, relative in images.items():
         if files.get(name) is not template.static_files.get(name) or name not in files:
@@ -474,7 +479,7 @@ def _read_design_image(path: str, _mtime_ns: int) -> tuple[bytes, str]:
     return data, hashlib.sha1(data).hexdigest()  # noqa: S324 - Apple's manifest uses SHA-1
 
 
-def _expiration(variables: dict[str, object]) -> datetime | None:
+def _expiration(variables: Mapping[str, object]) -> datetime | None:
     raw = variables.get("offer_valid_until") or variables.get("membership_valid_until")
     if not raw:
         return None

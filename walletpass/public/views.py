@@ -29,13 +29,14 @@ from flask import session as cookie
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from walletpass.cards.variables import pass_variables
 from walletpass.db import utcnow
 from walletpass.loyalty.models import Member, Program, ProgramKind
 from walletpass.loyalty.services import enroll, member_passes, today_for
 from walletpass.offers.models import Offer
+from walletpass.passes.colours import DEFAULT_COLOURS
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.services import issue_pass
-from walletpass.passes.state import DEFAULT_COLOURS, pass_variables
 from walletpass.public import qr
 from walletpass.public.forms import JoinForm, clean_token
 from walletpass.public.ratelimit import RateLimiter

@@ -7,8 +7,9 @@ import re
 from flask import Blueprint, Response, abort, jsonify, send_file
 from sqlalchemy import select, text
 
+from walletpass.cards.build import build_bundle
 from walletpass.passes.models import Pass
-from walletpass.passes.services import build_bundle, remember_signature
+from walletpass.passes.services import remember_signature
 from walletpass.web import metrics
 from walletpass.web.context import current_runtime
 

@@ -242,7 +242,7 @@ def program_edit(program_id: int) -> Any:
         program.design = design
         if parsed["template"] != program.template:
             old_template, program.template = program.template, parsed["template"]
-            move_to_template(session, program, old_template)
+            move_to_template(session, program.id, old_template, program.template)
         refreshed = refresh_program_passes(session, settings(), program.id) if changed else 0
     if refreshed:
         flash(f"Saved. {refreshed} passes will update on their phones.", "ok")

@@ -1,0 +1,32 @@
+"""A pass's .pkpass as its card shows now: the variables and the merchant's images worked
+out here, the archive built and signed by ``walletpass.passes``."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from walletpass.cards.variables import pass_variables
+from walletpass.config import Settings
+from walletpass.loyalty.models import Program
+from walletpass.passes import services
+from walletpass.passes.models import Pass
+
+
+def build_bundle(session: Session, settings: Settings, pass_row: Pass) -> services.Bundle:
+    """:func:`walletpass.passes.services.build_bundle` for what the pass shows now; only
+    reads (follow with :func:`walletpass.passes.services.remember_signature`)."""
+    return services.build_bundle(
+        settings,
+        pass_row,
+        pass_variables(session, pass_row, settings),
+        design_images=_design_images(session, pass_row),
+    )
+
+
+def _design_images(session: Session, pass_row: Pass) -> dict[str, str] | None:
+    # The admin keeps a program's uploaded logo and strip in Program.design["images"].
+    if pass_row.program_id is None:
+        return None
+    program = session.get(Program, pass_row.program_id)
+    images = (program.design or {}).get("images") if program is not None else None
+    return images if isinstance(images, dict) else None

@@ -1,0 +1,184 @@
+"""The template variables of one pass: what its card shows right now."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from walletpass.campaigns.state import campaign_overlay
+from walletpass.config import Settings
+from walletpass.db import utcnow
+from walletpass.loyalty import rules as loyalty_rules
+from walletpass.loyalty import tiers
+from walletpass.loyalty.models import Member, Program, ProgramKind
+from walletpass.loyalty.services import program_rules, redeemable_rewards
+from walletpass.loyalty.sweeps import next_expiry
+from walletpass.offers.models import Coupon, Offer
+from walletpass.passes.colours import DEFAULT_COLOURS, hex_to_rgb
+from walletpass.passes.models import Pass, PassStatus
+from walletpass.tenancy.models import Merchant
+
+
+def _money(amount: Decimal | None, currency: str) -> str:
+    if amount is None:
+        return ""
+    return f"{currency} {amount:,.2f}"
+
+
+def _discount_text(discount: dict[str, Any], currency: str) -> str:
+    kind = discount.get("type")
+    if kind == "percent":
+        return f"{discount.get('value')}% off"
+    if kind == "amount":
+        return f"{_money(Decimal(str(discount.get('value'))), currency)} off"
+    return str(discount.get("text", ""))
+
+
+def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict[str, Any]:
+    """Every variable a template may use (docs/pass-templates.md), for this pass now."""
+    merchant = session.get(Merchant, pass_row.merchant_id)
+    assert merchant is not None
+    program = session.get(Program, pass_row.program_id) if pass_row.program_id else None
+    member = session.get(Member, pass_row.member_id) if pass_row.member_id else None
+    coupon = session.get(Coupon, pass_row.coupon_id) if pass_row.coupon_id else None
+    offer = session.get(Offer, coupon.offer_id) if coupon else None
+    design = dict(DEFAULT_COLOURS)
+    if program is not None:
+        design.update(program.design or {})
+    public = settings.public_url.rstrip("/")
+    program_name = program.name if program else (offer.title if offer else merchant.name)
+    variables: dict[str, Any] = {
+        "serial": pass_row.serial,
+        "status": pass_row.status,
+        "pass_type_id": pass_row.pass_type_id,
+        "team_id": settings.team_id,
+        "organization_name": merchant.name,
+        "description": f"{merchant.name} {program_name}",
+        "web_service_url": settings.apple_web_service_url,
+        "auth_token": pass_row.auth_token,
+        "barcode_message": pass_row.barcode,
+        "barcode_alt_text": pass_row.barcode,
+        "program_name": program_name,
+        "program_kind": program.kind if program else ProgramKind.OFFERS.value,
+        "logo_text": design.get("logo_text", merchant.name),
+        "background_color": hex_to_rgb(design["background"]),
+        "foreground_color": hex_to_rgb(design["foreground"]),
+        "label_color": hex_to_rgb(design["label"]),
+        "background_hex": design["background"],
+        "logo_url": f"{public}/assets/templates/{pass_row.template}/logo@3x.png",
+        "language": member.language if member else merchant.language,
+        "member_name": member.name if member else "",
+        "member_number": pass_row.barcode,
+        "points": None,
+        "stamps": None,
+        "stamps_goal": None,
+        "stamps_left": None,
+        "tier": "",
+        "tier_discount": "",
+        "next_tier_text": "",
+        "membership_valid_until": "",
+        "offer_title": "",
+        "offer_text": "",
+        "coupon_title": "",
+        "coupon_discount": "",
+        "coupon_terms": "",
+        "coupon_valid_until": "",
+        "offer_valid_from": "",
+        "offer_valid_until": "",
+        "coupon_uses_left": None,
+        "expiry_warning": "",
+        "rewards_text": "",
+        "terms": design.get("terms", f"Issued by {merchant.name}."),
+        "website_url": design.get("website_url", public),
+        "google_class_id": "",
+    }
+    if member is not None and program is not None:
+        variables.update(_member_variables(session, merchant, program, member))
+    if program is not None and pass_row.coupon_id is None:
+        overlay = current_overlay(session, program.id)
+        if overlay is not None:
+            variables["offer_title"] = overlay.title
+            variables["offer_text"] = overlay.description or _discount_text(
+                overlay.discount or {}, merchant.currency
+            )
+    if offer is not None and coupon is not None:
+        variables["coupon_title"] = offer.title
+        variables["coupon_discount"] = _discount_text(offer.discount or {}, merchant.currency)
+        variables["coupon_terms"] = offer.terms or ""
+        variables["coupon_uses_left"] = max(offer.uses_per_coupon - coupon.uses, 0)
+        if offer.valid_until:
+            variables["coupon_valid_until"] = offer.valid_until.isoformat()
+            variables["offer_valid_until"] = offer.valid_until.isoformat()
+        if offer.valid_from:
+            variables["offer_valid_from"] = offer.valid_from.isoformat()
+    if pass_row.coupon_id is None:
+        # A campaign message aimed at this member is newer and more specific than a
+        # program-wide overlay, so it wins the offer field on both wallets.
+        shown = campaign_overlay(session, pass_row)
+        if shown is not None:
+            variables["offer_title"], variables["offer_text"] = shown
+    variables["voided"] = pass_row.status == PassStatus.VOIDED
+    return variables
+
+
+def current_overlay(session: Session, program_id: int, now: datetime | None = None) -> Offer | None:
+    """The offer shown on this program's loyalty cards right now, if any.
+
+    Read from the offer's dates at render time, so an overlay disappears by itself when it
+    ends; the sweep only has to refresh the passes (no manual clean-up).
+    """
+    now = now or utcnow()
+    return session.scalars(
+        select(Offer)
+        .where(
+            Offer.program_id == program_id,
+            Offer.overlay.is_(True),
+            Offer.active.is_(True),
+            or_(Offer.valid_from.is_(None), Offer.valid_from <= now),
+            or_(Offer.valid_until.is_(None), Offer.valid_until > now),
+        )
+        .order_by(Offer.valid_from.desc(), Offer.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _member_variables(
+    session: Session, merchant: Merchant, program: Program, member: Member
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    parsed = program_rules(program)
+    if program.kind in (ProgramKind.POINTS, ProgramKind.TIERS):
+        out["points"] = member.points_balance
+        out["tier"] = member.tier or ""
+    elif program.kind == ProgramKind.STAMPS:
+        assert isinstance(parsed, loyalty_rules.StampsRules)
+        out["stamps"] = member.stamps_balance
+        out["stamps_goal"] = parsed.goal
+        out["stamps_left"] = max(parsed.goal - member.stamps_balance, 0)
+        if member.stamps_balance >= parsed.goal:
+            out["rewards_text"] = parsed.reward_name
+    elif program.kind == ProgramKind.MEMBERSHIP and member.membership_valid_until:
+        out["membership_valid_until"] = member.membership_valid_until.isoformat()
+    if isinstance(parsed, loyalty_rules.TiersRules):
+        level = tiers.level_named(parsed, member.tier) if member.tier else None
+        if level is not None and level.discount_percent:
+            out["tier_discount"] = f"{level.discount_percent.normalize():f}%"
+        upcoming = tiers.next_tier(parsed, member.lifetime_spend or Decimal(0))
+        if upcoming is not None:
+            target, missing = upcoming
+            out["next_tier_text"] = f"{_money(missing, merchant.currency)} to {target.name}"
+    if program.kind in (ProgramKind.POINTS, ProgramKind.TIERS):
+        rewards = redeemable_rewards(session, member)
+        if rewards:
+            out["rewards_text"] = ", ".join(r.name for r in rewards[:3])
+    if member.expiry_warned_for is not None and member.expiry_warned_for > utcnow():
+        upcoming_expiry = next_expiry(session, member, parsed, utcnow())
+        if upcoming_expiry is not None and upcoming_expiry[1] == member.expiry_warned_for:
+            out["expiry_warning"] = (
+                f"{upcoming_expiry[0]} points expire on {upcoming_expiry[1]:%Y-%m-%d}"
+            )
+    return out
