@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    TextClause,
     and_,
     extract,
     func,
@@ -109,7 +110,7 @@ def _int(value: Any) -> int | None:
 
 def _criteria(
     session: Session, merchant_id: int, audience: dict[str, Any], now: datetime
-) -> ColumnElement[bool]:
+) -> ColumnElement[bool] | TextClause:
     kind = audience["kind"]
     if kind == "all":
         return Member.id.is_not(None)
@@ -132,12 +133,12 @@ def _criteria(
     raise AssertionError(kind)
 
 
-def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
+def _has_tag(session: Session, tag: str) -> ColumnElement[bool] | TextClause:
     if session.get_bind().dialect.name == "postgresql":
         return text(
             "(members.tags -> :tag) IS NOT NULL"
             " AND (members.tags -> :tag) NOT IN ('false'::jsonb, 'null'::jsonb)"
-        ).bindparams(tag=tag)  # type: ignore[return-value]
+        ).bindparams(tag=tag)
     path = '$."' + tag.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return func.json_type(Member.tags, path).in_(
         ["true", "integer", "real", "text", "array", "object"]

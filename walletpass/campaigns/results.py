@@ -66,8 +66,13 @@ def _rate(num: int, den: int) -> float | None:
 
 
 def _events(
-    session: Session, merchant_id: int, kind: str, start: datetime, end: datetime, platform=None
-) -> dict[int, list[datetime]]:  # type: ignore[no-untyped-def]
+    session: Session,
+    merchant_id: int,
+    kind: str,
+    start: datetime,
+    end: datetime,
+    platform: str | None = None,
+) -> dict[int, list[datetime]]:
     query = select(PassEvent.pass_id, PassEvent.created_at).where(
         PassEvent.merchant_id == merchant_id,
         PassEvent.kind == kind,

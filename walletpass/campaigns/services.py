@@ -385,13 +385,14 @@ def progress(session: Session, campaign_id: int) -> dict[str, Any]:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise errors.NotFound(f"no campaign {campaign_id}")
-    by_status: dict[str, int] = dict(
-        session.execute(  # type: ignore[arg-type]
+    by_status: dict[str, int] = {
+        status: count
+        for status, count in session.execute(
             select(CampaignRecipient.status, func.count())
             .where(CampaignRecipient.campaign_id == campaign_id)
             .group_by(CampaignRecipient.status)
-        ).all()
-    )
+        )
+    }
     failed = 0
     for job in session.scalars(
         select(Job).where(
