@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from walletpass.campaigns.models import Campaign, CampaignRecipient
@@ -108,7 +108,7 @@ def active_passes(session: Session) -> int:
     )
 
 
-def _visits(period: Period):  # type: ignore[no-untyped-def]
+def _visits(period: Period) -> tuple[ColumnElement[bool], ...]:
     return (
         Scan.result == "ok",
         Scan.undone_at.is_(None),

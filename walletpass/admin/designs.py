@@ -47,7 +47,7 @@ def _open(data: bytes) -> Image.Image:
         with warnings.catch_warnings():
             # Pillow warns before it refuses; both mean "too big" here.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             if image.format not in ACCEPTED_FORMATS:
                 raise DesignImageError(
                     f"{image.format or 'This'} images are not accepted; upload a PNG, JPEG, "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import Connection, engine_from_config, pool
 
 import walletpass.models  # noqa: F401 - registers every table on Base.metadata
 from walletpass.config import Settings
@@ -37,7 +37,7 @@ def run_migrations_online() -> None:
         _run(conn)
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     # render_as_batch: SQLite can only ALTER a table by copying it; Alembic's batch mode
     # does that, and is a no-op wrapper on PostgreSQL.
     context.configure(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -29,8 +30,8 @@ class JoinForm:
     birthday_date: date | None = None
 
     @classmethod
-    def from_form(cls, form: dict[str, str] | object) -> JoinForm:
-        get = form.get  # type: ignore[attr-defined]
+    def from_form(cls, form: Mapping[str, str]) -> JoinForm:
+        get = form.get
         return cls(
             name=(get("name") or "").strip(),
             email=(get("email") or "").strip(),

@@ -22,6 +22,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
@@ -86,9 +87,9 @@ def login() -> Any:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> ResponseReturnValue:
     auth.logout_user()
-    return redirect(url_for("till.login"), code=303)  # type: ignore[return-value]
+    return redirect(url_for("till.login"), code=303)
 
 
 @bp.get("/")

@@ -13,11 +13,11 @@ import hmac
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, abort, g, redirect, request, session, url_for
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -98,7 +98,7 @@ def check_csrf() -> None:
 def current_user() -> User | None:
     """The signed-in user (loaded once per request), or None."""
     if "walletpass_user" in g:
-        return g.walletpass_user  # type: ignore[no-any-return]
+        return g.walletpass_user
     user = None
     user_id = session.get("user_id")
     if user_id is not None:
@@ -126,7 +126,7 @@ def require_role(*roles: str, login_endpoint: str) -> Callable[[F], F]:
                 abort(403)
             return view(*args, **kwargs)
 
-        return wrapped  # type: ignore[return-value]
+        return cast(F, wrapped)
 
     return deco
 
@@ -146,7 +146,7 @@ class PageSessions(SecureCookieSessionInterface):
     time (cProfile, in-process). On a machine endpoint a session is Flask's null
     session: using one by mistake fails loudly instead of setting a cookie."""
 
-    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if request.path.startswith(MACHINE_PATHS):
             return self.make_null_session(app)
         return super().open_session(app, request)

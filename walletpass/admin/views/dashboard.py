@@ -58,4 +58,5 @@ def plotly_js() -> Response:
     response.cache_control.max_age = 31_536_000
     response.cache_control.immutable = True
     response.last_modified = datetime(2000, 1, 1)
-    return response.make_conditional(request)
+    response.make_conditional(request)  # in place: werkzeug's signature returns its base class
+    return response

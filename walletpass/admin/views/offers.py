@@ -105,11 +105,12 @@ def _render(
 def offers() -> Any:
     with tx() as session:
         rows = list(session.scalars(select(Offer).order_by(Offer.created_at.desc())))
-        issued = dict(
-            session.execute(
+        issued = {
+            offer_id: count
+            for offer_id, count in session.execute(
                 select(Coupon.offer_id, func.count(Coupon.id)).group_by(Coupon.offer_id)
-            ).all()
-        )
+            )
+        }
         tz = merchant_tz(session)
     return render_template("admin/offers.html", offers=rows, issued=issued, tz=tz, now=utcnow())
 
