@@ -5,13 +5,14 @@ No session cookies and no CSRF here: Wallet authenticates with ``ApplePass <toke
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
 from flask import Blueprint, Response, jsonify, request
 
 from walletpass.apple import services
 from walletpass.cards.build import build_bundle
+from walletpass.passes.models import Pass
 from walletpass.passes.services import remember_signature
 from walletpass.web.context import current_runtime
 
@@ -97,11 +98,11 @@ def log() -> Response:
     return Response(status=200)
 
 
-def _http_date(pass_row) -> str:  # type: ignore[no-untyped-def]
+def _http_date(pass_row: Pass) -> str:
     return format_datetime(pass_row.modified_at, usegmt=True)
 
 
-def _if_modified_since():  # type: ignore[no-untyped-def]
+def _if_modified_since() -> datetime | None:
     raw = request.headers.get("If-Modified-Since")
     if not raw:
         return None
