@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import atexit
+import importlib
 import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
+from walletpass import wiring
 from walletpass.config import Settings
+from walletpass.jobs.worker import EmbeddedWorker
 from walletpass.runtime import Runtime
 from walletpass.startup import Readiness
+from walletpass.web import auth
 from walletpass.web.context import EXTENSION
 
 
@@ -93,19 +97,12 @@ BLUEPRINTS = (
 
 
 def register_blueprints(app: Flask) -> None:
-    import importlib
-
-    from walletpass.web import auth
-
     auth.init_app(app)
     for name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).bp)
 
 
 def start_embedded_worker(app: Flask, runtime: Runtime, readiness: Readiness) -> Any:
-    from walletpass import wiring
-    from walletpass.jobs.worker import EmbeddedWorker
-
     wiring.load_handlers()
     worker = EmbeddedWorker(runtime, readiness)
     worker.start()

@@ -18,7 +18,7 @@ from walletpass.passes.services import issue_pass
 from walletpass.runtime import Runtime
 from walletpass.tenancy.apikeys import create_api_key
 from walletpass.tenancy.models import Merchant, Store, User
-from walletpass.tenancy.users import create_user
+from walletpass.tenancy.users import create_user, hash_password
 
 DEMO_SLUG = "demo-cafe"
 
@@ -136,8 +136,6 @@ def create_demo(runtime: Runtime) -> dict[str, Any]:
                 name="Demo Owner",
             )
         else:
-            from walletpass.tenancy.users import hash_password
-
             owner.password_hash = hash_password(password)
         passes = session.execute(
             select(Program.slug, Pass.serial)

@@ -11,11 +11,14 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime
 
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete, select
 
+from walletpass.apple.apns import ApnsClient, PushOutcome
 from walletpass.apple.models import Device
 from walletpass.jobs.models import Job
 from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater, batch_handler
+from walletpass.passes.signing import load_identity
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +30,6 @@ CERTIFICATE_RETRY_S = 900.0
 def apns_client(ctx: JobContext):  # type: ignore[no-untyped-def]
     client = ctx.services.get("apns")
     if client is None:
-        from cryptography.hazmat.primitives import serialization
-
-        from walletpass.apple.apns import ApnsClient
-        from walletpass.passes.signing import load_identity
-
         settings = ctx.settings
         identity = load_identity(settings.resolved_certs_dir, settings.secret_key or None)
         client = ApnsClient(
@@ -51,8 +49,6 @@ def apns_client(ctx: JobContext):  # type: ignore[no-untyped-def]
 
 @batch_handler("apple.push", size=1000)
 def push_batch(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
-    from walletpass.apple.apns import PushOutcome
-
     outcomes: dict[int, Exception | None] = {}
     by_topic: dict[str, list[Job]] = defaultdict(list)
     for job in jobs:

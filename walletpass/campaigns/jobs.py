@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from walletpass.campaigns import budget, fanout
 from walletpass.campaigns.models import Campaign, CampaignStatus
+from walletpass.campaigns.results import record_results
+from walletpass.campaigns.services import launch
 from walletpass.db import utcnow
 from walletpass.jobs.queue import enqueue
 from walletpass.jobs.registry import JobContext, handler
@@ -34,8 +36,6 @@ def _campaign(ctx: JobContext, job: Job) -> Campaign | None:
 
 @handler("campaign.launch")
 def launch_job(ctx: JobContext, job: Job) -> None:
-    from walletpass.campaigns.services import launch
-
     campaign = _campaign(ctx, job)
     if campaign is None or campaign.status != CampaignStatus.SCHEDULED:
         return  # deleted, cancelled, or launched by hand meanwhile
@@ -80,8 +80,6 @@ def expire_job(ctx: JobContext, job: Job) -> None:
 
 @handler("campaign.measure")
 def measure_job(ctx: JobContext, job: Job) -> None:
-    from walletpass.campaigns.results import record_results
-
     campaign = _campaign(ctx, job)
     if campaign is None or campaign.started_at is None:
         return

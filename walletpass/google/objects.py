@@ -15,6 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from walletpass.loyalty.models import Program
+from walletpass.offers.models import Coupon, Offer
+from walletpass.passes.render import render_google_class
+from walletpass.passes.templates import load_template
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -305,10 +310,6 @@ def render_template_class(
     settings: Settings, template_name: str, variables: Mapping[str, Any]
 ) -> dict[str, Any] | None:
     """The pass template's google_class.json rendered, or None if it has none."""
-    # Imported here: the template modules are optional for this module's pure builders.
-    from walletpass.passes.render import render_google_class
-    from walletpass.passes.templates import load_template
-
     template = load_template(Path(settings.templates_dir) / template_name)
     if template.google_class is None:
         return None
@@ -323,9 +324,6 @@ def build_pass_resources(
 
     :raise ValueError: Google is not configured, or the pass has neither program nor coupon.
     """
-    from walletpass.loyalty.models import Program
-    from walletpass.offers.models import Coupon, Offer
-
     issuer = settings.google_issuer_id
     if not issuer:
         raise ValueError("WALLETPASS_GOOGLE_ISSUER_ID is not set")
