@@ -7,13 +7,11 @@ from pathlib import Path
 
 import click
 
+from walletpass.certs.dev import create_dev_chain
+from walletpass.certs.p12 import import_p12
 from walletpass.certs.trust import judge_chain
 from walletpass.config import Settings
 from walletpass.passes.signing import CertificateError, SigningIdentity
-
-
-def register(main: click.Group) -> None:
-    main.add_command(certs)
 
 
 @click.group()
@@ -40,8 +38,6 @@ def dev(
     force: bool,
 ) -> None:
     """Create a local development signing chain (not trusted by real iPhones)."""
-    from walletpass.certs.dev import create_dev_chain
-
     out_dir = out_dir or settings.resolved_certs_dir
     try:
         chain = create_dev_chain(
@@ -95,8 +91,6 @@ def import_(
     out_dir: Path | None,
 ) -> None:
     """Import a real Pass Type ID certificate; its key is stored sealed with the secret key."""
-    from walletpass.certs.p12 import import_p12
-
     if not settings.secret_key:
         raise click.ClickException(
             "WALLETPASS_SECRET_KEY is not set; it is needed to seal the imported private key"

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from walletpass.config import Settings
 from walletpass.runtime import Runtime
 from walletpass.startup import NotReady, check_connection, require_ready
+from walletpass.tenancy.models import Merchant
 
 
 @contextlib.contextmanager
@@ -44,8 +45,6 @@ def merchant_id_for(session: Session, slug: str) -> int:
 
     :raise click.ClickException: no merchant with this slug.
     """
-    from walletpass.tenancy.models import Merchant
-
     merchant = session.scalars(select(Merchant).where(Merchant.slug == slug)).one_or_none()
     if merchant is None:
         raise click.ClickException(f"no merchant {slug!r}")

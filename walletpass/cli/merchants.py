@@ -10,12 +10,10 @@ from sqlalchemy import func, select
 from walletpass import errors
 from walletpass.cli.common import open_runtime
 from walletpass.config import Settings
+from walletpass.loyalty.models import Member
+from walletpass.passes.models import Pass
 from walletpass.tenancy.merchants import LANGUAGES, create_merchant
 from walletpass.tenancy.models import Merchant
-
-
-def register(main: click.Group) -> None:
-    main.add_command(merchants)
 
 
 @click.group()
@@ -62,9 +60,6 @@ def create(
 @click.pass_obj
 def list_(settings: Settings, as_json: bool) -> None:
     """List the merchants with their members and passes."""
-    from walletpass.loyalty.models import Member
-    from walletpass.passes.models import Pass
-
     members = select(func.count(Member.id)).where(Member.merchant_id == Merchant.id)
     passes = select(func.count(Pass.id)).where(Pass.merchant_id == Merchant.id)
     with open_runtime(settings) as runtime, runtime.transaction(readonly=True) as session:

@@ -9,7 +9,10 @@ from typing import Any
 import click
 
 from walletpass.config import Settings
-from walletpass.passes.signing import CertificateError
+from walletpass.passes import render, templates
+from walletpass.passes.pkpass import build_pkpass, check_pass_json_matches
+from walletpass.passes.signing import CertificateError, SigningIdentity
+from walletpass.security import random_token
 
 # Sample values for every variable the templates use (docs/pass-templates.md), so that a
 # template renders with no --set at all. A static pass has no web service: the
@@ -56,10 +59,6 @@ DEFAULT_VARIABLES: dict[str, Any] = {
 _INT = re.compile(r"-?[0-9]+")
 
 
-def register(main: click.Group) -> None:
-    main.add_command(pass_group)
-
-
 @click.group("pass")
 def pass_group() -> None:
     """Apple Wallet passes."""
@@ -104,8 +103,6 @@ def static_variables(
     )
     variables.update(sets)
     if variables.get("web_service_url") and not variables.get("auth_token"):
-        from walletpass.security import random_token
-
         # Wallet needs >= 16 characters; a fresh random token per pass, never a shared one.
         variables["auth_token"] = random_token(24)
     return variables
@@ -158,10 +155,6 @@ def build(
     TEMPLATE_DIR is a template folder, or the name of one in WALLETPASS_TEMPLATES_DIR
     (coupon, membership, points_tiers, stamp_card ship with walletpass).
     """
-    from walletpass.passes import render, templates
-    from walletpass.passes.pkpass import build_pkpass, check_pass_json_matches
-    from walletpass.passes.signing import SigningIdentity
-
     if not (template_dir / "pass.json").is_file():
         named = settings.templates_dir / template_dir.name
         if template_dir.parent != Path() or not (named / "pass.json").is_file():
