@@ -180,23 +180,9 @@ def _compute(
     last_sent = max((r.sent_at for r in sent if r.sent_at), default=launched)
     merchant_id = campaign.merchant_id
 
-    # Delivery proxies.
-    fetched = _events(
-        session, merchant_id, "fetched", first_sent, last_sent + DELIVERY_WINDOW, "apple"
+    moments, delivered_apple, delivered_google = _deliveries(
+        session, campaign, sent, first_sent, last_sent
     )
-    google_done = _google_delivered(session, campaign.id)
-    moments: dict[int, datetime] = {}
-    for r in sent:
-        if r.via_apple and r.sent_at:
-            seen = _first_within(fetched.get(r.pass_id or 0), r.sent_at, DELIVERY_WINDOW)
-            if seen is not None:
-                moments[r.id] = seen
-    delivered_apple = set(moments)
-    delivered_google = {r.id for r in sent if r.via_google and r.pass_id in google_done}
-    for r in sent:
-        if r.id in delivered_google and r.pass_id is not None:
-            done_at = google_done[r.pass_id]
-            moments[r.id] = min(moments.get(r.id, done_at), done_at)
     delivered = delivered_apple | delivered_google
 
     # Till scans and redemptions.
@@ -235,58 +221,10 @@ def _compute(
         1 for r in holdout if _any_within(removed.get(r.pass_id or 0), launched, FATIGUE_WINDOW)
     )
 
-    # Uplift.
-    def group(members: Iterable[_Recipient]) -> dict[str, Any]:
-        rows = list(members)
-        counts = [
-            sum(
-                1
-                for moment, _a, _c in scans.get(r.member_id, ())
-                if launched <= moment <= launched + window
-            )
-            for r in rows
-        ]
-        active = sum(1 for c in counts if c)
-        return {
-            "members": len(rows),
-            "scans": sum(counts),
-            "scans_per_member": _rate(sum(counts), len(rows)),
-            "members_with_scan": active,
-            "share_with_scan": _rate(active, len(rows)),
-        }
-
-    treated_stats, holdout_stats = group(treated), group(holdout)
-    uplift: dict[str, Any] = {
-        "days": campaign.window_days,
-        "treated": treated_stats,
-        "holdout": holdout_stats,
-        "scans_per_member_diff": None,
-        "share_with_scan_diff_points": None,
-    }
-    if treated_stats["members"] and holdout_stats["members"]:
-        t, h = treated_stats, holdout_stats
-        uplift["scans_per_member_diff"] = round(
-            t["scans"] / t["members"] - h["scans"] / h["members"], 4
-        )
-        uplift["share_with_scan_diff_points"] = round(
-            100 * (t["members_with_scan"] / t["members"] - h["members_with_scan"] / h["members"]),
-            2,
-        )
-
+    uplift = _uplift(campaign.window_days, scans, treated, holdout, launched, window)
     apple_sent = [r for r in sent if r.via_apple]
     google_sent = [r for r in sent if r.via_google]
-    variants: dict[str, dict[str, Any]] = {}
-    for r in sent:
-        v = variants.setdefault(
-            r.variant or "-", {"sent": 0, "delivered": 0, "redeemed": 0, "removed_48h": 0}
-        )
-        v["sent"] += 1
-        v["delivered"] += r.id in delivered
-        v["redeemed"] += r.id in redeemed_ids
-        v["removed_48h"] += r.id in removed_ids
-    for v in variants.values():
-        v["redemption_rate"] = _rate(v["redeemed"], v["sent"])
-        v["removal_rate"] = _rate(v["removed_48h"], v["sent"])
+    variants = _variants(sent, delivered, redeemed_ids, removed_ids)
     result = {
         **base,
         "delivered": len(delivered),
@@ -317,6 +255,107 @@ def _compute(
         "variants": variants,
     }
     return result, {k: v for k, v in moments.items() if k in delivered}, redeemed_at
+
+
+def _deliveries(
+    session: Session,
+    campaign: Campaign,
+    sent: list[_Recipient],
+    first_sent: datetime,
+    last_sent: datetime,
+) -> tuple[dict[int, datetime], set[int], set[int]]:
+    """Delivery proxies: each delivered recipient's first moment seen, and the recipients
+    delivered through Apple (a fetch of the pass soon after the push) and through Google
+    (the message's object updated)."""
+    fetched = _events(
+        session, campaign.merchant_id, "fetched", first_sent, last_sent + DELIVERY_WINDOW, "apple"
+    )
+    google_done = _google_delivered(session, campaign.id)
+    moments: dict[int, datetime] = {}
+    for r in sent:
+        if r.via_apple and r.sent_at:
+            seen = _first_within(fetched.get(r.pass_id or 0), r.sent_at, DELIVERY_WINDOW)
+            if seen is not None:
+                moments[r.id] = seen
+    delivered_apple = set(moments)
+    delivered_google = {r.id for r in sent if r.via_google and r.pass_id in google_done}
+    for r in sent:
+        if r.id in delivered_google and r.pass_id is not None:
+            done_at = google_done[r.pass_id]
+            moments[r.id] = min(moments.get(r.id, done_at), done_at)
+    return moments, delivered_apple, delivered_google
+
+
+def _scan_group(
+    scans: dict[int, list[tuple[datetime, str, int | None]]],
+    members: Iterable[_Recipient],
+    launched: datetime,
+    window: timedelta,
+) -> dict[str, Any]:
+    rows = list(members)
+    counts = [
+        sum(
+            1
+            for moment, _a, _c in scans.get(r.member_id, ())
+            if launched <= moment <= launched + window
+        )
+        for r in rows
+    ]
+    active = sum(1 for c in counts if c)
+    return {
+        "members": len(rows),
+        "scans": sum(counts),
+        "scans_per_member": _rate(sum(counts), len(rows)),
+        "members_with_scan": active,
+        "share_with_scan": _rate(active, len(rows)),
+    }
+
+
+def _uplift(
+    window_days: int,
+    scans: dict[int, list[tuple[datetime, str, int | None]]],
+    treated: list[_Recipient],
+    holdout: list[_Recipient],
+    launched: datetime,
+    window: timedelta,
+) -> dict[str, Any]:
+    """Scans in the window after the launch, treated against held-out members."""
+    t = _scan_group(scans, treated, launched, window)
+    h = _scan_group(scans, holdout, launched, window)
+    uplift: dict[str, Any] = {
+        "days": window_days,
+        "treated": t,
+        "holdout": h,
+        "scans_per_member_diff": None,
+        "share_with_scan_diff_points": None,
+    }
+    if t["members"] and h["members"]:
+        uplift["scans_per_member_diff"] = round(
+            t["scans"] / t["members"] - h["scans"] / h["members"], 4
+        )
+        uplift["share_with_scan_diff_points"] = round(
+            100 * (t["members_with_scan"] / t["members"] - h["members_with_scan"] / h["members"]),
+            2,
+        )
+    return uplift
+
+
+def _variants(
+    sent: list[_Recipient], delivered: set[int], redeemed_ids: set[int], removed_ids: set[int]
+) -> dict[str, dict[str, Any]]:
+    variants: dict[str, dict[str, Any]] = {}
+    for r in sent:
+        v = variants.setdefault(
+            r.variant or "-", {"sent": 0, "delivered": 0, "redeemed": 0, "removed_48h": 0}
+        )
+        v["sent"] += 1
+        v["delivered"] += r.id in delivered
+        v["redeemed"] += r.id in redeemed_ids
+        v["removed_48h"] += r.id in removed_ids
+    for v in variants.values():
+        v["redemption_rate"] = _rate(v["redeemed"], v["sent"])
+        v["removal_rate"] = _rate(v["removed_48h"], v["sent"])
+    return variants
 
 
 def _empty() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -90,47 +91,20 @@ def create_campaign(
     name = (name or "").strip()
     message = (message or "").strip()
     title = (title or "").strip()
-    if not name or len(name) > 200:
-        problem("name", "give the campaign a name (at most 200 characters)")
-    if len(title) > TITLE_MAX:
-        problem("title", f"at most {TITLE_MAX} characters")
-    if len(message) > MESSAGE_MAX:
-        problem("message", f"at most {MESSAGE_MAX} characters")
+    _check_lengths(name, title, message, problem)
     clean_audience: dict[str, Any] = {}
     try:
         clean_audience = audiences.validate(audience or {})
     except audiences.AudienceError as exc:
         problem(exc.field, exc.message)
-    if program_id is not None:
-        program = session.get(Program, program_id)
-        if program is None or program.merchant_id != merchant_id:
-            problem("program_id", "no such program")
-    offer = None
-    if offer_id is not None:
-        offer = session.get(Offer, offer_id)
-        if offer is None or offer.merchant_id != merchant_id:
-            problem("offer_id", "no such offer")
-            offer = None
-        elif not offer.active or (offer.valid_until and offer.valid_until <= utcnow()):
-            problem("offer_id", "this offer has ended or is inactive")
+    offer = _checked_targets(session, merchant_id, program_id, offer_id, problem)
     if offer is not None and not message:
         message = offer.description.strip()
-    try:
-        share = float(holdout_share)
-    except (TypeError, ValueError):
-        share = -1.0
-    if not 0.0 <= share <= MAX_HOLDOUT:
-        problem("holdout_share", f"between 0 and {MAX_HOLDOUT} (a share, 0.1 = 10%)")
+    share = _checked_share(holdout_share, problem)
     clean_variants = _clean_variants(variants or [], problem)
     if not message and not (clean_variants and all(v["message"] for v in clean_variants)):
         problem("message", "write the message to show (or pick an offer with a description)")
-    for field, moment in (("scheduled_at", scheduled_at), ("ends_at", ends_at)):
-        if moment is not None and moment.tzinfo is None:
-            problem(field, "needs a time zone")
-    if ends_at is not None and ends_at.tzinfo is not None and ends_at <= utcnow():
-        problem("ends_at", "must be in the future")
-    if not 1 <= int(window_days) <= 90:
-        problem("window_days", "between 1 and 90 days")
+    _check_timing(scheduled_at, ends_at, window_days, problem)
     if problems:
         raise errors.ValidationFailed(
             "; ".join(f"{p['field']}: {p['message']}" for p in problems), errors=problems
@@ -157,7 +131,66 @@ def create_campaign(
     return campaign
 
 
-def _clean_variants(variants: list[dict[str, Any]], problem: Any) -> list[dict[str, Any]]:
+# Each check reports to create_campaign's problem(field, message), in the order the
+# form's fields are listed, so every problem of a form is reported at once.
+Problem = Callable[[str, str], None]
+
+
+def _check_lengths(name: str, title: str, message: str, problem: Problem) -> None:
+    if not name or len(name) > 200:
+        problem("name", "give the campaign a name (at most 200 characters)")
+    if len(title) > TITLE_MAX:
+        problem("title", f"at most {TITLE_MAX} characters")
+    if len(message) > MESSAGE_MAX:
+        problem("message", f"at most {MESSAGE_MAX} characters")
+
+
+def _checked_targets(
+    session: Session,
+    merchant_id: int,
+    program_id: int | None,
+    offer_id: int | None,
+    problem: Problem,
+) -> Offer | None:
+    """The campaign's offer, when it names a usable one of this merchant's."""
+    if program_id is not None:
+        program = session.get(Program, program_id)
+        if program is None or program.merchant_id != merchant_id:
+            problem("program_id", "no such program")
+    if offer_id is None:
+        return None
+    offer = session.get(Offer, offer_id)
+    if offer is None or offer.merchant_id != merchant_id:
+        problem("offer_id", "no such offer")
+        return None
+    if not offer.active or (offer.valid_until and offer.valid_until <= utcnow()):
+        problem("offer_id", "this offer has ended or is inactive")
+    return offer
+
+
+def _checked_share(holdout_share: float, problem: Problem) -> float:
+    try:
+        share = float(holdout_share)
+    except (TypeError, ValueError):
+        share = -1.0
+    if not 0.0 <= share <= MAX_HOLDOUT:
+        problem("holdout_share", f"between 0 and {MAX_HOLDOUT} (a share, 0.1 = 10%)")
+    return share
+
+
+def _check_timing(
+    scheduled_at: datetime | None, ends_at: datetime | None, window_days: int, problem: Problem
+) -> None:
+    for field, moment in (("scheduled_at", scheduled_at), ("ends_at", ends_at)):
+        if moment is not None and moment.tzinfo is None:
+            problem(field, "needs a time zone")
+    if ends_at is not None and ends_at.tzinfo is not None and ends_at <= utcnow():
+        problem("ends_at", "must be in the future")
+    if not 1 <= int(window_days) <= 90:
+        problem("window_days", "between 1 and 90 days")
+
+
+def _clean_variants(variants: list[dict[str, Any]], problem: Problem) -> list[dict[str, Any]]:
     if not variants:
         return []
     if not isinstance(variants, list) or len(variants) > MAX_VARIANTS:
