@@ -123,32 +123,13 @@ def pick_wwdr(
     return max(valid, key=lambda c: c.not_valid_after_utc)
 
 
-def import_p12(
-    p12_path: Path,
-    password: bytes | None,
-    out_dir: Path,
-    secret_key: str,
-    *,
-    wwdr_candidates: list[Path] | None = None,
-    expected_pass_type_id: str | None = None,
-    expected_team_id: str | None = None,
-    now: dt.datetime | None = None,
-) -> ImportedIdentity:
-    """Check a Pass Type ID .p12 and write ``pass.pem``, ``wwdr.pem``, ``pass.key.sealed``.
+_PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
-    The private key is stored only sealed with ``secret_key`` (AES-GCM), never as plaintext.
-    A plaintext ``pass.key`` or ``ca.pem`` left in ``out_dir`` by a dev chain is removed,
-    since it belongs to the certificate being replaced.
 
-    :raise CertificateError: with a message naming the problem and the values involved.
-    """
-    p12_path = Path(p12_path)
-    out_dir = Path(out_dir)
-    now = now or dt.datetime.now(dt.UTC)
-    if not secret_key:
-        raise CertificateError(
-            "WALLETPASS_SECRET_KEY is not set; it is needed to seal the imported private key"
-        )
+def _load_p12(
+    p12_path: Path, password: bytes | None
+) -> tuple[_PrivateKey, x509.Certificate, list[x509.Certificate]]:
+    """The .p12's private key, its certificate (checked to match) and the others it holds."""
     try:
         data = p12_path.read_bytes()
     except OSError as exc:
@@ -176,11 +157,23 @@ def import_p12(
         )
     if cert is None:
         raise CertificateError(f"no certificate in {p12_path}")
-    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+    if not isinstance(key, _PrivateKey):
         raise CertificateError(f"the key in {p12_path} is not an RSA or EC key")
     if not key_matches_cert(key, cert):
         raise CertificateError(f"the private key in {p12_path} does not match its certificate")
+    return key, cert, list(extra)
 
+
+def _check_identity(
+    cert: x509.Certificate,
+    p12_path: Path,
+    now: dt.datetime,
+    *,
+    expected_pass_type_id: str | None,
+    expected_team_id: str | None,
+) -> tuple[str, str | None]:
+    """The certificate's pass type id and team id, once it is a Pass Type ID certificate
+    valid now and for the configured ids."""
     pass_type_id = cert_pass_type_id(cert)
     if pass_type_id is None:
         raise CertificateError(
@@ -207,11 +200,48 @@ def import_p12(
             f"the certificate is for team {team_id!r} but the configured team id is "
             f"{expected_team_id!r} (WALLETPASS_TEAM_ID)"
         )
+    return pass_type_id, team_id
+
+
+def import_p12(
+    p12_path: Path,
+    password: bytes | None,
+    out_dir: Path,
+    secret_key: str,
+    *,
+    wwdr_candidates: list[Path] | None = None,
+    expected_pass_type_id: str | None = None,
+    expected_team_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> ImportedIdentity:
+    """Check a Pass Type ID .p12 and write ``pass.pem``, ``wwdr.pem``, ``pass.key.sealed``.
+
+    The private key is stored only sealed with ``secret_key`` (AES-GCM), never as plaintext.
+    A plaintext ``pass.key`` or ``ca.pem`` left in ``out_dir`` by a dev chain is removed,
+    since it belongs to the certificate being replaced.
+
+    :raise CertificateError: with a message naming the problem and the values involved.
+    """
+    p12_path = Path(p12_path)
+    out_dir = Path(out_dir)
+    now = now or dt.datetime.now(dt.UTC)
+    if not secret_key:
+        raise CertificateError(
+            "WALLETPASS_SECRET_KEY is not set; it is needed to seal the imported private key"
+        )
+    key, cert, extra = _load_p12(p12_path, password)
+    pass_type_id, team_id = _check_identity(
+        cert,
+        p12_path,
+        now,
+        expected_pass_type_id=expected_pass_type_id,
+        expected_team_id=expected_team_id,
+    )
 
     candidate_paths = [Path(p) for p in (wwdr_candidates or [])]
     if BUNDLED_CERTS_DIR.is_dir():
         candidate_paths.append(BUNDLED_CERTS_DIR)
-    wwdr = pick_wwdr(cert, list(extra), candidate_paths, now)
+    wwdr = pick_wwdr(cert, extra, candidate_paths, now)
 
     pem = serialization.Encoding.PEM
     key_pem = key.private_bytes(
