@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from scan_helpers import Till, join, reward, shop
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
-from walletpass.loyalty.models import LedgerEntry
+from walletpass.db import MERCHANT_PARAMETER, scoped_to_merchant
+from walletpass.loyalty.models import LedgerEntry, Member
 from walletpass.scan.models import Scan
 
 
@@ -53,3 +55,20 @@ def test_missing_wrong_or_revoked_keys(client, runtime, settings):
         headers={"Authorization": f"Bearer {a['key']}"},
     )
     assert r.status_code == 401
+
+
+def test_a_statement_with_the_tenant_filter_built_in_reads_only_its_merchant(runtime, settings):
+    """The till's first query carries the tenant filter as a parameter: it finds only the
+    session's merchant's rows, and another merchant's id as the parameter is refused."""
+    a = shop(runtime, settings, "points", {"amount_per_point": "1"})
+    b = shop(runtime, settings, "points", {"amount_per_point": "1"})
+    a_card = join(runtime, settings, a, name="Ann")
+    b_card = join(runtime, settings, b, name="Bea")
+    names = scoped_to_merchant(select(Member.name).where(Member.id == bindparam("member_id")))
+    with runtime.transaction(a["merchant_id"]) as s:
+        mine = {MERCHANT_PARAMETER: a["merchant_id"]}
+        assert s.scalars(names, {"member_id": a_card["member_id"]} | mine).all() == ["Ann"]
+        assert s.scalars(names, {"member_id": b_card["member_id"]} | mine).all() == []
+        theirs = {"member_id": b_card["member_id"], MERCHANT_PARAMETER: b["merchant_id"]}
+        with pytest.raises(ValueError, match="this session's merchant"):
+            s.execute(names, theirs)

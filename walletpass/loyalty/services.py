@@ -26,7 +26,6 @@ from walletpass import errors
 from walletpass.config import Settings
 from walletpass.crm.events import emit
 from walletpass.db import utcnow
-from walletpass.directsql import Direct
 from walletpass.loyalty import earning, expiry, rules, tiers
 from walletpass.loyalty.models import (
     LedgerEntry,
@@ -200,7 +199,7 @@ _MOVE_AFTER_ENTRY_SQL = (
     f"RETURNING entry.id AS entry_id, {_BALANCES_RETURNED}"
 )
 # PostgreSQL: both in one round trip.
-_POST_PG = Direct(
+_POST_PG = (
     text(f"{_WITH_ENTRY_SQL} {_MOVE_AFTER_ENTRY_SQL}")
     .bindparams(*_ENTRY_TYPES, _MONEY)
     .columns(*_POST_COLUMNS)
@@ -210,7 +209,7 @@ _POST_PG = Direct(
 # PostgreSQL, a purchase's writes in one round trip: the entry, the balances and, only if
 # the entry was written, the member's pass bump with its pushes. One row per pass bumped
 # (pass columns NULL if the member has no active pass); no row if the key was taken.
-_POST_AND_BUMP_PG = Direct(
+_POST_AND_BUMP_PG = (
     text(
         f"{_WITH_ENTRY_SQL}, moved AS ({_MOVE_AFTER_ENTRY_SQL}), "  # noqa: S608
         f"{bump_member_passes_ctes('EXISTS (SELECT FROM entry)')} "
@@ -312,13 +311,14 @@ def post_once(
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         if refresh_passes is not None:
-            rows = _POST_AND_BUMP_PG.rows(conn, values | balances | bump_params(member.id))
+            params = values | balances | bump_params(member.id)
+            rows = conn.execute(_POST_AND_BUMP_PG, params).all()
             if not rows:
                 return None
             row = rows[0]
             after_bump(session, refresh_passes, [r for r in rows if r.id is not None])
         else:
-            row = _POST_PG.one_or_none(conn, values | balances)
+            row = conn.execute(_POST_PG, values | balances).one_or_none()
             if row is None:
                 return None
         entry_id = row.entry_id

@@ -9,15 +9,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.config import Settings
 from walletpass.crm.events import emit
 from walletpass.crm.outbound import any_active_endpoint, note_no_active_endpoint
-from walletpass.db import attach_loaded, utcnow
-from walletpass.directsql import Direct
+from walletpass.db import MERCHANT_PARAMETER, scoped_to_merchant, utcnow
 from walletpass.loyalty import earning
 from walletpass.loyalty import services as ledger
 from walletpass.loyalty.models import LedgerEntry, Member, Program, ProgramKind, Reward
@@ -124,48 +123,49 @@ class Resolved:
     has_coupons: bool
 
 
-_PASSES = Pass.__table__
-_SCANNED_PASS = [_PASSES.c[f.name] for f in fields(ScannedPass)]
-# The rows the first query reads whole, as persistent objects for the actions
-# (attribute name, column), in select order after the pass's columns.
-_LOADED: tuple[tuple[type[Any], list[tuple[str, Any]]], ...] = tuple(
-    (cls, [(prop.key, prop.columns[0]) for prop in cls.__mapper__.column_attrs])
-    for cls in (Member, Program, Merchant)
-)
+_SCANNED_PASS = [getattr(Pass, f.name) for f in fields(ScannedPass)]
 
 
-def _resolve_statements() -> dict[str, Direct]:
-    """The scan's first query, built once: Core on the driver's cursor (``Direct``), its
-    rows made into objects by :func:`attach_loaded`, not an ORM select. It is scoped to
-    the merchant explicitly (Core statements do not get the session's tenant filter)."""
-    merchant_id = bindparam("merchant_id")
-    members, programs, merchants = (cls.__table__ for cls, _ in _LOADED)
+def _resolve_statement() -> Select[Any]:
+    """The scan's first query, built once so that its compiled form is cached: an ORM
+    select, so the member, program and merchant come back as the session's persistent
+    objects, with the tenant filter built in (:func:`scoped_to_merchant`: every entity in
+    it, the pass, the program and member joined to it, the coupons and webhook endpoints
+    asked after, is the session's merchant's).
+
+    The member's row is locked: ``FOR UPDATE OF members`` on PostgreSQL (which reads the
+    row's newest version; ``populate_existing`` gives it to an object already held);
+    SQLite renders no FOR UPDATE, its writers are serialized already.
+    """
     has_coupons = (
         select(Coupon.id)
-        .where(Coupon.member_id == _PASSES.c.member_id, Coupon.status == "active")
+        .where(Coupon.member_id == Pass.member_id, Coupon.status == "active")
         .exists()
     )
-    columns = [col for _, cols in _LOADED for _, col in cols]
-    base = (
-        select(*_SCANNED_PASS, *columns, has_coupons, any_active_endpoint(merchant_id))
-        .select_from(_PASSES)
-        .join(merchants, merchants.c.id == _PASSES.c.merchant_id)
-        .outerjoin(
-            programs,
-            (programs.c.id == _PASSES.c.program_id) & (programs.c.merchant_id == merchant_id),
+    return (
+        select(
+            *_SCANNED_PASS,
+            Member,
+            Program,
+            Merchant,
+            has_coupons,
+            any_active_endpoint(Pass.merchant_id),
         )
-        .where(_PASSES.c.barcode == bindparam("code"), _PASSES.c.merchant_id == merchant_id)
+        .select_from(Pass)
+        .join(Merchant, Merchant.id == Pass.merchant_id)
+        .outerjoin(Program, Program.id == Pass.program_id)
+        .where(Pass.barcode == bindparam("code"))
+        .execution_options(populate_existing=True)
     )
-    mine = (members.c.id == _PASSES.c.member_id) & (members.c.merchant_id == merchant_id)
-    locked = base.join(members, mine)
-    return {
-        "plain": Direct(base.outerjoin(members, mine)),
-        "locked": Direct(locked),
-        "locked_pg": Direct(locked.with_for_update(of=members.c.id)),
-    }
 
 
-_RESOLVE = _resolve_statements()
+_RESOLVE = _resolve_statement()
+# A member's card: the member joined and locked.
+_RESOLVE_LOCKED = scoped_to_merchant(
+    _RESOLVE.join(Member, Member.id == Pass.member_id).with_for_update(of=Member)
+)
+# A coupon (no member), or a lookup, which locks nothing.
+_RESOLVE_PLAIN = scoped_to_merchant(_RESOLVE.outerjoin(Member, Member.id == Pass.member_id))
 
 
 def _resolve_for_scan(session: Session, code: str, *, lock: bool) -> Resolved:
@@ -173,37 +173,22 @@ def _resolve_for_scan(session: Session, code: str, *, lock: bool) -> Resolved:
     one round trip; the same query tells whether the member holds coupons and whether the
     merchant has a webhook endpoint, so a plain purchase asks nothing twice.
 
-    A member's card is looked up with its member row locked (``FOR UPDATE OF members``,
-    which PostgreSQL re-reads at its newest version); a code that is not a member's card
-    (a coupon) is looked up again without a lock.
+    A code that is not a member's card (a coupon) is looked up again without the lock,
+    whose inner join to the member finds no row for it.
     """
     merchant_id = session.info.get("merchant_id")
     if merchant_id is None:
         raise AssertionError("a scan runs in a session bound to its merchant")
-    params = {"code": codes.normalize_barcode(code), "merchant_id": merchant_id}
-    # As an ORM query would (autoflush): the statement must see what the unit of work
-    # holds so far. Nothing to do on the till's own requests, which start here.
-    session.flush()
-    conn = session.connection()
-    row = None
-    if lock:
-        pg = conn.dialect.name == "postgresql"
-        row = _RESOLVE["locked_pg" if pg else "locked"].one_or_none(conn, params)
+    params = {"code": codes.normalize_barcode(code), MERCHANT_PARAMETER: merchant_id}
+    row = session.execute(_RESOLVE_LOCKED, params).one_or_none() if lock else None
     locked = row is not None
     if row is None:
-        row = _RESOLVE["plain"].one_or_none(conn, params)
+        row = session.execute(_RESOLVE_PLAIN, params).one_or_none()
         if row is None:
             raise _unknown_code()
     at = len(_SCANNED_PASS)
     pass_row = ScannedPass(*row[:at])
-    loaded: list[Any] = []
-    for cls, cols in _LOADED:
-        values = {name: row[at + i] for i, (name, _) in enumerate(cols)}
-        at += len(cols)
-        # An outer join's missing row: every column NULL, the primary key included.
-        loaded.append(None if values["id"] is None else attach_loaded(session, cls, values))
-    member, program, merchant = loaded
-    coupons, endpoints = row[at], row[at + 1]
+    member, program, merchant, coupons, endpoints = row[at:]
     if member is not None and lock:
         if locked:
             ledger.note_locked(session, member)
@@ -362,11 +347,11 @@ def _record_scan(
     if member is not None and conn.dialect.name == "postgresql":
         # The catalogue must see a reward redeemed in this unit of work at its new stock.
         session.flush()
-        rows = _RECORD_SCAN_PG.rows(
-            conn,
-            values
-            | {"catalogue_program": member.program_id, "catalogue_merchant": member.merchant_id},
-        )
+        catalogue_of = {
+            "catalogue_program": member.program_id,
+            "catalogue_merchant": member.merchant_id,
+        }
+        rows = conn.execute(_RECORD_SCAN_PG, values | catalogue_of).all()
         scan_id = rows[0][0]
         catalogue = [row[1:] for row in rows if row[1] is not None]
     else:
@@ -386,7 +371,7 @@ _RECORDED = _INSERT_SCAN.cte("recorded")
 _CATALOGUE = Reward.__table__
 # WITH recorded AS (INSERT ... RETURNING id) SELECT recorded.id, <catalogue> FROM recorded
 # LEFT JOIN rewards ON <the program's active rewards>: one row with NULLs if it has none.
-_RECORD_SCAN_PG = Direct(
+_RECORD_SCAN_PG = (
     select(_RECORDED.c.id, *ledger.CATALOGUE_COLUMNS)
     .select_from(
         _RECORDED.outerjoin(

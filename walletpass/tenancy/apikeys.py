@@ -12,7 +12,6 @@ from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import Session
 
 from walletpass.db import utcnow
-from walletpass.directsql import Direct
 from walletpass.tenancy.models import ApiKey, Scope
 from walletpass.ttlcache import TtlCache
 
@@ -66,26 +65,24 @@ class AuthenticatedKey:
 
 
 _KEYS = ApiKey.__table__
-# Built once: every API call runs it. A Core statement, not an ORM load: this is the one
-# query every request pays for, and the caller needs five columns, not a live row. Keys
-# are looked up across merchants (the key tells whose it is).
-_BY_PREFIX = Direct(
-    select(
-        _KEYS.c.id,
-        _KEYS.c.merchant_id,
-        _KEYS.c.scope,
-        _KEYS.c.store_id,
-        _KEYS.c.name,
-        _KEYS.c.key_hash,
-        _KEYS.c.revoked_at,
-        _KEYS.c.last_used_at,
-    ).where(_KEYS.c.prefix == bindparam("prefix"))
-)
+# Built once, so its compiled form is cached: every API call whose key is not cached runs
+# it. A Core statement, not an ORM load: the caller needs a few columns, not a live row.
+# Keys are looked up across merchants (the key tells whose it is).
+_BY_PREFIX = select(
+    _KEYS.c.id,
+    _KEYS.c.merchant_id,
+    _KEYS.c.scope,
+    _KEYS.c.store_id,
+    _KEYS.c.name,
+    _KEYS.c.key_hash,
+    _KEYS.c.revoked_at,
+    _KEYS.c.last_used_at,
+).where(_KEYS.c.prefix == bindparam("prefix"))
 # Recording a use is best effort: if another request is recording one for this key right
 # now, skip it rather than queue behind its transaction (PostgreSQL's SKIP LOCKED; SQLite's
 # writers are serialized anyway). NO KEY UPDATE, so the scans' foreign-key checks on the
 # key's row do not wait either.
-_TOUCH = Direct(
+_TOUCH = (
     update(_KEYS)
     .where(
         _KEYS.c.id.in_(
@@ -132,7 +129,7 @@ def authenticate(
     prefix = parts[1]
     entry = cache.get(prefix) if cache is not None else None
     if entry is None:
-        row = _BY_PREFIX.one_or_none(session.connection(), {"prefix": prefix})
+        row = session.connection().execute(_BY_PREFIX, {"prefix": prefix}).one_or_none()
         if row is None or row.revoked_at is not None:
             return None
         key = AuthenticatedKey(row.id, row.merchant_id, row.scope, row.store_id, row.name)
@@ -145,7 +142,7 @@ def authenticate(
         return None
     now = utcnow()
     if entry.last_used_at is None or now - entry.last_used_at >= touch_after:
-        _TOUCH.run(session.connection(), {"key_id": entry.key.id, "now": now})
+        session.connection().execute(_TOUCH, {"key_id": entry.key.id, "now": now})
         # Best effort, as the update is: each process records a use once per
         # ``touch_after`` at most.
         entry.last_used_at = now
