@@ -68,13 +68,15 @@ from h2.errors import ErrorCodes
 from h2.events import (
     ConnectionTerminated,
     DataReceived,
+    Event,
     RemoteSettingsChanged,
     ResponseReceived,
     StreamEnded,
     StreamReset,
 )
 from h2.exceptions import H2Error, ProtocolError
-from hpack.table import HeaderTable  # h2 depends on hpack
+from hpack.struct import Header  # h2 depends on hpack
+from hpack.table import HeaderTable
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +333,15 @@ class _Req:
         self.retry_after: bytes | None = None
         self.body: bytes = b""
 
+    def read_headers(self, headers: list[Header]) -> None:
+        for k, v in headers:
+            if k == b":status":
+                self.status = int(v)
+            elif k == b"apns-id":
+                self.apns_id = v
+            elif k == b"retry-after":
+                self.retry_after = v
+
 
 class _Batch:
     """One send_many call: distinct tokens, their results, and what is left to send."""
@@ -451,13 +462,7 @@ class _Conn(asyncio.Protocol):
             if type(ev) is ResponseReceived:
                 req = streams.get(ev.stream_id)
                 if req is not None:
-                    for k, v in ev.headers:
-                        if k == b":status":
-                            req.status = int(v)
-                        elif k == b"apns-id":
-                            req.apns_id = v
-                        elif k == b"retry-after":
-                            req.retry_after = v
+                    req.read_headers(ev.headers)
             elif type(ev) is DataReceived:
                 req = streams.get(ev.stream_id)
                 if req is not None:
@@ -474,23 +479,28 @@ class _Conn(asyncio.Protocol):
                     # turns on whole windows.
                     if done % _REFILL_EVERY == 0 and engine.pending:
                         engine.pump()
-            elif type(ev) is StreamReset:
-                req = streams.pop(ev.stream_id, None)
-                if req is not None:
-                    # REFUSED_STREAM promises the request was not processed.
-                    engine.requeue_or_fail(req, f"stream reset by server ({ev.error_code!r})")
-            elif type(ev) is RemoteSettingsChanged:
-                if not self.ready.done():
-                    self.usable = True
-                    self.ready.set_result(None)
-            elif type(ev) is ConnectionTerminated:
-                self.goaway(ev.last_stream_id, ev.error_code)
+            else:
+                self._control_event(ev)
         # New streams first (they may ride in the same write as our ACKs).
         if engine.pending:
             engine.pump()
         self.flush()
         if not self.usable and not self.streams and self.ready.done() and self.transport:
             self.transport.close()  # draining after GOAWAY: last answer is in
+
+    def _control_event(self, ev: Event) -> None:
+        # The events other than a response's: one call each, off the per-push path above.
+        if type(ev) is StreamReset:
+            req = self.streams.pop(ev.stream_id, None)
+            if req is not None:
+                # REFUSED_STREAM promises the request was not processed.
+                self.engine.requeue_or_fail(req, f"stream reset by server ({ev.error_code!r})")
+        elif type(ev) is RemoteSettingsChanged:
+            if not self.ready.done():
+                self.usable = True
+                self.ready.set_result(None)
+        elif type(ev) is ConnectionTerminated:
+            self.goaway(ev.last_stream_id, ev.error_code)
 
     # helpers
 
