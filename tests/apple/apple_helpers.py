@@ -8,15 +8,14 @@ from typing import Any
 from sqlalchemy import text
 
 from walletpass.loyalty.models import Member
-from walletpass.passes.models import Pass
-from walletpass.passes.services import pass_changed
+from walletpass.passes.changes import mark_changed
 
 
 def set_points(runtime, settings, card: dict[str, Any], points: int) -> None:  # type: ignore[no-untyped-def]
-    """Change what the card shows, the way the ledger does: balance + pass_changed."""
+    """Change what the card shows, the way the ledger does: balance + mark_changed."""
     with runtime.transaction(card["merchant_id"]) as s:
         s.get(Member, card["member_id"]).points_balance = points
-        pass_changed(s, s.get(Pass, card["id"]), settings=settings)
+        mark_changed(s, settings, passes=[card["id"]])
 
 
 def wait_for_older_writers(runtime, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from walletpass.apple.models import Device, Registration
 from walletpass.jobs.models import Job, JobStatus
 from walletpass.jobs.worker import Worker
-from walletpass.passes.services import queue_apple_pushes
+from walletpass.passes.changes import mark_changed
 from walletpass.runtime import Runtime
 
 DEVICE = "device-library-0001"
@@ -225,7 +225,7 @@ def test_two_workers_never_send_a_job_twice(runtime, settings, apns):
             s.flush()
             s.add(Registration(merchant_id=m.id, device_id=device.id, pass_id=row.id))
         s.flush()
-        queue_apple_pushes(s, [row.id])
+        mark_changed(s, settings, passes=[row.id])
     runtimes = [Runtime.create(settings) for _ in range(2)]
     workers = [Worker(rt, name=f"w{i}", claim_size=100) for i, rt in enumerate(runtimes)]
     threads = [threading.Thread(target=w.run_until_idle) for w in workers]

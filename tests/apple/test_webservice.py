@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from walletpass.apple.models import AppleLog, Device, Registration
 from walletpass.cards.build import build_bundle
 from walletpass.jobs.models import Job, JobStatus
+from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassEvent
-from walletpass.passes.services import pass_changed, remember_signature
+from walletpass.passes.services import remember_signature
 
 DEVICE = "a1b2c3d4e5f6"
 TOKEN = "ab" * 32
@@ -110,7 +111,7 @@ def test_list_tags_are_strings_and_never_miss_a_change(client, card, runtime, se
 
     set_points(runtime, settings, card, 50)
     with runtime.transaction(card["merchant_id"]) as s:
-        pass_changed(s, s.get(Pass, other_card["id"]), settings=settings)
+        mark_changed(s, settings, passes=[other_card["id"]])
     wait_for_older_writers(runtime)
     r = client.get(url)
     assert r.status_code == 200

@@ -292,7 +292,8 @@ def test_a_design_change_reaches_the_class_on_google(google, client, settings, d
     """Changing a program's design marks its passes changed; their syncs send the class
     again because its body changed (the process's cache is keyed by body, not by id)."""
     from walletpass.loyalty.models import Program
-    from walletpass.passes.refresh import refresh_program_passes
+    from walletpass.passes.changes import mark_changed
+    from walletpass.passes.refresh import program_passes
 
     world = member_pass(db)
     object_id = saved(db, settings, client, world)
@@ -303,7 +304,8 @@ def test_a_design_change_reaches_the_class_on_google(google, client, settings, d
         program = session.get(Program, world.program_id)
         program.design = {**program.design, "background": "#7a1f2b"}
         program.name = "Coffee Club Gold"
-        assert refresh_program_passes(session, settings, program.id) == 1
+        marked = mark_changed(session, settings, passes=program_passes(program.id), notify=False)
+        assert marked == [world.pass_id]
     with transaction(db) as session:
         queued = [
             job.payload

@@ -35,9 +35,9 @@ from walletpass.loyalty.models import Program, Reward
 from walletpass.loyalty.services import program_rules
 from walletpass.offers import services as offers
 from walletpass.offers.models import Coupon, Offer
+from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
-from walletpass.passes.refresh import refresh_program_passes
-from walletpass.passes.services import pass_changed
+from walletpass.passes.refresh import program_passes
 
 READERS = ("till", "crm")
 COUPON_PROBLEMS = (errors.CouponExpired, errors.CouponUsedUp, errors.OfferCapReached)
@@ -87,7 +87,7 @@ def _reward_out(reward: Reward) -> RewardDetail:
 def _catalogue_changed(ctx: Context, reward: Reward) -> None:
     # Members' cards list what they can redeem now: a new, changed or retired reward
     # changes that list, so the program's passes are fetched again.
-    refresh_program_passes(ctx.session, ctx.settings, reward.program_id)
+    mark_changed(ctx.session, ctx.settings, passes=program_passes(reward.program_id), notify=False)
 
 
 @routes.operation(
@@ -195,18 +195,12 @@ def _offer_out(offer: Offer) -> OfferOut:
 
 def _refresh_offer_passes(session: Session, settings: Settings, offer: Offer) -> None:
     """Coupon passes show the offer's title, discount and dates; cards show an overlay."""
+    active = Pass.status == PassStatus.ACTIVE
     coupon_ids = select(Coupon.id).where(Coupon.offer_id == offer.id)
-    query = select(Pass).where(Pass.status == PassStatus.ACTIVE, Pass.coupon_id.in_(coupon_ids))
-    for pass_row in session.scalars(query):
-        pass_changed(session, pass_row, notify=False, settings=settings)
+    mark_changed(session, settings, passes=active & Pass.coupon_id.in_(coupon_ids), notify=False)
     if offer.overlay and offer.program_id is not None:
-        cards = select(Pass).where(
-            Pass.status == PassStatus.ACTIVE,
-            Pass.program_id == offer.program_id,
-            Pass.coupon_id.is_(None),
-        )
-        for pass_row in session.scalars(cards):
-            pass_changed(session, pass_row, notify=False, settings=settings)
+        cards = active & (Pass.program_id == offer.program_id) & Pass.coupon_id.is_(None)
+        mark_changed(session, settings, passes=cards, notify=False)
 
 
 @routes.operation(

@@ -35,8 +35,9 @@ from walletpass.config import Settings
 from walletpass.loyalty import earning
 from walletpass.loyalty import services as ledger
 from walletpass.loyalty.models import LedgerEntry, Member, Program, ProgramKind
+from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
-from walletpass.passes.services import pass_changed, set_status
+from walletpass.passes.services import set_status
 from walletpass.scan.requests import balance_of
 
 READERS = ("till", "crm")
@@ -266,8 +267,7 @@ def update_member(ctx: Context) -> MemberDetail:
             f"another member has external_id {changes.get('external_id')!r}"
         ) from None
     if refresh:
-        for pass_row in ledger.member_passes(ctx.session, member.id):
-            pass_changed(ctx.session, pass_row, notify=False, settings=ctx.settings)
+        mark_changed(ctx.session, ctx.settings, member_id=member.id, notify=False)
     return member_detail(ctx.session, ctx.settings, member)
 
 

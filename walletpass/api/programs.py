@@ -27,7 +27,8 @@ from walletpass.config import Settings
 from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rules import RulesError, validate_rules
 from walletpass.passes import templates
-from walletpass.passes.refresh import move_to_template, refresh_program_passes
+from walletpass.passes.changes import mark_changed
+from walletpass.passes.refresh import move_to_template, program_passes
 from walletpass.tenancy import stores as store_rules
 from walletpass.tenancy.models import Store
 
@@ -202,8 +203,7 @@ def update_program(ctx: Context) -> ProgramOut:
     if body.active is not None:
         program.active = body.active
     if shown_changed:
-        ctx.session.flush()
-        refresh_program_passes(ctx.session, ctx.settings, program.id)
+        mark_changed(ctx.session, ctx.settings, passes=program_passes(program.id), notify=False)
     return program_out(ctx.settings, program)
 
 

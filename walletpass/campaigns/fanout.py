@@ -26,8 +26,8 @@ from walletpass.campaigns.models import (
 from walletpass.config import Settings
 from walletpass.crm.events import emit
 from walletpass.jobs.queue import enqueue_many
+from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
-from walletpass.passes.services import passes_changed_bulk, queue_apple_pushes
 from walletpass.tenancy.models import Merchant
 
 DEFAULT_TITLE = "News"
@@ -115,17 +115,16 @@ def _send_rows(
     mark(over_ids, status=RecipientStatus.SKIPPED, skip_reason="budget")
     mark(no_pass, status=RecipientStatus.SKIPPED, skip_reason="no_pass")
 
-    # The overlay is read from the recipient rows at render time; bumping the passes
-    # makes both wallets fetch it.
-    passes_changed_bulk(session, send_passes, now)
-    if apple_passes:
-        queue_apple_pushes(session, sorted(apple_passes))
     if google_passes:
-        _queue_google(session, campaign, to_send, google_passes, live, now)
+        _queue_google_messages(session, campaign, to_send, google_passes, live, now)
+    # The overlay is read from the recipient rows at render time; bumping the passes
+    # makes both wallets fetch it. The card's own offer module shows it on Google too:
+    # silently, the message notifies.
+    mark_changed(session, settings, passes=send_passes, notify=False, now=now)
     return {"sent": len(send_ids), "skipped_budget": len(over_ids), "skipped_no_pass": len(no_pass)}
 
 
-def _queue_google(
+def _queue_google_messages(
     session: Session,
     campaign: Campaign,
     to_send: Sequence[Any],
@@ -151,11 +150,6 @@ def _queue_google(
         }
         messages.append((payload, google_message_key(campaign.id, r.pass_id)))
     enqueue_many(session, "google.message", messages, merchant_id=campaign.merchant_id, run_at=now)
-    # The card's own offer module shows the overlay too; silent, the message notifies.
-    syncs = [
-        ({"pass_id": pid, "notify": False}, f"google:{pid}:0") for pid in sorted(google_passes)
-    ]
-    enqueue_many(session, "google.sync", syncs, merchant_id=campaign.merchant_id, run_at=now)
 
 
 def _offer_title(session: Session, campaign: Campaign) -> str:
@@ -248,19 +242,5 @@ def refresh_sent_passes(
             )
         )
     )
-    for start in range(0, len(pass_ids), 1000):
-        chunk = pass_ids[start : start + 1000]
-        passes_changed_bulk(session, chunk, now)
-        queue_apple_pushes(session, chunk)
-        if settings.google_enabled:
-            objects = session.scalars(
-                select(Pass.id).where(Pass.id.in_(chunk), Pass.google_object_id.is_not(None))
-            ).all()
-            enqueue_many(
-                session,
-                "google.sync",
-                [({"pass_id": pid, "notify": False}, f"google:{pid}:0") for pid in objects],
-                merchant_id=campaign.merchant_id,
-                run_at=now,
-            )
+    mark_changed(session, settings, passes=pass_ids, notify=False, now=now)
     return len(pass_ids)

@@ -18,6 +18,7 @@ from walletpass import errors
 from walletpass.config import Settings
 from walletpass.loyalty import services as ledger
 from walletpass.loyalty.models import Member, Program
+from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass
 
 # Sentinel for "not sent": None is a real value (it clears phone and birthday).
@@ -188,7 +189,7 @@ def upsert_member(
     if changed:
         session.flush()
         # The name shows on the pass; a CRM fix is housekeeping, not worth a notification.
-        ledger.refresh_member_passes(session, settings, member, notify=False)
+        mark_changed(session, settings, member_id=member.id, notify=False)
     return UpsertResult(member, created=False, changed=changed)
 
 

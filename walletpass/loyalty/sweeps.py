@@ -23,9 +23,9 @@ from walletpass.loyalty.services import (
     post,
     program_rules,
     qualifying_spend,
-    refresh_member_passes,
     renew_membership,
 )
+from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.services import set_status
 from walletpass.tenancy.models import Merchant
@@ -157,7 +157,7 @@ def sweep_member(
             member.tier = name
             changed = True
     if changed:
-        refresh_member_passes(session, settings, member)
+        mark_changed(session, settings, member_id=member.id)
     return done
 
 

@@ -13,8 +13,9 @@ from walletpass.crm.events import emit
 from walletpass.db import utcnow
 from walletpass.loyalty.models import Program, ProgramKind
 from walletpass.offers.models import Coupon, Offer
+from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
-from walletpass.passes.services import issue_pass, pass_changed, set_status
+from walletpass.passes.services import issue_pass, set_status
 
 
 def coupon_problem(offer: Offer, coupon: Coupon, now: datetime) -> errors.WalletpassError | None:
@@ -74,10 +75,12 @@ def redeem_coupon(
         },
     )
     rolled = None
+    changed = []
     for pass_row in session.scalars(select(Pass).where(Pass.coupon_id == coupon.id)):
         if coupon.status == "used":
             rolled = _roll_over(session, settings, pass_row, offer, now) or rolled
-        pass_changed(session, pass_row, settings=settings)
+        changed.append(pass_row.id)
+    mark_changed(session, settings, passes=changed)
     return coupon, offer, rolled
 
 

@@ -1,8 +1,6 @@
-"""Issue passes, record their changes, and hand out signed bundles.
+"""Issue passes, set their status, and hand out signed bundles.
 
-Every content change goes through :func:`pass_changed`: it bumps the version, the change
-stamp and Last-Modified, and writes the outbox jobs (APNs push per registered device,
-Google PATCH) in the caller's transaction, so a crash after commit loses nothing.
+What a pass shows changes through :func:`walletpass.passes.changes.mark_changed`.
 """
 
 from __future__ import annotations
@@ -12,47 +10,27 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    ColumnElement,
-    TextClause,
-    bindparam,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from walletpass.config import Settings
 from walletpass.db import UTCDateTime, utcnow
-from walletpass.jobs.queue import DEFAULT_MAX_ATTEMPTS, enqueue, insert_select_sql
+from walletpass.jobs.queue import DEFAULT_MAX_ATTEMPTS, insert_select_sql
 from walletpass.passes import codes, stamps
+from walletpass.passes.changes import (
+    BUMPED_COLUMNS,
+    mark_changed,
+    next_modified_at,
+    whole_second,
+)
 from walletpass.passes.models import Pass, PassStatus
 
 if TYPE_CHECKING:
     from walletpass.passes.templates import PassTemplate
-
-
-def _whole_second(moment: datetime) -> datetime:
-    return moment.replace(microsecond=0)
-
-
-def next_modified_at(previous: datetime | None, now: datetime | None = None) -> datetime:
-    """Last-Modified for a new version: whole seconds, strictly after the previous one.
-
-    HTTP dates have no fractions, so two versions within one second would share a
-    Last-Modified and the second would answer 304 to a device holding the first. Moving
-    the clock on by a second at most per change keeps If-Modified-Since exact.
-    """
-    now = _whole_second(now or utcnow())
-    if previous is None:
-        return now
-    return max(now, _whole_second(previous) + timedelta(seconds=1))
 
 
 def issue_pass(
@@ -86,51 +64,23 @@ def issue_pass(
     return pass_row
 
 
+# Until the ledger and the scan call walletpass.passes.changes themselves.
 def pass_changed(
-    session: Session, pass_row: Pass, *, notify: bool = True, settings: Settings | None = None
+    session: Session, pass_row: Pass, *, notify: bool = True, settings: Settings
 ) -> None:
-    """Record that what ``pass_row`` shows has changed, and queue the wallet updates.
-
-    :param notify: whether Google may notify the holder (balance/tier changes do;
-        housekeeping does not). Apple decides by changeMessage on the changed fields.
-    """
-    pass_row.version += 1
-    pass_row.change_stamp = stamps.stamp_for_update(session)
-    pass_row.modified_at = next_modified_at(pass_row.modified_at)
-    session.flush()
-    queue_apple_pushes(session, [pass_row.id])
-    if settings is not None and settings.google_enabled and pass_row.google_object_id:
-        _queue_google_sync(session, pass_row.id, pass_row.merchant_id, notify)
+    mark_changed(session, settings, passes=[pass_row.id], notify=notify)
 
 
-def _queue_google_sync(session: Session, pass_id: int, merchant_id: int, notify: bool) -> None:
-    enqueue(
-        session,
-        "google.sync",
-        {"pass_id": pass_id, "notify": notify},
-        merchant_id=merchant_id,
-        dedupe_key=f"google:{pass_id}:{int(notify)}",
-    )
+def member_passes_changed(
+    session: Session, settings: Settings, member_id: int, *, notify: bool = True
+) -> list[int]:
+    return mark_changed(session, settings, member_id=member_id, notify=notify)
 
 
-def queue_apple_pushes(session: Session, pass_ids: Sequence[int]) -> int:
-    """One pending push per distinct (pass type, push token) among these passes' devices.
-
-    A device re-lists every changed pass of a type after one push, so ten changes, or
-    ten changed passes on one phone, need one push while it is still pending. One
-    INSERT ... SELECT, however many tokens (a campaign changes thousands of passes), and
-    no round trip to read the tokens first: a till scan pays for this on every purchase.
-
-    :return: how many pushes were queued (tokens already pending are not counted).
-    """
-    if not pass_ids:
-        return 0
-    dialect = session.get_bind().dialect.name
-    stmt = _QUEUE_PUSHES[dialect]
-    result = session.connection().execute(
-        stmt, {"pass_ids": list(pass_ids), "now": utcnow(), "max_attempts": DEFAULT_MAX_ATTEMPTS}
-    )
-    return int(result.rowcount or 0)
+def after_bump(
+    session: Session, settings: Settings, rows: Sequence[Any], *, notify: bool = True
+) -> list[int]:
+    return mark_changed(session, settings, bumped=rows, notify=notify)
 
 
 def _pushes_select(build_object: str, passes: str) -> str:
@@ -145,34 +95,7 @@ def _pushes_select(build_object: str, passes: str) -> str:
     )
 
 
-def _queue_pushes_sql(build_object: str) -> TextClause:
-    # Core text, so SQLAlchemy compiles it once (its dialect INSERT constructs are not
-    # cacheable). The pass ids scope it to their merchant.
-    return text(
-        insert_select_sql(_pushes_select(build_object, "WHERE r.pass_id IN :pass_ids"))
-    ).bindparams(bindparam("pass_ids", expanding=True), bindparam("now", type_=UTCDateTime()))
-
-
-_QUEUE_PUSHES = {
-    "postgresql": _queue_pushes_sql("jsonb_build_object"),
-    "sqlite": _queue_pushes_sql("json_object"),
-}
-
-
-_PASSES = Pass.__table__
-BUMPED_COLUMNS = (
-    _PASSES.c.id,
-    _PASSES.c.version,
-    _PASSES.c.change_stamp,
-    _PASSES.c.modified_at,
-    _PASSES.c.google_object_id,
-    _PASSES.c.merchant_id,
-)
 BUMP_TYPES = (bindparam("whole", type_=UTCDateTime()), bindparam("now", type_=UTCDateTime()))
-
-
-def _member_active(member_id: Any) -> ColumnElement[bool]:
-    return (_PASSES.c.member_id == member_id) & (_PASSES.c.status == PassStatus.ACTIVE.value)
 
 
 def bump_member_passes_ctes(only_if: str = "true") -> str:
@@ -202,113 +125,10 @@ def bump_params(member_id: int) -> dict[str, Any]:
     now = utcnow()
     return {
         "for_member": member_id,
-        "whole": _whole_second(now),
+        "whole": whole_second(now),
         "now": now,
         "max_attempts": DEFAULT_MAX_ATTEMPTS,
     }
-
-
-_BUMP_MEMBER_PASSES = (
-    text(
-        f"WITH {bump_member_passes_ctes()} "  # noqa: S608 - constants only
-        f"SELECT {', '.join(c.name for c in BUMPED_COLUMNS)} FROM bumped"
-    )
-    .bindparams(*BUMP_TYPES)
-    .columns(*BUMPED_COLUMNS)
-)
-
-
-def member_passes_changed(
-    session: Session, settings: Settings, member_id: int, *, notify: bool = True
-) -> list[int]:
-    """:func:`pass_changed` for every active pass of a member: the bump and the pushes in
-    one statement on PostgreSQL (a few on SQLite) and, when Google holds one of the
-    passes, its sync job. Objects of those passes already loaded in the
-    session are given the new values, so nothing reads stale versions afterwards.
-
-    :return: the ids of the passes bumped.
-    """
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        rows = conn.execute(_BUMP_MEMBER_PASSES, bump_params(member_id)).all()
-    else:
-        # SQLite stores times as text: Last-Modified is worked out here, one pass at a time
-        # (a member has one active pass, rarely two), under the one-writer lock.
-        whole = _whole_second(utcnow())
-        stamp = stamps.next_stamp(session)
-        rows = []
-        for pass_id, previous in conn.execute(
-            select(_PASSES.c.id, _PASSES.c.modified_at).where(_member_active(member_id))
-        ).all():
-            rows.extend(
-                conn.execute(
-                    update(_PASSES)
-                    .where(_PASSES.c.id == pass_id)
-                    .values(
-                        version=_PASSES.c.version + 1,
-                        change_stamp=stamp,
-                        modified_at=next_modified_at(previous, whole),
-                    )
-                    .returning(*BUMPED_COLUMNS)
-                ).all()
-            )
-        queue_apple_pushes(session, [row.id for row in rows])
-    return after_bump(session, settings, rows, notify=notify)
-
-
-def after_bump(
-    session: Session, settings: Settings, rows: Sequence[Any], *, notify: bool = True
-) -> list[int]:
-    """What follows a bump whose BUMPED_COLUMNS ``rows`` came back: the session's loaded
-    objects of those passes get the new values, and Google's copies a sync job.
-
-    :return: the ids of the passes bumped.
-    """
-    for row in rows:
-        loaded = session.identity_map.get(identity_key(Pass, row.id))
-        if loaded is not None:
-            for name in ("version", "change_stamp", "modified_at"):
-                set_committed_value(loaded, name, getattr(row, name))
-    if settings.google_enabled:
-        for row in rows:
-            if row.google_object_id:
-                _queue_google_sync(session, row.id, row.merchant_id, notify)
-    return [row.id for row in rows]
-
-
-def passes_changed_bulk(
-    session: Session, pass_ids: Sequence[int], now: datetime | None = None
-) -> None:
-    """What :func:`pass_changed` does to each pass, for many passes in a few statements
-    (without the pushes; follow with :func:`queue_apple_pushes`).
-
-    One change stamp serves the whole transaction (every pass changed in it shares the
-    commit, so the ``passesUpdatedSince`` ordering holds); Last-Modified moves to this
-    whole second, or one second past a pass already there (as :func:`next_modified_at`).
-    """
-    if not pass_ids:
-        return
-    now = now or utcnow()
-    stamp = stamps.next_stamp(session)
-    whole = now.replace(microsecond=0)
-    updated = set(
-        session.scalars(
-            update(Pass)
-            .where(Pass.id.in_(pass_ids), Pass.modified_at < whole)
-            .values(version=Pass.version + 1, change_stamp=stamp, modified_at=whole)
-            .returning(Pass.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    rest = [pid for pid in pass_ids if pid not in updated]
-    if rest:
-        for pass_row in session.scalars(
-            select(Pass).where(Pass.id.in_(rest)).execution_options(populate_existing=True)
-        ):
-            pass_row.version += 1
-            pass_row.change_stamp = stamp
-            pass_row.modified_at = next_modified_at(pass_row.modified_at, now)
-        session.flush()
 
 
 def record_event(session: Session, pass_row: Pass, platform: str, kind: str) -> None:
@@ -345,7 +165,7 @@ def set_status(session: Session, pass_row: Pass, status: PassStatus, settings: S
     if pass_row.status == status:
         return
     pass_row.status = status
-    pass_changed(session, pass_row, notify=False, settings=settings)
+    mark_changed(session, settings, passes=[pass_row.id], notify=False)
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from walletpass.db import utcnow
 from walletpass.errors import CouponExpired, OfferCapReached
 from walletpass.loyalty.models import Program
 from walletpass.offers.models import Coupon, Offer
+from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
-from walletpass.passes.refresh import refresh_program_passes
-from walletpass.passes.services import pass_changed
+from walletpass.passes.refresh import program_passes
 from walletpass.tenancy.models import Merchant
 
 OFFER_FIELDS = (
@@ -151,7 +151,7 @@ def offer_new() -> Any:
         session.flush()
         offer_id = offer.id
         if offer.overlay and offer.program_id:
-            refresh_program_passes(session, settings(), offer.program_id)
+            mark_changed(session, settings(), passes=program_passes(offer.program_id), notify=False)
     flash("Offer created. Issue it to members or print its flyer below.", "ok")
     return redirect(url_for("admin.offer_edit", offer_id=offer_id))
 
@@ -174,15 +174,16 @@ def offer_edit(offer_id: int) -> Any:
         session.flush()
         # Coupon passes show the offer's title, discount and dates; loyalty cards show it
         # as an overlay. Both must be re-fetched by the wallets.
-        for pass_row in session.scalars(
-            select(Pass)
-            .join(Coupon, Coupon.id == Pass.coupon_id)
-            .where(Coupon.offer_id == offer.id, Pass.status == PassStatus.ACTIVE)
-        ):
-            pass_changed(session, pass_row, notify=False, settings=settings())
+        coupons = select(Coupon.id).where(Coupon.offer_id == offer.id)
+        mark_changed(
+            session,
+            settings(),
+            passes=Pass.coupon_id.in_(coupons) & (Pass.status == PassStatus.ACTIVE),
+            notify=False,
+        )
         for program_id in overlay_programs - {None}:
             assert program_id is not None
-            refresh_program_passes(session, settings(), program_id)
+            mark_changed(session, settings(), passes=program_passes(program_id), notify=False)
     flash("Offer saved.", "ok")
     return redirect(url_for("admin.offer_edit", offer_id=offer_id))
 

@@ -14,7 +14,8 @@ from walletpass.admin.views.common import bp, field_errors, settings, tx, user
 from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rules import RulesError, validate_rules
 from walletpass.passes import templates
-from walletpass.passes.refresh import move_to_template, refresh_program_passes
+from walletpass.passes.changes import mark_changed
+from walletpass.passes.refresh import move_to_template, program_passes
 from walletpass.tenancy.models import Merchant
 
 RULE_EXAMPLES: dict[str, dict[str, Any]] = {
@@ -243,7 +244,11 @@ def program_edit(program_id: int) -> Any:
         if parsed["template"] != program.template:
             old_template, program.template = program.template, parsed["template"]
             move_to_template(session, program.id, old_template, program.template)
-        refreshed = refresh_program_passes(session, settings(), program.id) if changed else 0
+        refreshed = (
+            len(mark_changed(session, settings(), passes=program_passes(program.id), notify=False))
+            if changed
+            else 0
+        )
     if refreshed:
         flash(f"Saved. {refreshed} passes will update on their phones.", "ok")
     else:
@@ -287,7 +292,9 @@ def program_images(program_id: int) -> Any:
         design["images"] = {**(design.get("images") or {}), **stored}
         design["images_version"] = str(int(time.time()))
         program.design = design
-        refreshed = refresh_program_passes(session, settings(), program.id)
+        refreshed = len(
+            mark_changed(session, settings(), passes=program_passes(program.id), notify=False)
+        )
     flash(
         f"{' and '.join(k.capitalize() for k in uploads)} saved at Wallet's sizes."
         + (f" {refreshed} passes will update." if refreshed else ""),

@@ -1,0 +1,366 @@
+"""Marking passes changed: the one entry the domains call when what a card shows changes.
+
+:func:`mark_changed` bumps each pass's version, change stamp and Last-Modified, and
+writes the outbox jobs in the caller's transaction (one APNs push per distinct device
+token, a Google sync per pass Google holds), so a crash after commit loses nothing.
+:func:`bump_statement` gives the same bump as CTEs for a caller that merges it into a
+statement of its own (a till purchase: the ledger post and the bump in one round trip).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Insert,
+    Select,
+    String,
+    bindparam,
+    column,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+    update,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from walletpass.config import Settings
+from walletpass.db import UTCDateTime, utcnow
+from walletpass.jobs.models import Job, JobStatus
+from walletpass.jobs.queue import DEFAULT_MAX_ATTEMPTS, ON_PENDING_CONFLICT, enqueue_many
+from walletpass.passes import stamps
+from walletpass.passes.models import Pass, PassStatus
+
+# A selection of passes: their ids, or a condition on walletpass.passes rows.
+PassSelection = Sequence[int] | ColumnElement[bool]
+
+# Large selections are bumped in batches of this many passes: each batch's UPDATE and
+# pushes stay small, and no statement locks a whole program's passes at once.
+BATCH = 1000
+
+
+def whole_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+def next_modified_at(previous: datetime | None, now: datetime | None = None) -> datetime:
+    """Last-Modified for a new version: whole seconds, strictly after the previous one.
+
+    HTTP dates have no fractions, so two versions within one second would share a
+    Last-Modified and the second would answer 304 to a device holding the first. Moving
+    the clock on by a second at most per change keeps If-Modified-Since exact.
+    """
+    now = whole_second(now or utcnow())
+    if previous is None:
+        return now
+    return max(now, whole_second(previous) + timedelta(seconds=1))
+
+
+_PASSES = Pass.__table__
+_JOBS = Job.__table__
+# By name: the Apple adapter imports this package, not the other way round.
+_DEVICES = table(
+    "apple_devices",
+    column("id"),
+    column("merchant_id"),
+    column("pass_type_id"),
+    column("push_token"),
+)
+_REGISTRATIONS = table("apple_registrations", column("device_id"), column("pass_id"))
+
+# What a bump returns per pass, for the session's loaded objects and Google's sync jobs.
+BUMPED_COLUMNS = (
+    _PASSES.c.id,
+    _PASSES.c.version,
+    _PASSES.c.change_stamp,
+    _PASSES.c.modified_at,
+    _PASSES.c.google_object_id,
+    _PASSES.c.merchant_id,
+)
+_WHOLE = bindparam("bump_whole", type_=UTCDateTime())
+_NOW = bindparam("bump_now", type_=UTCDateTime())
+_MAX_ATTEMPTS = bindparam("bump_max_attempts")
+_ACTIVE = _PASSES.c.status == PassStatus.ACTIVE.value
+
+
+class _InsertPendingJobs(Insert):
+    """INSERT ... SELECT into the outbox that leaves a job whose dedupe key is already
+    pending alone (jobs.queue's rule). The dialects' own ON CONFLICT constructs cannot be
+    cached, and compiling the till's statement on every scan would cost about a
+    millisecond; this one is compiled once."""
+
+    inherit_cache = True
+
+
+@compiles(_InsertPendingJobs)
+def _compile_insert_pending(element: _InsertPendingJobs, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{compiler.visit_insert(element, **kw)} {ON_PENDING_CONFLICT}"
+
+
+def _pushes(json_object: Any, passes_joined: Any, where: ColumnElement[bool]) -> Insert:
+    """One pending push per distinct (pass type, token) among the devices registered for
+    the passes ``passes_joined`` brings in: a device re-lists every changed pass of a type
+    after one push, so ten changed passes on one phone need one push."""
+    devices = _DEVICES.c
+    rows = (
+        select(
+            devices.merchant_id,
+            literal_column("'apple.push'"),
+            json_object(
+                literal_column("'pass_type_id'"),
+                devices.pass_type_id,
+                literal_column("'token'"),
+                devices.push_token,
+            ),
+            # Typed as text, so that + is SQL's || on both backends.
+            literal_column("'apns:'", String)
+            + devices.pass_type_id
+            + literal_column("':'", String)
+            + devices.push_token,
+            literal_column(f"'{JobStatus.PENDING.value}'"),
+            _NOW,
+            literal(0),
+            _MAX_ATTEMPTS,
+            _NOW,
+        )
+        .distinct()
+        .select_from(passes_joined)
+        # SQLite needs a WHERE before an upsert's ON CONFLICT in INSERT ... SELECT.
+        .where(where)
+    )
+    return _InsertPendingJobs(_JOBS).from_select(
+        [
+            "merchant_id",
+            "kind",
+            "payload",
+            "dedupe_key",
+            "status",
+            "run_at",
+            "attempts",
+            "max_attempts",
+            "created_at",
+        ],
+        rows,
+    )
+
+
+@dataclass(frozen=True)
+class PassBump:
+    """A bump as CTEs for a caller's PostgreSQL statement: ``bumped`` updates the passes
+    and returns BUMPED_COLUMNS, ``pushed`` queues their devices' pushes (add it with
+    ``add_cte``). Execute with :meth:`params`; hand the bumped rows to
+    :func:`mark_changed` (``bumped=``) to finish."""
+
+    bumped: CTE
+    pushed: CTE
+
+    @staticmethod
+    def params(now: datetime | None = None) -> dict[str, Any]:
+        now = now or utcnow()
+        return {
+            "bump_whole": whole_second(now),
+            "bump_now": now,
+            "bump_max_attempts": DEFAULT_MAX_ATTEMPTS,
+        }
+
+
+def bump_statement(where: ColumnElement[bool]) -> PassBump:
+    """PostgreSQL: the bump of the passes ``where`` selects (a condition on
+    walletpass.passes rows, SQLAlchemy expressions only), as CTEs. Last-Modified moves to
+    this whole second or one second past the previous one, whichever is later
+    (:func:`next_modified_at` in SQL); the stamp is the writing transaction's id.
+
+    Build it once, with bind parameters, where it runs often: SQLAlchemy then compiles
+    the statement that holds it once.
+    """
+    bumped = (
+        update(_PASSES)
+        .where(where)
+        .values(
+            version=_PASSES.c.version + 1,
+            change_stamp=stamps.PG_STAMP,
+            modified_at=func.greatest(
+                _WHOLE, _PASSES.c.modified_at + literal_column("interval '1 second'")
+            ),
+        )
+        .returning(*BUMPED_COLUMNS)
+        .cte("bumped")
+    )
+    joined = _DEVICES.join(_REGISTRATIONS, _REGISTRATIONS.c.device_id == _DEVICES.c.id).join(
+        bumped, bumped.c.id == _REGISTRATIONS.c.pass_id
+    )
+    pushed = _pushes(func.jsonb_build_object, joined, literal_column("true")).cte("pushed")
+    return PassBump(bumped, pushed)
+
+
+def _whole_statement(bump: PassBump) -> Select[Any]:
+    return select(*bump.bumped.c).add_cte(bump.pushed)
+
+
+_PASS_IDS = bindparam("bump_pass_ids", expanding=True)
+_MEMBER_ID = bindparam("bump_member_id")
+# PostgreSQL, built once: the bump and the pushes in one statement.
+_PG_BY_IDS = _whole_statement(bump_statement(_PASSES.c.id.in_(_PASS_IDS)))
+_PG_BY_MEMBER = _whole_statement(bump_statement((_PASSES.c.member_id == _MEMBER_ID) & _ACTIVE))
+# SQLite has no UPDATE in a WITH: the pushes follow the bump, by pass id.
+_SQLITE_PUSHES = _pushes(
+    func.json_object,
+    _DEVICES.join(_REGISTRATIONS, _REGISTRATIONS.c.device_id == _DEVICES.c.id),
+    _REGISTRATIONS.c.pass_id.in_(_PASS_IDS),
+)
+_SQLITE_BUMP_TO_WHOLE = (
+    update(_PASSES)
+    .where(_PASSES.c.id.in_(_PASS_IDS), _PASSES.c.modified_at < _WHOLE)
+    .values(version=_PASSES.c.version + 1, change_stamp=bindparam("bump_stamp"), modified_at=_WHOLE)
+    .returning(*BUMPED_COLUMNS)
+)
+_SQLITE_BUMP_ONE = (
+    update(_PASSES)
+    .where(_PASSES.c.id == bindparam("bump_pass_id"))
+    .values(
+        version=_PASSES.c.version + 1,
+        change_stamp=bindparam("bump_stamp"),
+        modified_at=bindparam("bump_modified_at", type_=UTCDateTime()),
+    )
+    .returning(*BUMPED_COLUMNS)
+)
+
+
+def mark_changed(
+    session: Session,
+    settings: Settings,
+    *,
+    passes: PassSelection | None = None,
+    member_id: int | None = None,
+    bumped: Sequence[Any] | None = None,
+    notify: bool = True,
+    now: datetime | None = None,
+) -> list[int]:
+    """Record that what these passes show has changed, and queue the wallet updates.
+
+    Name the passes by one of:
+
+    :param passes: their ids, or a condition on walletpass.passes rows (an SQLAlchemy
+        expression, e.g. ``(Pass.program_id == 7) & (Pass.status == "active")``),
+        bumped in batches of :data:`BATCH`.
+    :param member_id: the member's active passes (a till scan's case: one statement on
+        PostgreSQL).
+    :param bumped: the BUMPED_COLUMNS rows of a :func:`bump_statement` the caller ran in
+        a statement of its own; only what follows the bump is done.
+    :param notify: whether Google may notify the holder (balance or tier changes do;
+        housekeeping does not). Apple decides by changeMessage on the changed fields.
+    :param now: the time of the change (Last-Modified), now if not given.
+
+    Objects of these passes already loaded in the session are given their new version,
+    stamp and Last-Modified. Pending ORM changes are flushed first.
+
+    :return: the ids of the passes bumped.
+    """
+    if sum(x is not None for x in (passes, member_id, bumped)) != 1:
+        raise TypeError("name the passes by exactly one of passes, member_id or bumped")
+    if bumped is None:
+        session.flush()
+        if member_id is not None:
+            bumped = _bump(session, now, member_id=member_id)
+        elif isinstance(passes, ColumnElement):
+            bumped = []
+            for ids in _id_batches(session, passes):
+                bumped.extend(_bump(session, now, pass_ids=ids))
+        else:
+            assert passes is not None
+            bumped = []
+            for start in range(0, len(passes), BATCH):
+                bumped.extend(_bump(session, now, pass_ids=list(passes[start : start + BATCH])))
+    _after_bump(session, settings, bumped, notify)
+    return [row.id for row in bumped]
+
+
+def _id_batches(session: Session, where: ColumnElement[bool]) -> Iterator[list[int]]:
+    # Keyset pagination over ids, so a program with 100 000 members is not read at once;
+    # through the ORM, so a session bound to a merchant reads that merchant's passes only.
+    last = 0
+    while True:
+        ids = list(
+            session.scalars(
+                select(Pass.id).where(where, Pass.id > last).order_by(Pass.id).limit(BATCH)
+            )
+        )
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def _bump(
+    session: Session,
+    now: datetime | None,
+    *,
+    pass_ids: list[int] | None = None,
+    member_id: int | None = None,
+) -> list[Any]:
+    if pass_ids is not None and not pass_ids:
+        return []
+    conn = session.connection()
+    params = PassBump.params(now)
+    if conn.dialect.name == "postgresql":
+        if member_id is not None:
+            return list(conn.execute(_PG_BY_MEMBER, params | {"bump_member_id": member_id}))
+        return list(conn.execute(_PG_BY_IDS, params | {"bump_pass_ids": pass_ids}))
+    if member_id is not None:
+        pass_ids = list(
+            conn.scalars(select(_PASSES.c.id).where(_PASSES.c.member_id == member_id, _ACTIVE))
+        )
+        if not pass_ids:
+            return []
+    # SQLite stores times as text: a pass already at this whole second (changed twice in
+    # it) moves one second on, worked out here one pass at a time, under the one-writer
+    # lock; the others move to this second in one UPDATE.
+    params |= {"bump_pass_ids": pass_ids, "bump_stamp": stamps.next_stamp(session)}
+    rows = list(conn.execute(_SQLITE_BUMP_TO_WHOLE, params))
+    done = {row.id for row in rows}
+    rest = [pid for pid in pass_ids if pid not in done]
+    if rest:
+        for pass_id, previous in conn.execute(
+            select(_PASSES.c.id, _PASSES.c.modified_at).where(_PASSES.c.id.in_(rest))
+        ):
+            rows.extend(
+                conn.execute(
+                    _SQLITE_BUMP_ONE,
+                    {
+                        "bump_pass_id": pass_id,
+                        "bump_stamp": params["bump_stamp"],
+                        "bump_modified_at": next_modified_at(previous, params["bump_now"]),
+                    },
+                )
+            )
+    conn.execute(_SQLITE_PUSHES, params)
+    return rows
+
+
+def _after_bump(session: Session, settings: Settings, rows: Sequence[Any], notify: bool) -> None:
+    for row in rows:
+        loaded = session.identity_map.get(identity_key(Pass, row.id))
+        if loaded is not None:
+            for name in ("version", "change_stamp", "modified_at"):
+                set_committed_value(loaded, name, getattr(row, name))
+    if not settings.google_enabled:
+        return
+    by_merchant: dict[int, list[tuple[dict[str, Any], str | None]]] = {}
+    for row in rows:
+        if row.google_object_id:
+            by_merchant.setdefault(row.merchant_id, []).append(
+                ({"pass_id": row.id, "notify": notify}, f"google:{row.id}:{int(notify)}")
+            )
+    for merchant_id, syncs in by_merchant.items():
+        enqueue_many(session, "google.sync", syncs, merchant_id=merchant_id)
