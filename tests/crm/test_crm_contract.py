@@ -17,7 +17,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from walletpass.crm import inbound, schemas, signing
-from walletpass.crm.events import EVENT_TYPES
+from walletpass.events import EVENT_TYPES
 from walletpass.offers.models import Offer
 
 ROOT = schemas.SCHEMA_DIR

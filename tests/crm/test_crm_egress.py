@@ -9,7 +9,13 @@ import socket
 import httpcore
 import pytest
 from sqlalchemy import select
-from test_crm_outbound import drive, enroll, make_shop, receivers  # noqa: F401 (a fixture)
+from test_crm_outbound import (  # noqa: F401 (receivers: a fixture)
+    drive,
+    enroll,
+    make_shop,
+    publish,
+    receivers,
+)
 
 from walletpass import egress
 from walletpass.crm.models import WebhookDelivery, WebhookEndpoint
@@ -82,6 +88,7 @@ def test_a_name_that_resolves_to_a_private_address_is_not_connected_to(  # type:
     with runtime.transaction() as s:
         s.get(WebhookEndpoint, shop.endpoint_id).url = receiver_url
     enroll(runtime, settings, shop)
+    publish(runtime)
     strict = Runtime.create(settings.override(webhook_allowed_networks=""))
     try:
         assert drive(strict, Worker(strict, name="strict", kinds=["webhook.deliver"]), 1) == 1

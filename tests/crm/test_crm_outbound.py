@@ -1,5 +1,6 @@
-"""Outbound webhooks against real HTTP receivers on 127.0.0.1: signature, retries with
-backoff, the dead letter, redelivery, and every payload sent against its schema."""
+"""Outbound webhooks against real HTTP receivers on 127.0.0.1: events published once per
+endpoint after their change commits, signature, retries with backoff, the dead letter,
+redelivery, and every payload sent against its schema."""
 
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ from sqlalchemy import func, select, update
 
 from walletpass.apple import services as apple
 from walletpass.crm import outbound, schemas
-from walletpass.crm.events import EVENT_TYPES, emit
 from walletpass.crm.models import WebhookDelivery, WebhookEndpoint
 from walletpass.db import utcnow
+from walletpass.events import EVENT_TYPES, PUBLISH_KIND, emit
 from walletpass.jobs.models import Job, JobStatus
+from walletpass.jobs.registry import JobContext
 from walletpass.jobs.worker import Worker
 from walletpass.loyalty import services as ledger
 from walletpass.loyalty.models import Program
@@ -161,8 +163,14 @@ def enroll(runtime, settings, shop: Shop, email="ana@example.test"):  # type: ig
 
 @pytest.fixture
 def webhook_worker(runtime) -> Worker:  # type: ignore[no-untyped-def]
-    # Only webhook jobs: pushes queued by the same changes have no APNs to talk to here.
-    return Worker(runtime, name="webhook-worker", kinds=[outbound.JOB_KIND])
+    # Only event and webhook jobs: pushes queued by the same changes have no APNs to talk
+    # to here.
+    return Worker(runtime, name="webhook-worker", kinds=[PUBLISH_KIND, outbound.JOB_KIND])
+
+
+def publish(runtime) -> int:  # type: ignore[no-untyped-def]
+    """Run the events' publish jobs, which write the deliveries; returns how many ran."""
+    return Worker(runtime, name="publisher", kinds=[PUBLISH_KIND]).run_until_idle()
 
 
 def drive(runtime, worker: Worker, rounds: int = 30) -> int:  # type: ignore[no-untyped-def]
@@ -207,7 +215,7 @@ def test_fails_three_times_then_delivered_once(runtime, settings, receivers, web
     receiver = receivers([500, 503, 404, 200])
     shop = make_shop(runtime, settings, receiver, events=["member.created"])
     _, pass_row = enroll(runtime, settings, shop)
-    assert drive(runtime, webhook_worker) == 4
+    assert drive(runtime, webhook_worker) == 1 + 4  # the event's publish job, 4 attempts
     assert [r.status for r in receiver.received] == [500, 503, 404, 200]
     assert all(r.signature_ok for r in receiver.received)
     assert len({r.event["id"] for r in receiver.received}) == 1
@@ -236,6 +244,7 @@ def test_backoff_is_applied_to_the_job(runtime, settings, receivers, webhook_wor
     receiver = receivers([500])
     shop = make_shop(runtime, settings, receiver)
     enroll(runtime, settings, shop)
+    assert publish(runtime) == 1
     webhook_worker.run_once()
     with runtime.transaction() as session:
         job = session.scalars(select(Job).where(Job.kind == outbound.JOB_KIND)).one()
@@ -348,6 +357,122 @@ def test_only_subscribed_active_endpoints_of_the_merchant_get_events(
     assert wanted.received[0].event["data"]["points_balance"] == 5
     assert other.received == []
     assert other_shop.endpoint_id != shop.endpoint_id
+
+
+def test_a_publish_job_run_twice_writes_one_delivery_per_endpoint(
+    runtime, settings, receivers, webhook_worker
+):
+    first, second = receivers([200]), receivers([200])
+    shop = make_shop(runtime, settings, first, events=["member.created"])
+    with runtime.transaction(shop.merchant_id) as session:
+        endpoint, second.secret = outbound.create_endpoint(
+            session, settings, merchant_id=shop.merchant_id, url=second.url, events=["*"]
+        )
+        second_id = endpoint.id
+    enroll(runtime, settings, shop)
+    # Worker A claims the event, then stalls past its lease: worker B takes the job over
+    # and publishes it; A wakes up and commits the same writes (its completion matches
+    # nothing, the job is B's now). The same as A's writes committing before a crash.
+    stalled = Worker(runtime, name="stalled", kinds=[PUBLISH_KIND])
+    [job] = stalled.claim()
+    with runtime.transaction() as session:
+        session.execute(update(Job).where(Job.id == job.id).values(locked_until=utcnow()))
+    assert publish(runtime) == 1
+    with runtime.transaction(shop.merchant_id) as session:
+        assert outbound.publish(JobContext(settings, session, runtime.services), [job]) == {
+            job.id: None
+        }
+    drive(runtime, webhook_worker)
+    assert [(d.endpoint_id, d.status) for d in deliveries(runtime)] == [
+        (shop.endpoint_id, "delivered"),
+        (second_id, "delivered"),
+    ]
+    with runtime.transaction() as session:
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Job).where(Job.kind == outbound.JOB_KIND)
+            )
+            == 2
+        )
+    # Each receiver got the event once, with the id and time fixed when it was emitted.
+    for receiver in (first, second):
+        [received] = receiver.received
+        assert received.signature_ok
+        assert (received.event["id"], received.event["created"]) == (
+            job.payload["id"],
+            job.payload["created"],
+        )
+
+
+def test_an_event_emitted_in_a_rolled_back_transaction_is_never_delivered(
+    runtime, settings, receivers, webhook_worker
+):
+    receiver = receivers([200])
+    shop = make_shop(runtime, settings, receiver, events=["campaign.finished"])
+    finished = {
+        "campaign_id": 1,
+        "name": "Spring",
+        "recipients": 1,
+        "sent": 1,
+        "holdout": 0,
+        "skipped_budget": 0,
+        "excluded_no_consent": 0,
+        "started_at": None,
+        "finished_at": utcnow().isoformat(),
+    }
+    with pytest.raises(RuntimeError), runtime.transaction(shop.merchant_id) as session:
+        emit(session, shop.merchant_id, "campaign.finished", {**finished, "name": "Lost"})
+        raise RuntimeError("the change failed")
+    with runtime.transaction(shop.merchant_id) as session:
+        emit(session, shop.merchant_id, "campaign.finished", finished)
+    drive(runtime, webhook_worker)
+    assert [r.event["data"]["name"] for r in receiver.received] == ["Spring"]
+    assert [d.payload["data"]["name"] for d in deliveries(runtime)] == ["Spring"]
+
+
+def test_only_events_an_active_endpoint_subscribes_to_are_queued(runtime, settings):
+    def till_scan(merchant_id: int, pass_row, receipt_id: str) -> None:  # type: ignore[no-untyped-def]
+        with runtime.transaction(merchant_id) as session:
+            apply_scan(
+                session,
+                settings,
+                ScanRequest(
+                    code=pass_row.barcode,
+                    action="purchase",
+                    amount=Decimal("5"),
+                    receipt_id=receipt_id,
+                ),
+                ledger.Actor("staff", "1"),
+            )
+
+    with runtime.transaction() as session:
+        merchant = factories.merchant(session)
+        session.info["merchant_id"] = merchant.id
+        program = factories.program(session, merchant, "points")
+        for events, active in ((["points.changed"], True), (["*"], False)):
+            outbound.create_endpoint(
+                session,
+                settings,
+                merchant_id=merchant.id,
+                url="https://crm.example.test/hook",
+                events=events,
+                active=active,
+            )
+        _, pass_row, _ = ledger.enroll(session, settings, program, name="Ana")
+        bare = factories.merchant(session)
+        session.info["merchant_id"] = bare.id
+        bare_program = factories.program(session, bare, "points")
+        _, bare_pass, _ = ledger.enroll(session, settings, bare_program, name="Bo")
+    till_scan(merchant.id, pass_row, "R1")
+    till_scan(bare.id, bare_pass, "R2")
+    with runtime.transaction() as session:
+        queued = session.execute(
+            select(Job.merchant_id, Job.payload).where(Job.kind == PUBLISH_KIND)
+        ).all()
+    # Not member.created nor scan.recorded, and nothing of the merchant without endpoints.
+    assert [(merchant_id, event["type"]) for merchant_id, event in queued] == [
+        (merchant.id, "points.changed")
+    ]
 
 
 def test_every_event_type_sent_matches_its_schema(runtime, settings, receivers, webhook_worker):

@@ -314,6 +314,8 @@ def test_domain_events_reach_a_subscribed_crm_as_schema_valid_payloads(client, r
     """Every till action emits its event; each queued delivery matches the outbound schema."""
     from walletpass.crm import outbound, schemas
     from walletpass.crm.models import WebhookDelivery
+    from walletpass.events import PUBLISH_KIND
+    from walletpass.jobs.worker import Worker
 
     cafe = shop(runtime, settings, "points", CAFE_POINTS)
     coffee = reward(runtime, cafe, "Free coffee", 10)
@@ -329,6 +331,8 @@ def test_domain_events_reach_a_subscribed_crm_as_schema_valid_payloads(client, r
     till = Till(client, cafe["key"])
     till.scan(code=card["code"], action="purchase", amount="1000", receipt_id="e1")
     till.scan(code=card["code"], action="redeem_reward", reward_id=coffee, receipt_id="e2")
+    # The events are queued with the scans; a worker writes their deliveries.
+    Worker(runtime, kinds=[PUBLISH_KIND]).run_until_idle()
     with runtime.transaction() as s:
         deliveries = s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
         types = {d.event_type for d in deliveries}

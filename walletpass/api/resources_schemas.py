@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from walletpass.crm.events import EVENT_TYPES
+from walletpass.events import EVENT_TYPES
 from walletpass.offers.models import MAX_TOTAL_CAP, MAX_USES_PER_COUPON
 from walletpass.scan.requests import BalanceOut, LineIn, Money, Strict
 

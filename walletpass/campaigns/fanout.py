@@ -24,7 +24,7 @@ from walletpass.campaigns.models import (
     RecipientStatus,
 )
 from walletpass.config import Settings
-from walletpass.crm.events import emit
+from walletpass.events import emit
 from walletpass.jobs.queue import enqueue_many
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus

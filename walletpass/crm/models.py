@@ -24,11 +24,16 @@ class WebhookEndpoint(MerchantOwned, Base):
 
 
 class WebhookDelivery(MerchantOwned, Base):
+    """One event for one endpoint, and only one: the publish job that writes these rows
+    may run again after a crash, and then adds none. The unique index also serves an
+    endpoint's delivery log (it starts with endpoint_id)."""
+
     __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("endpoint_id", "event_id"),)
 
     id: Mapped[int_pk]
     endpoint_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+        BigId, ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
     )
     event_id: Mapped[str] = mapped_column(String(64))
     event_type: Mapped[str] = mapped_column(String(64))

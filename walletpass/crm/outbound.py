@@ -1,11 +1,13 @@
 """Outbound webhooks: one delivery per subscribed endpoint, sent by the outbox worker.
 
-``queue_event`` runs inside the domain's transaction (via ``crm.events.emit``): it writes
-a ``WebhookDelivery`` per subscribed active endpoint and a ``webhook.deliver`` job for
-each, so an event is sent if and only if its change committed. The job POSTs the JSON
-signed with the endpoint's secret; 2xx is delivered, anything else is retried with
-exponential backoff for about three days, then the delivery is dead-lettered with its
-attempts, last status code and last error. ``redeliver`` queues it again by hand.
+The domain emits an event in its own transaction (``walletpass.events.emit``: one
+``event.publish`` job), so an event is sent if and only if its change committed. This
+module handles that job: :func:`publish` writes a ``WebhookDelivery`` per subscribed
+active endpoint and a ``webhook.deliver`` job for each, once per event and endpoint
+however often it runs. The deliver job POSTs the JSON signed with the endpoint's
+secret; 2xx is delivered, anything else is retried with exponential backoff for about
+three days, then the delivery is dead-lettered with its attempts, last status code and
+last error. ``redeliver`` queues it again by hand.
 """
 
 from __future__ import annotations
@@ -13,30 +15,32 @@ from __future__ import annotations
 import json
 import logging
 import random
-import secrets
 import threading
-import time
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from walletpass import db, errors
 from walletpass.config import Settings
 from walletpass.crm import signing
-from walletpass.crm.events import EVENT_TYPES
 from walletpass.crm.models import WebhookDelivery, WebhookEndpoint
-from walletpass.db import utcnow
+from walletpass.db import JsonType, UTCDateTime, utcnow
 from walletpass.egress import transport as egress_transport
+from walletpass.events import EVENT_TYPES, PUBLISH_KIND, receiver
 from walletpass.jobs.backoff import backoff
 from walletpass.jobs.models import Job
-from walletpass.jobs.queue import enqueue
-from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater, handler
+from walletpass.jobs.queue import enqueue, enqueue_many
+from walletpass.jobs.registry import (
+    JobContext,
+    PermanentFailure,
+    RetryLater,
+    batch_handler,
+    handler,
+)
 from walletpass.security import SealError, random_token, seal, unseal
 
 log = logging.getLogger(__name__)
@@ -147,21 +151,7 @@ def _subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
     return WILDCARD in events or event_type in events
 
 
-# --- queueing ------------------------------------------------------------------------------
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def new_event_id() -> str:
-    # Time-ordered prefix (milliseconds) so ids sort roughly by creation, then randomness.
-    return f"evt_{int(time.time() * 1000):013x}{secrets.token_hex(8)}"
-
+# --- publishing ----------------------------------------------------------------------------
 
 _ENDPOINTS_CACHE = "walletpass_webhook_endpoints"
 
@@ -196,48 +186,86 @@ def note_no_active_endpoint(session: Session, merchant_id: int) -> None:
     session.info.setdefault(_ENDPOINTS_CACHE, {})[merchant_id] = []
 
 
-def queue_event(session: Session, merchant_id: int, event_type: str, data: dict[str, Any]) -> None:
-    """Write a delivery and its outbox job for every active endpoint subscribed to the type.
-
-    Runs in the caller's transaction: if the change rolls back, so do its deliveries.
-    """
-    endpoints = [
-        endpoint
+@receiver
+def wants(session: Session, merchant_id: int, event_type: str) -> bool:
+    """Whether an active endpoint of the merchant subscribes to the type, as the emitting
+    transaction sees it: without one the event is not queued at all."""
+    return any(
+        endpoint.active and _subscribed(endpoint, event_type)
         for endpoint in _merchant_endpoints(session, merchant_id)
-        if endpoint.active and _subscribed(endpoint, event_type)
-    ]
-    if not endpoints:
-        return
-    # Round-tripped now: a value that cannot be sent fails the change, not the worker later.
-    payload = {
-        "id": new_event_id(),
-        "type": event_type,
-        "created": int(time.time()),
-        "data": json.loads(json.dumps(data, default=_jsonable)),
-    }
-    for endpoint in endpoints:
-        delivery = WebhookDelivery(
-            merchant_id=merchant_id,
-            endpoint_id=endpoint.id,
-            event_id=payload["id"],
-            event_type=event_type,
-            payload=payload,
-            status=STATUS_PENDING,
-            attempts=0,
+    )
+
+
+# Literal SQL for the same reason as the outbox's INSERT (walletpass/jobs/queue.py): one
+# statement both dialects speak. A delivery already written for the event and endpoint (a
+# publish job run again after a crash, or by a second worker whose lease overlapped) is
+# left as it is and returns no id, so its send is not queued twice.
+_INSERT_DELIVERY = text(
+    "INSERT INTO webhook_deliveries (merchant_id, endpoint_id, event_id, event_type, payload, "
+    "status, attempts, created_at) VALUES (:merchant_id, :endpoint_id, :event_id, "
+    ":event_type, :payload, :status, 0, :created_at) "
+    "ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id"
+).bindparams(
+    bindparam("payload", type_=JsonType),
+    bindparam("created_at", type_=UTCDateTime()),
+)
+
+
+@batch_handler(PUBLISH_KIND)
+def publish(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
+    """Write a delivery, and queue its send, for every active endpoint of the merchant
+    subscribed to each event; the jobs are one merchant's (the worker groups them so).
+
+    Runs in the jobs' transaction: the deliveries are written exactly when the jobs are
+    recorded done. The endpoints are those active when the event is published, moments
+    after its change committed.
+    """
+    merchant_id = jobs[0].merchant_id
+    endpoints = list(
+        ctx.session.scalars(
+            select(WebhookEndpoint).where(
+                WebhookEndpoint.merchant_id == merchant_id, WebhookEndpoint.active.is_(True)
+            )
         )
-        session.add(delivery)
-        session.flush()
-        _enqueue(session, delivery)
+    )
+    now = utcnow()
+    sends: list[tuple[dict[str, Any], str | None]] = []
+    for job in jobs:
+        envelope = job.payload
+        for endpoint in endpoints:
+            if not _subscribed(endpoint, envelope["type"]):
+                continue
+            delivery_id = ctx.session.scalar(
+                _INSERT_DELIVERY,
+                {
+                    "merchant_id": merchant_id,
+                    "endpoint_id": endpoint.id,
+                    "event_id": envelope["id"],
+                    "event_type": envelope["type"],
+                    "payload": envelope,
+                    "status": STATUS_PENDING,
+                    "created_at": now,
+                },
+            )
+            if delivery_id is not None:
+                sends.append(_send(delivery_id))
+    enqueue_many(ctx.session, JOB_KIND, sends, merchant_id=merchant_id, max_attempts=MAX_ATTEMPTS)
+    return {job.id: None for job in jobs}
+
+
+def _send(delivery_id: int) -> tuple[dict[str, Any], str | None]:
+    # The dedupe key makes a redelivery of a delivery that is still queued a no-op.
+    return {"delivery_id": delivery_id}, f"{JOB_KIND}:{delivery_id}"
 
 
 def _enqueue(session: Session, delivery: WebhookDelivery) -> None:
-    # The dedupe key makes a redelivery of a delivery that is still queued a no-op.
+    payload, dedupe_key = _send(delivery.id)
     enqueue(
         session,
         JOB_KIND,
-        {"delivery_id": delivery.id},
+        payload,
         merchant_id=delivery.merchant_id,
-        dedupe_key=f"{JOB_KIND}:{delivery.id}",
+        dedupe_key=dedupe_key,
         max_attempts=MAX_ATTEMPTS,
     )
 

@@ -24,8 +24,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from walletpass import errors
 from walletpass.config import Settings
-from walletpass.crm.events import emit
 from walletpass.db import utcnow
+from walletpass.events import emit
 from walletpass.loyalty import earning, expiry, rules, tiers
 from walletpass.loyalty.models import (
     LedgerEntry,

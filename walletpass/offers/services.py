@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.config import Settings
-from walletpass.crm.events import emit
 from walletpass.db import utcnow
+from walletpass.events import emit
 from walletpass.loyalty.models import Program, ProgramKind
 from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.changes import mark_changed

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from walletpass.config import Settings
 from walletpass.db import UTCDateTime, utcnow
+from walletpass.events import emit
 from walletpass.jobs.queue import DEFAULT_MAX_ATTEMPTS, insert_select_sql
 from walletpass.passes import codes, stamps
 from walletpass.passes.changes import (
@@ -134,7 +135,6 @@ def bump_params(member_id: int) -> dict[str, Any]:
 def record_event(session: Session, pass_row: Pass, platform: str, kind: str) -> None:
     """An install, removal or fetch of a pass by a wallet: kept for the KPIs and the
     campaign delivery proxy; installs and removals also go out to subscribed CRMs."""
-    from walletpass.crm.events import emit
     from walletpass.passes.models import PassEvent
 
     session.add(

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.config import Settings
-from walletpass.crm.events import emit
 from walletpass.crm.outbound import any_active_endpoint, note_no_active_endpoint
 from walletpass.db import MERCHANT_PARAMETER, scoped_to_merchant, utcnow
+from walletpass.events import emit
 from walletpass.loyalty import earning
 from walletpass.loyalty import services as ledger
 from walletpass.loyalty.models import LedgerEntry, Member, Program, ProgramKind, Reward
