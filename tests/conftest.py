@@ -87,7 +87,7 @@ def _test_db_url(tmp: Path | None) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = _test_db_url(tmp_path_factory.mktemp("db"))
     if url.startswith("postgresql"):
         _create_database_if_missing(url)
@@ -99,7 +99,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # Stamped at head, so `walletpass init`/`demo` in a test finds it up to date.
     stamp(engine)
     engine.dispose()
-    yield url
+    return url
 
 
 def _create_database_if_missing(url: str) -> None:

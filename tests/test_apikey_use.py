@@ -22,7 +22,8 @@ def test_last_use_is_recorded_once_per_window(runtime):  # type: ignore[no-untyp
     with runtime.transaction() as s:
         assert s.get(ApiKey, key_id).last_used_at is None
         caller = authenticate(s, key, touch_after=timedelta(minutes=1))
-        assert caller is not None and caller.id == key_id
+        assert caller is not None
+        assert caller.id == key_id
     with runtime.transaction() as s:
         first = s.get(ApiKey, key_id).last_used_at
         assert first is not None

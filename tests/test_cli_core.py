@@ -44,11 +44,14 @@ def test_demo_json_prints_working_keys_and_urls(cli, runtime):
 def test_apikeys_and_users_reject_bad_input_clearly(cli, runtime):
     cli("demo", "--json")
     r = cli("apikeys", "create", "--merchant", "nope", "--scope", "read")
-    assert r.exit_code == 1 and "no merchant 'nope'" in r.output
+    assert r.exit_code == 1
+    assert "no merchant 'nope'" in r.output
     r = cli("apikeys", "create", "--merchant", "demo-cafe", "--scope", "till", "--store", "main")
-    assert r.exit_code == 0 and r.output.startswith("wp_")
+    assert r.exit_code == 0
+    assert r.output.startswith("wp_")
     r = cli("apikeys", "create", "--merchant", "demo-cafe", "--scope", "till", "--store", "nope")
-    assert r.exit_code == 1 and "has no store 'nope'" in r.output
+    assert r.exit_code == 1
+    assert "has no store 'nope'" in r.output
 
     def create_staff(password: str):  # type: ignore[no-untyped-def]
         return cli(
@@ -66,7 +69,8 @@ def test_apikeys_and_users_reject_bad_input_clearly(cli, runtime):
         )
 
     r = create_staff("short")
-    assert r.exit_code == 1 and "password too short" in r.output
+    assert r.exit_code == 1
+    assert "password too short" in r.output
     r = create_staff("long-enough-password")
     assert r.exit_code == 0
     with runtime.transaction() as s:
@@ -81,7 +85,8 @@ def test_jobs_lists_dead_jobs_and_retries_them(cli, runtime):
         job.status = JobStatus.DEAD
         job.last_error = "PermanentFailure: APNs 400 BadTopic"
     r = cli("jobs")
-    assert "dead" in r.output and "BadTopic" in r.output
+    assert "dead" in r.output
+    assert "BadTopic" in r.output
     r = cli("jobs", "--retry-dead")
     assert "1 job(s) queued again" in r.output
     with runtime.transaction() as s:
@@ -104,7 +109,8 @@ def test_a_second_user_with_the_same_email_is_refused_clearly(cli):
     )
     assert cli(*args, env={"PW": "long-enough-password"}).exit_code == 0
     r = cli(*args[:5], "dup@X.test", *args[6:], env={"PW": "long-enough-password"})
-    assert r.exit_code == 1 and "already exists" in r.output
+    assert r.exit_code == 1
+    assert "already exists" in r.output
 
 
 @pytest.mark.parametrize(

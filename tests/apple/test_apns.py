@@ -130,7 +130,8 @@ def test_410_without_explicit_timestamp_gets_one(
     standin.respond(tok(1), 410, "Unregistered")
     [r] = client.send_many(pki.pass_type_id, [tok(1)])
     assert r.outcome is PushOutcome.UNREGISTERED
-    assert isinstance(r.timestamp_ms, int) and r.timestamp_ms > 1_600_000_000_000
+    assert isinstance(r.timestamp_ms, int)
+    assert r.timestamp_ms > 1_600_000_000_000
 
 
 def test_duplicate_tokens_are_pushed_once(
@@ -154,7 +155,8 @@ def test_wrong_topic_and_malformed_token(
     results = client.send_many(pki.pass_type_id, ["zz" * 32, "bad/token", ""])
     assert [r.outcome for r in results] == [PushOutcome.BAD_TOKEN] * 3
     assert results[0].status == 400
-    assert results[1].status is None and results[2].status is None
+    assert results[1].status is None
+    assert results[2].status is None
     assert standin.count == 0
 
 
@@ -227,7 +229,8 @@ def test_unreachable_server_is_retry_not_crash(pki: PKI) -> None:
     try:
         [r] = c.send_many(pki.pass_type_id, [tok(1)])
         assert r.outcome is PushOutcome.RETRY
-        assert r.reason and "connect" in r.reason
+        assert r.reason
+        assert "connect" in r.reason
     finally:
         c.close()
 
@@ -248,7 +251,8 @@ def test_server_down_then_back(pki: PKI, standin: ApnsStandIn, client: ApnsClien
     assert client.send_many(pki.pass_type_id, [tok(1)])[0].outcome is PushOutcome.OK
     standin.stop()
     [down] = client.send_many(pki.pass_type_id, [tok(2)])
-    assert down.outcome is PushOutcome.RETRY and down.status is None
+    assert down.outcome is PushOutcome.RETRY
+    assert down.status is None
     standin.start()
     assert client.send_many(pki.pass_type_id, [tok(2)])[0].outcome is PushOutcome.OK
 

@@ -133,7 +133,8 @@ def test_fanout_reaches_apns_and_google_once(
     rec = _recipients(runtime, cid)
     treated = [c for c in world["cards"] if not rec[c["member_id"]].holdout]
     held = [c for c in world["cards"] if rec[c["member_id"]].holdout]
-    assert len(held) == 2 and len(treated) == 8
+    assert len(held) == 2
+    assert len(treated) == 8
     assert all(rec[c["member_id"]].status == RecipientStatus.SENT for c in treated)
 
     # Apple: one push per treated device token, none for the held-out.

@@ -81,7 +81,8 @@ def test_create_campaign_from_the_form(client, runtime, settings, worker):
     token = _sign_in(client, shop)
     assert client.get("/admin/campaigns/").status_code == 200
     page = client.get("/admin/campaigns/new")
-    assert page.status_code == 200 and b"Holdout" in page.data
+    assert page.status_code == 200
+    assert b"Holdout" in page.data
     counts = client.get("/admin/campaigns/audience.json?kind=tier&tier=Gold").json
     assert counts == {"consenting": 4, "no_consent": 1, "no_pass": 0}
     form = {
@@ -98,7 +99,8 @@ def test_create_campaign_from_the_form(client, runtime, settings, worker):
     assert client.post("/admin/campaigns/new", data={**form, "csrf_token": ""}).status_code == 400
     bad = client.post("/admin/campaigns/new", data={**form, "holdout_percent": "80", "tier": ""})
     assert bad.status_code == 422
-    assert b'data-field="holdout_share"' in bad.data and b'data-field="audience.tier"' in bad.data
+    assert b'data-field="holdout_share"' in bad.data
+    assert b'data-field="audience.tier"' in bad.data
     r = client.post("/admin/campaigns/new", data=form)
     assert r.status_code == 302
     cid = int(r.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
@@ -113,7 +115,8 @@ def test_create_campaign_from_the_form(client, runtime, settings, worker):
         progress["excluded_no_consent"],
     ) == ("finished", 3, 3, 1, 1)
     detail = client.get(f"/admin/campaigns/{cid}")
-    assert detail.status_code == 200 and b"Gold push" in detail.data
+    assert detail.status_code == 200
+    assert b"Gold push" in detail.data
     assert client.get(f"/admin/campaigns/{cid}/results.json").json["sent"] == 3
 
 
@@ -121,7 +124,8 @@ def test_staff_and_strangers_are_kept_out(client, runtime, settings):
     staff = _shop(runtime, settings, n=1, role="staff")
     other = _shop(runtime, settings, n=1)
     r = client.get("/admin/campaigns/")
-    assert r.status_code == 302 and "/admin/login" in r.headers["Location"]
+    assert r.status_code == 302
+    assert "/admin/login" in r.headers["Location"]
     _sign_in(client, staff)
     assert client.get("/admin/campaigns/").status_code == 403
     # A marketer of another merchant cannot see this merchant's campaign.
@@ -164,13 +168,16 @@ def test_cli_list_launch_results(runtime, settings, worker):
         }
     )
     out = cli.invoke(main, ["campaigns", "list"], obj=settings)
-    assert out.exit_code == 0 and "draft" in out.output and "cli" in out.output
+    assert out.exit_code == 0
+    assert "draft" in out.output
+    assert "cli" in out.output
     out = cli.invoke(main, ["campaigns", "launch", str(cid)], obj=settings)
     assert out.exit_code == 0, out.output
     assert "9 recipients (7 to send, 2 held out, 1 excluded: no consent)" in out.output
     worker.run_until_idle()
     out = cli.invoke(main, ["campaigns", "results", str(cid)], obj=settings)
-    assert out.exit_code == 0 and "sent 7" in out.output
+    assert out.exit_code == 0
+    assert "sent 7" in out.output
     assert cli.invoke(main, ["campaigns", "results", "999999"], obj=settings).exit_code != 0
 
 

@@ -215,7 +215,8 @@ def test_results_from_events_scans_and_jobs(runtime, settings):
             )
         }
     assert stamped[t[0].id] == (T0 + timedelta(minutes=11), T0 + timedelta(days=1))
-    assert stamped[t[3].id][0] is not None and stamped[t[3].id][1] is None
+    assert stamped[t[3].id][0] is not None
+    assert stamped[t[3].id][1] is None
     assert sum(1 for d, _ in stamped.values() if d) == 2
     assert sum(1 for _, r in stamped.values() if r) == 1
     assert sum(v["sent"] for v in expected.values()) == 8

@@ -126,7 +126,8 @@ def test_fanout_inside_quiet_hours_waits_for_their_end(runtime, settings, shop, 
         minute = local.hour * 60 + local.minute
         m.quiet_start_minute, m.quiet_end_minute = (minute - 60) % 1440, (minute + 60) % 1440
         expected = budget.quiet_end(m, now)
-    assert expected is not None and expected > now
+    assert expected is not None
+    assert expected > now
     cid = _create(runtime, settings, shop)
     with runtime.transaction(shop["merchant_id"]) as s:
         services.launch(s, settings, s.get(Campaign, cid), now=now)

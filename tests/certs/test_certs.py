@@ -306,9 +306,9 @@ def test_import_writes_sealed_key_and_loads_back(fake_apple):
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o600
     sealed = (out / "pass.key.sealed").read_bytes()
     assert b"PRIVATE KEY" not in sealed
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Unable to load PEM"):
         serialization.load_pem_private_key(sealed, None)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Could not deserialize key data"):
         serialization.load_der_private_key(sealed, None)
 
     identity = SigningIdentity.from_dir(out, SECRET)

@@ -74,7 +74,8 @@ def test_points_object(schema):
     assert "secondaryLoyaltyPoints" not in body
     # The same payload as the Apple pass's barcode.
     assert body["barcode"] == {"type": "QR_CODE", "value": "wp1-abc", "alternateText": "wp1-abc"}
-    assert body["accountName"] == "Ada" and body["accountId"] == "wp1-abc"
+    assert body["accountName"] == "Ada"
+    assert body["accountId"] == "wp1-abc"
     ids = [m["id"] for m in body["textModulesData"]]
     assert ids == ["offer", "rewards", "terms"]
     assert all("." not in i for i in ids)
@@ -163,4 +164,5 @@ def test_classes_from_defaults_and_rendered(schema):
         class_id=CLASS_ID,
         callback_url=None,
     )
-    assert rendered["id"] == CLASS_ID and rendered["issuerName"] == "X"
+    assert rendered["id"] == CLASS_ID
+    assert rendered["issuerName"] == "X"

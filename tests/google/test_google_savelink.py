@@ -171,6 +171,7 @@ def test_real_pass_templates_render_valid_classes(google, client, settings, db, 
         link = savelink.save_url_for_pass(session, settings, client, pass_row)
     assert len(link) <= 1800
     (klass,) = [r.body for r in google.calls("POST") if r.path.endswith("Class")]
-    assert klass["id"].startswith(f"{ISSUER}.") and klass["reviewStatus"] == "UNDER_REVIEW"
+    assert klass["id"].startswith(f"{ISSUER}.")
+    assert klass["reviewStatus"] == "UNDER_REVIEW"
     assert klass["callbackOptions"] == {"url": f"{PUBLIC_URL}/google/callbacks"}
     # The stand-in validated it against the discovery schema (required fields included).

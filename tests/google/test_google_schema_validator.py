@@ -36,7 +36,8 @@ def messages_of(problems) -> str:
 
 
 def test_document_is_the_shipped_one(schema):
-    assert "LoyaltyObject" in schema.schemas and "Resources" in schema.schemas
+    assert "LoyaltyObject" in schema.schemas
+    assert "Resources" in schema.schemas
     assert schema.revision
 
 
@@ -84,7 +85,8 @@ def test_enum_unknown_and_deprecated_alias(schema):
 def test_notify_preference_only_canonical(schema):
     assert schema.validate("LoyaltyObject", {"notifyPreference": "NOTIFY_ON_UPDATE"}) == []
     problems = schema.validate("LoyaltyObject", {"notifyPreference": "notifyOnUpdate"})
-    assert problems and problems[0].path == "$.notifyPreference"
+    assert problems
+    assert problems[0].path == "$.notifyPreference"
 
 
 def test_int64_as_string_or_int_and_int32_range(schema):

@@ -144,24 +144,10 @@ class WalletObjectsSchema:
             return
         kind = prop.get("type")
         if kind == "array":
-            if not isinstance(value, list):
-                problems.append(Problem(path, f"expected array, got {_kind(value)}"))
-                return
-            for i, item in enumerate(value):
-                self._check_value(prop["items"], item, f"{path}[{i}]", problems, semantic)
-            return
-        if kind == "object":
-            if not isinstance(value, dict):
-                problems.append(Problem(path, f"expected object, got {_kind(value)}"))
-                return
-            extra = prop.get("additionalProperties")
-            if isinstance(extra, dict):
-                for key, item in value.items():
-                    self._check_value(extra, item, f"{path}.{key}", problems, semantic)
-            elif "properties" not in prop and value:
-                problems.append(Problem(path, "object with no declared fields must be empty"))
-            return
-        if kind == "string":
+            self._check_array(prop, value, path, problems, semantic)
+        elif kind == "object":
+            self._check_object(prop, value, path, problems, semantic)
+        elif kind == "string":
             self._check_string(prop, value, path, problems)
         elif kind == "integer":
             self._check_integer(prop.get("format"), value, path, problems)
@@ -175,6 +161,28 @@ class WalletObjectsSchema:
             return
         else:  # pragma: no cover - a newer document with a new type
             problems.append(Problem(path, f"validator does not know type {kind!r}"))
+
+    def _check_array(
+        self, prop: dict[str, Any], value: Any, path: str, problems: list[Problem], semantic: bool
+    ) -> None:
+        if not isinstance(value, list):
+            problems.append(Problem(path, f"expected array, got {_kind(value)}"))
+            return
+        for i, item in enumerate(value):
+            self._check_value(prop["items"], item, f"{path}[{i}]", problems, semantic)
+
+    def _check_object(
+        self, prop: dict[str, Any], value: Any, path: str, problems: list[Problem], semantic: bool
+    ) -> None:
+        if not isinstance(value, dict):
+            problems.append(Problem(path, f"expected object, got {_kind(value)}"))
+            return
+        extra = prop.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, item in value.items():
+                self._check_value(extra, item, f"{path}.{key}", problems, semantic)
+        elif "properties" not in prop and value:
+            problems.append(Problem(path, "object with no declared fields must be empty"))
 
     def _check_string(
         self, prop: dict[str, Any], value: Any, path: str, problems: list[Problem]

@@ -125,7 +125,8 @@ def load_schema() -> Any:
     if module is None:
         path = Path(__file__).resolve().parent.parent / "google" / "walletobjects_schema.py"
         spec = importlib.util.spec_from_file_location("walletobjects_schema", path)
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules["walletobjects_schema"] = module
         spec.loader.exec_module(module)

@@ -97,9 +97,11 @@ def test_five_failures_lock_the_account(client, runtime, shop):
 
 def test_staff_can_sign_in_and_out(client, shop):
     r = _sign_in(client)
-    assert r.status_code == 303 and r.headers["Location"] == "/till/"
+    assert r.status_code == 303
+    assert r.headers["Location"] == "/till/"
     html = client.get("/till/").get_data(as_text=True)
-    assert "Bean There" in html and 'id="code"' in html
+    assert "Bean There" in html
+    assert 'id="code"' in html
     r = client.post("/till/logout", data={"csrf_token": _csrf(html)})
     assert r.status_code == 303
     assert client.get("/till/").status_code == 302
@@ -218,7 +220,8 @@ def test_domain_errors_come_back_as_json_with_their_detail(staff, runtime, shop)
     # Refused scans are logged for the staff anomaly report.
     with runtime.transaction() as s:
         failed = s.scalars(select(Scan.error_type).where(Scan.result == "error")).all()
-        assert "insufficient-points" in failed and "unknown-code" in failed
+        assert "insufficient-points" in failed
+        assert "unknown-code" in failed
 
 
 def test_undo_of_an_unknown_scan_is_404(staff, shop):

@@ -239,7 +239,8 @@ def members_import() -> Any:
         elif upload is None or not upload.filename:
             error = "Choose a CSV file."
         if error is None:
-            assert upload is not None and program_id is not None
+            assert upload is not None
+            assert program_id is not None
             import_id = uuid.uuid4().hex
             try:
                 rows = imports.start_import(
