@@ -18,7 +18,18 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, ColumnElement, Row, bindparam, column, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Row,
+    bindparam,
+    column,
+    exists,
+    func,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -37,17 +48,9 @@ from walletpass.loyalty.models import (
     RewardRedemption,
 )
 from walletpass.passes import codes
+from walletpass.passes.changes import PassBump, bump_statement, mark_changed
 from walletpass.passes.models import Pass, PassStatus
-from walletpass.passes.services import (
-    BUMP_TYPES,
-    BUMPED_COLUMNS,
-    after_bump,
-    bump_member_passes_ctes,
-    bump_params,
-    issue_pass,
-    member_passes_changed,
-    pass_changed,
-)
+from walletpass.passes.services import issue_pass
 from walletpass.tenancy.models import Merchant
 
 
@@ -207,18 +210,32 @@ _POST_PG = (
 
 
 # PostgreSQL, a purchase's writes in one round trip: the entry, the balances and, only if
-# the entry was written, the member's pass bump with its pushes. One row per pass bumped
-# (pass columns NULL if the member has no active pass); no row if the key was taken.
+# the entry was written, the member's pass bump with its pushes (walletpass.passes's CTEs).
+# One row per pass bumped (pass columns NULL if the member has no active pass); no row if
+# the key was taken.
+_ENTRY_CTE = (
+    text(f"{_INSERT_ENTRY_SQL} RETURNING id")
+    .bindparams(*_ENTRY_TYPES)
+    .columns(column("id", BigInteger))
+    .cte("entry")
+)
+_MOVED_CTE = (
+    text(_MOVE_AFTER_ENTRY_SQL)
+    .bindparams(*(b for b in _ENTRY_TYPES if b.key in ("points", "stamps", "created_at")), _MONEY)
+    .columns(*_POST_COLUMNS)
+    .cte("moved")
+)
+_PASSES = Pass.__table__
+_BUMP = bump_statement(
+    (_PASSES.c.member_id == bindparam("for_member"))
+    & (_PASSES.c.status == PassStatus.ACTIVE.value)
+    & exists(select(_ENTRY_CTE.c.id))
+)
 _POST_AND_BUMP_PG = (
-    text(
-        f"{_WITH_ENTRY_SQL}, moved AS ({_MOVE_AFTER_ENTRY_SQL}), "  # noqa: S608
-        f"{bump_member_passes_ctes('EXISTS (SELECT FROM entry)')} "
-        "SELECT moved.*, "
-        + ", ".join(f"bumped.{c.name}" for c in BUMPED_COLUMNS)
-        + " FROM moved LEFT JOIN bumped ON true"
-    )
-    .bindparams(*_ENTRY_TYPES, _MONEY, *BUMP_TYPES)
-    .columns(*_POST_COLUMNS, *BUMPED_COLUMNS)
+    select(*_MOVED_CTE.c, *_BUMP.bumped.c)
+    .select_from(_MOVED_CTE.outerjoin(_BUMP.bumped, true()))
+    # In this order: each one's SQL names the ones before it.
+    .add_cte(_ENTRY_CTE, _MOVED_CTE, _BUMP.pushed)
 )
 
 
@@ -283,7 +300,7 @@ def post_once(
     :param spend: added to the member's lifetime spend in the same UPDATE (a purchase,
         or a negative one for a refund).
     :param refresh_passes: if given (the settings), and the entry is written, also
-        :func:`member_passes_changed` for the member, in the same statement on PostgreSQL.
+        mark the member's passes changed, in the same statement on PostgreSQL.
         Once is enough for a unit of work: wallets see only its committed end state.
     :return: the entry, or None if the key was taken: then nothing was written.
     """
@@ -311,12 +328,13 @@ def post_once(
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         if refresh_passes is not None:
-            params = values | balances | bump_params(member.id)
+            params = values | balances | PassBump.params(now)
             rows = conn.execute(_POST_AND_BUMP_PG, params).all()
             if not rows:
                 return None
             row = rows[0]
-            after_bump(session, refresh_passes, [r for r in rows if r.id is not None])
+            bumped = [r for r in rows if r.id is not None]
+            mark_changed(session, refresh_passes, bumped=bumped)
         else:
             row = conn.execute(_POST_PG, values | balances).one_or_none()
             if row is None:
@@ -328,7 +346,7 @@ def post_once(
             return None
         row = conn.execute(_MOVE_BALANCES, values | balances).one()
         if refresh_passes is not None:
-            member_passes_changed(session, refresh_passes, member.id)
+            mark_changed(session, refresh_passes, member_id=member.id)
     set_committed_value(member, "points_balance", row.points_balance)
     set_committed_value(member, "stamps_balance", row.stamps_balance)
     set_committed_value(member, "lifetime_spend", row.lifetime_spend)
@@ -361,12 +379,6 @@ def member_passes(session: Session, member_id: int) -> list[Pass]:
             select(Pass).where(Pass.member_id == member_id, Pass.status == PassStatus.ACTIVE)
         )
     )
-
-
-def refresh_member_passes(
-    session: Session, settings: Settings, member: Member, *, notify: bool = True
-) -> None:
-    member_passes_changed(session, settings, member.id, notify=notify)
 
 
 def merchant_now(session: Session, merchant_id: int, now: datetime | None = None) -> datetime:
@@ -729,7 +741,7 @@ def _pay_referral(
             reason=f"referral bonus: {member.name or 'a friend'} made a first purchase",
             expires_at=expiry.expires_at_for_earn(parsed.expiry, now),
         )
-        refresh_member_passes(session, settings, referrer)
+        mark_changed(session, settings, member_id=referrer.id)
 
 
 def add_stamps(
@@ -761,7 +773,7 @@ def add_stamps(
     )
     change = Change(stamps=count, entries=[entry.id])
     change.rewards_reached = earning.stamp_rewards_reached(parsed, before, member.stamps_balance)
-    refresh_member_passes(session, settings, member)
+    mark_changed(session, settings, member_id=member.id)
     return change
 
 
@@ -960,7 +972,7 @@ def redeem_reward(
             "entry_id": entry.id,
         },
     )
-    refresh_member_passes(session, settings, member)
+    mark_changed(session, settings, member_id=member.id)
     return Change(
         points=entry.points, stamps=entry.stamps, entries=[entry.id], redemption_code=code
     )
@@ -1029,7 +1041,7 @@ def refund(
         reason=f"refund of {amount} on receipt {receipt_id}",
         spend=-amount,
     )
-    refresh_member_passes(session, settings, member)
+    mark_changed(session, settings, member_id=member.id)
     return Change(points=entry.points, stamps=entry.stamps, entries=[entry.id])
 
 
@@ -1055,7 +1067,7 @@ def adjust(
     entry = post(
         session, member, kind="adjust", key=key, actor=actor, points=points, reason=reason.strip()
     )
-    refresh_member_passes(session, settings, member)
+    mark_changed(session, settings, member_id=member.id)
     return Change(points=points, entries=[entry.id])
 
 
@@ -1122,8 +1134,10 @@ def renew_membership(
         receipt_id=receipt_id,
         reason=f"membership renewed until {member.membership_valid_until:%Y-%m-%d}",
     )
+    renewed = []
     for pass_row in session.scalars(select(Pass).where(Pass.member_id == member.id)):
         if pass_row.status == PassStatus.EXPIRED:
             pass_row.status = PassStatus.ACTIVE
-        pass_changed(session, pass_row, settings=settings)
+        renewed.append(pass_row.id)
+    mark_changed(session, settings, passes=renewed)
     return Change(entries=[entry.id])

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Insert,
     Select,
     String,
+    Update,
     bindparam,
     column,
     func,
@@ -103,9 +104,32 @@ class _InsertPendingJobs(Insert):
     inherit_cache = True
 
 
+class _Bump(Update):
+    """The bump's UPDATE: it sets the columns it names and no others."""
+
+    inherit_cache = True
+
+
+def _own_columns_only(compiler: SQLCompiler, visit: Any, element: Any, **kw: Any) -> str:
+    # SQLAlchemy adds to an INSERT or UPDATE every column that the execution's parameters
+    # name, nested in a WITH too: the ledger's merged statement passes member_id and
+    # merchant_id for its entry, which would otherwise be SET on the passes as well.
+    keys, compiler.column_keys = compiler.column_keys, None
+    try:
+        return str(visit(element, **kw))
+    finally:
+        compiler.column_keys = keys
+
+
 @compiles(_InsertPendingJobs)
 def _compile_insert_pending(element: _InsertPendingJobs, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"{compiler.visit_insert(element, **kw)} {ON_PENDING_CONFLICT}"
+    insert_sql = _own_columns_only(compiler, compiler.visit_insert, element, **kw)
+    return f"{insert_sql} {ON_PENDING_CONFLICT}"
+
+
+@compiles(_Bump)
+def _compile_bump(element: _Bump, compiler: SQLCompiler, **kw: Any) -> str:
+    return _own_columns_only(compiler, compiler.visit_update, element, **kw)
 
 
 def _pushes(json_object: Any, passes_joined: Any, where: ColumnElement[bool]) -> Insert:
@@ -185,7 +209,7 @@ def bump_statement(where: ColumnElement[bool]) -> PassBump:
     the statement that holds it once.
     """
     bumped = (
-        update(_PASSES)
+        _Bump(_PASSES)
         .where(where)
         .values(
             version=_PASSES.c.version + 1,

@@ -8,26 +8,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from walletpass.config import Settings
-from walletpass.db import UTCDateTime, utcnow
+from walletpass.db import utcnow
 from walletpass.events import emit
-from walletpass.jobs.queue import DEFAULT_MAX_ATTEMPTS, insert_select_sql
 from walletpass.passes import codes, stamps
-from walletpass.passes.changes import (
-    BUMPED_COLUMNS,
-    mark_changed,
-    next_modified_at,
-    whole_second,
-)
+from walletpass.passes.changes import mark_changed, next_modified_at
 from walletpass.passes.models import Pass, PassStatus
 
 if TYPE_CHECKING:
@@ -63,73 +57,6 @@ def issue_pass(
     session.add(pass_row)
     session.flush()
     return pass_row
-
-
-# Until the ledger and the scan call walletpass.passes.changes themselves.
-def pass_changed(
-    session: Session, pass_row: Pass, *, notify: bool = True, settings: Settings
-) -> None:
-    mark_changed(session, settings, passes=[pass_row.id], notify=notify)
-
-
-def member_passes_changed(
-    session: Session, settings: Settings, member_id: int, *, notify: bool = True
-) -> list[int]:
-    return mark_changed(session, settings, member_id=member_id, notify=notify)
-
-
-def after_bump(
-    session: Session, settings: Settings, rows: Sequence[Any], *, notify: bool = True
-) -> list[int]:
-    return mark_changed(session, settings, bumped=rows, notify=notify)
-
-
-def _pushes_select(build_object: str, passes: str) -> str:
-    """The SELECT of one push job per distinct token of the passes ``passes`` joins in.
-    ``build_object`` is the dialect's JSON constructor; both arguments are constants."""
-    return (
-        "SELECT DISTINCT d.merchant_id, 'apple.push', "  # noqa: S608 - constants only
-        f"{build_object}('pass_type_id', d.pass_type_id, 'token', d.push_token), "
-        "'apns:' || d.pass_type_id || ':' || d.push_token, 'pending', :now, 0, "
-        f":max_attempts, :now FROM apple_devices d "
-        f"JOIN apple_registrations r ON r.device_id = d.id {passes}"
-    )
-
-
-BUMP_TYPES = (bindparam("whole", type_=UTCDateTime()), bindparam("now", type_=UTCDateTime()))
-
-
-def bump_member_passes_ctes(only_if: str = "true") -> str:
-    """PostgreSQL, a till scan's pass work as two CTEs for a WITH: ``bumped`` bumps the
-    member's (``:for_member``) active passes (Last-Modified to this whole second or one
-    second past the previous one, whichever is later: next_modified_at() in SQL) and
-    returns BUMPED_COLUMNS; ``pushed`` queues one push per token of their devices.
-
-    :param only_if: an SQL condition (a constant) the bump also needs, e.g. that a CTE
-        before it wrote a row. Takes :func:`bump_params` (types: BUMP_TYPES).
-    """
-    return (
-        "bumped AS (UPDATE passes SET version = version + 1, "  # noqa: S608 - constants only
-        f"change_stamp = {stamps.PG_STAMP_SQL}, "
-        "modified_at = greatest(:whole, modified_at + interval '1 second') "
-        f"WHERE member_id = :for_member AND status = 'active' AND {only_if} "
-        f"RETURNING {', '.join(c.name for c in BUMPED_COLUMNS)}), "
-        "pushed AS ("
-        + insert_select_sql(
-            _pushes_select("jsonb_build_object", "JOIN bumped b ON b.id = r.pass_id WHERE true")
-        )
-        + " RETURNING 1)"
-    )
-
-
-def bump_params(member_id: int) -> dict[str, Any]:
-    now = utcnow()
-    return {
-        "for_member": member_id,
-        "whole": whole_second(now),
-        "now": now,
-        "max_attempts": DEFAULT_MAX_ATTEMPTS,
-    }
 
 
 def record_event(session: Session, pass_row: Pass, platform: str, kind: str) -> None:

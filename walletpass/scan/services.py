@@ -23,6 +23,7 @@ from walletpass.loyalty.models import LedgerEntry, Member, Program, ProgramKind,
 from walletpass.offers.models import Coupon, Offer
 from walletpass.offers.services import coupon_problem, redeem_coupon
 from walletpass.passes import codes
+from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.scan.models import Scan
 from walletpass.tenancy.models import Merchant
@@ -462,7 +463,7 @@ def undo_scan(session: Session, settings: Settings, scan_id: int, actor: ledger.
                 reason=f"undo of scan {scan.id}",
                 spend=-entry.amount if entry.kind == "earn" and entry.amount else None,
             )
-        ledger.refresh_member_passes(session, settings, member)
+        mark_changed(session, settings, member_id=member.id)
     if scan.action == "redeem_coupon" and scan.coupon_id:
         coupon = session.get(Coupon, scan.coupon_id)
         assert coupon is not None
@@ -475,9 +476,7 @@ def undo_scan(session: Session, settings: Settings, scan_id: int, actor: ledger.
             pass_row = session.get(Pass, scan.pass_id)
             if pass_row is not None:
                 pass_row.coupon_id = coupon.id
-                from walletpass.passes.services import pass_changed
-
-                pass_changed(session, pass_row, settings=settings)
+                mark_changed(session, settings, passes=[pass_row.id])
     scan.undone_at = utcnow()
     return scan
 
