@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Connection,
+    CursorResult,
     DateTime,
     Engine,
     ForeignKey,
     Integer,
     MetaData,
+    Result,
     String,
+    Table,
     bindparam,
     create_engine,
     event,
@@ -35,6 +39,7 @@ from sqlalchemy.orm import (
     with_loader_criteria,
 )
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -52,6 +57,13 @@ JsonType = JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched. Session.execute is typed as returning a
+    Result; a DML statement's is a CursorResult, which has the count."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -89,10 +101,15 @@ class Base(DeclarativeBase):
         list[str]: JsonType,
     }
 
+    if TYPE_CHECKING:
+        # Every model maps one Table (DeclarativeBase types it as any FromClause), so the
+        # bulk paths' Core insert() and update() on Model.__table__ type-check.
+        __table__: ClassVar[Table]
+
     def __repr__(self) -> str:
-        pk = ", ".join(
-            f"{c.key}={getattr(self, c.key, None)!r}" for c in self.__mapper__.primary_key
-        )
+        mapper = self.__mapper__
+        keys = (mapper.get_property_by_column(c).key for c in mapper.primary_key)
+        pk = ", ".join(f"{key}={getattr(self, key, None)!r}" for key in keys)
         return f"<{type(self).__name__} {pk}>"
 
 
@@ -126,7 +143,9 @@ def _scope_to_merchant(state: ORMExecuteState) -> None:
     if state.execution_options.get(_SCOPED_BY_PARAMETER, False):
         # Built by scoped_to_merchant(): the same criteria are in it already, bound to a
         # parameter, which must name this session's merchant.
-        given = state.parameters.get(MERCHANT_PARAMETER) if state.parameters else None
+        # An executemany's parameters are a list of rows, which no one row speaks for.
+        params = state.parameters
+        given = params.get(MERCHANT_PARAMETER) if isinstance(params, Mapping) else None
         if given != merchant_id or state.is_executemany:
             raise ValueError(f"{MERCHANT_PARAMETER} must be this session's merchant")
         return
@@ -142,7 +161,7 @@ def _scope_to_merchant(state: ORMExecuteState) -> None:
 
 MERCHANT_PARAMETER = "scoped_merchant_id"
 _SCOPED_BY_PARAMETER = "walletpass_scoped_by_parameter"
-_MERCHANT = bindparam(MERCHANT_PARAMETER)
+_MERCHANT: BindParameter[int] = bindparam(MERCHANT_PARAMETER)
 _Statement = TypeVar("_Statement", bound=Executable)
 
 
@@ -234,8 +253,9 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError(f"stale pooled connection: {exc}") from exc
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_sessionmaker(bind: Engine | Connection) -> sessionmaker[Session]:
+    # A Connection too: a job's side transactions bind to whatever its session is bound to.
+    return sessionmaker(bind=bind, expire_on_commit=False)
 
 
 @contextlib.contextmanager
@@ -276,6 +296,7 @@ __all__ = [
     "make_engine",
     "make_sessionmaker",
     "mapped_column",
+    "rowcount",
     "scoped_to_merchant",
     "str64",
     "str200",

@@ -6,14 +6,13 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from walletpass.apple.models import AppleLog, Device, Registration
-from walletpass.db import utcnow
+from walletpass.db import rowcount, utcnow
 from walletpass.passes import stamps
 from walletpass.passes.models import Pass
 from walletpass.passes.services import find_by_serial, record_event
@@ -121,15 +120,13 @@ def unregister(session: Session, pass_row: Pass, library_id: str) -> None:
     ).one_or_none()
     if device is None:
         return
-    # Session.execute is typed as returning a Result; a DELETE's is a CursorResult.
-    deleted = cast(
-        "CursorResult[Any]",
+    deleted = rowcount(
         session.execute(
             delete(Registration).where(
                 Registration.device_id == device.id, Registration.pass_id == pass_row.id
             )
-        ),
-    ).rowcount
+        )
+    )
     if deleted:
         record_event(session, pass_row, "apple", "removed")
     remaining = session.scalar(

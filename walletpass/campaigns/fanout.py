@@ -24,6 +24,7 @@ from walletpass.campaigns.models import (
     RecipientStatus,
 )
 from walletpass.config import Settings
+from walletpass.db import rowcount
 from walletpass.events import emit
 from walletpass.jobs.queue import enqueue_many
 from walletpass.passes.changes import mark_changed
@@ -134,7 +135,7 @@ def _queue_google_messages(
 ) -> None:
     offer_title = _offer_title(session, campaign)
     loud = budget.google_may_notify(
-        session, [objects[pid] for pid in google_passes if objects[pid]], now
+        session, [obj for pid in google_passes if (obj := objects[pid])], now
     )
     messages = []
     for r in to_send:
@@ -191,12 +192,14 @@ def _count_and_maybe_finish(
 
 def finish(session: Session, campaign: Campaign, now: datetime) -> bool:
     """Mark the campaign finished and emit ``campaign.finished`` (once)."""
-    done = session.execute(
-        update(Campaign)
-        .where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.SENDING)
-        .values(status=CampaignStatus.FINISHED, finished_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    done = rowcount(
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.SENDING)
+            .values(status=CampaignStatus.FINISHED, finished_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    )
     if not done:
         return False
     session.refresh(campaign)
@@ -232,15 +235,17 @@ def refresh_sent_passes(
 ) -> int:
     """The overlay ended: bump the passes that showed it, silently, so wallets revert."""
     pass_ids = sorted(
-        set(
-            session.scalars(
+        {
+            pass_id
+            for pass_id in session.scalars(
                 select(CampaignRecipient.pass_id).where(
                     CampaignRecipient.campaign_id == campaign.id,
                     CampaignRecipient.status == RecipientStatus.SENT,
                     CampaignRecipient.pass_id.is_not(None),
                 )
             )
-        )
+            if pass_id is not None  # for the type: the query leaves NULL out
+        }
     )
     mark_changed(session, settings, passes=pass_ids, notify=False, now=now)
     return len(pass_ids)

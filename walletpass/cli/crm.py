@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from datetime import timedelta
+from typing import ParamSpec, TypeVar
 
 import click
 from sqlalchemy import select
@@ -17,12 +19,15 @@ from walletpass.crm.inbound import create_source, rotate_source
 from walletpass.crm.models import InboundSource, WebhookEndpoint
 from walletpass.loyalty.models import Program
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
-def _domain_errors(fn):  # type: ignore[no-untyped-def]
+
+def _domain_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Show domain refusals (bad URL, name taken...) as CLI errors, not tracebacks."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return fn(*args, **kwargs)
         except errors.WalletpassError as exc:

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from walletpass.cli.common import open_runtime
 from walletpass.config import Settings
-from walletpass.db import utcnow
+from walletpass.db import rowcount, utcnow
 from walletpass.jobs.models import Job, JobStatus
 
 
@@ -35,16 +35,18 @@ def jobs(
             cond = Job.status == JobStatus.DEAD
             if retry_ids:
                 cond = cond & Job.id.in_(retry_ids)
-            count = session.execute(
-                update(Job)
-                .where(cond)
-                .values(
-                    status=JobStatus.PENDING,
-                    run_at=utcnow(),
-                    attempts=0,
-                    finished_at=None,
+            count = rowcount(
+                session.execute(
+                    update(Job)
+                    .where(cond)
+                    .values(
+                        status=JobStatus.PENDING,
+                        run_at=utcnow(),
+                        attempts=0,
+                        finished_at=None,
+                    )
                 )
-            ).rowcount
+            )
             click.echo(f"{count} job(s) queued again")
             return
         statuses = [status] if status else [JobStatus.PENDING, JobStatus.RUNNING, JobStatus.DEAD]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import click
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from walletpass.app import create_app
@@ -40,7 +41,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int) 
             f"walletpass listening on http://{host}:{port} (public URL {settings.public_url})"
         )
 
-    class _Server(BaseApplication):  # type: ignore[misc]
+    class _Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
@@ -48,7 +49,9 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int) 
             self.cfg.set("accesslog", "-")
             self.cfg.set("when_ready", listening)
 
-        def load(self):  # type: ignore[no-untyped-def]
+        # types-gunicorn's WSGI application takes a start_response that returns None;
+        # PEP 3333's (and Flask's, typeshed's) returns the write callable.
+        def load(self) -> Flask:  # type: ignore[override]
             # Built in the worker process, after fork: the embedded outbox thread
             # and the database pool must not cross a fork.
             return create_app(settings)

@@ -510,15 +510,16 @@ def _member_batches(session: Session, program_id: int | None) -> Iterator[tuple[
         query = query.where(Member.program_id == program_id)
     for batch in _keyset(session, query, Member.id):
         members = [m for (m,) in batch]
-        serials = dict(
-            session.execute(
+        serials = {
+            member_id: serial
+            for member_id, serial in session.execute(
                 select(Pass.member_id, Pass.serial).where(
                     Pass.member_id.in_([m.id for m in members]),
                     Pass.coupon_id.is_(None),
                     Pass.status == PassStatus.ACTIVE,
                 )
-            ).all()
-        )
+            )
+        }
         values = []
         for member in members:
             row = {c: getattr(member, c, None) for c in MEMBER_COLUMNS}

@@ -374,7 +374,11 @@ def _member_upsert(context: _Context, data: dict[str, Any]) -> dict[str, Any]:
         actor=context.actor,
         source=f"crm:{context.source.name}",
     )
-    answer = {"member_id": result.member.id, "created": result.created, "changed": result.changed}
+    answer: dict[str, Any] = {
+        "member_id": result.member.id,
+        "created": result.created,
+        "changed": result.changed,
+    }
     if result.pass_row is not None:
         answer["pass_serial"] = result.pass_row.serial
         answer["pass_url"] = _pass_url(context.settings, result.pass_row)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -82,9 +82,11 @@ def kinds() -> dict[str, Kind]:
 # is called with a session and must be idempotent, since every worker calls it.
 Periodic = Callable[["Session"], None]
 _PERIODIC: list[Periodic] = []
+# The scheduler keeps its own signature (the sweep's takes an optional run_at too).
+_Scheduler = TypeVar("_Scheduler", bound=Periodic)
 
 
-def periodic(fn: Periodic) -> Periodic:
+def periodic(fn: _Scheduler) -> _Scheduler:
     """Register ``fn`` (a domain's scheduler) to be called by every worker at start."""
     if fn not in _PERIODIC:
         _PERIODIC.append(fn)

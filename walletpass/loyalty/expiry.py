@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import NamedTuple, TypeVar
 
@@ -73,6 +74,13 @@ def _is_expired(expires_at: datetime | None, at: datetime) -> bool:
     return expires_at is not None and expires_at <= at
 
 
+@dataclass(slots=True)
+class _Lot:
+    id: int
+    expires_at: datetime | None
+    left: int
+
+
 def open_lots(entries: Iterable[LedgerRecord]) -> list[ExpiringLot]:
     """The lots that still hold points, oldest first, after FIFO consumption by the debits.
 
@@ -87,35 +95,35 @@ def open_lots(entries: Iterable[LedgerRecord]) -> list[ExpiringLot]:
     :param entries: a member's ledger records, in any order.
     """
     ordered = sorted(entries, key=lambda e: (e.at, e.id))
-    lots: list[list] = []  # [id, expires_at, left], in earn order
-    by_id: dict[int, list] = {}
+    lots: list[_Lot] = []  # in earn order
+    by_id: dict[int, _Lot] = {}
     deficit = 0
     for entry in ordered:
         if entry.points > 0:
             left = entry.points
             paid = min(deficit, left)
             deficit -= paid
-            lot = [entry.id, entry.expires_at, left - paid]
+            lot = _Lot(entry.id, entry.expires_at, left - paid)
             lots.append(lot)
             by_id[entry.id] = lot
             continue
         need = -entry.points
         if need == 0:
             continue
-        preferred: list[list] = []
+        preferred: list[_Lot] = []
         if entry.reverses_id is not None and entry.reverses_id in by_id:
             preferred.append(by_id[entry.reverses_id])
-        expired = [lot for lot in lots if _is_expired(lot[1], entry.at)]
-        valid = [lot for lot in lots if not _is_expired(lot[1], entry.at)]
+        expired = [lot for lot in lots if _is_expired(lot.expires_at, entry.at)]
+        valid = [lot for lot in lots if not _is_expired(lot.expires_at, entry.at)]
         preferred += expired + valid if entry.kind == "expire" else valid + expired
         for lot in preferred:
             if not need:
                 break
-            take = min(lot[2], need)
-            lot[2] -= take
+            take = min(lot.left, need)
+            lot.left -= take
             need -= take
         deficit += need
-    return [ExpiringLot(lot[0], lot[2], lot[1]) for lot in lots if lot[2] > 0]
+    return [ExpiringLot(lot.id, lot.left, lot.expires_at) for lot in lots if lot.left > 0]
 
 
 def lots_expiring(

@@ -327,6 +327,7 @@ def post_once(
     balances = {"for_member": member.id, "spend": spend or Decimal(0)}
     conn = session.connection()
     if conn.dialect.name == "postgresql":
+        row: Row[Any] | None
         if refresh_passes is not None:
             params = values | balances | PassBump.params(now)
             rows = conn.execute(_POST_AND_BUMP_PG, params).all()

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     CTE,
+    BindParameter,
     ColumnElement,
     Insert,
     Select,
@@ -91,7 +92,7 @@ BUMPED_COLUMNS = (
 )
 _WHOLE = bindparam("bump_whole", type_=UTCDateTime())
 _NOW = bindparam("bump_now", type_=UTCDateTime())
-_MAX_ATTEMPTS = bindparam("bump_max_attempts")
+_MAX_ATTEMPTS: BindParameter[int] = bindparam("bump_max_attempts")
 _ACTIVE = _PASSES.c.status == PassStatus.ACTIVE.value
 
 
@@ -232,8 +233,8 @@ def _whole_statement(bump: PassBump) -> Select[Any]:
     return select(*bump.bumped.c).add_cte(bump.pushed)
 
 
-_PASS_IDS = bindparam("bump_pass_ids", expanding=True)
-_MEMBER_ID = bindparam("bump_member_id")
+_PASS_IDS: BindParameter[list[int]] = bindparam("bump_pass_ids", expanding=True)
+_MEMBER_ID: BindParameter[int] = bindparam("bump_member_id")
 # PostgreSQL, built once: the bump and the pushes in one statement.
 _PG_BY_IDS = _whole_statement(bump_statement(_PASSES.c.id.in_(_PASS_IDS)))
 _PG_BY_MEMBER = _whole_statement(bump_statement((_PASSES.c.member_id == _MEMBER_ID) & _ACTIVE))
@@ -347,6 +348,7 @@ def _bump(
         )
         if not pass_ids:
             return []
+    assert pass_ids is not None  # the caller names the passes or their member
     # SQLite stores times as text: a pass already at this whole second (changed twice in
     # it) moves one second on, worked out here one pass at a time, under the one-writer
     # lock; the others move to this second in one UPDATE.

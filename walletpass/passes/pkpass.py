@@ -130,7 +130,7 @@ class _Bundle:
 
 
 def _check_bundle(
-    static_items: tuple[tuple[str, bytes], ...], hashes: Mapping[str, str]
+    static_items: tuple[tuple[str, bytes], ...], hashes: Mapping[str, object]
 ) -> _Bundle:
     """The files' ZIP block, after checking ``hashes`` covers exactly them and their names.
 
@@ -231,8 +231,8 @@ def _entry(name: str, data: bytes, offset: int) -> tuple[bytes, bytes]:
     flags = 0 if encoded.isascii() else _UTF8_FLAG
     if len(data) > _MAX32 or len(packed) > _MAX32 or offset > _MAX32:
         raise ValueError(f"{name} does not fit a ZIP without zip64")
-    fields = (_VERSION, flags, method, _DOS_TIME, _DOS_DATE, zlib.crc32(data), len(packed))
-    fields += (len(data),)
+    crc = zlib.crc32(data)
+    fields = (_VERSION, flags, method, _DOS_TIME, _DOS_DATE, crc, len(packed), len(data))
     local = _LOCAL.pack(0x04034B50, *fields, len(encoded), 0) + encoded + packed
     central = _CENTRAL.pack(
         0x02014B50, _MADE_BY, *fields, len(encoded), 0, 0, 0, 0, _EXTERNAL_ATTR, offset

@@ -109,7 +109,7 @@ def draw_cup(draw: ImageDraw.ImageDraw, cx: float, cy: float, s: float, colour: 
 
 
 def dashed_ring(
-    draw: ImageDraw.ImageDraw, box: tuple[float, float, float, float], colour, width: int
+    draw: ImageDraw.ImageDraw, box: tuple[float, float, float, float], colour: RGB, width: int
 ) -> None:
     dashes = 18
     step = 360 / dashes
@@ -124,30 +124,47 @@ def png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def palette_for(image: Image.Image, background: Image.Image, background_colours: int = 128):
+def _colours(image: Image.Image, limit: int) -> list[tuple[int, ...]] | None:
+    """The RGB image's distinct colours, or None when it has more than ``limit``."""
+    counted = image.getcolors(limit)
+    if counted is None:
+        return None
+    # Pillow types a colour as a float too, which only a one-band image gives.
+    return [colour for _, colour in counted if isinstance(colour, tuple)]
+
+
+def _palette_of(quantized: Image.Image) -> list[int]:
+    palette = quantized.getpalette()
+    assert palette is not None  # quantize() always makes a palette image
+    return palette
+
+
+def palette_for(
+    image: Image.Image, background: Image.Image, background_colours: int = 128
+) -> Image.Image:
     """A 256-colour palette that keeps a smooth background free of banding.
 
     Median cut over the whole picture spends its colours on the large background and
     drops small accents (the reward star); splitting the palette between the background
     and what is drawn on it keeps both, and a palette PNG is a third of the RGB size.
     """
-    exact = background.getcolors(background_colours)
+    exact = _colours(background, background_colours)
     if exact is not None:
-        bg_palette = [channel for _, colour in exact for channel in colour]
+        bg_palette = [channel for colour in exact for channel in colour]
     else:
         quantized = background.quantize(background_colours, method=Image.Quantize.MEDIANCUT)
-        bg_palette = quantized.getpalette()[: background_colours * 3]
+        bg_palette = _palette_of(quantized)[: background_colours * 3]
     room = 256 - len(bg_palette) // 3
     changed = (
         ImageChops.difference(image, background).convert("L").point(lambda v: 255 if v > 2 else 0)
     )
     filler = Image.new("RGB", image.size, (0, 0, 0))
-    drawn = Image.composite(image, filler, changed).getcolors(1 << 24) or []
+    drawn = _colours(Image.composite(image, filler, changed), 1 << 24) or []
     # One pixel per distinct colour: anti-aliased edges matter as much as flat fills.
-    unique = [colour for _, colour in drawn if colour != (0, 0, 0)] or [(0, 0, 0)]
+    unique = [colour for colour in drawn if colour != (0, 0, 0)] or [(0, 0, 0)]
     sample = Image.frombytes("RGB", (len(unique), 1), bytes(c for rgb in unique for c in rgb))
     colours = min(room, len(unique))
-    fg_palette = sample.quantize(colours, method=Image.Quantize.MEDIANCUT).getpalette()
+    fg_palette = _palette_of(sample.quantize(colours, method=Image.Quantize.MEDIANCUT))
     palette = Image.new("P", (1, 1))
     palette.putpalette(bg_palette + fg_palette[: colours * 3])
     return palette

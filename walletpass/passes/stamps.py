@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import literal_column, text
+from sqlalchemy import ColumnClause, literal_column, text
 from sqlalchemy.orm import Session
 
 
@@ -35,7 +35,7 @@ def next_stamp(session: Session) -> int:
 
 # The writing transaction's id, as an SQL expression for an UPDATE's SET clause.
 PG_STAMP_SQL = "pg_current_xact_id()::text::bigint"
-PG_STAMP = literal_column(PG_STAMP_SQL)
+PG_STAMP: ColumnClause[int] = literal_column(PG_STAMP_SQL)
 
 
 def stamp_for_update(session: Session) -> Any:

@@ -157,11 +157,12 @@ def _build_preview(
 def programs() -> Any:
     with tx() as session:
         rows = list(session.scalars(select(Program).order_by(Program.name)))
-        members = dict(
-            session.execute(
+        members = {
+            program_id: count
+            for program_id, count in session.execute(
                 select(Member.program_id, func.count(Member.id)).group_by(Member.program_id)
-            ).all()
-        )
+            )
+        }
     return render_template("admin/programs.html", programs=rows, members=members)
 
 
@@ -268,9 +269,9 @@ def _normalised_rules(program: Program) -> dict[str, Any]:
 @bp.post("/programs/<int:program_id>/images")
 def program_images(program_id: int) -> Any:
     uploads = {
-        kind: request.files.get(kind)
+        kind: upload
         for kind in designs.KINDS
-        if request.files.get(kind) and request.files[kind].filename
+        if (upload := request.files.get(kind)) and upload.filename
     }
     if not uploads:
         flash("Choose a logo or a strip image to upload.", "error")
