@@ -14,7 +14,7 @@ from walletpass.config import Settings
 from walletpass.jobs.worker import EmbeddedWorker
 from walletpass.runtime import Runtime
 from walletpass.startup import Readiness
-from walletpass.web import auth
+from walletpass.web import auth, ratelimit
 from walletpass.web.context import EXTENSION
 
 
@@ -37,6 +37,7 @@ def create_app(
     app.config["SECRET_KEY"] = settings.secret_key or None
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     app.extensions[EXTENSION] = runtime
+    ratelimit.init_app(app, settings.ratelimit_storage_url)
     logging.basicConfig(level=settings.log_level)
     readiness = Readiness(runtime.engine)
     app.extensions["walletpass_readiness"] = readiness

@@ -54,6 +54,9 @@ class Settings:
     # Private networks webhooks may reach (CIDRs, comma-separated); public addresses
     # always can, others never (egress.py).
     webhook_allowed_networks: str = ""
+    # Where rate limits count (web/ratelimit.py): memory:// in each process, or
+    # redis://host:port/db for one count across gunicorn workers and machines.
+    ratelimit_storage_url: str = "memory://"
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
@@ -66,6 +69,7 @@ class Settings:
             raise SettingError("WALLETPASS_API_KEY_CACHE_SECONDS: must be 0 or more")
         if self.database_url:
             check_database_url(self.database_url)
+        check_ratelimit_storage_url(self.ratelimit_storage_url)
         level = self.log_level.strip().upper()
         if level not in _LOG_LEVELS:
             raise SettingError(
@@ -166,6 +170,32 @@ def check_database_url(url: str) -> None:
             "WALLETPASS_DATABASE_URL: names no database; add it after the host, "
             "e.g. postgresql+psycopg://user@host:5432/walletpass"
         )
+
+
+_RATELIMIT_SCHEMES = ("redis", "rediss", "redis+unix")
+
+
+def check_ratelimit_storage_url(url: str) -> None:
+    """Refuse a rate limit store walletpass has no client for, before anything is served.
+
+    Flask-Limiter knows more stores (memcached, MongoDB), but their clients are not
+    installed: the first limited request would fail instead of the start.
+    """
+    try:
+        parts = urlsplit(url)
+        usable = url == "memory://" or (
+            parts.scheme in _RATELIMIT_SCHEMES and bool(parts.hostname or parts.path)
+        )
+        password = parts.password
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        usable, password = False, None
+    if usable:
+        return
+    shown = url if password is None else url.replace(password, "***", 1)
+    raise SettingError(
+        f"WALLETPASS_RATELIMIT_STORAGE_URL: {shown!r} is not a store walletpass can use; "
+        "write memory:// (each process counts alone) or redis://host:6379/0"
+    )
 
 
 def _coerce(variable: str, type_name: Any, raw: str) -> Any:

@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from walletpass.api import views
-from walletpass.api.framework import RateLimiter, _openapi_path
+from walletpass.api.framework import _openapi_path
 from walletpass.app import create_app
 from walletpass.config import Settings
 from walletpass.resources import PASS_TEMPLATES_DIR
@@ -52,39 +52,34 @@ def api_schema(database_url, certs_dir, tmp_path_factory):  # type: ignore[no-un
     runtime = Runtime.create(settings)
     app = create_app(runtime=runtime, start_worker=False)
     app.config["TESTING"] = True
+    # Hundreds of requests in seconds would otherwise meet the (documented) 429.
+    app.config["WALLETPASS_API_RATE_LIMIT"] = "1000000/second"
     client = app.test_client()
-    with pytest.MonkeyPatch.context() as mp:
-        # Hundreds of requests in seconds would otherwise meet the (documented) 429.
-        mp.setattr(views.api, "limiter", RateLimiter(rate=1e6, burst=10**6))
-        shop = make_shop(runtime, client)
-        # A little data, so that generated ids sometimes hit real rows (1, 2, 3...).
-        points = new_program(shop, "points", POINTS)
-        stamps = new_program(shop, "stamps", STAMPS)
-        for program in (points, stamps):
-            member = new_member(shop, program["id"])
-            shop.admin.post(
-                "/rewards", {"program_id": program["id"], "name": "R", "cost_points": 1}
-            )
-            shop.crm.post(
-                f"/members/{member['id']}/transactions",
-                {"type": "purchase", "amount": "12.50", "receipt_id": f"seed-{program['id']}"},
-            )
-        offer = shop.admin.post(
-            "/offers",
-            {"slug": "st-offer", "title": "O", "discount": {"type": "percent", "value": 10}},
-        )
-        shop.crm.post("/coupons", {"offer_id": offer["id"]})
+    shop = make_shop(runtime, client)
+    # A little data, so that generated ids sometimes hit real rows (1, 2, 3...).
+    points = new_program(shop, "points", POINTS)
+    stamps = new_program(shop, "stamps", STAMPS)
+    for program in (points, stamps):
+        member = new_member(shop, program["id"])
+        shop.admin.post("/rewards", {"program_id": program["id"], "name": "R", "cost_points": 1})
         shop.crm.post(
-            "/webhook-endpoints", {"url": "https://a.test/", "events": ["member.created"]}
+            f"/members/{member['id']}/transactions",
+            {"type": "purchase", "amount": "12.50", "receipt_id": f"seed-{program['id']}"},
         )
-        shop.crm.post("/campaigns", {"name": "C", "message": "M"})
-        schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
-        schema.config.generation.update(modes=["positive"], deterministic=True)
-        operations = {}
-        for result in schema.get_all_operations():
-            operation = result.ok()
-            operations[operation.label] = operation
-        yield operations, {"Authorization": f"Bearer {shop.keys['admin']}"}
+    offer = shop.admin.post(
+        "/offers",
+        {"slug": "st-offer", "title": "O", "discount": {"type": "percent", "value": 10}},
+    )
+    shop.crm.post("/coupons", {"offer_id": offer["id"]})
+    shop.crm.post("/webhook-endpoints", {"url": "https://a.test/", "events": ["member.created"]})
+    shop.crm.post("/campaigns", {"name": "C", "message": "M"})
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    schema.config.generation.update(modes=["positive"], deterministic=True)
+    operations = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations[operation.label] = operation
+    yield operations, {"Authorization": f"Bearer {shop.keys['admin']}"}
     _empty_all_tables(runtime)
     runtime.close()
 

@@ -21,13 +21,12 @@ import inspect
 import json
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from pydantic import BaseModel, RootModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from sqlalchemy import Select, select
@@ -42,6 +41,7 @@ from walletpass.runtime import Runtime
 from walletpass.tenancy import apikeys
 from walletpass.tenancy.apikeys import AuthenticatedKey
 from walletpass.tenancy.models import Scope
+from walletpass.web import ratelimit
 from walletpass.web.context import current_runtime
 
 PROBLEM_JSON = "application/problem+json"
@@ -249,28 +249,6 @@ def paginate(
     return rows, None
 
 
-class RateLimiter:
-    """Token bucket per API key, per process (N web processes allow N times the rate)."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._lock = threading.Lock()
-        self._buckets: dict[int, tuple[float, float]] = {}
-
-    def take(self, key_id: int) -> float | None:
-        """None if allowed, else seconds to wait."""
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(key_id, (float(self.burst), now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens < 1:
-                self._buckets[key_id] = (tokens, now)
-                return (1 - tokens) / self.rate
-            self._buckets[key_id] = (tokens - 1, now)
-            return None
-
-
 # last_used_at is informational; writing it on every call would serialize a busy till's
 # requests on its key row.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -283,14 +261,11 @@ class Api:
         *,
         title: str,
         version: str,
-        rate: float = 200.0,
-        burst: int = 400,
     ) -> None:
         self.blueprint = blueprint
         self.title = title
         self.version = version
         self.operations: list[Operation] = []
-        self.limiter = RateLimiter(rate, burst)
         self._local = threading.local()
         # Unknown paths and wrong methods under the prefix answer problem+json too: Flask
         # sends routing errors to app-level handlers only, which render HTML.
@@ -425,11 +400,11 @@ class Api:
         )
         if key is None:
             raise errors.Unauthenticated("unknown or revoked API key")
-        wait = self.limiter.take(key.id)
+        # Per key, across the merchant's tills and processes (web/ratelimit.py).
+        g.walletpass_api_key_id = key.id
+        wait = ratelimit.hit(ratelimit.API)
         if wait is not None:
-            raise errors.RateLimited(
-                f"rate limit exceeded; retry in {wait:.1f}s", retry_after=max(1, round(wait + 0.5))
-            )
+            raise errors.RateLimited(f"rate limit exceeded; retry in {wait}s", retry_after=wait)
         allowed = (
             key.scope == Scope.ADMIN
             or key.scope in op.scopes

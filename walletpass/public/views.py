@@ -8,7 +8,6 @@ the row's merchant for everything else it loads.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -39,8 +38,8 @@ from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.services import issue_pass
 from walletpass.public import qr
 from walletpass.public.forms import JoinForm, clean_token
-from walletpass.public.ratelimit import RateLimiter
 from walletpass.tenancy.models import Merchant
+from walletpass.web import ratelimit
 from walletpass.web.context import current_runtime
 
 bp = Blueprint(
@@ -51,30 +50,17 @@ bp = Blueprint(
     static_url_path="/static/public",
 )
 
-# Per IP and per app process; override with app.config["WALLETPASS_PUBLIC_POSTS_PER_MINUTE"].
-POSTS_PER_MINUTE = 10
 # A second submit of the same details this soon after the first is a double tap, not
 # someone else typing a stranger's email: it gets the card page again.
 DOUBLE_SUBMIT_WINDOW = timedelta(minutes=10)
 _HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}){1,2}$")
 
 
-def _limiter() -> RateLimiter:
-    # One limiter per app object: tests build many apps, production builds one.
-    limiter = current_app.extensions.get("walletpass_public_limiter")
-    if limiter is None:
-        limit = int(current_app.config.get("WALLETPASS_PUBLIC_POSTS_PER_MINUTE", POSTS_PER_MINUTE))
-        limiter = current_app.extensions.setdefault(
-            "walletpass_public_limiter", RateLimiter(limit, 60.0)
-        )
-    return limiter  # type: ignore[no-any-return]
-
-
-def _rate_limited(bucket: str) -> Response | None:
-    wait = _limiter().hit(f"{bucket}:{request.remote_addr}")
-    if not wait:
+def _rate_limited(rule: ratelimit.Rule) -> Response | None:
+    """The 429 page if this address has used up ``rule`` (web/ratelimit.py), else None."""
+    seconds = ratelimit.hit(rule)
+    if seconds is None:
         return None
-    seconds = max(1, math.ceil(wait))
     response = _message(
         "Slow down a little",
         f"Too many attempts from this network. Please try again in {seconds} seconds.",
@@ -177,7 +163,7 @@ def _language() -> str:
 def join(slug: str) -> Any:
     runtime = current_runtime()
     if request.method == "POST":
-        limited = _rate_limited("join")
+        limited = _rate_limited(ratelimit.JOIN)
         if limited is not None:
             return limited
     with runtime.transaction() as session:
@@ -405,7 +391,7 @@ def claim_offer(slug: str) -> Any:
             return redirect(url_for("public.landing", serial=earlier), code=303)
         if request.method == "HEAD":  # link previews must not mint coupons
             return Response(status=200)
-        limited = _rate_limited("claim")
+        limited = _rate_limited(ratelimit.OFFER_CLAIM)
         if limited is not None:
             return limited
         _coupon, pass_row = issue_coupon(session, runtime.settings, offer)
@@ -544,6 +530,9 @@ def google_save(serial: str) -> Response:
     settings = runtime.settings
     if not settings.google_enabled:
         abort(404)
+    limited = _rate_limited(ratelimit.GOOGLE_SAVE)
+    if limited is not None:
+        return limited
     from walletpass.google.client import GooglePermanent, shared_client
     from walletpass.google.savelink import SaveLinkError, save_url_for_pass
 

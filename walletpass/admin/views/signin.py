@@ -7,7 +7,7 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 
 from walletpass.admin.views.common import bp
-from walletpass.web import auth
+from walletpass.web import auth, ratelimit
 
 
 def _safe_next(target: str | None) -> str:
@@ -19,6 +19,13 @@ def login() -> Any:
     error = None
     email = (request.form.get("email") or "").strip()
     if request.method == "POST":
+        # Counted per address before the password is checked, whichever account it names;
+        # an account's own lock-out after repeated failures (auth.authenticate) stays.
+        wait = ratelimit.hit(ratelimit.ADMIN_SIGN_IN)
+        if wait is not None:
+            error = f"Too many sign-in attempts from this network. Try again in {wait} seconds."
+            page = render_template("admin/login.html", error=error, email=email)
+            return page, 429, {"Retry-After": str(wait)}
         signed_in, error = auth.sign_in_from_form(
             auth.ADMIN_ROLES, "This account is for the till only; ask an owner for admin access."
         )
