@@ -43,8 +43,8 @@ from walletpass.tenancy.apikeys import AuthenticatedKey
 from walletpass.tenancy.models import Scope
 from walletpass.web import ratelimit
 from walletpass.web.context import current_runtime
+from walletpass.web.problems import PROBLEM_JSON, problem_response, problem_type
 
-PROBLEM_JSON = "application/problem+json"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 ROUTABLE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
@@ -66,25 +66,6 @@ class PayloadTooLarge(errors.WalletpassError):
 # Database ids are 64-bit: a larger path id cannot exist, and PostgreSQL would reject it
 # with an error (a 500) instead of finding nothing.
 MAX_ID = 2**63 - 1
-
-
-def problem_type(code: str) -> str:
-    return f"/problems/{code}"
-
-
-def problem_response(
-    exc: errors.WalletpassError, headers: dict[str, str] | None = None
-) -> Response:
-    body: dict[str, Any] = {
-        "type": problem_type(exc.code),
-        "title": exc.title,
-        "status": exc.status,
-        "detail": exc.detail,
-    }
-    if exc.errors:
-        body["errors"] = exc.errors
-    body.update({k: v for k, v in exc.extra.items() if k not in body})
-    return Response(json.dumps(body), status=exc.status, mimetype=PROBLEM_JSON, headers=headers)
 
 
 def validation_problem(

@@ -12,9 +12,9 @@ import logging
 from flask import Blueprint, Response, jsonify, request
 
 from walletpass import errors
-from walletpass.api.framework import problem_response
 from walletpass.crm import inbound, signing
 from walletpass.web.context import current_runtime
+from walletpass.web.problems import problem_response
 
 log = logging.getLogger(__name__)
 
