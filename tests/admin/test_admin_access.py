@@ -89,13 +89,15 @@ def test_public_endpoints_are_only_sign_in_and_stylesheet(client):  # type: igno
     with client.get("/admin/static/admin/admin.css") as css:
         assert css.status_code == 200
     r = client.get("/admin/")
-    assert r.status_code == 302 and "/admin/login" in r.headers["Location"]
+    assert r.status_code == 302
+    assert "/admin/login" in r.headers["Location"]
 
 
 def test_sign_in_and_out(client, runtime):  # type: ignore[no-untyped-def]
     shop = make_shop(runtime)
     r = sign_in(client, shop.emails["marketer"])
-    assert r.status_code == 302 and r.headers["Location"].endswith("/admin/")
+    assert r.status_code == 302
+    assert r.headers["Location"].endswith("/admin/")
     assert client.get("/admin/").status_code == 200
     r = client.post("/admin/logout", data={"csrf_token": csrf(client)})
     assert r.status_code == 302

@@ -127,7 +127,8 @@ def build(runtime, settings):  # type: ignore[no-untyped-def]
 
 def test_period_is_whole_local_days():
     period = analytics.Period.ending(NOW, 7, PARIS)
-    assert period.day_list[0] == date(2025, 6, 4) and period.day_list[-1] == date(2025, 6, 10)
+    assert period.day_list[0] == date(2025, 6, 4)
+    assert period.day_list[-1] == date(2025, 6, 10)
     assert period.start == datetime(2025, 6, 3, 22, 0, tzinfo=UTC)
     assert period.end == datetime(2025, 6, 10, 22, 0, tzinfo=UTC)
 
@@ -189,7 +190,8 @@ def test_dashboard_page_shows_the_figures_and_charts(client, runtime, settings):
         assert r.status_code == 200
     body = client.get("/admin/?days=90").get_data(as_text=True)
     assert "/admin/static/plotly.js?v=" in body
-    assert 'id="chart-installs"' in body and 'id="chart-scans"' in body
+    assert 'id="chart-installs"' in body
+    assert 'id="chart-scans"' in body
     assert 'id="chart-campaigns"' in body  # campaigns with results exist
     assert "<small>EUR</small>20.00" in body  # liability
     assert "470 points outstanding" in body

@@ -47,7 +47,8 @@ def test_offer_times_are_read_in_the_merchants_zone_and_stored_utc(client, runti
         offer_id = offer.id
     # And shown back in local time on the edit form.
     page = client.get(f"/admin/offers/{offer_id}").get_data(as_text=True)
-    assert 'value="2025-06-01T09:00"' in page and 'value="2025-06-30T21:30"' in page
+    assert 'value="2025-06-01T09:00"' in page
+    assert 'value="2025-06-30T21:30"' in page
     assert "/offers/spring-sale/flyer" in page
 
 
@@ -129,7 +130,8 @@ def test_issue_to_a_tier_creates_coupons_with_passes(client, runtime, settings):
         for coupon in coupons:
             pass_row = s.scalars(select(Pass).where(Pass.coupon_id == coupon.id)).one()
             assert pass_row.member_id == coupon.member_id
-            assert pass_row.template == "coupon" and pass_row.status == "active"
+            assert pass_row.template == "coupon"
+            assert pass_row.status == "active"
     # Everyone in the program, then: only the one without a coupon gets one.
     post(client, f"/admin/offers/{offer_id}/issue", {"program_id": str(shop.program_id)})
     with runtime.transaction(shop.merchant_id) as s:

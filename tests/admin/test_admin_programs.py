@@ -78,7 +78,8 @@ def test_invalid_json_and_bad_fields_are_reported(client, runtime):  # type: ign
     )
     body = r.get_data(as_text=True)
     assert r.status_code == 422
-    assert 'data-field="slug"' in body and 'data-field="background"' in body
+    assert 'data-field="slug"' in body
+    assert 'data-field="background"' in body
     assert "Not valid JSON" in body
     assert len(programs(runtime, shop.merchant_id)) == 1
 
@@ -90,7 +91,8 @@ def test_good_program_is_saved_with_normalised_rules(client, runtime):  # type: 
     r = post(client, "/admin/programs/new", {**FORM, "rules": json.dumps(rules)})
     assert r.status_code == 302
     created = programs(runtime, shop.merchant_id)[-1]
-    assert created.slug == "coffee-club" and created.kind == "tiers"
+    assert created.slug == "coffee-club"
+    assert created.kind == "tiers"
     assert created.rules["amount_per_point"] == "0.5"
     assert created.design == {
         "background": "#3b2418",
@@ -100,7 +102,8 @@ def test_good_program_is_saved_with_normalised_rules(client, runtime):  # type: 
     }
     # The slug is global (it is the join URL): a second program cannot take it.
     r = post(client, "/admin/programs/new", {**FORM, "rules": json.dumps(rules)})
-    assert r.status_code == 422 and "This slug is taken" in r.get_data(as_text=True)
+    assert r.status_code == 422
+    assert "This slug is taken" in r.get_data(as_text=True)
 
 
 def test_design_change_refreshes_member_passes_and_queues_a_push(client, runtime, settings):  # type: ignore[no-untyped-def]
@@ -196,9 +199,11 @@ def test_images_are_resized_to_apples_sizes(client, runtime, settings):  # type:
         path = settings.home / images[name]
         assert path == settings.home / "designs" / str(shop.program_id) / name
         with Image.open(path) as img:
-            assert img.size == size and img.format == "PNG"
+            assert img.size == size
+            assert img.format == "PNG"
     served = client.get(f"/admin/programs/{shop.program_id}/images/logo@2x.png")
-    assert served.status_code == 200 and served.mimetype == "image/png"
+    assert served.status_code == 200
+    assert served.mimetype == "image/png"
     served.close()
     # The edit page and the preview now use the uploaded images.
     page = client.get(f"/admin/programs/{shop.program_id}").get_data(as_text=True)
@@ -256,10 +261,12 @@ def test_preview_fragment_follows_the_form(client, runtime):  # type: ignore[no-
     )
     body = r.get_data(as_text=True)
     assert r.status_code == 200
-    assert 'id="preview-apple"' in body and 'id="preview-google"' in body
+    assert 'id="preview-apple"' in body
+    assert 'id="preview-google"' in body
     assert "background:rgb(16, 32, 48)" in body  # Apple's backgroundColor from pass.json
     assert "background:#102030" in body  # Google's hexBackgroundColor
-    assert "Bean There" in body and "Espresso Card" in body
+    assert "Bean There" in body
+    assert "Espresso Card" in body
     assert "4/10" in body  # the sample member's stamps
     assert "data:image/png;base64," in body  # the stamp strip drawn for 4 of 10
     assert "<svg" in body  # the QR code

@@ -26,7 +26,8 @@ def test_a_store_with_a_live_till_key_is_kept_until_the_key_is_revoked(client, r
     made = post(
         client, "/admin/api-keys", {"name": "Till 1", "scope": "till", "store_id": store_id}
     )
-    assert made.status_code == 201 and KEY.search(made.get_data(as_text=True))
+    assert made.status_code == 201
+    assert KEY.search(made.get_data(as_text=True))
 
     r = post(client, f"/admin/stores/{store_id}/delete", follow_redirects=True)
     page = r.get_data(as_text=True)

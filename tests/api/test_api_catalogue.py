@@ -16,7 +16,8 @@ def test_reward_crud(client, runtime):
         )
         for i in range(4)
     ]
-    assert made[0]["kind"] == "item" and made[0]["active"] is True
+    assert made[0]["kind"] == "item"
+    assert made[0]["active"] is True
     assert [r["id"] for r in shop.till.all_pages("/rewards", limit=3)] == [r["id"] for r in made]
     gold = shop.admin.post(
         "/rewards",
@@ -113,7 +114,8 @@ def test_coupons_issue_redeem_void(client, runtime):
     assert flyer["member_id"] is None
 
     out = shop.till.post(f"/coupons/{coupon['id']}/redeem", expect=200)
-    assert out["coupon"]["uses_left"] == 1 and out["rolled_over_to_coupon"] is None
+    assert out["coupon"]["uses_left"] == 1
+    assert out["rolled_over_to_coupon"] is None
     out = shop.till.post(f"/coupons/{coupon['id']}/redeem", expect=200)
     assert out["coupon"]["status"] == "used"
     used = shop.till.post(f"/coupons/{coupon['id']}/redeem", expect=409)

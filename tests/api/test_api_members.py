@@ -116,7 +116,8 @@ def test_transactions_purchase_refund_adjust_and_ledger(client, runtime):
     path = f"/members/{member['id']}/transactions"
     out = shop.crm.post(path, {"type": "purchase", "amount": "25.50", "receipt_id": "r1"})
     assert (out["points_delta"], out["balance"]["points"], out["replayed"]) == (25, 25, False)
-    assert out["entries"][0]["kind"] == "earn" and out["entries"][0]["amount"] == "25.50"
+    assert out["entries"][0]["kind"] == "earn"
+    assert out["entries"][0]["amount"] == "25.50"
     # Earn by receipt: the same receipt again counts once.
     again = shop.till.post(path, {"type": "purchase", "amount": "25.50", "receipt_id": "r1"})
     assert (again["replayed"], again["balance"]["points"]) == (True, 25)
@@ -150,7 +151,8 @@ def test_transactions_purchase_refund_adjust_and_ledger(client, runtime):
     out = shop.till.post(
         path, {"type": "redeem_reward", "reward_id": reward_id, "receipt_id": "red-1"}
     )
-    assert out["balance"]["points"] == 15 and len(out["redemption_code"]) == 10
+    assert out["balance"]["points"] == 15
+    assert len(out["redemption_code"]) == 10
     short = shop.till.post(
         path, {"type": "redeem_reward", "reward_id": reward_id, "receipt_id": "red-2"}, expect=409
     )

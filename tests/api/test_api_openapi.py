@@ -38,7 +38,8 @@ def test_document_is_valid_openapi_31(doc):
 
 def test_every_ref_resolves(doc):
     refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(doc)))
-    assert refs and refs <= set(doc["components"]["schemas"])
+    assert refs
+    assert refs <= set(doc["components"]["schemas"])
 
 
 def test_every_operation_is_documented_with_responses_and_problem_types(doc):
@@ -47,7 +48,8 @@ def test_every_operation_is_documented_with_responses_and_problem_types(doc):
     assert len({op["operationId"] for _, _, op in ops}) == len(ops)
     known = {p["type"] for p in doc["x-problem-types"]}
     for path, method, op in ops:
-        assert op["summary"] and op["tags"], (path, method)
+        assert op["summary"], (path, method)
+        assert op["tags"], (path, method)
         success = [s for s in op["responses"] if s.startswith("2")]
         assert len(success) == 1, (path, method)
         for status in ("401", "403", "422", "429"):
@@ -92,7 +94,8 @@ def test_member_create_documents_the_pass_links(doc):
 
 def test_docs_page_renders_from_the_document(client, doc):
     r = client.get("/api/docs")
-    assert r.status_code == 200 and r.mimetype == "text/html"
+    assert r.status_code == 200
+    assert r.mimetype == "text/html"
     html = r.get_data(as_text=True)
     assert "<script" not in html
     for path, item in doc["paths"].items():

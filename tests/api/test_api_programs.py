@@ -18,7 +18,8 @@ def test_program_crud_and_pagination(client, runtime):
     listed = shop.admin.all_pages("/programs", limit=2)
     assert [p["id"] for p in listed] == [p["id"] for p in created]
     page = shop.till.get("/programs", limit=200)
-    assert page["next_cursor"] is None and len(page["data"]) == 5
+    assert page["next_cursor"] is None
+    assert len(page["data"]) == 5
 
     one = shop.read.get(f"/programs/{created[0]['id']}")
     assert one == created[0]

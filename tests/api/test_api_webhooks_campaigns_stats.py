@@ -23,12 +23,14 @@ def test_webhook_endpoint_crud_and_secret_shown_once(client, runtime, settings):
     )
     secret = made.pop("secret")
     assert secret.startswith("whsec_")
-    assert made["events"] == ["member.created", "points.changed"] and made["active"] is True
+    assert made["events"] == ["member.created", "points.changed"]
+    assert made["active"] is True
     with runtime.transaction() as s:
         row = s.get(WebhookEndpoint, made["id"])
         assert unseal(settings.secret_key, row.secret_sealed).decode() == secret
     got = shop.crm.get(f"/webhook-endpoints/{made['id']}")
-    assert got == made and "secret" not in got
+    assert got == made
+    assert "secret" not in got
     rotated = shop.crm.post(f"/webhook-endpoints/{made['id']}/rotate-secret", expect=200)
     assert rotated["secret"] != secret
 
@@ -76,7 +78,8 @@ def test_deliveries_and_redeliver(client, runtime):
         ids = [r.id for r in rows]
     path = f"/webhook-endpoints/{endpoint['id']}/deliveries"
     listed = shop.crm.all_pages(path, limit=2)
-    assert [d["id"] for d in listed] == ids and listed[0]["status"] == "dead"
+    assert [d["id"] for d in listed] == ids
+    assert listed[0]["status"] == "dead"
 
     again = shop.crm.post(f"{path}/{ids[0]}/redeliver", expect=200)
     assert (again["id"], again["status"]) == (ids[0], "pending")
@@ -108,7 +111,8 @@ def test_campaign_create_launch_progress(client, runtime):
         "/campaigns",
         {"name": "Spring", "message": "Double stamps this week", "program_id": program["id"]},
     )
-    assert made["status"] == "draft" and made["progress"]["total"] == 0
+    assert made["status"] == "draft"
+    assert made["progress"]["total"] == 0
     bad = shop.crm.post(
         "/campaigns",
         {"name": "X", "message": "Y", "variants": [{"name": "A", "message": "a", "share": 0.3}]},
@@ -122,7 +126,8 @@ def test_campaign_create_launch_progress(client, runtime):
         == launched["progress"]["total"] + (launched["progress"]["holdout"])
     )
     got = shop.read.get(f"/campaigns/{made['id']}")
-    assert got["id"] == made["id"] and "progress" in got
+    assert got["id"] == made["id"]
+    assert "progress" in got
     later = shop.crm.post(
         "/campaigns",
         {"name": "Later", "message": "Soon", "scheduled_at": "2099-01-01T09:00:00Z"},
@@ -168,7 +173,8 @@ def test_stats(client, runtime):
                 )
             )
     stats = shop.read.get("/stats", days=7)
-    assert stats["days"] == 7 and len(stats["scans_per_day"]) == 7
+    assert stats["days"] == 7
+    assert len(stats["scans_per_day"]) == 7
     assert stats["installs"] == {"apple": 2, "google": 1}
     assert stats["removals"] == {"apple": 1, "google": 0}
     assert (stats["members_total"], stats["new_members"], stats["active_passes"]) == (2, 2, 2)

@@ -160,7 +160,8 @@ def test_import_updates_existing_members(runtime, settings, program_slug, tmp_pa
         tmp_path, "email,name,points_balance\nANA@example.test,Ana Lima,999\n", "update.csv"
     )
     result = run(settings, "import", "members", str(update), "--program", program_slug)
-    assert "1 were created" not in result.output and "1 updated" in result.output
+    assert "1 were created" not in result.output
+    assert "1 updated" in result.output
     with runtime.transaction() as session:
         ana = session.scalars(select(Member).where(Member.external_id == "c1")).one()
         # points_balance only seeds new members: an existing balance is never overwritten.
@@ -177,10 +178,12 @@ def test_import_updates_existing_members(runtime, settings, program_slug, tmp_pa
 def test_file_level_errors(runtime, settings, program_slug, tmp_path):
     bad_header = write(tmp_path, "external_id,emial\nc1,a@b.test\n")
     result = run(settings, "import", "members", str(bad_header), "--program", program_slug)
-    assert result.exit_code == 1 and "unknown column(s) emial" in result.output
+    assert result.exit_code == 1
+    assert "unknown column(s) emial" in result.output
     good = write(tmp_path, "email\na@b.test\n", "ok.csv")
     result = run(settings, "import", "members", str(good), "--program", "no-such-program")
-    assert result.exit_code == 1 and "no program 'no-such-program'" in result.output
+    assert result.exit_code == 1
+    assert "no program 'no-such-program'" in result.output
     assert counts(runtime)["Member"] == 0
 
 
@@ -200,7 +203,8 @@ def test_export_round_trip(runtime, settings, program_slug, tmp_path):
         other = factories.program(session, factories.merchant(session), "points", rules=RULES)
         other_slug = other.slug
     result = run(settings, "import", "members", str(exported), "--program", other_slug)
-    assert "2 were created" in result.output and "0 rejected" in result.output, result.output
+    assert "2 were created" in result.output, result.output
+    assert "0 rejected" in result.output, result.output
     buffer = io.StringIO()
     assert bulk.export_members(runtime, other_slug, buffer) == 2
     second = list(csv.DictReader(io.StringIO(buffer.getvalue())))
@@ -253,7 +257,8 @@ def test_export_escapes_formulas_and_the_import_restores_them(
     result = run(
         settings, "import", "members", str(write(tmp_path, people)), "--program", program_slug
     )
-    assert "5 were created" in result.output and "0 rejected" in result.output, result.output
+    assert "5 were created" in result.output, result.output
+    assert "0 rejected" in result.output, result.output
     exported = tmp_path / "export.csv"
     result = run(settings, "export", "members", "--program", program_slug, "-o", str(exported))
     assert result.exit_code == 0, result.output
@@ -268,7 +273,8 @@ def test_export_escapes_formulas_and_the_import_restores_them(
         other = factories.program(session, factories.merchant(session), "points", rules=RULES)
         other_id, other_slug = other.id, other.slug
     result = run(settings, "import", "members", str(exported), "--program", other_slug)
-    assert "5 were created" in result.output and "0 rejected" in result.output, result.output
+    assert "5 were created" in result.output, result.output
+    assert "0 rejected" in result.output, result.output
     with runtime.transaction() as session:
         imported = session.scalars(
             select(Member).where(Member.program_id == other_id).order_by(Member.id)

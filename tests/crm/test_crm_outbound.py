@@ -223,7 +223,8 @@ def test_fails_three_times_then_delivered_once(runtime, settings, receivers, web
     validate_sent(receiver.received)
     [delivery] = deliveries(runtime)
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 4, 200)
-    assert delivery.last_error is None and delivery.delivered_at is not None
+    assert delivery.last_error is None
+    assert delivery.delivered_at is not None
     with runtime.transaction() as session:
         job = session.scalars(select(Job).where(Job.kind == outbound.JOB_KIND)).one()
         assert (job.status, job.attempts) == (JobStatus.DONE, 4)
@@ -346,12 +347,17 @@ def test_only_subscribed_active_endpoints_of_the_merchant_get_events(
         ledger.adjust(
             session, settings, member, points=5, reason="x", key="k1", actor=ledger.SYSTEM
         )
+
     # A change that rolls back sends nothing.
-    with pytest.raises(RuntimeError), runtime.transaction(shop.merchant_id) as session:
-        ledger.adjust(
-            session, settings, member, points=7, reason="y", key="k2", actor=ledger.SYSTEM
-        )
-        raise RuntimeError("rolled back")
+    def adjust_then_fail() -> None:
+        with runtime.transaction(shop.merchant_id) as session:
+            ledger.adjust(
+                session, settings, member, points=7, reason="y", key="k2", actor=ledger.SYSTEM
+            )
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError, match="rolled back"):
+        adjust_then_fail()
     drive(runtime, webhook_worker)
     assert [r.event["type"] for r in wanted.received] == ["points.changed"]
     assert wanted.received[0].event["data"]["points_balance"] == 5
@@ -420,9 +426,14 @@ def test_an_event_emitted_in_a_rolled_back_transaction_is_never_delivered(
         "started_at": None,
         "finished_at": utcnow().isoformat(),
     }
-    with pytest.raises(RuntimeError), runtime.transaction(shop.merchant_id) as session:
-        emit(session, shop.merchant_id, "campaign.finished", {**finished, "name": "Lost"})
-        raise RuntimeError("the change failed")
+
+    def emit_then_fail() -> None:
+        with runtime.transaction(shop.merchant_id) as session:
+            emit(session, shop.merchant_id, "campaign.finished", {**finished, "name": "Lost"})
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError, match="the change failed"):
+        emit_then_fail()
     with runtime.transaction(shop.merchant_id) as session:
         emit(session, shop.merchant_id, "campaign.finished", finished)
     drive(runtime, webhook_worker)
@@ -578,7 +589,9 @@ def test_cli_delivery_log_and_redeliver(runtime, settings, receivers, webhook_wo
         main, ["webhooks", "deliveries", "--endpoint", str(shop.endpoint_id)], env=cli_env(settings)
     )
     assert log.exit_code == 0, log.output
-    assert "member.created" in log.output and "dead" in log.output and "last=500" in log.output
+    assert "member.created" in log.output
+    assert "dead" in log.output
+    assert "last=500" in log.output
     as_json = cli.invoke(
         main,
         ["webhooks", "deliveries", "--endpoint", str(shop.endpoint_id), "--json"],
@@ -592,7 +605,8 @@ def test_cli_delivery_log_and_redeliver(runtime, settings, receivers, webhook_wo
     drive(runtime, webhook_worker)
     assert deliveries(runtime)[0].status == "delivered"
     missing = cli.invoke(main, ["webhooks", "redeliver", "999999"], env=cli_env(settings))
-    assert missing.exit_code == 1 and "no webhook delivery" in missing.output
+    assert missing.exit_code == 1
+    assert "no webhook delivery" in missing.output
 
 
 def test_cli_endpoints_and_sources(runtime, settings):
@@ -614,13 +628,15 @@ def test_cli_endpoints_and_sources(runtime, settings):
     assert created.exit_code == 0, created.output
     assert re.search(r"secret:\s+whsec_\S{20,}", created.output)
     listed = cli.invoke(main, ["webhooks", "endpoints", "list"], env=cli_env(settings))
-    assert "https://crm.test/h" in listed.output and "whsec_" not in listed.output
+    assert "https://crm.test/h" in listed.output
+    assert "whsec_" not in listed.output
     bad = cli.invoke(
         main,
         ["webhooks", "endpoints", "create", "--merchant", slug, "--url", "nope", "--event", "*"],
         env=cli_env(settings),
     )
-    assert bad.exit_code == 1 and "not an http(s) URL" in bad.output
+    assert bad.exit_code == 1
+    assert "not an http(s) URL" in bad.output
 
     source = cli.invoke(
         main,
@@ -635,7 +651,8 @@ def test_cli_endpoints_and_sources(runtime, settings):
         ["webhooks", "sources", "create", "--merchant", slug, "--name", "crm-a"],
         env=cli_env(settings),
     )
-    assert taken.exit_code == 1 and "taken" in taken.output
+    assert taken.exit_code == 1
+    assert "taken" in taken.output
     rotated = cli.invoke(
         main,
         ["webhooks", "sources", "rotate", "--name", "crm-a", "--grace-hours", "2"],

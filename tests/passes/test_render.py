@@ -68,8 +68,11 @@ def test_renders_with_full_variable_set(template):
         "altText": FULL["barcode_alt_text"],
     }
     text = json.dumps(pj)
-    assert "${" not in text and '"optional"' not in text
-    assert "voided" not in pj and "expirationDate" not in pj and "locations" not in pj
+    assert "${" not in text
+    assert '"optional"' not in text
+    assert "voided" not in pj
+    assert "expirationDate" not in pj
+    assert "locations" not in pj
     style = pj[template.style]
     keys = [f["key"] for group in FIELD_GROUPS for f in style[group]]
     assert len(keys) == len(set(keys))
@@ -140,7 +143,8 @@ def test_empty_offer_title_keeps_offer_without_label():
 def test_static_pass_drops_web_service_keys_and_empty_top_level_keys():
     variables = {**FULL, "web_service_url": "", "auth_token": "", "logo_text": None}
     pj = render.render_pass_json(load("coupon"), variables)
-    assert "webServiceURL" not in pj and "authenticationToken" not in pj
+    assert "webServiceURL" not in pj
+    assert "authenticationToken" not in pj
     assert "logoText" not in pj
     # Half a web service would make Wallet refuse the pass.
     pj = render.render_pass_json(load("coupon"), {**FULL, "auth_token": ""})
@@ -196,7 +200,8 @@ def test_singular_barcode_key_is_never_emitted(copied):
         data["barcode"] = {"format": "PKBarcodeFormatQR", "message": "${barcode_message}"}
 
     pj = render.render_pass_json(edit_pass_json(copied, legacy), FULL)
-    assert "barcode" not in pj and pj["barcodes"]
+    assert "barcode" not in pj
+    assert pj["barcodes"]
 
 
 def test_voided_expiration_and_locations():

@@ -110,7 +110,8 @@ def test_pass_json_structure(template):
     (barcode,) = pj["barcodes"]
     assert barcode["format"] == "PKBarcodeFormatQR"
     assert barcode["messageEncoding"] == "iso-8859-1"
-    assert isinstance(barcode["message"], str) and barcode["altText"]
+    assert isinstance(barcode["message"], str)
+    assert barcode["altText"]
     style = pj[template.style]
     assert len(style["headerFields"]) <= 3
     assert len(style["primaryFields"]) == 1

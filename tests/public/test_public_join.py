@@ -45,7 +45,8 @@ def test_get_renders_the_branded_form(client, program):
     r = client.get("/join/beans?src=qr&ref=abc123")
     html = r.get_data(as_text=True)
     assert r.status_code == 200
-    assert "Coffee Card" in html and "Bean There" in html
+    assert "Coffee Card" in html
+    assert "Bean There" in html
     assert "--brand-bg: #5b3a29" in html
     assert "/assets/templates/stamp_card/logo@2x.png" in html
     # Consent is opt-in: the checkbox is not pre-ticked.

@@ -111,12 +111,15 @@ def test_program_flyer_prints_cleanly(client, shop):
     assert r.status_code == 200
     assert "Join Bean Points" in html
     assert f'data-qr-data="{PUBLIC}/join/beans?src=window"' in html
-    assert "<svg" in html and f"<title>{PUBLIC}/join/beans?src=window</title>" in html
+    assert "<svg" in html
+    assert f"<title>{PUBLIC}/join/beans?src=window</title>" in html
     # No site chrome on a flyer; print rules live in flyer.css.
-    assert "wp-main" not in html and "<nav" not in html
+    assert "wp-main" not in html
+    assert "<nav" not in html
     with client.get("/static/public/flyer.css") as static:
         css = static.get_data(as_text=True)
-    assert "@page" in css and "@media print" in css
+    assert "@page" in css
+    assert "@media print" in css
     assert ".noprint { display: none" in css
 
 
@@ -124,7 +127,9 @@ def test_offer_flyer_points_at_the_claim_link(client, shop):
     r = client.get("/offers/spring/flyer")
     html = r.get_data(as_text=True)
     assert r.status_code == 200
-    assert "Free croissant" in html and "One per customer." in html and "Valid until" in html
+    assert "Free croissant" in html
+    assert "One per customer." in html
+    assert "Valid until" in html
     assert f'data-qr-data="{PUBLIC}/offers/spring/claim?src=flyer"' in html
     assert client.get("/offers/nope/flyer").status_code == 404
 
@@ -141,9 +146,11 @@ def test_claim_issues_an_anonymous_coupon_and_opens_its_page(client, runtime, sh
     with runtime.transaction() as s:
         pass_row = s.scalars(select(Pass).where(Pass.serial == serial)).one()
         coupon = s.get(Coupon, pass_row.coupon_id)
-        assert coupon.member_id is None and coupon.offer_id == shop["offer_id"]
+        assert coupon.member_id is None
+        assert coupon.offer_id == shop["offer_id"]
     page = client.get(f"/p/{serial}").get_data(as_text=True)
-    assert "Free croissant" in page and "Add to" in page
+    assert "Free croissant" in page
+    assert "Add to" in page
     # Scanning the same flyer again on the same phone gives back the same coupon.
     again = client.get("/offers/spring/claim")
     assert again.headers["Location"] == f"/p/{serial}"

@@ -168,7 +168,8 @@ def build_bundle(
         and pass_row.signature is not None
     )
     if cached:
-        assert pass_row.signed_manifest is not None and pass_row.signed_pass_json is not None
+        assert pass_row.signed_manifest is not None
+        assert pass_row.signed_pass_json is not None
         manifest = json.loads(pass_row.signed_manifest)
         # The files are derived from state; if they no longer match what was signed
         # (a template image replaced on disk), sign again rather than ship a bad pass.
@@ -176,7 +177,9 @@ def build_bundle(
             manifest[name] == digest for name, digest in hashes.items()
         )
     if cached:
-        assert pass_row.signed_pass_json and pass_row.signed_manifest and pass_row.signature
+        assert pass_row.signed_pass_json
+        assert pass_row.signed_manifest
+        assert pass_row.signature
         data = pkpass.assemble_pkpass(
             pass_row.signed_pass_json, pass_row.signed_manifest, pass_row.signature, files
         )

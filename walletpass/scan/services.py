@@ -223,7 +223,9 @@ def apply_scan(
         _need(member, "a purchase needs a loyalty card, not a coupon")
         _need_amount(req)
         _need_receipt(req)
-        assert member is not None and req.amount is not None and req.receipt_id
+        assert member is not None
+        assert req.amount is not None
+        assert req.receipt_id
         change = ledger.record_purchase(
             session,
             settings,
@@ -266,7 +268,9 @@ def apply_scan(
         _need(member, "refunds apply to a loyalty card")
         _need_amount(req)
         _need_receipt(req)
-        assert member is not None and req.amount is not None and req.receipt_id
+        assert member is not None
+        assert req.amount is not None
+        assert req.receipt_id
         change = ledger.refund(
             session,
             settings,
