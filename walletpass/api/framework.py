@@ -28,7 +28,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
 from pydantic import BaseModel, RootModel, ValidationError
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -36,6 +36,7 @@ from werkzeug.exceptions import HTTPException
 
 from walletpass import errors
 from walletpass.api import docs
+from walletpass.config import Settings
 from walletpass.crm.models import IdempotencyRecord
 from walletpass.runtime import Runtime
 from walletpass.tenancy import apikeys
@@ -105,7 +106,7 @@ class Context:
         return self.api_key.merchant_id
 
     @property
-    def settings(self):  # type: ignore[no-untyped-def]
+    def settings(self) -> Settings:
         return self.runtime.settings
 
 
@@ -487,9 +488,9 @@ class Api:
     def openapi(self, server_url: str) -> dict[str, Any]:
         inputs = {op.body for op in self.operations if op.body is not None}
         outputs = {op.response for op in self.operations if op.response is not None}
-        wanted = [(m, "validation") for m in sorted(inputs, key=lambda m: m.__name__)] + [
-            (m, "serialization") for m in sorted(outputs, key=lambda m: m.__name__)
-        ]
+        wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+            (m, "validation") for m in sorted(inputs, key=lambda m: m.__name__)
+        ] + [(m, "serialization") for m in sorted(outputs, key=lambda m: m.__name__)]
         # pydantic names a model "X-Input"/"X-Output" when its two modes differ (a Decimal
         # is a number or a string going in, a string coming out): use the refs it returns
         # rather than guessing "#/components/schemas/X".
@@ -531,7 +532,7 @@ class Api:
 
     @staticmethod
     def _problems(op: Operation) -> set[type[errors.WalletpassError]]:
-        problems = {
+        problems: set[type[errors.WalletpassError]] = {
             errors.Unauthenticated,
             errors.Forbidden,
             errors.RateLimited,
