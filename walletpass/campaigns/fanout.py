@@ -27,6 +27,7 @@ from walletpass.config import Settings
 from walletpass.db import rowcount
 from walletpass.events import emit
 from walletpass.jobs.queue import enqueue_many
+from walletpass.offers.models import Offer
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.tenancy.models import Merchant
@@ -156,8 +157,6 @@ def _queue_google_messages(
 def _offer_title(session: Session, campaign: Campaign) -> str:
     if campaign.offer_id is None:
         return ""
-    from walletpass.offers.models import Offer
-
     offer = session.get(Offer, campaign.offer_id)
     return offer.title if offer else ""
 

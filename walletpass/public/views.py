@@ -30,9 +30,12 @@ from sqlalchemy.orm import Session
 
 from walletpass.cards.variables import pass_variables
 from walletpass.db import utcnow
+from walletpass.google import client as google_client
+from walletpass.google import savelink
 from walletpass.loyalty.models import Member, Program, ProgramKind
 from walletpass.loyalty.services import enroll, member_passes, today_for
 from walletpass.offers.models import Offer
+from walletpass.offers.services import issue_coupon
 from walletpass.passes.colours import DEFAULT_COLOURS
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.services import issue_pass
@@ -375,8 +378,6 @@ def offer_flyer(slug: str) -> str:
 @bp.get("/offers/<slug>/claim")
 def claim_offer(slug: str) -> Any:
     runtime = current_runtime()
-    from walletpass.offers.services import issue_coupon
-
     claimed: dict[str, str] = dict(cookie.get("claimed", {}))
     with runtime.transaction() as session:
         offer = _active_offer(session, slug)
@@ -533,19 +534,16 @@ def google_save(serial: str) -> Response:
     limited = _rate_limited(ratelimit.GOOGLE_SAVE)
     if limited is not None:
         return limited
-    from walletpass.google.client import GooglePermanent, shared_client
-    from walletpass.google.savelink import SaveLinkError, save_url_for_pass
-
     try:
         with runtime.transaction() as session:
             pass_row = _pass_or_404(session, serial)
             if pass_row.status != PassStatus.ACTIVE:
                 abort(404)
             # Sets pass_row.google_object_id; committed only when the link was made.
-            url = save_url_for_pass(
-                session, settings, shared_client(runtime.services, settings), pass_row
+            url = savelink.save_url_for_pass(
+                session, settings, google_client.shared_client(runtime.services, settings), pass_row
             )
-    except SaveLinkError:
+    except savelink.SaveLinkError:
         current_app.logger.exception("no Google save link for pass %s", serial)
         response = _message(
             "Google Wallet is busy",
@@ -554,7 +552,7 @@ def google_save(serial: str) -> Response:
         )
         response.headers["Retry-After"] = "60"
         return response
-    except GooglePermanent:
+    except google_client.GooglePermanent:
         current_app.logger.exception("Google refused the pass %s", serial)
         return _message(
             "Google Wallet said no",
