@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.events import emit
-from walletpass.passes import codes, stamps
+from walletpass.passes import codes, pkpass, render, stamps, templates
 from walletpass.passes.changes import mark_changed, next_modified_at
-from walletpass.passes.models import Pass, PassStatus
+from walletpass.passes.models import Pass, PassEvent, PassStatus
+from walletpass.passes.signing import load_identity
 
 if TYPE_CHECKING:
     from walletpass.passes.templates import PassTemplate
@@ -62,8 +63,6 @@ def issue_pass(
 def record_event(session: Session, pass_row: Pass, platform: str, kind: str) -> None:
     """An install, removal or fetch of a pass by a wallet: kept for the KPIs and the
     campaign delivery proxy; installs and removals also go out to subscribed CRMs."""
-    from walletpass.passes.models import PassEvent
-
     session.add(
         PassEvent(
             merchant_id=pass_row.merchant_id,
@@ -150,11 +149,6 @@ def build_bundle(
         ``design["images"]``, paths under the instance home), put in place of the
         template's own.
     """
-    # Imported here: the template and signing modules load images and keys, which the
-    # web service's list/register paths never need.
-    from walletpass.passes import pkpass, render, templates
-    from walletpass.passes.signing import load_identity
-
     template = templates.load_template(
         templates.template_dir(settings.templates_dir, pass_row.template)
     )
