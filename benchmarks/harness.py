@@ -581,8 +581,8 @@ def populate(
     from walletpass.apple import services as apple
     from walletpass.cli.core import init_instance
     from walletpass.config import Settings
+    from walletpass.loyalty.enrolment import enroll
     from walletpass.loyalty.models import Program, Reward
-    from walletpass.loyalty.services import enroll
     from walletpass.runtime import Runtime
     from walletpass.tenancy.apikeys import create_api_key
     from walletpass.tenancy.models import Merchant, Store

@@ -17,8 +17,8 @@ from walletpass.admin import imports
 from walletpass.cli import main
 from walletpass.crm import bulk
 from walletpass.jobs.models import Job
+from walletpass.loyalty.ledger import ledger_balance
 from walletpass.loyalty.models import LedgerEntry, Member, Program
-from walletpass.loyalty.services import ledger_balance
 from walletpass.passes.models import Pass
 
 
@@ -58,8 +58,8 @@ def test_search_by_name_email_phone_external_id_and_pages(client, runtime, setti
 
 
 def test_member_page_shows_ledger_and_scans(client, runtime, settings):  # type: ignore[no-untyped-def]
-    from walletpass.loyalty.services import SYSTEM
-    from walletpass.loyalty.services import post as post_entry
+    from walletpass.loyalty.ledger import SYSTEM
+    from walletpass.loyalty.ledger import post as post_entry
     from walletpass.scan.models import Scan
 
     shop = make_shop(runtime)
@@ -186,8 +186,8 @@ def test_a_coupon_pass_voided_here_voids_its_coupon_and_a_reissued_one_does_not(
 
 
 def test_csv_export(client, runtime, settings):  # type: ignore[no-untyped-def]
-    from walletpass.loyalty.services import SYSTEM
-    from walletpass.loyalty.services import post as post_entry
+    from walletpass.loyalty.ledger import SYSTEM
+    from walletpass.loyalty.ledger import post as post_entry
 
     shop = make_shop(runtime)
     ids = seed(runtime, settings, shop, n=1)

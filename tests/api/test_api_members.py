@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from api_helpers import POINTS, STAMPS, make_shop, new_member, new_program
 
+from walletpass.loyalty.ledger import ledger_balance
 from walletpass.loyalty.models import Member, Reward
-from walletpass.loyalty.services import ledger_balance
 from walletpass.passes.models import Pass
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from walletpass.cli import main
 from walletpass.crm import bulk
 from walletpass.jobs.models import Job
-from walletpass.loyalty import services as ledger
+from walletpass.loyalty import ledger
 from walletpass.loyalty.models import LedgerEntry, Member
 from walletpass.passes.models import Pass
 

@@ -30,7 +30,7 @@ from walletpass.events import EVENT_TYPES, PUBLISH_KIND, emit
 from walletpass.jobs.models import Job, JobStatus
 from walletpass.jobs.registry import JobContext
 from walletpass.jobs.worker import Worker
-from walletpass.loyalty import services as ledger
+from walletpass.loyalty import enrolment, ledger
 from walletpass.loyalty.models import Program
 from walletpass.passes.services import record_event
 from walletpass.scan.services import ScanRequest, apply_scan
@@ -157,7 +157,7 @@ def make_shop(runtime, settings, receiver: Receiver, events=("*",)) -> Shop:  # 
 def enroll(runtime, settings, shop: Shop, email="ana@example.test"):  # type: ignore[no-untyped-def]
     with runtime.transaction(shop.merchant_id) as session:
         program = session.get(Program, shop.program_id)
-        member, pass_row, _ = ledger.enroll(session, settings, program, name="Ana", email=email)
+        member, pass_row, _ = enrolment.enroll(session, settings, program, name="Ana", email=email)
         return member, pass_row
 
 
@@ -469,11 +469,11 @@ def test_only_events_an_active_endpoint_subscribes_to_are_queued(runtime, settin
                 events=events,
                 active=active,
             )
-        _, pass_row, _ = ledger.enroll(session, settings, program, name="Ana")
+        _, pass_row, _ = enrolment.enroll(session, settings, program, name="Ana")
         bare = factories.merchant(session)
         session.info["merchant_id"] = bare.id
         bare_program = factories.program(session, bare, "points")
-        _, bare_pass, _ = ledger.enroll(session, settings, bare_program, name="Bo")
+        _, bare_pass, _ = enrolment.enroll(session, settings, bare_program, name="Bo")
     till_scan(merchant.id, pass_row, "R1")
     till_scan(bare.id, bare_pass, "R2")
     with runtime.transaction() as session:

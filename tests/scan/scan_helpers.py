@@ -7,8 +7,8 @@ from typing import Any
 
 import factories
 
+from walletpass.loyalty.enrolment import enroll
 from walletpass.loyalty.models import Program, Reward
-from walletpass.loyalty.services import enroll
 from walletpass.tenancy.apikeys import create_api_key
 from walletpass.tenancy.models import Store
 

@@ -10,8 +10,9 @@ from scan_helpers import join, shop
 
 from walletpass import errors
 from walletpass.db import utcnow
+from walletpass.loyalty.ledger import Actor
+from walletpass.loyalty.memberships import renew_membership
 from walletpass.loyalty.models import Member
-from walletpass.loyalty.services import Actor, renew_membership
 from walletpass.loyalty.sweeps import sweep_merchant
 from walletpass.passes.models import Pass, PassStatus
 

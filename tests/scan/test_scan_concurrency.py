@@ -9,8 +9,8 @@ import pytest
 from scan_helpers import join, reward, shop
 from sqlalchemy import func, select
 
+from walletpass.loyalty.ledger import ledger_balance
 from walletpass.loyalty.models import LedgerEntry, Member
-from walletpass.loyalty.services import ledger_balance
 from walletpass.offers.models import Coupon, Offer
 from walletpass.offers.services import issue_coupon
 

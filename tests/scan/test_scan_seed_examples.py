@@ -9,8 +9,9 @@ import pytest
 from scan_helpers import CAFE_POINTS, STAMPS, TIERS, Till, join, reward, shop
 from sqlalchemy import func, select
 
+from walletpass.loyalty import ledger, purchases
+from walletpass.loyalty.ledger import ledger_balance
 from walletpass.loyalty.models import LedgerEntry, Member
-from walletpass.loyalty.services import ledger_balance
 from walletpass.loyalty.sweeps import sweep_merchant
 from walletpass.scan.models import Scan
 
@@ -20,6 +21,13 @@ def assert_ledger_matches(runtime, member_id):  # type: ignore[no-untyped-def]
         member = s.get(Member, member_id)
         assert (member.points_balance, member.stamps_balance) == ledger_balance(s, member_id)
         return member
+
+
+def _set_clock(monkeypatch, moment):  # type: ignore[no-untyped-def]
+    """Run the till at ``moment``: a purchase reads its time in loyalty.purchases, its
+    entry is written at the time loyalty.ledger reads."""
+    for module in (ledger, purchases):
+        monkeypatch.setattr(module, "utcnow", lambda: moment)
 
 
 def test_cafe_one_point_per_100_and_a_free_coffee_at_10(client, runtime, settings):
@@ -112,17 +120,16 @@ def test_double_points_on_tuesday_afternoons(client, runtime, settings, monkeypa
     shop_info = shop(runtime, settings, "points", rules, timezone="Europe/Paris")
     card = join(runtime, settings, shop_info)
     till = Till(client, shop_info["key"])
-    import walletpass.loyalty.services as ledger
 
     # Tuesday 2026-11-24, 16:30 in Paris is 15:30 UTC.
-    monkeypatch.setattr(ledger, "utcnow", lambda: datetime(2026, 11, 24, 15, 30, tzinfo=UTC))
+    _set_clock(monkeypatch, datetime(2026, 11, 24, 15, 30, tzinfo=UTC))
     assert (
         till.scan(code=card["code"], action="purchase", amount="10", receipt_id="in")[
             "points_delta"
         ]
         == 20
     )
-    monkeypatch.setattr(ledger, "utcnow", lambda: datetime(2026, 11, 24, 14, 59, tzinfo=UTC))
+    _set_clock(monkeypatch, datetime(2026, 11, 24, 14, 59, tzinfo=UTC))
     assert (
         till.scan(code=card["code"], action="purchase", amount="10", receipt_id="out")[
             "points_delta"
@@ -170,12 +177,11 @@ def test_lot_expiry_oldest_first(client, runtime, settings, monkeypatch):
     shop_info = shop(runtime, settings, "points", rules)
     card = join(runtime, settings, shop_info)
     till = Till(client, shop_info["key"])
-    import walletpass.loyalty.services as ledger
 
     start = datetime(2025, 1, 10, 12, tzinfo=UTC)
-    monkeypatch.setattr(ledger, "utcnow", lambda: start)
+    _set_clock(monkeypatch, start)
     till.scan(code=card["code"], action="purchase", amount="100", receipt_id="old")
-    monkeypatch.setattr(ledger, "utcnow", lambda: start + timedelta(days=200))
+    _set_clock(monkeypatch, start + timedelta(days=200))
     till.scan(code=card["code"], action="purchase", amount="40", receipt_id="new")
     # Spend 30: taken from the oldest lot (70 of it left).
     till.scan(code=card["code"], action="purchase", amount="0", receipt_id="spend", redeem_points=0)
@@ -200,12 +206,11 @@ def test_rolling_expiry_renewed_by_activity(client, runtime, settings, monkeypat
     shop_info = shop(runtime, settings, "points", rules)
     card = join(runtime, settings, shop_info)
     till = Till(client, shop_info["key"])
-    import walletpass.loyalty.services as ledger
 
     start = datetime(2025, 1, 10, 12, tzinfo=UTC)
-    monkeypatch.setattr(ledger, "utcnow", lambda: start)
+    _set_clock(monkeypatch, start)
     till.scan(code=card["code"], action="purchase", amount="100", receipt_id="a")
-    monkeypatch.setattr(ledger, "utcnow", lambda: start + timedelta(days=150))
+    _set_clock(monkeypatch, start + timedelta(days=150))
     till.scan(code=card["code"], action="purchase", amount="5", receipt_id="b")  # renews all
     with runtime.transaction(shop_info["merchant_id"]) as s:
         sweep_merchant(s, settings, now=start + timedelta(days=200))
@@ -234,8 +239,6 @@ def test_partial_refunds_reverse_pro_rata_and_may_go_negative(client, runtime, s
     till.scan(code=card["code"], action="purchase", amount="0", receipt_id="pay", redeem_points=0)
     # Spend the rest, then refund everything left on R: the balance goes negative.
     with runtime.transaction(shop_info["merchant_id"]) as s:
-        import walletpass.loyalty.services as ledger
-
         ledger.post(
             s,
             s.get(Member, card["member_id"]),

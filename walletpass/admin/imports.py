@@ -25,8 +25,8 @@ from walletpass.crm import bulk
 from walletpass.jobs.models import Job
 from walletpass.jobs.queue import enqueue
 from walletpass.jobs.registry import JobContext, PermanentFailure, handler
+from walletpass.loyalty.ledger import Actor
 from walletpass.loyalty.models import Program
-from walletpass.loyalty.services import Actor
 
 KIND = "admin.import_members"
 COLUMNS = bulk.IMPORT_COLUMNS

@@ -32,7 +32,7 @@ from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.loyalty import rules
 from walletpass.loyalty.models import Program, Reward
-from walletpass.loyalty.services import program_rules
+from walletpass.loyalty.programs import program_rules
 from walletpass.offers import services as offers
 from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.changes import mark_changed

@@ -32,8 +32,7 @@ from walletpass.api.resources_schemas import (
 )
 from walletpass.api.scans import actor_for
 from walletpass.config import Settings
-from walletpass.loyalty import earning
-from walletpass.loyalty import services as ledger
+from walletpass.loyalty import earning, enrolment, ledger, purchases, rewards
 from walletpass.loyalty.models import LedgerEntry, Member, Program, ProgramKind
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
@@ -203,7 +202,7 @@ def create_member(ctx: Context) -> MemberCreated:
     body: MemberIn = ctx.body
     program = _program_for(ctx.session, body)
     actor = ledger.Actor("api_key", str(ctx.api_key.id), ctx.api_key.store_id)
-    member, _pass, created = ledger.enroll(
+    member, _pass, created = enrolment.enroll(
         ctx.session,
         ctx.settings,
         program,
@@ -332,7 +331,7 @@ def create_transaction(ctx: Context) -> TransactionOut:
     actor = actor_for(ctx.session, ctx.api_key, store)
     s, settings = ctx.session, ctx.settings
     if isinstance(tx, PurchaseTx):
-        change = ledger.record_purchase(
+        change = purchases.record_purchase(
             s,
             settings,
             member,
@@ -368,7 +367,7 @@ def create_transaction(ctx: Context) -> TransactionOut:
             actor=actor,
         )
     elif isinstance(tx, StampTx):
-        change = ledger.add_stamps(
+        change = purchases.add_stamps(
             s,
             settings,
             member,
@@ -379,7 +378,7 @@ def create_transaction(ctx: Context) -> TransactionOut:
     else:
         assert isinstance(tx, RedeemRewardTx)
         base = _key(ctx, "reward", tx.receipt_id)
-        change = ledger.redeem_reward(
+        change = rewards.redeem_reward(
             s, settings, member, reward_id=tx.reward_id, key=f"{base}:{tx.reward_id}",
             actor=actor,
         )  # fmt: skip

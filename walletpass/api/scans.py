@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.api.framework import Context, Routes
-from walletpass.loyalty.services import Actor
+from walletpass.loyalty.ledger import Actor
 from walletpass.scan import services as scan_services
 from walletpass.scan.requests import (
     ScanIn,

@@ -15,7 +15,8 @@ from walletpass.db import utcnow
 from walletpass.loyalty import rules as loyalty_rules
 from walletpass.loyalty import tiers
 from walletpass.loyalty.models import Member, Program, ProgramKind
-from walletpass.loyalty.services import program_rules, redeemable_rewards
+from walletpass.loyalty.programs import program_rules
+from walletpass.loyalty.rewards import redeemable_rewards
 from walletpass.loyalty.sweeps import next_expiry
 from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.colours import DEFAULT_COLOURS, hex_to_rgb

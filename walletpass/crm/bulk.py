@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from walletpass import errors
 from walletpass.config import Settings
 from walletpass.crm.members import MemberFields, upsert_member
-from walletpass.loyalty import services as ledger
+from walletpass.loyalty import ledger
 from walletpass.loyalty.models import LedgerEntry, Member, Program, ProgramKind
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.runtime import Runtime

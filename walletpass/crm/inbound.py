@@ -30,8 +30,7 @@ from walletpass.crm import schemas, signing
 from walletpass.crm.members import UNSET, MemberFields, merge_tags, require_member, upsert_member
 from walletpass.crm.models import InboundEvent, InboundSource
 from walletpass.db import utcnow
-from walletpass.loyalty import earning
-from walletpass.loyalty import services as ledger
+from walletpass.loyalty import earning, ledger, purchases
 from walletpass.loyalty.models import Program
 from walletpass.offers.models import Coupon, Offer
 from walletpass.offers.services import issue_coupon
@@ -391,7 +390,7 @@ def _purchase(context: _Context, data: dict[str, Any]) -> dict[str, Any]:
         earning.Line(Decimal(line["amount"]), line.get("category"))
         for line in data.get("lines", [])
     ]
-    change = ledger.record_purchase(
+    change = purchases.record_purchase(
         context.session,
         context.settings,
         member,

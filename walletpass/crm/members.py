@@ -1,7 +1,7 @@
 """Finding and upserting members by the CRM's keys (external id, email).
 
 Shared by the inbound ``member.upsert`` webhook and the CSV import, so a member created
-one way is found the other way. New members go through ``loyalty.services.enroll`` (the
+one way is found the other way. New members go through ``loyalty.enrolment.enroll`` (the
 same path as the join page and the API: pass, welcome bonus, ``member.created``).
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.config import Settings
-from walletpass.loyalty import services as ledger
+from walletpass.loyalty import enrolment, ledger
 from walletpass.loyalty.models import Member, Program
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass
@@ -164,7 +164,7 @@ def upsert_member(
                 "no program to enroll the new member into",
                 errors=[{"field": f"{where}.program", "message": "required to create a member"}],
             )
-        member, pass_row, created = ledger.enroll(
+        member, pass_row, created = enrolment.enroll(
             session,
             settings,
             program,

@@ -15,16 +15,11 @@ from walletpass.db import utcnow
 from walletpass.jobs.queue import enqueue
 from walletpass.jobs.registry import JobContext, handler, periodic
 from walletpass.loyalty import earning, expiry, rules, tiers
+from walletpass.loyalty.ledger import SYSTEM, lock_member, post
+from walletpass.loyalty.memberships import renew_membership
 from walletpass.loyalty.models import LedgerEntry, Member, Program
-from walletpass.loyalty.services import (
-    SYSTEM,
-    lock_member,
-    merchant_now,
-    post,
-    program_rules,
-    qualifying_spend,
-    renew_membership,
-)
+from walletpass.loyalty.programs import merchant_now, program_rules
+from walletpass.loyalty.purchases import qualifying_spend
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.services import set_status

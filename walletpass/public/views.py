@@ -32,8 +32,9 @@ from walletpass.cards.variables import pass_variables
 from walletpass.db import utcnow
 from walletpass.google import client as google_client
 from walletpass.google import savelink
+from walletpass.loyalty.enrolment import enroll, member_passes
 from walletpass.loyalty.models import Member, Program, ProgramKind
-from walletpass.loyalty.services import enroll, member_passes, today_for
+from walletpass.loyalty.programs import today_for
 from walletpass.offers.models import Offer
 from walletpass.offers.services import issue_coupon
 from walletpass.passes.colours import DEFAULT_COLOURS

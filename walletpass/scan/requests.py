@@ -21,8 +21,9 @@ from walletpass import errors
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.loyalty import earning, rules, tiers
+from walletpass.loyalty.ledger import Actor
 from walletpass.loyalty.models import Member, Program, ProgramKind
-from walletpass.loyalty.services import Actor, program_rules
+from walletpass.loyalty.programs import program_rules
 from walletpass.offers.models import Coupon, Offer
 from walletpass.offers.services import coupon_problem
 from walletpass.scan import services as scan_services

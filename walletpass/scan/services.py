@@ -17,8 +17,7 @@ from walletpass.config import Settings
 from walletpass.crm.outbound import any_active_endpoint, note_no_active_endpoint
 from walletpass.db import MERCHANT_PARAMETER, scoped_to_merchant, utcnow
 from walletpass.events import emit
-from walletpass.loyalty import earning
-from walletpass.loyalty import services as ledger
+from walletpass.loyalty import earning, ledger, purchases, rewards
 from walletpass.loyalty.models import LedgerEntry, Member, Program, ProgramKind, Reward
 from walletpass.offers.models import Coupon, Offer
 from walletpass.offers.services import coupon_problem, redeem_coupon
@@ -81,7 +80,7 @@ class ScanOutcome:
     coupon: Coupon | None
     offer: Offer | None
     change: ledger.Change = field(default_factory=ledger.Change)
-    redeemable_rewards: list[ledger.CatalogueReward] = field(default_factory=list)
+    redeemable_rewards: list[rewards.CatalogueReward] = field(default_factory=list)
     coupons: list[tuple[Coupon, Offer]] = field(default_factory=list)
 
 
@@ -226,7 +225,7 @@ def apply_scan(
         assert member is not None
         assert req.amount is not None
         assert req.receipt_id
-        change = ledger.record_purchase(
+        change = purchases.record_purchase(
             session,
             settings,
             member,
@@ -240,7 +239,7 @@ def apply_scan(
     elif req.action == "stamp":
         _need(member, "stamps go on a stamp card")
         assert member is not None
-        change = ledger.add_stamps(
+        change = purchases.add_stamps(
             session, settings, member, count=req.stamps, key=f"stamp:{key_base}", actor=actor
         )
     elif req.action == "redeem_reward":
@@ -251,7 +250,7 @@ def apply_scan(
                 errors=[{"field": "body.reward_id", "message": "required"}],
             )
         assert member is not None
-        change = ledger.redeem_reward(
+        change = rewards.redeem_reward(
             session,
             settings,
             member,
@@ -326,7 +325,7 @@ def apply_scan(
     )
     outcome = ScanOutcome(scan, pass_row, member, program, coupon, offer, change)
     if member is not None:
-        outcome.redeemable_rewards = ledger.redeemable_among(session, member, catalogue)
+        outcome.redeemable_rewards = rewards.redeemable_among(session, member, catalogue)
         # Known from the first query, taken before this scan. A scan creates a coupon
         # only by rolling over one it redeemed, which was active then, so "none" stays
         # true: no query needed.
@@ -343,7 +342,7 @@ def _record_scan(
     two on SQLite (which cannot INSERT inside a WITH).
 
     :return: the scan, and the catalogue as
-        ``ledger.CATALOGUE_COLUMNS`` rows (empty for a coupon).
+        ``rewards.CATALOGUE_COLUMNS`` rows (empty for a coupon).
     """
     values["created_at"] = utcnow()
     values.setdefault("undone_at", None)
@@ -362,7 +361,7 @@ def _record_scan(
     else:
         scan_id = conn.execute(_INSERT_SCAN, values).scalar_one()
         if member is not None:
-            catalogue = ledger.catalogue_rows(session, member)
+            catalogue = rewards.catalogue_rows(session, member)
     return RecordedScan(id=scan_id, **values), catalogue
 
 
@@ -377,11 +376,11 @@ _CATALOGUE = Reward.__table__
 # WITH recorded AS (INSERT ... RETURNING id) SELECT recorded.id, <catalogue> FROM recorded
 # LEFT JOIN rewards ON <the program's active rewards>: one row with NULLs if it has none.
 _RECORD_SCAN_PG = (
-    select(_RECORDED.c.id, *ledger.CATALOGUE_COLUMNS)
+    select(_RECORDED.c.id, *rewards.CATALOGUE_COLUMNS)
     .select_from(
         _RECORDED.outerjoin(
             _CATALOGUE,
-            ledger.active_catalogue(
+            rewards.active_catalogue(
                 bindparam("catalogue_program"), bindparam("catalogue_merchant")
             ),
         )

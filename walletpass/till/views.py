@@ -28,7 +28,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from walletpass import errors
-from walletpass.loyalty.services import Actor
+from walletpass.loyalty.ledger import Actor
 from walletpass.offers.models import Coupon
 from walletpass.passes.models import Pass
 from walletpass.scan import services as scan_services

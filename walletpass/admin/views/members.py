@@ -24,8 +24,8 @@ from walletpass.admin import imports, services
 from walletpass.admin.views.common import bp, merchant_tz, runtime, settings, tx, user
 from walletpass.crm import bulk
 from walletpass.db import utcnow
+from walletpass.loyalty.ledger import Actor, adjust
 from walletpass.loyalty.models import LedgerEntry, Member, Program
-from walletpass.loyalty.services import Actor, adjust
 from walletpass.passes.models import Pass
 from walletpass.scan.models import Scan
 

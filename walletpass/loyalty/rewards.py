@@ -1,0 +1,228 @@
+"""The reward catalogue: what a member can redeem now (balance, tier, stock, dates) and
+the redemption of a reward for points or stamps, with its code."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, bindparam, select
+from sqlalchemy.orm import Session
+
+from walletpass import errors
+from walletpass.config import Settings
+from walletpass.db import utcnow
+from walletpass.events import emit
+from walletpass.loyalty import rules
+from walletpass.loyalty.ledger import Actor, Change, lock_member, post, replay_for
+from walletpass.loyalty.models import (
+    Member,
+    Program,
+    ProgramKind,
+    Reward,
+    RewardKind,
+    RewardRedemption,
+)
+from walletpass.loyalty.programs import program_rules
+from walletpass.passes.changes import mark_changed
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueReward:
+    """A reward as the catalogue lists it for a member: read with Core (every till scan
+    answers with what is redeemable), not loaded as a live row."""
+
+    id: int
+    name: str
+    kind: str
+    cost_points: int
+    min_tier: str | None
+    stock: int | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+    active: bool
+
+
+_REWARDS = Reward.__table__
+# In CatalogueReward's field order, so a row builds one positionally.
+CATALOGUE_COLUMNS = tuple(_REWARDS.c[f.name] for f in fields(CatalogueReward))
+
+
+def active_catalogue(program_id: Any, merchant_id: Any) -> ColumnElement[bool]:
+    """The condition for a program's active rewards, scoped to its merchant explicitly
+    (Core statements do not get the session's tenant filter)."""
+    return (
+        (_REWARDS.c.program_id == program_id)
+        & (_REWARDS.c.merchant_id == merchant_id)
+        & _REWARDS.c.active.is_(True)
+    )
+
+
+# Built once: every scan answers with what is redeemable now.
+_ACTIVE_REWARDS = (
+    select(*CATALOGUE_COLUMNS)
+    .where(active_catalogue(bindparam("program_id"), bindparam("merchant_id")))
+    .order_by(_REWARDS.c.cost_points)
+)
+
+
+def catalogue_rows(session: Session, member: Member) -> Sequence[Row[Any]]:
+    """The member's program's active rewards, cheapest first, as CATALOGUE_COLUMNS rows.
+    Flushes first, so a reward redeemed in this unit of work shows its new stock."""
+    session.flush()
+    return (
+        session.connection()
+        .execute(
+            _ACTIVE_REWARDS, {"program_id": member.program_id, "merchant_id": member.merchant_id}
+        )
+        .all()
+    )
+
+
+def redeemable_rewards(
+    session: Session, member: Member, now: datetime | None = None
+) -> list[CatalogueReward]:
+    """Rewards this member could redeem right now (balance, tier, stock, dates)."""
+    return redeemable_among(session, member, catalogue_rows(session, member), now)
+
+
+def redeemable_among(
+    session: Session,
+    member: Member,
+    rows: Iterable[Sequence[Any]],
+    now: datetime | None = None,
+) -> list[CatalogueReward]:
+    """The rewards of ``rows`` (CATALOGUE_COLUMNS, as :func:`catalogue_rows` reads them)
+    this member could redeem right now."""
+    now = now or utcnow()
+    program = session.get(Program, member.program_id)
+    assert program is not None
+    found = []
+    for row in rows:
+        reward = CatalogueReward(*row)
+        if _reward_problem(program, member, reward, now) is None:
+            found.append(reward)
+    return found
+
+
+def _reward_problem(
+    program: Program, member: Member, reward: Reward | CatalogueReward, now: datetime
+) -> errors.WalletpassError | None:
+    if not reward.active:
+        return errors.RewardUnavailable(f"reward {reward.name!r} is not active")
+    if reward.valid_from and now < reward.valid_from:
+        return errors.RewardUnavailable(
+            f"reward {reward.name!r} starts {reward.valid_from:%Y-%m-%d}"
+        )
+    if reward.valid_until and now > reward.valid_until:
+        return errors.RewardUnavailable(
+            f"reward {reward.name!r} ended {reward.valid_until:%Y-%m-%d}"
+        )
+    if reward.stock is not None and reward.stock <= 0:
+        return errors.RewardUnavailable(f"reward {reward.name!r} is out of stock")
+    if reward.min_tier:
+        parsed = program_rules(program)
+        if not isinstance(parsed, rules.TiersRules) or not _tier_at_least(
+            parsed, member.tier, reward.min_tier
+        ):
+            return errors.RewardUnavailable(
+                f"reward {reward.name!r} needs tier {reward.min_tier} (member is "
+                f"{member.tier or 'untiered'})"
+            )
+    balance = member.stamps_balance if program.kind == ProgramKind.STAMPS else member.points_balance
+    if balance < reward.cost_points:
+        unit = "stamps" if program.kind == ProgramKind.STAMPS else "points"
+        return errors.InsufficientPoints(
+            f"{reward.name!r} costs {reward.cost_points} {unit}; balance is {balance}",
+            balance=balance,
+            cost=reward.cost_points,
+        )
+    return None
+
+
+def _tier_at_least(parsed: rules.TiersRules, current: str | None, needed: str) -> bool:
+    names = [level.name.casefold() for level in parsed.levels]
+    if current is None or current.casefold() not in names or needed.casefold() not in names:
+        return False
+    return names.index(current.casefold()) >= names.index(needed.casefold())
+
+
+def redeem_reward(
+    session: Session, settings: Settings, member: Member, *, reward_id: int, key: str, actor: Actor
+) -> Change:
+    """Spend points (or stamps) on a catalogue reward; returns a redemption code."""
+    member = lock_member(session, member.id)
+    previous = replay_for(session, key, member)
+    if previous is not None:
+        code = session.scalar(
+            select(RewardRedemption.code).where(RewardRedemption.ledger_entry_id == previous.id)
+        )
+        return Change(
+            points=previous.points,
+            stamps=previous.stamps,
+            entries=[previous.id],
+            redemption_code=code,
+            replayed=True,
+        )
+    program = session.get(Program, member.program_id)
+    assert program is not None
+    query = select(Reward).where(Reward.id == reward_id, Reward.program_id == member.program_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    reward = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+    if reward is None:
+        raise errors.UnknownReward(f"no reward {reward_id} in this program")
+    problem = _reward_problem(program, member, reward, utcnow())
+    if problem is not None:
+        raise problem
+    is_stamps = program.kind == ProgramKind.STAMPS
+    reason = (
+        f"donated to {reward.cause}"
+        if reward.kind == RewardKind.DONATION
+        else f"reward: {reward.name}"
+    )
+    entry = post(
+        session,
+        member,
+        kind="redeem",
+        key=key,
+        actor=actor,
+        points=0 if is_stamps else -reward.cost_points,
+        stamps=-reward.cost_points if is_stamps else 0,
+        reason=reason,
+        details={"reward_id": reward.id},
+    )
+    if reward.stock is not None:
+        reward.stock -= 1
+    code = secrets.token_hex(5).upper()
+    session.add(
+        RewardRedemption(
+            merchant_id=member.merchant_id,
+            member_id=member.id,
+            reward_id=reward.id,
+            ledger_entry_id=entry.id,
+            code=code,
+        )
+    )
+    emit(
+        session,
+        member.merchant_id,
+        "reward.redeemed",
+        {
+            "member_id": member.id,
+            "external_id": member.external_id,
+            "reward_id": reward.id,
+            "reward": reward.name,
+            "points": entry.points,
+            "stamps": entry.stamps,
+            "redemption_code": code,
+            "entry_id": entry.id,
+        },
+    )
+    mark_changed(session, settings, member_id=member.id)
+    return Change(
+        points=entry.points, stamps=entry.stamps, entries=[entry.id], redemption_code=code
+    )
