@@ -64,7 +64,7 @@ def enroll(
         passes = member_passes(session, existing.id)
         if passes:
             return existing, passes[0], False
-        return existing, _issue_member_pass(session, settings, program, existing), False
+        return existing, issue_member_pass(session, settings, program, existing), False
     referrer = None
     if referral_code:
         referrer = session.scalars(
@@ -87,7 +87,7 @@ def enroll(
     )
     session.add(member)
     session.flush()
-    pass_row = _issue_member_pass(session, settings, program, member)
+    pass_row = issue_member_pass(session, settings, program, member)
     parsed = program_rules(program)
     if program.kind == ProgramKind.MEMBERSHIP:
         assert isinstance(parsed, rules.MembershipRules)
@@ -128,9 +128,11 @@ def enroll(
     return member, pass_row, True
 
 
-def _issue_member_pass(
+def issue_member_pass(
     session: Session, settings: Settings, program: Program, member: Member
 ) -> Pass:
+    """A card of ``program`` for ``member``: at enrolment, or later for a member who has
+    none (one imported from a CRM without a card, who then joins on the public page)."""
     return issue_pass(
         session,
         settings,

@@ -32,14 +32,13 @@ from walletpass.cards.variables import pass_variables
 from walletpass.db import utcnow
 from walletpass.google import client as google_client
 from walletpass.google import savelink
-from walletpass.loyalty.enrolment import enroll, member_passes
+from walletpass.loyalty.enrolment import enroll, issue_member_pass, member_passes
 from walletpass.loyalty.models import Member, Program, ProgramKind
 from walletpass.loyalty.programs import today_for
 from walletpass.offers.models import Offer
 from walletpass.offers.services import issue_coupon
 from walletpass.passes.colours import DEFAULT_COLOURS
 from walletpass.passes.models import Pass, PassStatus
-from walletpass.passes.services import issue_pass
 from walletpass.public import qr
 from walletpass.public.forms import JoinForm, clean_token
 from walletpass.tenancy.models import Merchant
@@ -222,7 +221,7 @@ def _enroll_from_form(
             # Never hand out an existing card to whoever types its email: the page shows
             # the balance and the barcode that redeems rewards at the till.
             return "already", None
-        pass_row = passes[0] if passes else _issue_card(session, settings, program, existing)
+        pass_row = passes[0] if passes else issue_member_pass(session, settings, program, existing)
         _remember_serial(pass_row.serial)
         return "pass", pass_row.serial
     _member, pass_row, _created = enroll(
@@ -264,18 +263,6 @@ def _is_double_submit(member: Member, passes: list[Pass], form: JoinForm) -> boo
     # so the cookie alone cannot tell: same name within minutes counts as the same person.
     recent = member.created_at > utcnow() - DOUBLE_SUBMIT_WINDOW
     return recent and member.name.strip().casefold() == form.name.casefold()
-
-
-def _issue_card(session: Session, settings: Any, program: Program, member: Member) -> Pass:
-    """A card for a member who has none yet (e.g. imported from the CRM without one)."""
-    return issue_pass(
-        session,
-        settings,
-        merchant_id=program.merchant_id,
-        template=program.template,
-        program_id=program.id,
-        member_id=member.id,
-    )
 
 
 def _remember_serial(serial: str) -> None:
