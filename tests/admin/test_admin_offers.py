@@ -174,3 +174,30 @@ def test_an_ended_or_inactive_offer_issues_no_coupons(client, runtime):  # type:
     with runtime.transaction(shop.merchant_id) as s:
         assert s.scalars(select(Coupon)).all() == []
         assert s.scalars(select(Pass).where(Pass.coupon_id.is_not(None))).all() == []
+
+
+def test_unticking_active_deactivates_the_offer(client, runtime):  # type: ignore[no-untyped-def]
+    # A browser sends no field for an unticked checkbox: the form must read that as "off",
+    # or an offer can never be withdrawn from the admin.
+    shop = make_shop(runtime, "points")
+    sign_in(client, shop.emails["marketer"])
+    running = {**FORM, "valid_until": "2099-06-30T21:30", "program_id": str(shop.program_id)}
+    assert post(client, "/admin/offers/new", running).status_code == 302
+    with runtime.transaction(shop.merchant_id) as s:
+        offer_id = s.scalars(select(Offer.id)).one()
+    unticked = {k: v for k, v in running.items() if k != "active"}
+    r = post(client, f"/admin/offers/{offer_id}", unticked)
+    assert r.status_code == 302
+    with runtime.transaction(shop.merchant_id) as s:
+        assert s.get(Offer, offer_id).active is False
+    page = client.get(f"/admin/offers/{offer_id}").get_data(as_text=True)
+    assert '<input type="checkbox" name="active">' in page
+    assert '<span class="wpa-badge">off</span>' in client.get("/admin/offers").get_data(
+        as_text=True
+    )
+    # Ticking it again puts the offer back.
+    assert post(client, f"/admin/offers/{offer_id}", running).status_code == 302
+    with runtime.transaction(shop.merchant_id) as s:
+        assert s.get(Offer, offer_id).active is True
+    page = client.get(f"/admin/offers/{offer_id}").get_data(as_text=True)
+    assert '<input type="checkbox" name="active" checked>' in page

@@ -123,7 +123,9 @@ def parse_offer(form: Mapping[str, str], tz: ZoneInfo) -> tuple[dict[str, Any], 
         "description": _text(form, "description", 2000),
         "terms": _text(form, "terms", 4000),
         "overlay": form.get("overlay") in ("on", "1", "true", "yes"),
-        "active": form.get("active", "on") in ("on", "1", "true", "yes"),
+        # An unticked checkbox is not sent at all: missing means off, or no offer could
+        # ever be deactivated (the new-offer form starts ticked instead).
+        "active": form.get("active") in ("on", "1", "true", "yes"),
     }
     if not values["title"]:
         errors.append({"field": "title", "message": "Give the offer a title."})
