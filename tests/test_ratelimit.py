@@ -12,6 +12,7 @@ import factories
 import pytest
 import redis
 from click.testing import CliRunner
+from limits import parse
 from sqlalchemy import select
 
 from walletpass.app import create_app
@@ -19,6 +20,7 @@ from walletpass.cli import main
 from walletpass.config import Settings
 from walletpass.tenancy.models import User
 from walletpass.tenancy.users import hash_password
+from walletpass.web import ratelimit
 
 PASSWORD = "correct horse battery"
 # A database of Redis's own for these tests; each test's counts are under a client
@@ -174,3 +176,26 @@ def test_an_unusable_rate_limit_store_stops_the_start_in_one_line(tmp_path, url,
 )
 def test_the_rate_limit_stores_walletpass_can_use_are_accepted(url):  # type: ignore[no-untyped-def]
     assert Settings(ratelimit_storage_url=url).ratelimit_storage_url == url
+
+
+def test_a_process_window_slides_and_forgets_idle_clients(monkeypatch):  # type: ignore[no-untyped-def]
+    # The in-process count is a sliding window: the 4th request within a minute waits for
+    # the first to leave it (not for the next whole minute), and a client that stopped
+    # calling is forgotten, so the memory held follows the clients active lately.
+    clock = [1000.0]
+    monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
+    windows = ratelimit.ProcessWindows()
+    three = parse("3/minute")
+    key = ("walletpass", "join", "10.0.0.1")
+    answers = []
+    for at in (0, 10, 20, 30):
+        clock[0] = 1000.0 + at
+        answers.append(windows.refused_for(three, key))
+    assert answers == [None, None, None, 30]  # the first counted leaves at 60
+    clock[0] = 1060.5
+    assert windows.refused_for(three, key) is None
+    assert windows.refused_for(three, key) == 10  # the one at 10 leaves at 70
+    # Another client, much later: the sweep drops the first one, idle for a window.
+    clock[0] = 1000.0 + 60 * 5
+    assert windows.refused_for(three, ("walletpass", "join", "10.0.0.2")) is None
+    assert list(windows._hits) == [("walletpass", "join", "10.0.0.2")]

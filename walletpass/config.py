@@ -178,7 +178,7 @@ _RATELIMIT_SCHEMES = ("redis", "rediss", "redis+unix")
 def check_ratelimit_storage_url(url: str) -> None:
     """Refuse a rate limit store walletpass has no client for, before anything is served.
 
-    Flask-Limiter knows more stores (memcached, MongoDB), but their clients are not
+    The ``limits`` library knows more stores (memcached, MongoDB), but their clients are not
     installed: the first limited request would fail instead of the start.
     """
     try:

@@ -1,19 +1,19 @@
-"""Rate limits: one Flask-Limiter per app, counting in WALLETPASS_RATELIMIT_STORAGE_URL.
+"""Rate limits: one limiter per app, counting in WALLETPASS_RATELIMIT_STORAGE_URL.
 
 ``memory://`` (the default) counts in the process, so with several gunicorn workers or
-machines each keeps its own count; ``redis://host:port/db`` counts in Redis, one count for
-every worker and machine. While Redis does not answer, each process counts in its own
-memory and tries Redis again after :data:`RETRY_STORE_AFTER` seconds, so the pages stay up.
+machines each keeps its own count; ``redis://host:port/db`` counts in Redis (the
+``limits`` library's moving window), one count for every worker and machine. While Redis
+does not answer, each process counts in its own memory and tries Redis again after
+:data:`RETRY_STORE_AFTER` seconds, so the pages stay up.
 
 A view counts a request by calling :func:`hit` once it knows the request is one a rule is
 for (a join form posted, a claim that would mint a coupon, a sign-in attempt, an API call
 once its key is authenticated) and answers 429 in its own form with the seconds returned.
-Flask-Limiter's route decorators would count before the view runs (every GET of the join
-page, every claim that re-opens an earlier coupon, API calls before their key is known),
-and its path for decorated functions, which can count inside a view, resolves the limits
-on each call: 450,000 instructions a hit (callgrind, in-process), 11 % of an API scan's 4
-million. So a hit goes straight to the strategy of the app's Limiter, which holds the
-store: 57,000 instructions in memory, 280,000 with Redis on this machine (the round trip).
+A decorator on the route would count before the view runs (every GET of the join page,
+every claim that re-opens an earlier coupon, API calls before their key is known).
+
+Every rule is a sliding window: a refused client waits for its oldest counted request to
+leave the window, not for the turn of a fixed minute.
 
 Apple's web service is not limited: Wallet retries whatever is refused.
 """
@@ -25,16 +25,16 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, g, request
-from flask_limiter import Limiter
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter, RateLimiter
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def api_key_id() -> str:
 @dataclass(frozen=True)
 class Rule:
     """One limit: ``scope`` names its counts in the store, ``limit`` reads the allowance
-    from the app's config (Flask-Limiter's notation, e.g. ``10/minute``) on each request,
+    from the app's config (``limits``' notation, e.g. ``10/minute``) on each request,
     ``key`` tells whose count a request adds to."""
 
     scope: str
@@ -97,29 +97,78 @@ def _parsed(limit: str) -> RateLimitItem:
     return parse(limit)
 
 
+Key = tuple[str, str, str]
+
+
+class ProcessWindows:
+    """Sliding windows counted in this process's memory: for each key, the times of the
+    requests still inside its window, dropped as they leave it.
+
+    ``limits``'s own memory store expires its counts from a timer thread, started again
+    every 10 ms while any count is held: under gunicorn, about one thread every other API
+    call, which cost more than the count itself. Here each count is trimmed when it is
+    used, and keys no one used for a window are swept now and then, so the memory held
+    stays bounded by the clients active in the last minutes.
+    """
+
+    SWEEP_EVERY = 60.0
+
+    def __init__(self) -> None:
+        self._hits: dict[Key, tuple[float, deque[float]]] = {}
+        self._lock = threading.Lock()
+        self._next_sweep = 0.0
+
+    def refused_for(self, item: RateLimitItem, key: Key) -> int | None:
+        now = time.time()
+        window = float(item.get_expiry())
+        with self._lock:
+            held = self._hits.get(key)
+            if held is None:
+                held = self._hits[key] = (window, deque())
+            hits = held[1]
+            while hits and hits[0] <= now - window:
+                hits.popleft()
+            if len(hits) < item.amount:
+                hits.append(now)
+                refused = None
+            else:
+                refused = max(1, math.ceil(hits[0] + window - now))
+            if now >= self._next_sweep:
+                self._sweep(now)
+        return refused
+
+    def _sweep(self, now: float) -> None:
+        self._next_sweep = now + self.SWEEP_EVERY
+        idle = [
+            k for k, (window, hits) in self._hits.items() if not hits or hits[-1] <= now - window
+        ]
+        for key in idle:
+            del self._hits[key]
+
+
+class SharedWindows:
+    """Sliding windows counted in a store every process shares (Redis), by ``limits``."""
+
+    def __init__(self, storage_url: str) -> None:
+        options = _STORE_OPTIONS | (_REDIS_OPTIONS if storage_url.startswith("redis") else {})
+        self.strategy = MovingWindowRateLimiter(storage_from_string(storage_url, **options))
+
+    def refused_for(self, item: RateLimitItem, key: Key) -> int | None:
+        if self.strategy.hit(item, *key):
+            return None
+        reset = self.strategy.get_window_stats(item, *key).reset_time
+        return max(1, math.ceil(reset - time.time()))
+
+
 class RateLimits:
     """The app's limiter, and the process's own count for when its store does not answer."""
 
-    def __init__(self, app: Flask, storage_url: str) -> None:
-        options = _STORE_OPTIONS | (_REDIS_OPTIONS if storage_url.startswith("redis") else {})
-        self.limiter = Limiter(
-            client_address,
-            storage_uri=storage_url,
-            storage_options=options,
-            # A sliding window: a refused client waits for its oldest counted request to
-            # leave the window, not for the turn of a fixed minute.
-            strategy="moving-window",
-            key_prefix=KEY_PREFIX,
-            headers_enabled=False,
+    def __init__(self, storage_url: str) -> None:
+        self.store: ProcessWindows | SharedWindows = (
+            ProcessWindows() if storage_url == "memory://" else SharedWindows(storage_url)
         )
-        # No limit is declared on a route (views call hit()), so the hooks Flask-Limiter
-        # runs around every request, Apple's and the till's included, would find none: 320,000
-        # instructions a request (callgrind), 8 % of an API scan. init_app adds them only
-        # for an app that does not list the limiter yet; it still makes the store.
-        app.extensions.setdefault("limiter", set()).add(self.limiter)
-        self.limiter.init_app(app)
         self._store_down_until = 0.0
-        self._memory: RateLimiter | None = None
+        self._memory: ProcessWindows | None = None
         self._lock = threading.Lock()
 
     def hit(self, rule: Rule) -> int | None:
@@ -131,11 +180,11 @@ class RateLimits:
         key = (KEY_PREFIX, rule.scope, rule.key())
         if time.monotonic() >= self._store_down_until:
             try:
-                return _refused_for(self.limiter.limiter, item, key)
+                return self.store.refused_for(item, key)
             except StorageError as exc:
                 self._store_failed(exc.storage_error)
         assert self._memory is not None
-        return _refused_for(self._memory, item, key)
+        return self._memory.refused_for(item, key)
 
     def _store_failed(self, error: Exception) -> None:
         with self._lock:
@@ -148,19 +197,12 @@ class RateLimits:
             )
             # Made before the pause is set: a thread that sees the pause counts in it.
             if self._memory is None:
-                self._memory = MovingWindowRateLimiter(MemoryStorage())
+                self._memory = ProcessWindows()
             self._store_down_until = time.monotonic() + RETRY_STORE_AFTER
 
 
-def _refused_for(strategy: RateLimiter, item: RateLimitItem, key: tuple[str, ...]) -> int | None:
-    if strategy.hit(item, *key):
-        return None
-    reset = strategy.get_window_stats(item, *key).reset_time
-    return max(1, math.ceil(reset - time.time()))
-
-
 def init_app(app: Flask, storage_url: str) -> RateLimits:
-    limits = RateLimits(app, storage_url)
+    limits = RateLimits(storage_url)
     app.extensions[EXTENSION] = limits
     return limits
 
