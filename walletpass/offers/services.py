@@ -85,8 +85,18 @@ def redeem_coupon(
 
 
 def next_offer(
-    session: Session, merchant_program_id: int | None, after: Offer, now: datetime
+    session: Session,
+    merchant_program_id: int | None,
+    after: Offer,
+    now: datetime,
+    *,
+    member_id: int | None = None,
 ) -> Offer | None:
+    """The offer a rolled-over pass moves on to: the earliest one still usable, by
+    anyone (active, not ended, under its total cap) and by ``member_id``, who must hold no
+    coupon of it yet. A coupon is the member's whole allowance of an offer: used up, it
+    is "one per customer" spent; still held, a second copy would double its uses; voided,
+    the merchant took it back."""
     query = (
         select(Offer)
         .where(
@@ -101,6 +111,10 @@ def next_offer(
         query = query.where(
             or_(Offer.program_id == merchant_program_id, Offer.program_id.is_(None))
         )
+    if member_id is not None:
+        query = query.where(
+            Offer.id.not_in(select(Coupon.offer_id).where(Coupon.member_id == member_id))
+        )
     return session.scalars(query.limit(1)).first()
 
 
@@ -114,7 +128,8 @@ def _roll_over(
         return None
     if not (program.rules or {}).get("rollover", True):
         return None
-    offer = next_offer(session, program.id, used, now)
+    # An anonymous (flyer) pass has no member: only the offer just used is skipped.
+    offer = next_offer(session, program.id, used, now, member_id=pass_row.member_id)
     if offer is None:
         return None
     coupon = Coupon(
