@@ -13,7 +13,9 @@ import walletpass.apple.push
 import walletpass.campaigns.jobs
 import walletpass.crm.outbound
 import walletpass.google.sync
+import walletpass.loyalty.reward_windows
 import walletpass.loyalty.sweeps
+import walletpass.offers.lifecycle
 
 HANDLER_MODULES = (
     walletpass.admin.imports,
@@ -21,7 +23,9 @@ HANDLER_MODULES = (
     walletpass.campaigns.jobs,
     walletpass.crm.outbound,
     walletpass.google.sync,
+    walletpass.loyalty.reward_windows,
     walletpass.loyalty.sweeps,
+    walletpass.offers.lifecycle,
 )
 
 

@@ -8,6 +8,7 @@ import factories
 from sqlalchemy import select
 from test_admin_support import make_shop, post, sign_in
 
+from walletpass.jobs.models import Job
 from walletpass.loyalty.models import Program
 from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.models import Pass
@@ -201,3 +202,21 @@ def test_unticking_active_deactivates_the_offer(client, runtime):  # type: ignor
         assert s.get(Offer, offer_id).active is True
     page = client.get(f"/admin/offers/{offer_id}").get_data(as_text=True)
     assert '<input type="checkbox" name="active" checked>' in page
+
+
+def test_saving_an_offer_queues_jobs_at_its_start_and_end(client, runtime):  # type: ignore[no-untyped-def]
+    # The wallets are told when the offer starts and ends (walletpass.offers.lifecycle);
+    # a second save of the same dates queues nothing more.
+    shop = make_shop(runtime)
+    sign_in(client, shop.emails["marketer"])
+    later = {**FORM, "valid_from": "2099-06-01T09:00", "valid_until": "2099-06-30T21:30"}
+    assert post(client, "/admin/offers/new", later).status_code == 302
+    with runtime.transaction(shop.merchant_id) as s:
+        offer_id = s.scalars(select(Offer.id)).one()
+    assert post(client, f"/admin/offers/{offer_id}", later).status_code == 302
+    with runtime.transaction(shop.merchant_id) as s:
+        jobs = s.scalars(select(Job).where(Job.kind == "offer.window").order_by(Job.run_at)).all()
+        assert [(j.run_at, j.payload["offer_id"]) for j in jobs] == [
+            (datetime(2099, 6, 1, 7, 0, tzinfo=UTC), offer_id),
+            (datetime(2099, 6, 30, 19, 30, tzinfo=UTC), offer_id),
+        ]

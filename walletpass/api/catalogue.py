@@ -33,11 +33,11 @@ from walletpass.db import utcnow
 from walletpass.loyalty import rules
 from walletpass.loyalty.models import Program, Reward
 from walletpass.loyalty.programs import program_rules
+from walletpass.loyalty.reward_windows import reward_saved
 from walletpass.offers import services as offers
+from walletpass.offers.lifecycle import OfferShown, offer_saved
 from walletpass.offers.models import Coupon, Offer
-from walletpass.passes.changes import mark_changed
-from walletpass.passes.models import Pass, PassStatus
-from walletpass.passes.refresh import program_passes
+from walletpass.passes.models import Pass
 
 READERS = ("till", "crm")
 COUPON_PROBLEMS = (errors.CouponExpired, errors.CouponUsedUp, errors.OfferCapReached)
@@ -86,8 +86,9 @@ def _reward_out(reward: Reward) -> RewardDetail:
 
 def _catalogue_changed(ctx: Context, reward: Reward) -> None:
     # Members' cards list what they can redeem now: a new, changed or retired reward
-    # changes that list, so the program's passes are fetched again.
-    mark_changed(ctx.session, ctx.settings, passes=program_passes(reward.program_id), notify=False)
+    # changes that list, so the program's passes are fetched again, and again when the
+    # reward's dates come.
+    reward_saved(ctx.session, ctx.settings, reward)
 
 
 @routes.operation(
@@ -193,16 +194,6 @@ def _offer_out(offer: Offer) -> OfferOut:
     return OfferOut.model_validate(offer, from_attributes=True)
 
 
-def _refresh_offer_passes(session: Session, settings: Settings, offer: Offer) -> None:
-    """Coupon passes show the offer's title, discount and dates; cards show an overlay."""
-    active = Pass.status == PassStatus.ACTIVE
-    coupon_ids = select(Coupon.id).where(Coupon.offer_id == offer.id)
-    mark_changed(session, settings, passes=active & Pass.coupon_id.in_(coupon_ids), notify=False)
-    if offer.overlay and offer.program_id is not None:
-        cards = active & (Pass.program_id == offer.program_id) & Pass.coupon_id.is_(None)
-        mark_changed(session, settings, passes=cards, notify=False)
-
-
 @routes.operation(
     "GET", "/offers", scopes=READERS, query=OfferQuery, response=OfferPage, tag="offers"
 )
@@ -244,8 +235,7 @@ def create_offer(ctx: Context) -> OfferOut:
             ctx.session.flush()
     except IntegrityError:
         raise errors.Conflict(f"the slug {body.slug!r} is taken") from None
-    if offer.overlay:
-        _refresh_offer_passes(ctx.session, ctx.settings, offer)
+    offer_saved(ctx.session, ctx.settings, offer)
     return _offer_out(offer)
 
 
@@ -280,16 +270,11 @@ def update_offer(ctx: Context) -> OfferOut:
         changes.get("valid_from", offer.valid_from),
         changes.get("valid_until", offer.valid_until),
     )
-    was_overlay = offer.overlay
+    before = OfferShown.of(offer)
     for name, value in changes.items():
         setattr(offer, name, value)
-    ctx.session.flush()
     if changes:
-        _refresh_offer_passes(ctx.session, ctx.settings, offer)
-        if was_overlay and not offer.overlay and offer.program_id is not None:
-            offer.overlay = True  # refresh the cards that showed it, then turn it off
-            _refresh_offer_passes(ctx.session, ctx.settings, offer)
-            offer.overlay = False
+        offer_saved(ctx.session, ctx.settings, offer, before)
     return _offer_out(offer)
 
 
@@ -299,8 +284,7 @@ def delete_offer(ctx: Context) -> None:
     offer = _offer(ctx.session, ctx.path["offer_id"])
     if offer.active:
         offer.active = False
-        ctx.session.flush()
-        _refresh_offer_passes(ctx.session, ctx.settings, offer)
+        offer_saved(ctx.session, ctx.settings, offer)
     return None
 
 

@@ -47,6 +47,7 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
     member = session.get(Member, pass_row.member_id) if pass_row.member_id else None
     coupon = session.get(Coupon, pass_row.coupon_id) if pass_row.coupon_id else None
     offer = session.get(Offer, coupon.offer_id) if coupon else None
+    now = utcnow()
     design = dict(DEFAULT_COLOURS)
     if program is not None:
         design.update(program.design or {})
@@ -100,7 +101,7 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
     if member is not None and program is not None:
         variables.update(_member_variables(session, merchant, program, member))
     if program is not None and pass_row.coupon_id is None:
-        overlay = current_overlay(session, program.id)
+        overlay = current_overlay(session, program.id, now)
         if overlay is not None:
             variables["offer_title"] = overlay.title
             variables["offer_text"] = overlay.description or _discount_text(
@@ -119,11 +120,31 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
     if pass_row.coupon_id is None:
         # A campaign message aimed at this member is newer and more specific than a
         # program-wide overlay, so it wins the offer field on both wallets.
-        shown = campaign_overlay(session, pass_row)
+        shown = campaign_overlay(session, pass_row, now)
         if shown is not None:
             variables["offer_title"], variables["offer_text"] = shown
-    variables["voided"] = pass_row.status == PassStatus.VOIDED
+    status = _shown_status(pass_row, coupon, offer, now)
+    variables["status"] = status.value
+    # Wallet's voided flag: a withdrawn coupon, and one whose offer ended (its pass also
+    # carries the end as expirationDate), so that no cached or old copy reads as usable.
+    variables["voided"] = status in (PassStatus.VOIDED, PassStatus.EXPIRED)
     return variables
+
+
+def _shown_status(
+    pass_row: Pass, coupon: Coupon | None, offer: Offer | None, now: datetime
+) -> PassStatus:
+    """The pass's status as its card shows it now. A coupon pass follows its offer by
+    itself: the offer's end expires it, a deactivated offer or a voided coupon withdraws
+    it, at render time, without waiting for a sweep to write anything."""
+    status = PassStatus(pass_row.status)
+    if status != PassStatus.ACTIVE or coupon is None or offer is None:
+        return status
+    if coupon.status == "void" or not offer.active:
+        return PassStatus.VOIDED
+    if offer.valid_until is not None and offer.valid_until <= now:
+        return PassStatus.EXPIRED
+    return status
 
 
 def current_overlay(session: Session, program_id: int, now: datetime | None = None) -> Offer | None:

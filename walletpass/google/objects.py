@@ -328,7 +328,9 @@ def build_pass_resources(
     if not issuer:
         raise ValueError("WALLETPASS_GOOGLE_ISSUER_ID is not set")
     object_id = pass_row.google_object_id or pass_object_id(issuer, pass_row.serial)
-    state = object_state(pass_row.status)
+    # The status the card shows now (walletpass.cards): a coupon whose offer ended is
+    # EXPIRED on Google before any sweep has written the pass's own status.
+    state = object_state(str(variables.get("status") or pass_row.status))
     if pass_row.coupon_id is not None:
         coupon = session.get(Coupon, pass_row.coupon_id)
         offer = session.get(Offer, coupon.offer_id) if coupon else None

@@ -148,8 +148,8 @@ def render_pass_json(
 def _fill_pass_json(template: PassTemplate, variables: Mapping[str, Any]) -> dict[str, Any]:
     """The parsed template walked and filled, top-level key by key, in template order.
 
-    About 80 µs for a shipped template (benchmarks/bench_render.py), paid once per pass
-    version: a fetch of a version already signed does not render.
+    About 80 µs for a shipped template (benchmarks/bench_render.py), paid on every fetch:
+    a kept signature is reused only for the same pass.json (walletpass.passes.services).
     """
     filler = _Filler(template, variables)
     out: dict[str, Any] = {}

@@ -155,9 +155,21 @@ def build_bundle(
     files, hashes = render.bundle_files(template, variables)
     if design_images:
         _apply_design_images(settings, template, design_images, files, hashes)
+    pass_json = render.dumps_pass_json(
+        render.render_pass_json(
+            template,
+            variables,
+            voided=bool(variables.get("voided", pass_row.status == PassStatus.VOIDED)),
+            expiration_date=_expiration(variables),
+        )
+    )
+    # The kept signature is for the pass.json it signed, whatever the version says: what
+    # a card shows also changes by the clock alone (an offer ends, an overlay's dates
+    # pass) before the job at that moment bumps the version, and the signed copy of the
+    # offer still running must not be handed out meanwhile.
     cached = (
         pass_row.signed_version == pass_row.version
-        and pass_row.signed_pass_json is not None
+        and pass_row.signed_pass_json == pass_json
         and pass_row.signed_manifest is not None
         and pass_row.signature is not None
     )
@@ -179,13 +191,7 @@ def build_bundle(
         )
         return Bundle(data, pass_row.modified_at, pass_row.version)
     identity = load_identity(settings.resolved_certs_dir, settings.secret_key or None)
-    pass_json = render.render_pass_json(
-        template,
-        variables,
-        voided=pass_row.status == PassStatus.VOIDED,
-        expiration_date=_expiration(variables),
-    )
-    parts = pkpass.build_pkpass(render.dumps_pass_json(pass_json), files, hashes, identity)
+    parts = pkpass.build_pkpass(pass_json, files, hashes, identity)
     return Bundle(
         parts.zip_bytes,
         pass_row.modified_at,
@@ -224,7 +230,10 @@ def _read_design_image(path: str, _mtime_ns: int) -> tuple[bytes, str]:
 
 
 def _expiration(variables: Mapping[str, object]) -> datetime | None:
-    raw = variables.get("offer_valid_until") or variables.get("membership_valid_until")
+    # A coupon's end only. A membership card past its end is not dead but lapsed: it
+    # stays in the wallet saying so (walletpass.cards), for its barcode to be renewed at
+    # the counter, where an expirationDate would grey it out and file it away.
+    raw = variables.get("offer_valid_until")
     if not raw:
         return None
     moment = datetime.fromisoformat(str(raw))

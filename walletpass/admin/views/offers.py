@@ -13,10 +13,8 @@ from walletpass.admin.views.common import bp, field_errors, merchant_tz, setting
 from walletpass.db import utcnow
 from walletpass.errors import CouponExpired, OfferCapReached
 from walletpass.loyalty.models import Program
+from walletpass.offers.lifecycle import OfferShown, offer_saved
 from walletpass.offers.models import Coupon, Offer
-from walletpass.passes.changes import mark_changed
-from walletpass.passes.models import Pass, PassStatus
-from walletpass.passes.refresh import program_passes
 from walletpass.tenancy.models import Merchant
 
 OFFER_FIELDS = (
@@ -150,8 +148,7 @@ def offer_new() -> Any:
         session.add(offer)
         session.flush()
         offer_id = offer.id
-        if offer.overlay and offer.program_id:
-            mark_changed(session, settings(), passes=program_passes(offer.program_id), notify=False)
+        offer_saved(session, settings(), offer)
     flash("Offer created. Issue it to members or print its flyer below.", "ok")
     return redirect(url_for("admin.offer_edit", offer_id=offer_id))
 
@@ -166,24 +163,12 @@ def offer_edit(offer_id: int) -> Any:
         if errors:
             session.rollback()
             return _render(session, offer, dict(request.form), errors, status=422)
-        overlay_programs = {offer.program_id} if offer.overlay else set()
+        before = OfferShown.of(offer)
         for key in OFFER_FIELDS:
             setattr(offer, key, values[key])
-        if offer.overlay:
-            overlay_programs.add(offer.program_id)
-        session.flush()
         # Coupon passes show the offer's title, discount and dates; loyalty cards show it
-        # as an overlay. Both must be re-fetched by the wallets.
-        coupons = select(Coupon.id).where(Coupon.offer_id == offer.id)
-        mark_changed(
-            session,
-            settings(),
-            passes=Pass.coupon_id.in_(coupons) & (Pass.status == PassStatus.ACTIVE),
-            notify=False,
-        )
-        for program_id in overlay_programs - {None}:
-            assert program_id is not None
-            mark_changed(session, settings(), passes=program_passes(program_id), notify=False)
+        # as an overlay. Both must be re-fetched by the wallets, now and when it ends.
+        offer_saved(session, settings(), offer, before)
     flash("Offer saved.", "ok")
     return redirect(url_for("admin.offer_edit", offer_id=offer_id))
 
