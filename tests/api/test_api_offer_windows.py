@@ -96,6 +96,11 @@ def _pass_of(runtime, coupon_id: int) -> Pass:  # type: ignore[no-untyped-def]
         return s.scalars(select(Pass).where(Pass.coupon_id == coupon_id)).one()
 
 
+def _pass_of_member(runtime, member_id: int) -> Pass:  # type: ignore[no-untyped-def]
+    with runtime.transaction() as s:
+        return s.scalars(select(Pass).where(Pass.member_id == member_id)).one()
+
+
 def _pass_json(client, pass_row: Pass) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     r = client.get(
         f"/apple/v1/passes/{pass_row.pass_type_id}/{pass_row.serial}",
@@ -301,3 +306,30 @@ def test_an_offers_card_left_on_an_ended_offer_moves_to_the_next_one_created(
     shown = _pass_json(client, rolling)
     assert "voided" not in shown
     assert "Offer next" in _fields(shown)
+
+
+def test_a_campaign_about_an_offer_leaves_the_cards_when_the_offer_is_withdrawn(
+    client, runtime, worker, apns
+):
+    shop = make_shop(runtime, client)
+    points = new_program(shop, "points", POINTS)
+    member = new_member(shop, points["id"], marketing_consent=True)
+    with runtime.transaction() as s:
+        card = s.scalars(select(Pass).where(Pass.member_id == member["id"])).one()
+    offer = _offer(shop, "campaigned", None, program_id=points["id"])
+    campaign = shop.crm.post(
+        "/campaigns",
+        {"name": "Spring", "title": "Spring treat", "message": "Pastries 20% off this week",
+         "program_id": points["id"], "offer_id": offer["id"]},
+    )  # fmt: skip
+    shop.crm.post(f"/campaigns/{campaign['id']}/launch", expect=200)
+    _register(client, card)
+    worker.run_until_idle()
+    assert "Pastries 20% off" in _fields(_pass_json(client, card))
+    apns.received.clear()
+    version = _pass_of_member(runtime, member["id"]).version
+    shop.admin.delete(f"/offers/{offer['id']}")
+    worker.run_until_idle()
+    assert _pass_of_member(runtime, member["id"]).version > version
+    assert [p.token for p in apns.received] == [TOKEN]
+    assert "Pastries 20% off" not in _fields(_pass_json(client, card))

@@ -6,7 +6,8 @@ wallet only fetches a pass it is told has changed, and a moment passing writes n
 So every save of an offer (the admin and the API) goes through :func:`offer_saved`, which
 marks the passes it touches changed at once and queues an ``offer.window`` job for each
 of the offer's future start and end; the job marks them changed again at that moment
-and moves offers-program cards on to the next usable offer.
+(the cards showing a campaign's message about the offer too) and moves offers-program
+cards on to the next usable offer.
 
 ``offer.window``  ``{"offer_id", "at"}``: the offer's start or end ``at`` (ISO 8601) has
     come. An edit that moved the date leaves the old job behind: it finds that ``at`` is
@@ -19,9 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
+from walletpass.campaigns.fanout import refresh_sent_passes
+from walletpass.campaigns.models import Campaign, CampaignStatus
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.jobs.moments import enqueue_at_moments, moment_due
@@ -121,11 +124,29 @@ def refresh_offer_passes(
                 # The member's one card in an offers program is the wallet channel: it
                 # moves on rather than sit expired (the program's rollover rule decides).
                 _roll_over(session, settings, pass_row, offer, now)
+        _refresh_offer_campaigns(session, settings, offer, now)
     changed = [p.id for p in passes]
     mark_changed(session, settings, passes=changed, notify=False)
     if offer.overlay and offer.program_id is not None:
         mark_changed(session, settings, passes=_loyalty_cards(offer.program_id), notify=False)
     return changed
+
+
+def _refresh_offer_campaigns(
+    session: Session, settings: Settings, offer: Offer, now: datetime
+) -> None:
+    """A campaign's message about an offer leaves the cards with the offer, even when the
+    offer ends before the campaign's own end (cut short, or deactivated): the cards that
+    show it are marked changed now rather than at the campaign's end."""
+    showing = session.scalars(
+        select(Campaign).where(
+            Campaign.offer_id == offer.id,
+            Campaign.status.in_((CampaignStatus.SENDING, CampaignStatus.FINISHED)),
+            or_(Campaign.ends_at.is_(None), Campaign.ends_at > now),
+        )
+    )
+    for campaign in showing:
+        refresh_sent_passes(session, settings, campaign, now)
 
 
 def _revive_stranded(session: Session, settings: Settings, program_id: int, now: datetime) -> None:
