@@ -140,6 +140,12 @@ class UndoExpired(WalletpassError):
     title = "This scan can no longer be undone"
 
 
+class MembershipInactive(WalletpassError):
+    status = 409
+    code = "membership-inactive"
+    title = "This membership is not paid up: record its payment first"
+
+
 def all_problem_types() -> list[type[WalletpassError]]:
     """Every problem type, for the OpenAPI document and the /problems pages."""
     return [WalletpassError, *WalletpassError.__subclasses__()]

@@ -30,6 +30,7 @@ EVENT_TYPES = (
     "reward.redeemed",
     "coupon.redeemed",
     "campaign.finished",
+    "membership.renewed",
 )
 
 PUBLISH_KIND = "event.publish"

@@ -541,6 +541,22 @@ def test_every_event_type_sent_matches_its_schema(runtime, settings, receivers, 
                 "finished_at": utcnow().isoformat(),
             },
         )
+        # A membership's (this shop's card is a points card): the data its renewal sends.
+        emit(
+            session,
+            shop.merchant_id,
+            "membership.renewed",
+            {
+                "member_id": member.id,
+                "external_id": None,
+                "valid_from": utcnow(),
+                "valid_until": utcnow() + timedelta(days=365),
+                "amount": Decimal("30.00"),
+                "currency": "EUR",
+                "receipt_id": "M1",
+                "entry_id": 2,
+            },
+        )
     drive(runtime, webhook_worker)
     validate_sent(receiver.received)
     assert {r.event["type"] for r in receiver.received} == set(EVENT_TYPES)

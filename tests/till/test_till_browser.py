@@ -62,3 +62,49 @@ def test_staff_records_a_purchase_and_sees_the_new_balance(live_server, browser,
     driver.find_element(By.ID, "undo-btn").click()
     wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=balance]"), "0"))
     assert "Undone" in driver.find_element(By.ID, "status").text
+
+
+@pytest.fixture
+def club_card(runtime, settings):  # type: ignore[no-untyped-def]
+    with runtime.transaction() as s:
+        merchant = factories.merchant(s, name="Bean There", currency="EUR")
+        program = factories.program(
+            s,
+            merchant,
+            "membership",
+            slug="club",
+            rules={"paid": True, "price": "30.00", "benefits": "10% off every visit"},
+        )
+        s.add(
+            Reward(
+                merchant_id=merchant.id, program_id=program.id, name="Free coffee", cost_points=0
+            )
+        )
+        member = factories.member(s, program, name="Ada Lovelace")
+        code = factories.member_pass(s, settings, member).barcode
+        create_user(
+            s, merchant_id=merchant.id, email="staff@example.test", password=PASSWORD, role="staff"
+        )
+        return code
+
+
+def test_staff_sees_an_unpaid_membership_and_records_its_payment(live_server, browser, club_card):
+    driver = browser()
+    wait = WebDriverWait(driver, 10)
+    driver.get(f"{live_server.url}/till/")
+    wait.until(ec.url_contains("/till/login"))
+    driver.find_element(By.ID, "email").send_keys("staff@example.test")
+    driver.find_element(By.ID, "password").send_keys(PASSWORD + Keys.ENTER)
+    code = wait.until(ec.visibility_of_element_located((By.ID, "code")))
+    code.send_keys(club_card + Keys.ENTER)
+    state = (By.CSS_SELECTOR, "[data-testid=membership-state]")
+    wait.until(ec.text_to_be_present_in_element(state, "Membership unpaid"))
+    assert "EUR 30.00" in driver.find_element(*state).text
+    assert not driver.find_element(By.ID, "rewards-box").is_displayed()
+    pay = driver.find_element(By.ID, "pay-btn")
+    assert pay.text == "Record payment of EUR 30.00"
+    pay.click()
+    wait.until(ec.text_to_be_present_in_element(state, "Membership valid until"))
+    assert "Payment of EUR 30.00 recorded" in driver.find_element(By.ID, "status").text
+    assert not driver.find_element(By.ID, "pay-btn").is_displayed()
+    assert "Free coffee" in driver.find_element(By.ID, "rewards").text

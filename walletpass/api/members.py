@@ -21,6 +21,7 @@ from walletpass.api.resources_schemas import (
     MemberPage,
     MemberPatch,
     MemberQuery,
+    MembershipPaymentTx,
     PageQuery,
     PassLinks,
     PurchaseTx,
@@ -32,12 +33,12 @@ from walletpass.api.resources_schemas import (
 )
 from walletpass.api.scans import actor_for
 from walletpass.config import Settings
-from walletpass.loyalty import earning, enrolment, ledger, purchases, rewards
+from walletpass.loyalty import earning, enrolment, ledger, memberships, purchases, rewards
 from walletpass.loyalty.models import LedgerEntry, Member, Program, ProgramKind
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.services import set_status
-from walletpass.scan.requests import balance_of
+from walletpass.scan.requests import balance_of, membership_out
 
 READERS = ("till", "crm")
 routes = Routes()
@@ -49,6 +50,7 @@ TX_PROBLEMS = (
     errors.DuplicateReceipt,
     errors.UnknownReceipt,
     errors.Conflict,
+    errors.MembershipInactive,
 )
 
 
@@ -108,6 +110,9 @@ def member_details(
                 stamps=member.stamps_balance if program.kind == ProgramKind.STAMPS else None,
                 lifetime_spend=member.lifetime_spend,
                 membership_valid_until=member.membership_valid_until,
+                membership=membership_out(session, member, program)
+                if program.kind == ProgramKind.MEMBERSHIP
+                else None,
                 last_activity_at=member.last_activity_at,
                 created_at=member.created_at,
                 passes=[pass_links(settings, p) for p in passes.get(member.id, [])],
@@ -321,9 +326,16 @@ def list_transactions(ctx: Context) -> LedgerPage:
     problems=TX_PROBLEMS,
 )
 def create_transaction(ctx: Context) -> TransactionOut:
-    """Record a purchase by receipt, a refund, an adjustment, stamps or a reward.
+    """Record a purchase by receipt, a refund, an adjustment, stamps, a reward or a
+    membership payment.
 
-    A purchase or refund retried with the same receipt (and refund) id counts once.
+    A purchase or refund retried with the same receipt (and refund) id counts once, and so
+    does a membership payment with the same receipt id or Idempotency-Key. A paid
+    membership is pending from joining until its first payment is recorded here (or at
+    the till, or by the CRM's ``membership.payment`` event): the payment must be the
+    program's price, and activates the card for validity_months from now; a payment
+    before the end extends it from the end, one after it lapsed starts from the payment.
+    A pending or lapsed member's rewards are refused (``membership-inactive``).
     """
     tx = ctx.body.root
     member = get_member(ctx.session, ctx.path["member_id"])
@@ -374,6 +386,23 @@ def create_transaction(ctx: Context) -> TransactionOut:
             count=tx.stamps,
             key=_key(ctx, "stamp", tx.receipt_id),
             actor=actor,
+        )
+    elif isinstance(tx, MembershipPaymentTx):
+        if not tx.receipt_id and not ctx.idempotency_key:
+            raise errors.ValidationFailed(
+                "a membership payment needs a receipt_id or an Idempotency-Key, so that a "
+                "retry renews once",
+                errors=[{"field": "body.receipt_id", "message": "or send an Idempotency-Key"}],
+            )
+        change = memberships.renew_membership(
+            s,
+            settings,
+            member,
+            key=_key(ctx, "membership", tx.receipt_id),
+            actor=actor,
+            amount=tx.amount,
+            currency=tx.currency,
+            receipt_id=tx.receipt_id,
         )
     else:
         assert isinstance(tx, RedeemRewardTx)

@@ -23,7 +23,7 @@ from pydantic import (
 
 from walletpass.events import EVENT_TYPES
 from walletpass.offers.models import MAX_TOTAL_CAP, MAX_USES_PER_COUPON
-from walletpass.scan.requests import BalanceOut, LineIn, Money, Strict
+from walletpass.scan.requests import BalanceOut, LineIn, MembershipOut, Money, Strict
 
 T = TypeVar("T")
 
@@ -233,6 +233,9 @@ class MemberDetail(BaseModel):
     stamps: int | None
     lifetime_spend: Decimal
     membership_valid_until: datetime | None
+    membership: MembershipOut | None = Field(
+        None, description="A membership card's standing (null for other programs)."
+    )
     last_activity_at: datetime | None
     created_at: datetime
     passes: list[PassLinks]
@@ -309,10 +312,34 @@ class RedeemRewardTx(Strict):
     store: StoreCode = None
 
 
+class MembershipPaymentTx(Strict):
+    """A membership paid at the counter or through the CRM: activates a pending card, or
+    renews one for the program's validity_months, from its current end if that is still
+    ahead, else from now (a lapsed card). Send a receipt_id or an Idempotency-Key: a
+    retried payment renews once. A free membership renews without an amount."""
+
+    type: Literal["membership_payment"]
+    amount: Money | None = Field(
+        None,
+        ge=0,
+        max_digits=12,
+        decimal_places=2,
+        description="What was paid: the program's price for a paid membership (any other "
+        "amount is refused, 422); left out for a free one.",
+    )
+    currency: str | None = Field(
+        None, pattern=r"^[A-Z]{3}$", description="The merchant's currency, if given."
+    )
+    receipt_id: ReceiptId | None = Field(
+        None, description="The payment's receipt: the same id renews once, on any channel."
+    )
+    store: StoreCode = None
+
+
 class TransactionIn(
     RootModel[
         Annotated[
-            PurchaseTx | RefundTx | AdjustTx | StampTx | RedeemRewardTx,
+            PurchaseTx | RefundTx | AdjustTx | StampTx | RedeemRewardTx | MembershipPaymentTx,
             Field(discriminator="type"),
         ]
     ]
@@ -322,7 +349,10 @@ class TransactionIn(
 
 class LedgerEntryOut(BaseModel):
     id: int
-    kind: str = Field(description="earn, redeem, adjust, expire, refund or bonus.")
+    kind: str = Field(
+        description="earn, redeem, adjust, expire, refund, bonus, undo or renewal (a "
+        "membership's payment or renewal, with the amount paid)."
+    )
     points: int
     stamps: int
     amount: Decimal | None

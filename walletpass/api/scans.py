@@ -40,6 +40,7 @@ SCAN_PROBLEMS = (
     errors.DuplicateReceipt,
     errors.UnknownReceipt,
     errors.Conflict,
+    errors.MembershipInactive,
 )
 routes = Routes()
 

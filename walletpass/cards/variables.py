@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from walletpass.db import utcnow
 from walletpass.loyalty import rules as loyalty_rules
 from walletpass.loyalty import tiers
 from walletpass.loyalty.models import Member, Program, ProgramKind
-from walletpass.loyalty.programs import program_rules
+from walletpass.loyalty.programs import MembershipState, membership_standing, program_rules
 from walletpass.loyalty.rewards import redeemable_rewards
 from walletpass.loyalty.sweeps import next_expiry
 from walletpass.offers.models import Coupon, Offer
@@ -168,6 +169,29 @@ def current_overlay(session: Session, program_id: int, now: datetime | None = No
     ).first()
 
 
+def _membership_variables(merchant: Merchant, program: Program, member: Member) -> dict[str, Any]:
+    """A club card: its end date, its benefits, and in the notice field (whose change
+    message is the wallet's lock-screen notice) what the member must do. A lapsed card
+    says so and stays a live card (no Apple expirationDate, Google state ACTIVE): the
+    member shows its barcode at the counter to renew."""
+    standing = membership_standing(program, member)
+    assert standing is not None
+    out: dict[str, Any] = {"rewards_text": standing.benefits}
+    if standing.valid_until is not None:
+        out["membership_valid_until"] = standing.valid_until.isoformat()
+    price = f" ({_money(standing.price, merchant.currency)})" if standing.paid else ""
+    if standing.state == MembershipState.PENDING:
+        out["expiry_warning"] = f"Payment due{price}: pay at the counter to start your membership."
+    elif standing.valid_until is not None:
+        local = standing.valid_until.astimezone(ZoneInfo(merchant.timezone))
+        day = f"{local.day} {local:%B %Y}"
+        if standing.state == MembershipState.LAPSED:
+            out["expiry_warning"] = f"Lapsed on {day}. Renew at the counter{price}."
+        elif standing.ends_soon:
+            out["expiry_warning"] = f"Your membership ends on {day}. Renew at the counter{price}."
+    return out
+
+
 def _member_variables(
     session: Session, merchant: Merchant, program: Program, member: Member
 ) -> dict[str, Any]:
@@ -183,8 +207,8 @@ def _member_variables(
         out["stamps_left"] = max(parsed.goal - member.stamps_balance, 0)
         if member.stamps_balance >= parsed.goal:
             out["rewards_text"] = parsed.reward_name
-    elif program.kind == ProgramKind.MEMBERSHIP and member.membership_valid_until:
-        out["membership_valid_until"] = member.membership_valid_until.isoformat()
+    elif program.kind == ProgramKind.MEMBERSHIP:
+        out.update(_membership_variables(merchant, program, member))
     if isinstance(parsed, loyalty_rules.TiersRules):
         level = tiers.level_named(parsed, member.tier) if member.tier else None
         if level is not None and level.discount_percent:

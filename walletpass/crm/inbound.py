@@ -30,7 +30,7 @@ from walletpass.crm import schemas, signing
 from walletpass.crm.members import UNSET, MemberFields, merge_tags, require_member, upsert_member
 from walletpass.crm.models import InboundEvent, InboundSource
 from walletpass.db import utcnow
-from walletpass.loyalty import earning, ledger, purchases
+from walletpass.loyalty import earning, ledger, memberships, purchases
 from walletpass.loyalty.models import Program
 from walletpass.offers.models import Coupon, Offer
 from walletpass.offers.services import issue_coupon
@@ -432,6 +432,29 @@ def _points_adjust(context: _Context, data: dict[str, Any]) -> dict[str, Any]:
     return _change(change, member)
 
 
+def _membership_payment(context: _Context, data: dict[str, Any]) -> dict[str, Any]:
+    member = require_member(context.session, data["member"])
+    receipt_id = data.get("receipt_id")
+    change = memberships.renew_membership(
+        context.session,
+        context.settings,
+        member,
+        # The receipt's key is the till's and the API's: one payment renews once however
+        # it arrives; without a receipt, the event id keys it.
+        key=f"membership:{receipt_id}" if receipt_id else context.key("membership"),
+        actor=context.actor,
+        amount=Decimal(data["amount"]) if "amount" in data else None,
+        currency=data.get("currency"),
+        receipt_id=receipt_id,
+    )
+    until = member.membership_valid_until
+    return {
+        "member_id": member.id,
+        "membership_valid_until": until.isoformat() if until else None,
+        "replayed": change.replayed,
+    }
+
+
 def _member_tag(context: _Context, data: dict[str, Any]) -> dict[str, Any]:
     found = require_member(context.session, data["member"])
     member = ledger.lock_member(context.session, found.id)
@@ -515,4 +538,5 @@ HANDLERS: dict[str, Callable[[_Context, dict[str, Any]], dict[str, Any]]] = {
     "points.adjust": _points_adjust,
     "member.tag": _member_tag,
     "offer.assign": _offer_assign,
+    "membership.payment": _membership_payment,
 }

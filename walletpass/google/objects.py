@@ -175,7 +175,11 @@ def loyalty_object(
     modules = [
         _module("offer", str(variables.get("offer_title") or "Offer"), variables.get("offer_text")),
         _module("expiry", "Notice", variables.get("expiry_warning")),
-        _module("rewards", "Rewards", variables.get("rewards_text")),
+        _module(
+            "rewards",
+            "Member benefits" if kind == "membership" else "Rewards",
+            variables.get("rewards_text"),
+        ),
         _module("tier", "Tier benefits", variables.get("tier_discount")),
         _module(
             "membership",

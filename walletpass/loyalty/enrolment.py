@@ -13,7 +13,7 @@ from walletpass.db import utcnow
 from walletpass.events import emit
 from walletpass.loyalty import earning, expiry, rules, tiers
 from walletpass.loyalty.ledger import SYSTEM, Actor, post
-from walletpass.loyalty.models import Member, Program, ProgramKind
+from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.programs import program_rules
 from walletpass.passes import codes
 from walletpass.passes.models import Pass, PassStatus
@@ -89,8 +89,9 @@ def enroll(
     session.flush()
     pass_row = issue_member_pass(session, settings, program, member)
     parsed = program_rules(program)
-    if program.kind == ProgramKind.MEMBERSHIP:
-        assert isinstance(parsed, rules.MembershipRules)
+    if isinstance(parsed, rules.MembershipRules) and not parsed.paid:
+        # A free club card runs from joining. A paid one is pending, with no end date,
+        # until its payment is recorded (walletpass.loyalty.memberships).
         member.membership_valid_until = expiry.add_months(utcnow(), parsed.validity_months)
     if isinstance(parsed, rules.PointsRules | rules.StampsRules):
         bonus = earning.welcome_bonus(parsed)

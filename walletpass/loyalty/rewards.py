@@ -26,7 +26,7 @@ from walletpass.loyalty.models import (
     RewardKind,
     RewardRedemption,
 )
-from walletpass.loyalty.programs import program_rules
+from walletpass.loyalty.programs import membership_problem, membership_standing, program_rules
 from walletpass.passes.changes import mark_changed
 
 
@@ -111,6 +111,13 @@ def redeemable_among(
 def _reward_problem(
     program: Program, member: Member, reward: Reward | CatalogueReward, now: datetime
 ) -> errors.WalletpassError | None:
+    # The kind first: this runs for every reward on every till scan.
+    is_membership = program.kind == ProgramKind.MEMBERSHIP
+    standing = membership_standing(program, member, now) if is_membership else None
+    if standing is not None and not standing.in_force:
+        # A member's rewards are a benefit of a paid-up membership: none while it is
+        # pending or lapsed, and the till is told why.
+        return errors.MembershipInactive(membership_problem(standing))
     if not reward.active:
         return errors.RewardUnavailable(f"reward {reward.name!r} is not active")
     if reward.valid_from and now < reward.valid_from:

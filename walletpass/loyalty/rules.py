@@ -458,7 +458,13 @@ class StampsRules(_Rules):
 
 
 class MembershipRules(_Rules):
-    """A club card valid ``validity_months`` from joining or renewal; no balance."""
+    """A club card valid ``validity_months`` from joining (free) or from each recorded
+    payment (paid: pending until the first one); no balance.
+
+    ``benefits`` is what the card gives, shown on the join page, the card and the till;
+    ``reminder_days`` before the end the card says so (0: no reminder). Automatic renewal
+    applies to a free membership only: a paid one renews when a payment is recorded.
+    """
 
     kind: ClassVar[str] = "membership"
 
@@ -466,6 +472,8 @@ class MembershipRules(_Rules):
     price: PositiveMoney | None = Field(default=None, validate_default=True)
     validity_months: Months = 12
     renewal: Literal["manual", "auto"] = "manual"
+    benefits: str = Field(default="", max_length=500)
+    reminder_days: Annotated[int, _NoBool, Field(ge=0, le=90)] = 14
 
     @field_validator("price")
     @classmethod

@@ -16,7 +16,7 @@ from walletpass.jobs.queue import enqueue
 from walletpass.jobs.registry import JobContext, handler, periodic
 from walletpass.loyalty import earning, expiry, rules, tiers
 from walletpass.loyalty.ledger import SYSTEM, lock_member, post
-from walletpass.loyalty.memberships import renew_membership
+from walletpass.loyalty.memberships import auto_renew, schedule_notices
 from walletpass.loyalty.models import LedgerEntry, Member, Program
 from walletpass.loyalty.programs import merchant_now, program_rules
 from walletpass.loyalty.purchases import qualifying_spend
@@ -28,6 +28,9 @@ from walletpass.tenancy.models import Merchant
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = timedelta(hours=1)
+# A sweep queues the moments due before the next one and a little after, in case the
+# next one runs late; a moment queued twice is absorbed by the pending job's key.
+NOTICE_MARGIN = timedelta(minutes=15)
 
 
 def ledger_records(session: Session, member_id: int) -> list[expiry.LedgerRecord]:
@@ -182,32 +185,34 @@ def sweep_memberships(
     parsed: rules.MembershipRules,
     now: datetime,
 ) -> int:
-    """Lapsed club cards: a free card with automatic renewal is extended; any other card
-    goes to Wallet's expired section (its pass is marked expired) until it is renewed."""
-    lapsed = session.scalars(
+    """Club cards over time. A lapsed free card with automatic renewal is renewed. Any
+    other lapsed card stays in the wallet, saying it lapsed, until it is renewed (cards
+    once moved to Wallet's expired passes are brought back). And the ``membership.notice``
+    jobs of reminders and ends due before the next sweep are queued: a renewal queues its
+    own, this catches periods that began without one (a free card's enrolment, a card
+    renewed before the jobs existed)."""
+    horizon = now + SWEEP_INTERVAL + NOTICE_MARGIN
+    lapsed_or_ending = session.scalars(
         select(Member).where(
             Member.program_id == program.id,
             Member.membership_valid_until.is_not(None),
-            Member.membership_valid_until <= now,
+            Member.membership_valid_until < horizon + timedelta(days=parsed.reminder_days),
         )
     ).all()
     changed = 0
-    for member in lapsed:
+    for member in lapsed_or_ending:
         assert member.membership_valid_until is not None
+        if member.membership_valid_until > now:
+            schedule_notices(session, member, parsed, start=now, end=horizon)
+            continue
         if parsed.renewal == "auto" and not parsed.paid:
-            renew_membership(
-                session,
-                settings,
-                member,
-                actor=SYSTEM,
-                key=f"auto-renew:{member.id}:{member.membership_valid_until.isoformat()}",
-            )
+            auto_renew(session, settings, member)
             changed += 1
             continue
         for pass_row in session.scalars(
-            select(Pass).where(Pass.member_id == member.id, Pass.status == PassStatus.ACTIVE)
+            select(Pass).where(Pass.member_id == member.id, Pass.status == PassStatus.EXPIRED)
         ):
-            set_status(session, pass_row, PassStatus.EXPIRED, settings)
+            set_status(session, pass_row, PassStatus.ACTIVE, settings)
             changed += 1
     return changed
 

@@ -34,7 +34,8 @@ from walletpass.google import client as google_client
 from walletpass.google import savelink
 from walletpass.loyalty.enrolment import enroll, issue_member_pass, member_passes
 from walletpass.loyalty.models import Member, Program, ProgramKind
-from walletpass.loyalty.programs import today_for
+from walletpass.loyalty.programs import program_rules, today_for
+from walletpass.loyalty.rules import MembershipRules
 from walletpass.offers.models import Offer
 from walletpass.offers.services import issue_coupon
 from walletpass.passes.colours import DEFAULT_COLOURS
@@ -171,7 +172,9 @@ def join(slug: str) -> Any:
             return limited
     with runtime.transaction() as session:
         program = _active_program(session, slug)
-        brand = _brand(program, _merchant(session, program.merchant_id))
+        merchant = _merchant(session, program.merchant_id)
+        brand = _brand(program, merchant)
+        membership = _membership_terms(program, merchant)
         if request.method == "GET":
             form = JoinForm(
                 referral_code=clean_token(request.args.get("ref")).upper(),
@@ -191,8 +194,28 @@ def join(slug: str) -> Any:
             "phone's wallet app, or ask us at the counter to send it to you again.",
             brand=brand,
         )
-    html = render_template("public/join.html", brand=brand, program=program, form=form)
+    html = render_template(
+        "public/join.html", brand=brand, program=program, form=form, membership=membership
+    )
     return make_response(html, value)
+
+
+@dataclass(frozen=True)
+class MembershipTerms:
+    """What the join page says a membership costs and gives."""
+
+    paid: bool
+    price: str
+    months: int
+    benefits: str
+
+
+def _membership_terms(program: Program, merchant: Merchant) -> MembershipTerms | None:
+    parsed = program_rules(program)
+    if not isinstance(parsed, MembershipRules):
+        return None
+    price = f"{merchant.currency} {parsed.price:,.2f}" if parsed.price is not None else ""
+    return MembershipTerms(parsed.paid, price, parsed.validity_months, parsed.benefits)
 
 
 def _enroll_from_form(
@@ -482,7 +505,8 @@ def _card_rows(v: dict[str, Any]) -> list[tuple[str, str]]:
     if v.get("coupon_title") and validity:
         rows.append(("Valid", validity))
     if v.get("rewards_text"):
-        rows.append(("Ready to redeem", v["rewards_text"]))
+        is_membership = v.get("program_kind") == ProgramKind.MEMBERSHIP
+        rows.append(("Member benefits" if is_membership else "Ready to redeem", v["rewards_text"]))
     return rows
 
 

@@ -20,13 +20,15 @@ from sqlalchemy.orm import Session
 from walletpass import errors
 from walletpass.config import Settings
 from walletpass.db import utcnow
-from walletpass.loyalty import earning, rules, tiers
+from walletpass.loyalty import earning, memberships, rules, tiers
 from walletpass.loyalty.ledger import Actor
 from walletpass.loyalty.models import Member, Program, ProgramKind
-from walletpass.loyalty.programs import program_rules
+from walletpass.loyalty.programs import membership_standing, program_rules
 from walletpass.offers.models import Coupon, Offer
 from walletpass.offers.services import coupon_problem
+from walletpass.passes.models import PassStatus
 from walletpass.scan import services as scan_services
+from walletpass.tenancy.models import Merchant
 
 Money = Decimal
 
@@ -78,6 +80,22 @@ class ScanIn(Strict):
     )
 
 
+class MembershipOut(BaseModel):
+    """A membership card's standing: what the till checks before giving member benefits."""
+
+    status: Literal["pending", "active", "lapsed"] = Field(
+        description="pending: a paid membership never paid (no benefits until its payment "
+        "is recorded); active; lapsed: past valid_until, renewed by a payment from then."
+    )
+    valid_until: datetime | None
+    ends_soon: bool = Field(description="Active, within the program's reminder_days of its end.")
+    paid: bool
+    price: Decimal | None = Field(description="What a payment must be, for a paid membership.")
+    currency: str
+    validity_months: int
+    benefits: str
+
+
 class MemberOut(BaseModel):
     id: int
     name: str
@@ -89,6 +107,7 @@ class MemberOut(BaseModel):
     stamps: int | None
     stamps_goal: int | None = None
     membership_valid_until: datetime | None = None
+    membership: MembershipOut | None = None
 
 
 class CouponOut(BaseModel):
@@ -138,6 +157,24 @@ class ScanOut(BaseModel):
     rolled_over_to_coupon: int | None = None
     replayed: bool = False
     redeemable: Redeemable
+
+
+class MembershipPaymentIn(Strict):
+    """The till page's payment of a membership card it looked up."""
+
+    code: str = Field(min_length=1, max_length=200, description="The card's scanned code.")
+    amount: Money | None = Field(None, ge=0, max_digits=12, decimal_places=2)
+    receipt_id: str = Field(
+        min_length=1,
+        max_length=128,
+        description="Made once per payment: a retried payment with the same id renews once.",
+    )
+
+
+class MembershipPaymentOut(BaseModel):
+    member_id: int
+    membership: MembershipOut
+    replayed: bool
 
 
 class UndoOut(BaseModel):
@@ -206,6 +243,33 @@ def undo(session: Session, settings: Settings, scan_id: int, actor: Actor) -> Un
     return UndoOut(scan_id=scan.id, undone_at=scan.undone_at, balance=balance_of(member, program))
 
 
+def pay_membership(
+    session: Session, settings: Settings, pay_in: MembershipPaymentIn, actor: Actor
+) -> MembershipPaymentOut:
+    """Record a membership's payment taken at the counter, for the card scanned: keyed
+    on the receipt id as the API's ``membership_payment`` transaction is, so the same
+    receipt renews once whichever way it is sent."""
+    pass_row = scan_services.resolve(session, pay_in.code)
+    if pass_row.status == PassStatus.VOIDED:
+        raise errors.PassInactive("this card was withdrawn")
+    member = session.get(Member, pass_row.member_id) if pass_row.member_id else None
+    program = session.get(Program, member.program_id) if member else None
+    if member is None or program is None or program.kind != ProgramKind.MEMBERSHIP:
+        raise errors.ActionNotAllowed("a payment is recorded on a membership card")
+    change = memberships.renew_membership(
+        session,
+        settings,
+        member,
+        key=f"membership:{pay_in.receipt_id}",
+        actor=actor,
+        amount=pay_in.amount,
+        receipt_id=pay_in.receipt_id,
+    )
+    shown = membership_out(session, member, program)
+    assert shown is not None
+    return MembershipPaymentOut(member_id=member.id, membership=shown, replayed=change.replayed)
+
+
 def member_out(session: Session, member: Member, program: Program) -> MemberOut:
     parsed = program_rules(program)
     discount = None
@@ -225,6 +289,27 @@ def member_out(session: Session, member: Member, program: Program) -> MemberOut:
         stamps=member.stamps_balance if is_stamps else None,
         stamps_goal=parsed.goal if isinstance(parsed, rules.StampsRules) else None,
         membership_valid_until=member.membership_valid_until,
+        membership=membership_out(session, member, program)
+        if program.kind == ProgramKind.MEMBERSHIP
+        else None,
+    )
+
+
+def membership_out(session: Session, member: Member, program: Program) -> MembershipOut | None:
+    standing = membership_standing(program, member)
+    if standing is None:
+        return None
+    merchant = session.get(Merchant, member.merchant_id)
+    assert merchant is not None
+    return MembershipOut(
+        status=standing.state.value,
+        valid_until=standing.valid_until,
+        ends_soon=standing.ends_soon,
+        paid=standing.paid,
+        price=standing.price,
+        currency=merchant.currency,
+        validity_months=standing.validity_months,
+        benefits=standing.benefits,
     )
 
 

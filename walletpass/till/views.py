@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
@@ -23,7 +23,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
@@ -32,7 +32,15 @@ from walletpass.loyalty.ledger import Actor
 from walletpass.offers.models import Coupon
 from walletpass.passes.models import Pass
 from walletpass.scan import services as scan_services
-from walletpass.scan.requests import ScanIn, record_refused, scan_out, scan_request, undo
+from walletpass.scan.requests import (
+    MembershipPaymentIn,
+    ScanIn,
+    pay_membership,
+    record_refused,
+    scan_out,
+    scan_request,
+    undo,
+)
 from walletpass.tenancy.models import Merchant, Store, User
 from walletpass.web import auth
 from walletpass.web.context import current_runtime
@@ -46,6 +54,7 @@ bp = Blueprint(
     static_url_path="/static/till",
 )
 bp.before_request(auth.check_csrf)
+_Body = TypeVar("_Body", bound=BaseModel)
 
 
 def _is_api() -> bool:
@@ -129,6 +138,16 @@ def _api_user(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def _validated(model: type[_Body], body: dict[str, Any]) -> _Body | Response:
+    """The request body as ``model``, or the JSON error naming its first bad field."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        return _json_error("validation-error", f"{field}: {first['msg']}", 422)
+
+
 def _actor(user: User) -> Actor:
     return Actor("staff", str(user.id), user.store_id)
 
@@ -143,12 +162,9 @@ def api_scan(user: User) -> Response:
     # The store is the signed-in user's, never the page's to choose.
     body.pop("store", None)
     coupon_id = body.pop("coupon_id", None)
-    try:
-        scan_in = ScanIn.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        return _json_error("validation-error", f"{field}: {first['msg']}", 422)
+    scan_in = _validated(ScanIn, body)
+    if isinstance(scan_in, Response):
+        return scan_in
     runtime = current_runtime()
     try:
         with runtime.transaction(user.merchant_id) as db:
@@ -162,6 +178,26 @@ def api_scan(user: User) -> Response:
             payload = scan_out(db, outcome).model_dump(mode="json")
     except errors.WalletpassError as exc:
         _record_failure(user, scan_in, exc)
+        return _json_error(exc.code, exc.detail, exc.status)
+    return jsonify(payload)
+
+
+@bp.post("/api/membership-payment")
+@_api_user
+def api_membership_payment(user: User) -> Response:
+    """A membership paid at the counter: activates a pending card or renews it."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _json_error("bad-request", "Send a JSON object.", 400)
+    pay_in = _validated(MembershipPaymentIn, body)
+    if isinstance(pay_in, Response):
+        return pay_in
+    runtime = current_runtime()
+    try:
+        with runtime.transaction(user.merchant_id) as db:
+            out = pay_membership(db, runtime.settings, pay_in, _actor(user))
+            payload = out.model_dump(mode="json")
+    except errors.WalletpassError as exc:
         return _json_error(exc.code, exc.detail, exc.status)
     return jsonify(payload)
 

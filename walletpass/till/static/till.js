@@ -9,11 +9,14 @@
   var csrf = root.dataset.csrf;
   var scanUrl = root.dataset.scanUrl;
   var undoUrl = root.dataset.undoUrl;
+  var payUrl = root.dataset.payUrl;
+  var currency = root.dataset.currency;
   var UNDO_WINDOW_MS = 5 * 60 * 1000;
 
   var current = null;      // the last ScanOut shown
   var currentCode = '';    // the code it was looked up with
   var pendingReceipt = null;
+  var pendingPayment = null;  // the receipt id of a membership payment not yet confirmed
   var undoTimer = null;
   var busy = false;
 
@@ -98,9 +101,11 @@
       $('who-name').textContent = m.name || 'Member';
       var sub = [];
       if (m.tier) sub.push(m.tier + (m.tier_discount_percent ? ' (' + Number(m.tier_discount_percent) + '% off)' : ''));
-      if (m.membership_valid_until) sub.push('valid until ' + m.membership_valid_until.slice(0, 10));
+      if (m.membership_valid_until && !m.membership) sub.push('valid until ' + m.membership_valid_until.slice(0, 10));
       $('who-sub').textContent = sub.join(' · ') || 'Member';
+      renderMembership(m.membership);
     } else if (out.coupon) {
+      renderMembership(null);
       var c = out.coupon;
       $('who-name').textContent = c.title;
       $('who-sub').textContent = (c.usable_now ? c.uses_left + ' use(s) left' : 'Not usable now (' + c.status + ')') +
@@ -114,11 +119,36 @@
     show($('stamp-btn'), isMember && kind === 'stamps');
     show($('coupon-btn'), !isMember && out.coupon && out.coupon.usable_now);
     fillList('rewards', out.redeemable.rewards, function (r) {
-      return [r.name + ' (' + r.cost + ' pts)', function () { redeemReward(r); }];
+      // A stamp card's reward costs stamps (its goal's) or nothing (one on the way).
+      var unit = kind === 'stamps' ? ' stamps' : ' pts';
+      return [r.name + (r.cost ? ' (' + r.cost + unit + ')' : ''), function () { redeemReward(r); }];
     });
     fillList('coupons', isMember ? out.redeemable.coupons : [], function (c) {
       return [c.title, function () { redeemMemberCoupon(c); }];
     });
+  }
+
+  // A membership card: whether it gives its benefits now, and the payment button. A
+  // pending or lapsed card gets no benefits (the server refuses its rewards too).
+  function renderMembership(ms) {
+    show($('membership-box'), !!ms);
+    if (!ms) return;
+    var price = ms.paid ? currency + ' ' + Number(ms.price).toFixed(2) : '';
+    var until = ms.valid_until ? ms.valid_until.slice(0, 10) : '';
+    var state = $('membership-state');
+    state.className = ms.status === 'active' ? '' : 'inactive';
+    state.textContent = {
+      pending: 'Membership unpaid: no member benefits until it is paid (' + price + ').',
+      lapsed: 'Membership lapsed on ' + until + ': no member benefits until it is renewed.',
+      active: 'Membership valid until ' + until + (ms.ends_soon ? ' (ends soon)' : '') + '.'
+    }[ms.status];
+    $('membership-benefits').textContent = ms.benefits ? 'Benefits: ' + ms.benefits : '';
+    var pay = $('pay-btn');
+    pay.textContent = ms.paid ? 'Record payment of ' + price : 'Renew membership';
+    pay.dataset.amount = ms.paid ? Number(ms.price).toFixed(2) : '';
+    // Renewing an active card early is allowed (it extends from its end), but only
+    // offered once the card says it ends soon.
+    show(pay, ms.status !== 'active' || ms.ends_soon);
   }
 
   function fillList(id, items, describe) {
@@ -154,6 +184,7 @@
     if (!code) return;
     currentCode = code;
     pendingReceipt = null;
+    pendingPayment = null;
     return run({ code: code, action: 'lookup' }, function () { return ''; }).then(function (out) {
       if (out) {
         status('', false);
@@ -192,6 +223,30 @@
   $('stamp-btn').addEventListener('click', function () {
     run({ code: currentCode, action: 'stamp', receipt_id: newId('stamp-') }, function (out) {
       return 'Stamp added. Now ' + balanceText(out).join(' ') + '.';
+    });
+  });
+
+  $('pay-btn').addEventListener('click', function () {
+    if (busy) return;
+    var amount = $('pay-btn').dataset.amount;
+    // Kept until the server confirms: a retry after a lost answer renews once.
+    var receipt = pendingPayment || (pendingPayment = newId('pay-'));
+    var body = { code: currentCode, receipt_id: receipt };
+    if (amount) body.amount = amount;
+    busy = true;
+    setButtons(true);
+    post(payUrl, body).then(function (res) {
+      if (!res.ok) { status(res.data.detail || ('Error ' + res.status), true); return; }
+      pendingPayment = null;
+      var until = res.data.membership.valid_until.slice(0, 10);
+      status((amount ? 'Payment of ' + currency + ' ' + amount + ' recorded' : 'Renewed') +
+        (res.data.replayed ? ' (already recorded)' : '') + ': valid until ' + until + '.', false);
+      lookupQuietly();
+    }).catch(function () {
+      status('No connection. Try again: it will not be counted twice.', true);
+    }).finally(function () {
+      busy = false;
+      setButtons(false);
     });
   });
 
