@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from walletpass import errors
 from walletpass.config import Settings
 from walletpass.db import utcnow
+from walletpass.driversql import DriverStatement
 from walletpass.events import emit
 from walletpass.loyalty import earning
 from walletpass.loyalty.models import LedgerEntry, Member
@@ -161,7 +162,7 @@ _MOVE_AFTER_ENTRY_SQL = (
     f"RETURNING entry.id AS entry_id, {_BALANCES_RETURNED}"
 )
 # PostgreSQL: both in one round trip.
-_POST_PG = (
+_POST_PG = DriverStatement(
     text(f"{_WITH_ENTRY_SQL} {_MOVE_AFTER_ENTRY_SQL}")
     .bindparams(*_ENTRY_TYPES, _MONEY)
     .columns(*_POST_COLUMNS)
@@ -190,7 +191,7 @@ _BUMP = bump_statement(
     & (_PASSES.c.status == PassStatus.ACTIVE.value)
     & exists(select(_ENTRY_CTE.c.id))
 )
-_POST_AND_BUMP_PG = (
+_POST_AND_BUMP_PG = DriverStatement(
     select(*_MOVED_CTE.c, *_BUMP.bumped.c)
     .select_from(_MOVED_CTE.outerjoin(_BUMP.bumped, true()))
     # In this order: each one's SQL names the ones before it.
@@ -289,16 +290,17 @@ def post_once(
         row: Row[Any] | None
         if refresh_passes is not None:
             params = values | balances | PassBump.params(now)
-            rows = conn.execute(_POST_AND_BUMP_PG, params).all()
+            rows = _POST_AND_BUMP_PG.rows(conn, params)
             if not rows:
                 return None
             row = rows[0]
             bumped = [r for r in rows if r.id is not None]
             mark_changed(session, refresh_passes, bumped=bumped)
         else:
-            row = conn.execute(_POST_PG, values | balances).one_or_none()
-            if row is None:
+            found = _POST_PG.rows(conn, values | balances)
+            if not found:
                 return None
+            row = found[0]
         entry_id = row.entry_id
     else:
         entry_id = conn.execute(_INSERT_ENTRY, values).scalar()
