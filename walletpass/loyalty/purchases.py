@@ -60,6 +60,15 @@ def record_purchase(
         raise errors.ActionNotAllowed(f"a {program.kind} program has no balance to earn into")
     if amount < 0:
         raise errors.ValidationFailed("amount must not be negative")
+    merchant = session.get(Merchant, member.merchant_id)
+    assert merchant is not None
+    if currency is not None and currency.upper() != merchant.currency:
+        # Points and lifetime spend are counted in the shop's currency: 12 USD is not 12 EUR,
+        # and the shop would not want a till's wrong setting to be counted as if it were.
+        raise errors.ValidationFailed(
+            f"this shop counts purchases in {merchant.currency}, not {currency}",
+            errors=[{"field": "body.currency", "message": f"must be {merchant.currency}"}],
+        )
     parsed = program_rules(program)
     at = at or utcnow()
     change = Change(tier_before=member.tier)
@@ -70,8 +79,6 @@ def record_purchase(
         paid = _pay_with_points(
             session, member, parsed, amount, redeem_points, receipt_id, actor, change
         )
-    merchant = session.get(Merchant, member.merchant_id)
-    assert merchant is not None
     stamps_before = member.stamps_balance
     earned: dict[str, Any]
     if isinstance(parsed, rules.StampsRules):
