@@ -30,6 +30,22 @@ PLATFORMS = ("apple", "google")
 EVENT_KINDS = ("installed", "removed")
 # A visit is a scan that recorded a purchase; on a stamp card the stamp is the purchase.
 VISIT_ACTIONS = ("purchase", "stamp")
+# Reading a card to see its balance changes nothing: the till page looks every card up
+# before it acts on it, so counting look-ups would count most customers twice.
+LOOKUP_ACTION = "lookup"
+
+
+def counted_scans() -> tuple[ColumnElement[bool], ...]:
+    """What "Scans" counts, wherever the merchant is shown a number of scans (the
+    dashboard's KPI and chart, ``GET /api/v1/stats``): a till action that happened and
+    stands. A look-up, a refused scan (logged with result ``error``) and a scan undone as
+    a mistake are not scans; a purchase, a stamp, a reward or coupon redemption and a
+    refund are."""
+    return (
+        Scan.result == "ok",
+        Scan.action != LOOKUP_ACTION,
+        Scan.undone_at.is_(None),
+    )
 
 
 @dataclass(frozen=True)
@@ -93,10 +109,10 @@ def pass_events_per_day(session: Session, period: Period) -> DailySeries:
 
 
 def scans_per_day(session: Session, period: Period) -> DailySeries:
-    """Successful scans per day (any action), as series ``scans``."""
+    """Scans per local day (:func:`counted_scans`), as series ``scans``."""
     rows = session.scalars(
         select(Scan.created_at).where(
-            Scan.result == "ok", Scan.created_at >= period.start, Scan.created_at < period.end
+            *counted_scans(), Scan.created_at >= period.start, Scan.created_at < period.end
         )
     ).all()
     return _bucket(period, [("scans", at) for at in rows], ["scans"])
@@ -110,8 +126,7 @@ def active_passes(session: Session) -> int:
 
 def _visits(period: Period) -> tuple[ColumnElement[bool], ...]:
     return (
-        Scan.result == "ok",
-        Scan.undone_at.is_(None),
+        *counted_scans(),
         Scan.member_id.is_not(None),
         Scan.action.in_(VISIT_ACTIONS),
         Scan.created_at >= period.start,
@@ -144,8 +159,7 @@ def average_spend(session: Session, period: Period) -> Decimal | None:
     """Mean amount of the period's purchases (those that carry an amount), to the cent."""
     total, count = session.execute(
         select(func.sum(Scan.amount), func.count(Scan.amount)).where(
-            Scan.result == "ok",
-            Scan.undone_at.is_(None),
+            *counted_scans(),
             Scan.action == "purchase",
             Scan.amount.is_not(None),
             Scan.created_at >= period.start,

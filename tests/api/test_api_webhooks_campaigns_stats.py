@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from api_helpers import POINTS, STAMPS, make_shop, new_member, new_program
 from sqlalchemy import select
 
+from walletpass import analytics
 from walletpass.crm import outbound
 from walletpass.crm.models import WebhookDelivery, WebhookEndpoint
 from walletpass.db import utcnow
 from walletpass.jobs.models import Job
 from walletpass.passes.models import Pass, PassEvent
+from walletpass.scan.models import Scan
 from walletpass.security import unseal
 
 
@@ -210,3 +213,33 @@ def test_registering_a_private_address_is_a_422_and_saves_nothing(client, runtim
     assert "not a public address" in r.json["detail"]
     with runtime.transaction() as s:
         assert s.scalars(select(WebhookEndpoint.url)).all() == ["https://crm.example.com/hook"]
+
+
+def test_scans_count_what_the_till_did_not_lookups_refusals_or_undone_scans(client, runtime):  # type: ignore[no-untyped-def]
+    # One customer at the till: the card is looked up, a purchase recorded, a second one
+    # recorded by mistake and undone, a reward refused (too few points), the card looked
+    # up again. The shop served one purchase: one scan, on the API and the dashboard alike.
+    shop = make_shop(runtime, client)
+    program = new_program(shop, "points", POINTS)
+    member = new_member(shop, program["id"])
+    with runtime.transaction(shop.merchant_id) as s:
+        code = s.scalars(select(Pass.barcode).where(Pass.member_id == member["id"])).one()
+    scan = shop.till.post
+    scan("/scans", {"code": code, "action": "lookup"}, expect=200)
+    scan("/scans", {"code": code, "action": "purchase", "amount": "12", "receipt_id": "r1"}, 200)
+    wrong = scan(
+        "/scans", {"code": code, "action": "purchase", "amount": "99", "receipt_id": "r2"}, 200
+    )
+    scan(f"/scans/{wrong['scan_id']}/undo", expect=200)
+    scan("/scans", {"code": code, "action": "redeem_reward", "reward_id": 999_999}, expect=404)
+    scan("/scans", {"code": code, "action": "lookup"}, expect=200)
+    with runtime.transaction(shop.merchant_id) as s:
+        logged = s.scalars(select(Scan.action).order_by(Scan.id)).all()
+    assert len(logged) == 5  # every scan is still logged for the staff's reports
+
+    stats = shop.read.get("/stats", days=7)
+    assert stats["scans_total"] == 1
+    assert sum(d["count"] for d in stats["scans_per_day"]) == 1
+    with runtime.transaction(shop.merchant_id) as s:
+        period = analytics.Period.ending(utcnow(), 7, ZoneInfo("UTC"))
+        assert analytics.dashboard(s, period).scans.total("scans") == 1

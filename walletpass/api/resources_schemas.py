@@ -720,7 +720,10 @@ class StatsOut(BaseModel):
     active_passes: int
     installs: PerPlatform
     removals: PerPlatform
-    scans_total: int
+    scans_total: int = Field(
+        description="Till actions that stand: purchases, stamps, redemptions and refunds; "
+        "look-ups, refused and undone scans are not counted."
+    )
     scans_per_day: list[DayCount] = Field(description="Merchant-local days, oldest first.")
     repeat_visit_rate: float | None = Field(
         description="Members with 2+ visits over members with 1+, in the period."
