@@ -23,6 +23,7 @@ from walletpass.api.resources_schemas import (
     StorePage,
     StorePatch,
 )
+from walletpass.cards.locations import located_as, store_changed
 from walletpass.config import Settings
 from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rules import RulesError, validate_rules
@@ -283,6 +284,7 @@ def create_store(ctx: Context) -> StoreOut:
             ctx.session.flush()
     except IntegrityError:
         raise errors.Conflict(f"a store with code {body.code!r} exists") from None
+    store_changed(ctx.session, ctx.settings, store.merchant_id, None, located_as(store))
     return StoreOut.model_validate(store, from_attributes=True)
 
 
@@ -306,6 +308,7 @@ def get_store_op(ctx: Context) -> StoreOut:
 def update_store(ctx: Context) -> StoreOut:
     """Change a store (admin). A field left out is unchanged; a null clears it."""
     store = get_store(ctx.session, ctx.path["store_id"])
+    before = located_as(store)
     for name, value in ctx.body.model_dump(exclude_unset=True).items():
         if value is not None or name != "name":
             setattr(store, name, value)
@@ -316,6 +319,7 @@ def update_store(ctx: Context) -> StoreOut:
         field="body.latitude",
     )
     ctx.session.flush()
+    store_changed(ctx.session, ctx.settings, store.merchant_id, before, located_as(store))
     return StoreOut.model_validate(store, from_attributes=True)
 
 
@@ -329,5 +333,8 @@ def update_store(ctx: Context) -> StoreOut:
 )
 def delete_store(ctx: Context) -> None:
     """Delete a store (admin); its history keeps working without it."""
-    store_rules.delete_store(ctx.session, get_store(ctx.session, ctx.path["store_id"]))
+    store = get_store(ctx.session, ctx.path["store_id"])
+    before = located_as(store)
+    store_rules.delete_store(ctx.session, store)
+    store_changed(ctx.session, ctx.settings, store.merchant_id, before, None)
     return None

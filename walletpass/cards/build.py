@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from walletpass.cards.locations import store_locations
 from walletpass.cards.variables import pass_variables
 from walletpass.config import Settings
 from walletpass.loyalty.models import Program
@@ -20,6 +21,7 @@ def build_bundle(session: Session, settings: Settings, pass_row: Pass) -> servic
         pass_row,
         pass_variables(session, pass_row, settings),
         design_images=_design_images(session, pass_row),
+        locations=store_locations(session, pass_row.merchant_id),
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,6 +137,7 @@ def build_bundle(
     pass_row: Pass,
     variables: Mapping[str, Any],
     design_images: Mapping[str, str] | None = None,
+    locations: Sequence[Mapping[str, Any]] = (),
 ) -> Bundle:
     """The .pkpass of the pass's current version, changing nothing: it only reads, so a
     fetch can build it without holding a write transaction (on SQLite, the database's one
@@ -148,6 +149,7 @@ def build_bundle(
     :param design_images: the merchant's uploaded images by file name (a program's
         ``design["images"]``, paths under the instance home), put in place of the
         template's own.
+    :param locations: the pass.json ``locations`` (the merchant's stores with coordinates).
     """
     template = templates.load_template(
         templates.template_dir(settings.templates_dir, pass_row.template)
@@ -161,6 +163,7 @@ def build_bundle(
             variables,
             voided=bool(variables.get("voided", pass_row.status == PassStatus.VOIDED)),
             expiration_date=_expiration(variables),
+            locations=locations,
         )
     )
     # The kept signature is for the pass.json it signed, whatever the version says: what

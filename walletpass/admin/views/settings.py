@@ -10,8 +10,17 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.admin import forms
-from walletpass.admin.views.common import bp, field_errors, merchant_tz, runtime, tx, user
+from walletpass.admin.views.common import (
+    bp,
+    field_errors,
+    merchant_tz,
+    runtime,
+    settings,
+    tx,
+    user,
+)
 from walletpass.apple.models import AppleLog
+from walletpass.cards.locations import located_as, store_changed
 from walletpass.passes.models import Pass
 from walletpass.tenancy import stores as store_rules
 from walletpass.tenancy.apikeys import create_api_key
@@ -89,10 +98,12 @@ def store_save(store_id: int | None = None) -> Any:
         if errs:
             session.rollback()
             return _render_stores(session, dict(request.form), errs, editing, status=422)
+        before = located_as(editing)
         store = editing or Store(merchant_id=user().merchant_id)
         for key, value in values.items():
             setattr(store, key, value)
         session.add(store)
+        store_changed(session, settings(), store.merchant_id, before, located_as(store))
     flash(f"Store {values['code']} saved.", "ok")
     return redirect(url_for("admin.stores"))
 
@@ -101,13 +112,14 @@ def store_save(store_id: int | None = None) -> Any:
 def store_delete(store_id: int) -> Any:
     with tx() as session:
         store = _store(session, store_id)
-        code = store.code
+        code, before = store.code, located_as(store)
         try:
             store_rules.delete_store(session, store)
         except errors.Conflict as exc:
             session.rollback()
             flash(f"{exc.detail} (on the API keys page).", "error")
             return redirect(url_for("admin.stores"))
+        store_changed(session, settings(), store.merchant_id, before, None)
     flash(f"Store {code} deleted.", "ok")
     return redirect(url_for("admin.stores"))
 
