@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from walletpass.config import Settings
 from walletpass.loyalty.models import Member, Program
+from walletpass.loyalty.rewards import sync_card_rewards
 from walletpass.offers.models import Coupon, Offer
 from walletpass.passes import codes
 from walletpass.passes.models import Pass
@@ -55,6 +56,8 @@ def program(session: Session, merchant_row: Merchant, kind: str = "points", **kw
     )
     session.add(row)
     session.flush()
+    # As the admin, the API and the demo save a program: a stamp card's rewards are rows.
+    sync_card_rewards(session, row)
     return row
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -38,3 +39,44 @@ def test_migrations_match_the_models(empty_database):
         assert compare_metadata(ctx, Base.metadata) == []
         # The SQLite change counter starts at 0.
         assert conn.execute(text("SELECT value FROM change_counter")).scalar_one() == 0
+
+
+def test_existing_stamp_cards_get_their_rewards_as_catalogue_rows(empty_database):
+    """0005: a stamp program made before it gets its goal and intermediate rewards as rows
+    the till can redeem; a points program gets none."""
+    upgrade(empty_database, "0004")
+    rules = json.dumps(
+        {
+            "goal": 10,
+            "reward_name": "Free coffee",
+            "intermediate_rewards": [{"at": 5, "name": "Free cookie"}],
+        }
+    )
+    with empty_database.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO merchants (id, slug, name, timezone, currency, language, created_at)"
+                " VALUES (1, 'm', 'M', 'UTC', 'EUR', 'en', CURRENT_TIMESTAMP)"
+            )
+        )
+        for pid, kind, body in ((1, "stamps", rules), (2, "points", '{"amount_per_point": "1"}')):
+            conn.execute(
+                text(
+                    "INSERT INTO programs (id, merchant_id, slug, name, kind, template, rules,"
+                    " design, active, google_class_version, created_at) VALUES (:id, 1, :slug,"
+                    " 'P', :kind, 'stamp_card', :rules, '{}', true, 0, CURRENT_TIMESTAMP)"
+                ),
+                {"id": pid, "slug": f"p{pid}", "kind": kind, "rules": body},
+            )
+    upgrade(empty_database)
+    with empty_database.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT program_id, name, cost_points, card_stamps, active FROM rewards"
+                " ORDER BY card_stamps"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (1, "Free cookie", 0, 5, True),
+        (1, "Free coffee", 10, 10, True),
+    ]

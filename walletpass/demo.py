@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from walletpass.db import utcnow
 from walletpass.loyalty.models import Member, Program
+from walletpass.loyalty.rewards import sync_card_rewards
 from walletpass.offers.models import Coupon, Offer
 from walletpass.passes import codes
 from walletpass.passes.models import Pass
@@ -192,6 +193,7 @@ def _create_programs(session, runtime: Runtime, merchant: Merchant) -> None:  # 
         )
         session.add(program)
         session.flush()
+        sync_card_rewards(session, program)
         if spec["member"]:
             member = Member(
                 merchant_id=merchant.id,

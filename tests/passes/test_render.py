@@ -116,7 +116,7 @@ def test_numeric_barcode_message_becomes_a_string():
         ("stamp_card", "offer_text", "offer"),
         ("stamp_card", "rewards_text", "reward"),
         ("stamp_card", "expiry_warning", "expiry"),
-        ("stamp_card", "stamps", "stamps"),
+        ("stamp_card", "stamps_text", "stamps"),
         ("points_tiers", "next_tier_text", "next_tier"),
         ("points_tiers", "tier", "tier"),
         ("points_tiers", "points", "points"),

@@ -38,6 +38,7 @@ CHANGING = {
     "points",
     "stamps",
     "stamps_left",
+    "stamps_text",
     "tier",
     "tier_discount",
     "next_tier_text",

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from walletpass.loyalty.models import Member, Reward
 from walletpass.scan.models import Scan
-from walletpass.tenancy.models import User
+from walletpass.tenancy.models import Merchant, User
 from walletpass.tenancy.users import create_user
 
 PASSWORD = "correct horse battery"
@@ -242,3 +242,26 @@ def test_partial_refunds_keep_their_refund_ids_as_in_the_api(staff, shop):
     undo = staff(f"/till/api/scans/{second.json['scan_id']}/undo")
     assert undo.json["undone_at"].endswith("+00:00"), undo.json
     assert undo.json["balance"]["points"] == 15
+
+
+def test_a_full_stamp_card_is_redeemed_at_the_till_page(staff, runtime, settings, shop):  # type: ignore[no-untyped-def]
+    with runtime.transaction() as s:
+        program = factories.program(
+            s,
+            s.get(Merchant, s.get(Member, shop["member_id"]).merchant_id),
+            "stamps",
+            rules={"goal": 3, "reward_name": "Free sandwich"},
+        )
+        code = factories.member_pass(s, settings, factories.member(s, program)).barcode
+    r = staff("/till/api/scan", {"code": code, "action": "stamp", "stamps": 4})
+    assert r.status_code == 200, r.json
+    assert r.json["rewards_reached"] == ["Free sandwich"]
+    [sandwich] = r.json["redeemable"]["rewards"]
+    assert (sandwich["name"], sandwich["cost"]) == ("Free sandwich", 3)
+    r = staff(
+        "/till/api/scan",
+        {"code": code, "action": "redeem_reward", "reward_id": sandwich["id"], "receipt_id": "x"},
+    )
+    assert r.status_code == 200, r.json
+    assert r.json["balance"]["stamps"] == 1  # the fourth stamp starts the next card
+    assert r.json["redeemable"]["rewards"] == []

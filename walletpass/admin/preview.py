@@ -197,7 +197,11 @@ def _google_rows(variables: Mapping[str, Any]) -> list[PreviewField]:
         rows.append(PreviewField("Discount", str(variables.get("coupon_discount", ""))))
     elif kind == "stamps":
         rows.append(
-            PreviewField("Stamps", f"{variables.get('stamps')}/{variables.get('stamps_goal')}")
+            PreviewField(
+                "Stamps",
+                str(variables.get("stamps_text") or "")
+                or f"{variables.get('stamps')}/{variables.get('stamps_goal')}",
+            )
         )
     elif kind == "membership":
         rows.append(PreviewField("Valid until", _value(variables.get("membership_valid_until"))))

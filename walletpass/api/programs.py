@@ -26,6 +26,7 @@ from walletpass.api.resources_schemas import (
 from walletpass.cards.locations import located_as, store_changed
 from walletpass.config import Settings
 from walletpass.loyalty.models import Member, Program
+from walletpass.loyalty.rewards import sync_card_rewards
 from walletpass.loyalty.rules import RulesError, validate_rules
 from walletpass.passes import templates
 from walletpass.passes.changes import mark_changed
@@ -153,6 +154,7 @@ def create_program(ctx: Context) -> ProgramOut:
             ctx.session.flush()
     except IntegrityError:
         raise errors.Conflict(f"the slug {body.slug!r} is taken") from None
+    sync_card_rewards(ctx.session, program)
     return program_out(ctx.settings, program)
 
 
@@ -185,6 +187,7 @@ def update_program(ctx: Context) -> ProgramOut:
         rules = checked_rules(program.kind, body.rules)
         shown_changed |= rules != program.rules
         program.rules = rules
+        sync_card_rewards(ctx.session, program)
     if body.design is not None:
         # The API's design is the colours and texts; the images uploaded in the admin
         # (design["images"], not in the schema) stay with the program.

@@ -80,6 +80,7 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
         "stamps": None,
         "stamps_goal": None,
         "stamps_left": None,
+        "stamps_text": "",
         "tier": "",
         "tier_discount": "",
         "next_tier_text": "",
@@ -148,6 +149,15 @@ def _shown_status(
     return status
 
 
+def stamps_text(stamps: int, goal: int) -> str:
+    """The stamp count as the card shows it: "7/10"; a full card waiting for its reward
+    stays full and shows the stamps earned since as the next card's, "10/10 +2" (they
+    carry over when the reward is redeemed)."""
+    if stamps <= goal:
+        return f"{stamps}/{goal}"
+    return f"{goal}/{goal} +{stamps - goal}"
+
+
 def current_overlay(session: Session, program_id: int, now: datetime | None = None) -> Offer | None:
     """The offer shown on this program's loyalty cards right now, if any.
 
@@ -205,8 +215,7 @@ def _member_variables(
         out["stamps"] = member.stamps_balance
         out["stamps_goal"] = parsed.goal
         out["stamps_left"] = max(parsed.goal - member.stamps_balance, 0)
-        if member.stamps_balance >= parsed.goal:
-            out["rewards_text"] = parsed.reward_name
+        out["stamps_text"] = stamps_text(member.stamps_balance, parsed.goal)
     elif program.kind == ProgramKind.MEMBERSHIP:
         out.update(_membership_variables(merchant, program, member))
     if isinstance(parsed, loyalty_rules.TiersRules):
@@ -217,7 +226,8 @@ def _member_variables(
         if upcoming is not None:
             target, missing = upcoming
             out["next_tier_text"] = f"{_money(missing, merchant.currency)} to {target.name}"
-    if program.kind in (ProgramKind.POINTS, ProgramKind.TIERS):
+    if program.kind in (ProgramKind.POINTS, ProgramKind.TIERS, ProgramKind.STAMPS):
+        # A stamp card's goal and intermediate rewards are in its catalogue too.
         rewards = redeemable_rewards(session, member)
         if rewards:
             out["rewards_text"] = ", ".join(r.name for r in rewards[:3])

@@ -35,6 +35,7 @@ DEFAULT_VARIABLES: dict[str, Any] = {
     "stamps": 3,
     "stamps_goal": 10,
     "stamps_left": 7,
+    "stamps_text": "3/10",
     "tier": "Silver",
     "tier_discount": "5% off",
     "next_tier_text": "380 points to Gold",

@@ -165,7 +165,10 @@ def loyalty_object(
             }
     elif kind == "stamps" and stamps is not None:
         goal = variables.get("stamps_goal")
-        shown = f"{int(stamps)}/{int(goal)}" if goal else str(int(stamps))
+        # The card's own wording ("10/10 +2" past the goal) when the card layer gives it.
+        shown = str(variables.get("stamps_text") or "") or (
+            f"{int(stamps)}/{int(goal)}" if goal else str(int(stamps))
+        )
         body["loyaltyPoints"] = {
             "label": str(variables.get("stamps_label") or "Stamps"),
             "balance": {"string": shown},

@@ -133,12 +133,19 @@ class RewardKind(StrEnum):
 
 class Reward(MerchantOwned, Base):
     __tablename__ = "rewards"
+    # One row per place on a stamp card: the rules' rewards are kept in step by that key.
+    __table_args__ = (UniqueConstraint("program_id", "card_stamps"),)
 
     id: Mapped[int_pk]
     program_id: Mapped[int] = mapped_column(BigId, ForeignKey("programs.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16), default=RewardKind.ITEM)
     cost_points: Mapped[int] = mapped_column(Integer)
+    # A stamp card's own reward, written from its program's rules by
+    # walletpass.loyalty.rewards.sync_card_rewards: the goal's (card_stamps is the goal, it
+    # costs the card's stamps) or an intermediate one (fewer; it costs nothing and is given
+    # once for each time the card passes that count). None: a reward the merchant added.
+    card_stamps: Mapped[int | None] = mapped_column(Integer)
     min_tier: Mapped[str | None] = mapped_column(String(64))
     stock: Mapped[int | None] = mapped_column(Integer)
     cause: Mapped[str | None] = mapped_column(String(200))

@@ -9,8 +9,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Row, bindparam, func, select
+from sqlalchemy.orm import Session, aliased
 
 from walletpass import errors
 from walletpass.config import Settings
@@ -19,6 +19,7 @@ from walletpass.events import emit
 from walletpass.loyalty import rules
 from walletpass.loyalty.ledger import Actor, Change, lock_member, post, replay_for
 from walletpass.loyalty.models import (
+    LedgerEntry,
     Member,
     Program,
     ProgramKind,
@@ -44,6 +45,12 @@ class CatalogueReward:
     valid_from: datetime | None
     valid_until: datetime | None
     active: bool
+    card_stamps: int | None
+
+    @property
+    def on_the_way(self) -> bool:
+        """A stamp card's intermediate reward: given, not bought (see :func:`card_rewards`)."""
+        return _on_the_way(self)
 
 
 _REWARDS = Reward.__table__
@@ -82,6 +89,111 @@ def catalogue_rows(session: Session, member: Member) -> Sequence[Row[Any]]:
     )
 
 
+# -- a stamp card's own rewards ----------------------------------------------------------
+
+
+def card_rewards(parsed: rules.StampsRules) -> list[tuple[int, str, int]]:
+    """A stamp card's own rewards as ``(stamps, name, cost)``, cheapest place first.
+
+    The goal's reward costs the goal's stamps: redeeming it starts the card over, and the
+    stamps beyond the goal stay on the new card. An intermediate reward costs nothing: the
+    card goes on to its goal, and the reward is given once for each time the stamps pass
+    its place (on every card), as :func:`walletpass.loyalty.earning.stamp_rewards_reached`
+    announces it.
+    """
+    found = [(r.at, r.name, 0) for r in parsed.intermediate_rewards]
+    return [*found, (parsed.goal, parsed.reward_name, parsed.goal)]
+
+
+def sync_card_rewards(session: Session, program: Program) -> None:
+    """Keep ``program``'s catalogue rows for its stamp card's own rewards (keyed by
+    ``Reward.card_stamps``) as its rules say: renamed, repriced, added, and deactivated
+    (never deleted: redemptions point at them) when the rules drop them or the program is
+    no stamp card. Every path that saves a program's rules calls this."""
+    session.flush()
+    rows = {
+        r.card_stamps: r
+        for r in session.scalars(
+            select(Reward).where(Reward.program_id == program.id, Reward.card_stamps.is_not(None))
+        )
+    }
+    parsed = program_rules(program) if program.kind == ProgramKind.STAMPS else None
+    wanted = card_rewards(parsed) if isinstance(parsed, rules.StampsRules) else []
+    for stamps, name, cost in wanted:
+        row = rows.pop(stamps, None)
+        if row is None and cost:
+            row = _adopted_goal_reward(session, program, cost)
+        if row is None:
+            row = Reward(merchant_id=program.merchant_id, program_id=program.id)
+            session.add(row)
+        row.card_stamps, row.name, row.cost_points, row.active = stamps, name, cost, True
+    for row in rows.values():
+        row.active = False
+    session.flush()
+
+
+def _adopted_goal_reward(session: Session, program: Program, cost: int) -> Reward | None:
+    # Before the card's rewards were rows, a merchant added the goal's reward by hand at
+    # the goal's cost: that row becomes it, rather than the till listing it twice.
+    return session.scalars(
+        select(Reward)
+        .where(
+            Reward.program_id == program.id,
+            Reward.card_stamps.is_(None),
+            Reward.cost_points == cost,
+            Reward.active.is_(True),
+        )
+        .order_by(Reward.id)
+        .limit(1)
+    ).first()
+
+
+def _on_the_way(reward: Reward | CatalogueReward) -> bool:
+    return reward.card_stamps is not None and reward.cost_points == 0
+
+
+def _card_places_left(
+    session: Session, program: Program, member: Member, places: Sequence[Reward | CatalogueReward]
+) -> dict[int, int]:
+    """How many times the member may still have each intermediate reward of ``places``
+    (by reward id): the times the stamps passed its place, counting the stamps the goal's
+    redemptions took off, less the times it was given (a redemption undone gives it back)."""
+    parsed = program_rules(program)
+    assert isinstance(parsed, rules.StampsRules)
+    undo = aliased(LedgerEntry)
+    undone = (
+        select(undo.id)
+        .where(undo.member_id == member.id, undo.reverses_id == RewardRedemption.ledger_entry_id)
+        .exists()
+    )
+    given = session.execute(
+        select(
+            RewardRedemption.reward_id,
+            Reward.cost_points,
+            func.count(),
+            func.sum(LedgerEntry.stamps),
+        )
+        .join(LedgerEntry, LedgerEntry.id == RewardRedemption.ledger_entry_id)
+        .join(Reward, Reward.id == RewardRedemption.reward_id)
+        .where(RewardRedemption.member_id == member.id, Reward.card_stamps.is_not(None), ~undone)
+        .group_by(RewardRedemption.reward_id, Reward.cost_points)
+    ).all()
+    # Every stamp the member ever had on a card, the completed ones included.
+    stamps = member.stamps_balance - sum(taken or 0 for _, cost, _, taken in given if cost)
+    times_given = {reward_id: count for reward_id, _, count, _ in given}
+    left = {}
+    for place in places:
+        assert place.card_stamps is not None
+        passed = (
+            (stamps - place.card_stamps) // parsed.goal + 1 if stamps >= place.card_stamps else 0
+        )
+        left[place.id] = passed - times_given.get(place.id, 0)
+    return left
+
+
+# -- what a member can redeem --------------------------------------------------------------
+
+
 def redeemable_rewards(
     session: Session, member: Member, now: datetime | None = None
 ) -> list[CatalogueReward]:
@@ -105,6 +217,11 @@ def redeemable_among(
         reward = CatalogueReward(*row)
         if _reward_problem(program, member, reward, now) is None:
             found.append(reward)
+    on_the_way = [r for r in found if r.on_the_way]
+    if on_the_way:
+        # Only a stamp card with intermediate rewards asks what was given already.
+        left = _card_places_left(session, program, member, on_the_way)
+        found = [r for r in found if not r.on_the_way or left[r.id] > 0]
     return found
 
 
@@ -150,6 +267,21 @@ def _reward_problem(
     return None
 
 
+def _place_problem(
+    session: Session, program: Program, member: Member, reward: Reward
+) -> errors.WalletpassError | None:
+    if _card_places_left(session, program, member, [reward])[reward.id] > 0:
+        return None
+    if member.stamps_balance < (reward.card_stamps or 0):
+        return errors.InsufficientPoints(
+            f"{reward.name!r} is reached at {reward.card_stamps} stamps; the card has "
+            f"{member.stamps_balance}",
+            balance=member.stamps_balance,
+            cost=reward.card_stamps,
+        )
+    return errors.RewardUnavailable(f"{reward.name!r} was already given on this card")
+
+
 def _tier_at_least(parsed: rules.TiersRules, current: str | None, needed: str) -> bool:
     names = [level.name.casefold() for level in parsed.levels]
     if current is None or current.casefold() not in names or needed.casefold() not in names:
@@ -183,6 +315,8 @@ def redeem_reward(
     if reward is None:
         raise errors.UnknownReward(f"no reward {reward_id} in this program")
     problem = _reward_problem(program, member, reward, utcnow())
+    if problem is None and _on_the_way(reward):
+        problem = _place_problem(session, program, member, reward)
     if problem is not None:
         raise problem
     is_stamps = program.kind == ProgramKind.STAMPS

@@ -489,7 +489,11 @@ def _card_rows(v: dict[str, Any]) -> list[tuple[str, str]]:
     if v.get("points") is not None:
         rows.append(("Points", f"{v['points']:,}"))
     if v.get("stamps") is not None:
-        rows.append(("Stamps", f"{v['stamps']} of {v['stamps_goal']}"))
+        # A full card waiting for its reward stays full; the stamps since are the next
+        # card's (as the pass's stamps_text shows them).
+        stamps, goal = int(v["stamps"]), int(v["stamps_goal"])
+        extra = f" +{stamps - goal}" if stamps > goal else ""
+        rows.append(("Stamps", f"{min(stamps, goal)} of {goal}{extra}"))
     if v.get("tier"):
         discount = f" ({v['tier_discount']} off)" if v.get("tier_discount") else ""
         rows.append(("Level", f"{v['tier']}{discount}"))

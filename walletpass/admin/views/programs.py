@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from walletpass.admin import designs, forms, preview
 from walletpass.admin.views.common import bp, field_errors, settings, tx, user
 from walletpass.loyalty.models import Member, Program
+from walletpass.loyalty.rewards import sync_card_rewards
 from walletpass.loyalty.rules import RulesError, validate_rules
 from walletpass.passes import templates
 from walletpass.passes.changes import mark_changed
@@ -195,6 +196,7 @@ def program_new() -> Any:
             )
             session.add(program)
             session.flush()
+            sync_card_rewards(session, program)
             program_id = program.id
     flash(f"Program {parsed['name']!r} created. Add a logo and a strip image below.", "ok")
     return redirect(url_for("admin.program_edit", program_id=program_id))
@@ -242,6 +244,7 @@ def program_edit(program_id: int) -> Any:
         program.kind = parsed["kind"]
         program.rules = parsed["rules"]
         program.design = design
+        sync_card_rewards(session, program)
         if parsed["template"] != program.template:
             old_template, program.template = program.template, parsed["template"]
             move_to_template(session, program.id, old_template, program.template)
