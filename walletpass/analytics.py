@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from walletpass.campaigns.models import Campaign, CampaignRecipient
 from walletpass.loyalty import rules as loyalty_rules
 from walletpass.loyalty.models import Member, Program, ProgramKind
+from walletpass.offers.models import Coupon
 from walletpass.passes.models import Pass, PassEvent, PassStatus
 from walletpass.scan.models import Scan
 
@@ -184,19 +185,72 @@ class CampaignResult:
 
 
 def campaign_redemptions(session: Session, limit: int = 10) -> list[CampaignResult]:
-    """Redemption rate per campaign (holdout recipients excluded: nothing was sent to them),
-    newest campaigns first; campaigns that sent nothing are left out."""
+    """Redemption rate of the newest campaigns about an offer that sent something.
+
+    A campaign issues no coupon of its own: it shows an offer on its recipients' cards,
+    and the coupon they redeem is the offer's (from a flyer, the offers program, a
+    rollover). So the data model can say truthfully only this, which is what counts: a
+    recipient sent the campaign (holdout members are left out: nothing was sent to them)
+    redeemed it when a coupon of the campaign's offer was redeemed on their card at the
+    till (a scan with action ``redeem_coupon``, result ``ok``, not undone, of a coupon of
+    that offer) from their send to ``window_days`` after it, the campaign's results
+    window. It is read from the scans at each call, as the campaign's results page
+    (:mod:`walletpass.campaigns.results`) reads it, so the chart is current and an undone
+    redemption leaves it; the recipients' ``redeemed_at``, stamped by the
+    ``campaign.measure`` job a day at a time and never taken back, is not read. A
+    campaign with no offer has nothing to redeem and is not in the list.
+    """
     sent = func.count(CampaignRecipient.sent_at)
-    rows = session.execute(
-        select(Campaign.id, Campaign.name, sent, func.count(CampaignRecipient.redeemed_at))
+    campaigns = session.execute(
+        select(Campaign.id, Campaign.name, Campaign.offer_id, Campaign.window_days)
         .join(CampaignRecipient, CampaignRecipient.campaign_id == Campaign.id)
-        .where(CampaignRecipient.holdout.is_(False))
-        .group_by(Campaign.id, Campaign.name)
+        .where(Campaign.offer_id.is_not(None), CampaignRecipient.holdout.is_(False))
+        .group_by(Campaign.id, Campaign.name, Campaign.offer_id, Campaign.window_days)
         .having(sent > 0)
         .order_by(Campaign.id.desc())
         .limit(limit)
     ).all()
-    return [CampaignResult(cid, name, int(s), int(r)) for cid, name, s, r in rows]
+    if not campaigns:
+        return []
+    recipients: dict[int, list[tuple[int, datetime]]] = {c.id: [] for c in campaigns}
+    for campaign_id, member_id, sent_at in session.execute(
+        select(
+            CampaignRecipient.campaign_id, CampaignRecipient.member_id, CampaignRecipient.sent_at
+        ).where(
+            CampaignRecipient.campaign_id.in_(recipients),
+            CampaignRecipient.holdout.is_(False),
+            CampaignRecipient.sent_at.is_not(None),
+        )
+    ):
+        recipients[campaign_id].append((member_id, sent_at))
+    first_sent = min(at for rows in recipients.values() for _m, at in rows)
+    # (offer, member) -> when coupons of the offer were redeemed on the member's card.
+    redeemed: dict[tuple[int, int], list[datetime]] = {}
+    for offer_id, member_id, moment in session.execute(
+        select(Coupon.offer_id, Scan.member_id, Scan.created_at)
+        .join(Coupon, Coupon.id == Scan.coupon_id)
+        .where(
+            *counted_scans(),
+            Scan.action == "redeem_coupon",
+            Scan.member_id.is_not(None),
+            Scan.created_at >= first_sent,
+            Coupon.offer_id.in_({c.offer_id for c in campaigns}),
+        )
+    ):
+        redeemed.setdefault((offer_id, member_id), []).append(moment)
+    results = []
+    for c in campaigns:
+        window = timedelta(days=c.window_days)
+        count = sum(
+            1
+            for member_id, sent_at in recipients[c.id]
+            if any(
+                sent_at <= moment <= sent_at + window
+                for moment in redeemed.get((c.offer_id, member_id), ())
+            )
+        )
+        results.append(CampaignResult(c.id, c.name, len(recipients[c.id]), count))
+    return results
 
 
 @dataclass(frozen=True)

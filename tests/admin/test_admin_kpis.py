@@ -11,6 +11,7 @@ from test_admin_support import make_shop, sign_in
 
 from walletpass import analytics
 from walletpass.campaigns.models import Campaign, CampaignRecipient
+from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.models import PassEvent, PassStatus
 from walletpass.scan.models import Scan
 
@@ -41,6 +42,7 @@ def build(runtime, settings):  # type: ignore[no-untyped-def]
         cid = factories.member(s, program, points_balance=-40)  # owes nothing
         dee = factories.member(s, unvalued, points_balance=70)
         eve = factories.member(s, stamps, points_balance=0, stamps_balance=5)
+        fay = factories.member(s, program, points_balance=0)
         passes = [factories.member_pass(s, settings, m) for m in (ann, bob, cid, dee, eve)]
         passes[4].status = PassStatus.VOIDED
         p = passes[0].id
@@ -65,11 +67,14 @@ def build(runtime, settings):  # type: ignore[no-untyped-def]
         event("apple", "fetched", at(10, 8))  # not an install or a removal
         event("apple", "installed", at(3))  # before the period
 
-        def scan(member, moment, action="purchase", amount=None, result="ok", undone=False):  # type: ignore[no-untyped-def]
+        def scan(  # type: ignore[no-untyped-def]
+            member, moment, action="purchase", amount=None, result="ok", undone=False, coupon=None
+        ):
             s.add(
                 Scan(
                     merchant_id=merchant.id,
                     member_id=member.id,
+                    coupon_id=coupon,
                     action=action,
                     code="x",
                     amount=Decimal(amount) if amount else None,
@@ -90,38 +95,55 @@ def build(runtime, settings):  # type: ignore[no-untyped-def]
         scan(ann, at(2), amount="500.00")  # before the period
         s.flush()
 
-        campaign = Campaign(merchant_id=merchant.id, name="Spring", status="done")
-        quiet = Campaign(merchant_id=merchant.id, name="Never sent")
-        s.add_all([campaign, quiet])
+        # Spring, about an offer, was sent on 1 June with a 1-day results window: its
+        # redemptions are coupons of that offer redeemed at the till by its recipients.
+        offer = Offer(merchant_id=merchant.id, slug="spring", title="Spring 20% off")
+        other_offer = Offer(merchant_id=merchant.id, slug="other", title="Another offer")
+        s.add_all([offer, other_offer])
         s.flush()
-        sent = at(5)
-        rows = [
-            (ann, sent, sent),
-            (bob, sent, None),
-            (cid, sent, None),
-            (dee, sent, sent),
-        ]
-        for member, sent_at, redeemed_at in rows:
+        campaign = Campaign(
+            merchant_id=merchant.id,
+            name="Spring",
+            status="finished",
+            offer_id=offer.id,
+            window_days=1,
+        )
+        hello = Campaign(merchant_id=merchant.id, name="Hello", status="finished")
+        quiet = Campaign(merchant_id=merchant.id, name="Never sent", offer_id=offer.id)
+        s.add_all([campaign, hello, quiet])
+        s.flush()
+        sent = at(1)
+
+        def recipient(campaign_row, member, **kw):  # type: ignore[no-untyped-def]
             s.add(
                 CampaignRecipient(
-                    merchant_id=merchant.id,
-                    campaign_id=campaign.id,
-                    member_id=member.id,
-                    sent_at=sent_at,
-                    redeemed_at=redeemed_at,
+                    merchant_id=merchant.id, campaign_id=campaign_row.id, member_id=member.id, **kw
                 )
             )
-        # A holdout member gets nothing and is not in the rate.
-        s.add(
-            CampaignRecipient(
-                merchant_id=merchant.id,
-                campaign_id=campaign.id,
-                member_id=eve.id,
-                holdout=True,
-                redeemed_at=sent,
-            )
-        )
-        s.add(CampaignRecipient(merchant_id=merchant.id, campaign_id=quiet.id, member_id=ann.id))
+
+        for member in (ann, bob, cid, dee, fay):
+            # The campaign.measure job, which stamps redeemed_at a day at a time, has not
+            # run: the chart must not wait for it.
+            recipient(campaign, member, sent_at=sent, redeemed_at=None)
+            # A message with no offer: its "redeemed" stamp (the member came back) is not
+            # a redemption.
+            recipient(hello, member, sent_at=sent, redeemed_at=sent)
+        # A holdout member gets nothing and is not in the rate, whatever they redeem.
+        recipient(campaign, eve, holdout=True)
+        recipient(quiet, ann)
+
+        def redeem(member, offer_row, moment, undone=False):  # type: ignore[no-untyped-def]
+            coupon = Coupon(merchant_id=merchant.id, offer_id=offer_row.id, member_id=member.id)
+            s.add(coupon)
+            s.flush()
+            scan(member, moment, action="redeem_coupon", undone=undone, coupon=coupon.id)
+
+        redeem(ann, offer, at(2, 9))  # the one redemption
+        redeem(fay, offer, at(3))  # after the results window
+        redeem(bob, other_offer, at(2))  # another offer's coupon
+        redeem(cid, offer, at(2), undone=True)  # undone at the till
+        redeem(dee, offer, datetime(2025, 5, 30, 12, tzinfo=UTC))  # before the send
+        redeem(eve, offer, at(2))  # held out
     return shop
 
 
@@ -153,8 +175,9 @@ def test_kpis_match_hand_computed_values(runtime, settings):  # type: ignore[no-
     assert data.repeat.rate == 2 / 3
     # (10.00 + 20.00 + 15.50) / 3
     assert data.average_spend == Decimal("15.17")
-    assert [(c.name, c.sent, c.redeemed) for c in data.campaigns] == [("Spring", 4, 2)]
-    assert data.campaigns[0].rate == 0.5
+    # Offer campaigns only (Hello has nothing to redeem): ann's coupon of the offer.
+    assert [(c.name, c.sent, c.redeemed) for c in data.campaigns] == [("Spring", 5, 1)]
+    assert data.campaigns[0].rate == 0.2
     # 300 + 100 valued at 0.05; dee's 70 has no cash value; cid's -40 owes nothing.
     assert data.liability.points == 470
     assert data.liability.value == Decimal("20.00")
@@ -193,5 +216,6 @@ def test_dashboard_page_shows_the_figures_and_charts(client, runtime, settings):
     assert 'id="chart-installs"' in body
     assert 'id="chart-scans"' in body
     assert 'id="chart-campaigns"' in body  # campaigns with results exist
+    assert "20.0%  (1\\u002f5)" in body  # Spring's bar: 1 of 5 (plotly's JSON escapes "/")
     assert "<small>EUR</small>20.00" in body  # liability
     assert "470 points outstanding" in body

@@ -113,8 +113,9 @@ def campaign_results(session: Session, campaign_id: int) -> dict[str, Any]:
 
 def record_results(session: Session, campaign_id: int) -> dict[str, Any]:
     """Write each sent recipient's ``delivered_at`` / ``redeemed_at`` (first moment seen),
-    so per-recipient figures can be read with plain SQL (the admin dashboard counts
-    ``redeemed_at``). Run by the ``campaign.measure`` job. Returns the results."""
+    so per-recipient figures can be read with plain SQL (the admin dashboard does not:
+    it reads the scans, walletpass.analytics.campaign_redemptions, so as not to wait a
+    day for this job). Run by the ``campaign.measure`` job. Returns the results."""
     result, delivered, redeemed = _compute(session, campaign_id)
     for column, moments in (("delivered_at", delivered), ("redeemed_at", redeemed)):
         rows = [{"rid": rid, "moment": moment} for rid, moment in moments.items()]
