@@ -3,14 +3,18 @@
 The page is static HTML plus till.js; it talks to the JSON endpoints below with the
 session cookie and the CSRF token in ``X-CSRF-Token``. The endpoints take, log and
 answer a scan as ``POST /api/v1/scans`` does (:mod:`walletpass.scan.requests`), as the
-signed-in staff user, in a transaction scoped to the user's merchant.
+signed-in staff user, in a transaction scoped to the user's merchant. Their times are
+the shop's (``Merchant.timezone``), and a scan's answer adds when it was made and until
+when it can be undone, for the page's undo bar.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -25,6 +29,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from walletpass import errors
@@ -55,6 +60,7 @@ bp = Blueprint(
 )
 bp.before_request(auth.check_csrf)
 _Body = TypeVar("_Body", bound=BaseModel)
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 def _is_api() -> bool:
@@ -152,6 +158,31 @@ def _actor(user: User) -> Actor:
     return Actor("staff", str(user.id), user.store_id)
 
 
+def _shop_zone(db: Session, user: User) -> ZoneInfo:
+    merchant = db.get(Merchant, user.merchant_id)
+    return ZoneInfo(merchant.timezone if merchant else "UTC")
+
+
+def _in_zone(model: _Model, tz: ZoneInfo) -> _Model:
+    """``model`` with every date-time in it, nested models and lists included, given in
+    the shop's time zone: the same instants as the API's answer, whose UTC the page would
+    otherwise show, so its dates and times are the counter's (a card valid until 02:00 UTC
+    on 1 July is valid until 30 June in New York)."""
+    return model.model_copy(
+        update={name: _zoned(getattr(model, name), tz) for name in type(model).model_fields}
+    )
+
+
+def _zoned(value: Any, tz: ZoneInfo) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(tz)
+    if isinstance(value, BaseModel):
+        return _in_zone(value, tz)
+    if isinstance(value, list):
+        return [_zoned(item, tz) for item in value]
+    return value
+
+
 @bp.post("/api/scan")
 @_api_user
 def api_scan(user: User) -> Response:
@@ -175,7 +206,12 @@ def api_scan(user: User) -> Response:
             outcome = scan_services.apply_scan(
                 db, runtime.settings, scan_request(scan_in, code), _actor(user), user_id=user.id
             )
-            payload = scan_out(db, outcome).model_dump(mode="json")
+            tz = _shop_zone(db, user)
+            payload = _in_zone(scan_out(db, outcome), tz).model_dump(mode="json")
+            # When, in the shop's time, for the page's undo bar.
+            scanned_at = outcome.scan.created_at.astimezone(tz)
+            payload["scanned_at"] = scanned_at.isoformat()
+            payload["undo_until"] = (scanned_at + scan_services.UNDO_WINDOW).isoformat()
     except errors.WalletpassError as exc:
         _record_failure(user, scan_in, exc)
         return _json_error(exc.code, exc.detail, exc.status)
@@ -196,7 +232,7 @@ def api_membership_payment(user: User) -> Response:
     try:
         with runtime.transaction(user.merchant_id) as db:
             out = pay_membership(db, runtime.settings, pay_in, _actor(user))
-            payload = out.model_dump(mode="json")
+            payload = _in_zone(out, _shop_zone(db, user)).model_dump(mode="json")
     except errors.WalletpassError as exc:
         return _json_error(exc.code, exc.detail, exc.status)
     return jsonify(payload)
@@ -236,8 +272,10 @@ def api_undo(user: User, scan_id: int) -> Response:
     try:
         with runtime.transaction(user.merchant_id) as db:
             out = undo(db, runtime.settings, scan_id, _actor(user))
+            undone_at = out.undone_at.astimezone(_shop_zone(db, user))
     except errors.WalletpassError as exc:
         return _json_error(exc.code, exc.detail, exc.status)
-    # undone_at as isoformat() ("+00:00"), as the page has always had it (pydantic says "Z").
+    # undone_at as isoformat() ("+00:00" in UTC), as the page has always had it (pydantic
+    # says "Z"), in the shop's time zone.
     balance = out.balance.model_dump(mode="json")
-    return jsonify({"scan_id": scan_id, "undone_at": out.undone_at.isoformat(), "balance": balance})
+    return jsonify({"scan_id": scan_id, "undone_at": undone_at.isoformat(), "balance": balance})

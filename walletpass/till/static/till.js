@@ -30,6 +30,12 @@
 
   function show(el, on) { el.hidden = !on; }
 
+  // The server gives every time in the shop's time zone, with its offset
+  // ("2026-06-30T22:00:00-04:00"): its date and clock are the counter's as written,
+  // whatever zone the device running the page is set to.
+  function localDate(iso) { return iso ? iso.slice(0, 10) : ''; }
+  function localTime(iso) { return iso ? iso.slice(11, 16) : ''; }
+
   function status(text, isError) {
     var el = $('status');
     el.textContent = text;
@@ -64,7 +70,7 @@
       render(res.data);
       if (describe) {
         status(describe(res.data), false);
-        if (body.action !== 'lookup') armUndo(res.data.scan_id, undoLabel(body));
+        if (body.action !== 'lookup') armUndo(res.data, undoLabel(body));
       }
       return res.data;
     }).catch(function () {
@@ -101,7 +107,7 @@
       $('who-name').textContent = m.name || 'Member';
       var sub = [];
       if (m.tier) sub.push(m.tier + (m.tier_discount_percent ? ' (' + Number(m.tier_discount_percent) + '% off)' : ''));
-      if (m.membership_valid_until && !m.membership) sub.push('valid until ' + m.membership_valid_until.slice(0, 10));
+      if (m.membership_valid_until && !m.membership) sub.push('valid until ' + localDate(m.membership_valid_until));
       $('who-sub').textContent = sub.join(' · ') || 'Member';
       renderMembership(m.membership);
     } else if (out.coupon) {
@@ -109,7 +115,7 @@
       var c = out.coupon;
       $('who-name').textContent = c.title;
       $('who-sub').textContent = (c.usable_now ? c.uses_left + ' use(s) left' : 'Not usable now (' + c.status + ')') +
-        (c.valid_until ? ' · until ' + c.valid_until.slice(0, 10) : '');
+        (c.valid_until ? ' · until ' + localDate(c.valid_until) : '');
     }
     var b = balanceText(out);
     $('balance-value').textContent = b[0];
@@ -134,7 +140,7 @@
     show($('membership-box'), !!ms);
     if (!ms) return;
     var price = ms.paid ? currency + ' ' + Number(ms.price).toFixed(2) : '';
-    var until = ms.valid_until ? ms.valid_until.slice(0, 10) : '';
+    var until = localDate(ms.valid_until);
     var state = $('membership-state');
     state.className = ms.status === 'active' ? '' : 'inactive';
     state.textContent = {
@@ -238,7 +244,7 @@
     post(payUrl, body).then(function (res) {
       if (!res.ok) { status(res.data.detail || ('Error ' + res.status), true); return; }
       pendingPayment = null;
-      var until = res.data.membership.valid_until.slice(0, 10);
+      var until = localDate(res.data.membership.valid_until);
       status((amount ? 'Payment of ' + currency + ' ' + amount + ' recorded' : 'Renewed') +
         (res.data.replayed ? ' (already recorded)' : '') + ': valid until ' + until + '.', false);
       lookupQuietly();
@@ -280,14 +286,15 @@
   function undoLabel(body) {
     var what = { purchase: 'purchase of ' + body.amount, stamp: 'stamp',
                  redeem_reward: 'reward', redeem_coupon: 'coupon' }[body.action] || body.action;
-    return 'Last scan: ' + what;
+    return what;
   }
 
-  function armUndo(scanId, text) {
+  function armUndo(out, what) {
     clearTimeout(undoTimer);
     var bar = $('undo-bar');
-    bar.dataset.scanId = scanId;
-    $('undo-text').textContent = text;
+    bar.dataset.scanId = out.scan_id;
+    $('undo-text').textContent = 'Last scan at ' + localTime(out.scanned_at) + ': ' + what +
+      ' (undo until ' + localTime(out.undo_until) + ')';
     show(bar, true);
     undoTimer = setTimeout(function () { show(bar, false); }, UNDO_WINDOW_MS);
   }
@@ -301,7 +308,7 @@
       if (!res.ok) { status(res.data.detail || ('Error ' + res.status), true); return; }
       show(bar, false);
       clearTimeout(undoTimer);
-      status('Undone.', false);
+      status('Undone at ' + localTime(res.data.undone_at) + '.', false);
       lookupQuietly();
     }).catch(function () {
       status('No connection. Try undo again.', true);
