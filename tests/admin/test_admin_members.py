@@ -398,3 +398,20 @@ def test_the_admin_and_the_cli_write_and_read_one_file(client, runtime, settings
 
     assert people(a) == people(b) == people(c)
     assert people(c)[0][2:5] == ('=HYPERLINK("http://x")', "+33 6 12 34 56 78", {"vip": True})
+
+
+def test_adjustment_below_zero_is_refused_with_a_flash(client, runtime, settings):  # type: ignore[no-untyped-def]
+    shop = make_shop(runtime)
+    ada = seed(runtime, settings, shop, n=0)[0]
+    sign_in(client, shop.emails["marketer"])
+    form = {"points": "20", "reason": "goodwill", "key": "0b6f4c52-5f43-4f0e-9a55-3d2f3c1e0a01"}
+    post(client, f"/admin/members/{ada}/adjust", form)
+    r = post(
+        client,
+        f"/admin/members/{ada}/adjust",
+        {"points": "-25", "reason": "typo", "key": "0b6f4c52-5f43-4f0e-9a55-3d2f3c1e0a02"},
+    )
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "would take it below zero" in page
+    with runtime.transaction(shop.merchant_id) as s:
+        assert s.get(Member, ada).points_balance == 20 == ledger_balance(s, ada)[0]

@@ -349,15 +349,26 @@ def test_refund_reverses_the_receipt(client, crm, runtime):
 
 def test_points_adjust(client, crm, runtime):
     send(client, crm, upsert())
-    doc = event("points.adjust", {"member": {"id": 0 + 1}, "points": -3, "reason": "goodwill"})
     with runtime.transaction() as session:
-        doc["data"]["member"] = {"id": session.scalars(select(Member.id)).one()}
+        member = {"id": session.scalars(select(Member.id)).one()}
+    doc = event("points.adjust", {"member": member, "points": 5, "reason": "goodwill"})
     result = send(client, crm, doc)["result"]
-    assert result["points_balance"] == -3
+    assert result["points_balance"] == 5
     with runtime.transaction() as session:
         entry = session.scalars(select(LedgerEntry).where(LedgerEntry.kind == "adjust")).one()
         assert entry.reason == "goodwill"
         assert entry.idempotency_key.endswith(doc["id"])
+    # Below zero: refused, nothing changed (no program rule allows a negative balance).
+    below = event("points.adjust", {"member": member, "points": -6, "reason": "correction"})
+    refused = post(client, crm, below)
+    assert (refused.status_code, refused.mimetype) == (422, "application/problem+json")
+    assert "below zero" in refused.json["detail"]
+    assert (
+        send(client, crm, event("points.adjust", {**below["data"], "points": -5}))["result"][
+            "points_balance"
+        ]
+        == 0
+    )
 
 
 def test_member_tag(client, crm, runtime):

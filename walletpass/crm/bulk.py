@@ -435,6 +435,7 @@ def _opening_balance(
         reason="opening balance (import)",
         key=f"import:opening:{member.id}",
         actor=actor,
+        opening_balance=True,
     )
 
 

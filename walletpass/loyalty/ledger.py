@@ -10,13 +10,26 @@ Idempotency keys are unique per merchant in the database as a last line of defen
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Row, bindparam, column, exists, func, select, text, true
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Row,
+    Select,
+    bindparam,
+    column,
+    exists,
+    func,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from walletpass import errors
@@ -335,7 +348,7 @@ def post_once(
     return entry
 
 
-# --- refunds and adjustments ------------------------------------------------------------
+# --- refunds ----------------------------------------------------------------------------
 
 
 def refund(
@@ -351,25 +364,32 @@ def refund(
     """Reverse what ``receipt_id`` earned, pro rata for a partial refund.
 
     Points already spent stay spent: the balance may go negative rather than the
-    redemption record being lost.
+    redemption record being lost (an undo of the purchase does the same).
+
+    A purchase is reversed at most once in total: the refunds in force (not undone) and
+    this one add up to its amount at most, and an undone purchase has nothing left to
+    refund (:func:`undo_entry` reverses only what its refunds left).
     """
     member = lock_member(session, member.id)
-    key = f"refund:{receipt_id}:{refund_id or amount}"
-    previous = replay_for(session, key, member)
+    original, _ = entry_in_force(session, member.merchant_id, f"purchase:{receipt_id}")
+    if original is None or original.member_id != member.id:
+        raise errors.UnknownReceipt(f"no purchase with receipt id {receipt_id!r} on this card")
+    original_id = original.id
+    # A refund undone, or one of an earlier purchase under this receipt that was undone,
+    # is not this refund's retry: a new one is written under the next free key.
+    previous, key = entry_in_force(
+        session,
+        member.merchant_id,
+        f"refund:{receipt_id}:{refund_id or amount}",
+        belongs=lambda e: e.reverses_id == original_id,
+    )
     if previous is not None:
         return Change(
             points=previous.points, stamps=previous.stamps, entries=[previous.id], replayed=True
         )
-    original = find_entry(session, member.merchant_id, f"purchase:{receipt_id}")
-    if original is None or original.member_id != member.id:
-        raise errors.UnknownReceipt(f"no purchase with receipt id {receipt_id!r} on this card")
     if amount <= 0:
         raise errors.ValidationFailed("refund amount must be positive")
-    refunds = session.scalars(
-        select(LedgerEntry).where(
-            LedgerEntry.reverses_id == original.id, LedgerEntry.kind == "refund"
-        )
-    ).all()
+    refunds = _refunds_in_force(session, original)
     already_amount = sum((r.amount or Decimal(0) for r in refunds), Decimal(0))
     original_amount = original.amount or Decimal(0)
     if already_amount + amount > original_amount:
@@ -402,6 +422,138 @@ def refund(
     return Change(points=entry.points, stamps=entry.stamps, entries=[entry.id])
 
 
+# --- undo: a reversal that frees the operation's key ------------------------------------
+
+UNDO = "undo"
+
+
+def generation_key(key: str, generation: int) -> str:
+    """The key of the ``generation``-th entry of an operation whose earlier ones were
+    undone: ``purchase:R``, then ``purchase#2:R``, ``purchase#3:R``... The operation's name
+    ends at the first ``:`` and holds no ``#``, so no receipt id can make one key read as
+    another."""
+    if generation == 1:
+        return key
+    name, _, rest = key.partition(":")
+    return f"{name}#{generation}:{rest}"
+
+
+def entry_in_force(
+    session: Session,
+    merchant_id: int,
+    key: str,
+    *,
+    belongs: Callable[[Entry], bool] | None = None,
+) -> tuple[Entry | None, str]:
+    """The entry written under ``key`` that is in force: the first of the key's
+    generations (:func:`generation_key`) that was not undone and, if ``belongs`` is
+    given, that it accepts; else None and the first free key, for a new entry.
+
+    An undone purchase leaves its receipt id free: the same receipt posted again is a
+    new purchase, under the next generation's key, and a retry of it finds it here. Only
+    operations meeting a taken key ask (one lookup per generation); a first posting does
+    not.
+    """
+    generation = 1
+    while True:
+        candidate = generation_key(key, generation)
+        found = find_entry(session, merchant_id, candidate)
+        if found is None:
+            return None, candidate
+        if not is_undone(session, found) and (belongs is None or belongs(found)):
+            return found, candidate
+        generation += 1
+
+
+def is_undone(session: Session, entry: Entry | LedgerEntry) -> bool:
+    """Whether an undo reversed ``entry``."""
+    return bool(session.scalar(select(_undo_of(entry.member_id, entry.id).exists())))
+
+
+def _undo_of(
+    member_id: int, reversed_id: int | ColumnElement[int] | InstrumentedAttribute[int]
+) -> Select[Any]:
+    """The member's undo entries reversing the entry ``reversed_id`` (an id, or a column
+    of the enclosing query)."""
+    return select(_UNDOING.c.id).where(
+        _UNDOING.c.member_id == member_id,
+        _UNDOING.c.kind == UNDO,
+        _UNDOING.c.reverses_id == reversed_id,
+    )
+
+
+_UNDOING = _ENTRIES.alias("undoing")
+
+
+def in_force(member_id: int) -> ColumnElement[bool]:
+    """A condition on :class:`LedgerEntry` (the member's): the entry was not undone."""
+    return ~_undo_of(member_id, LedgerEntry.id).correlate(LedgerEntry).exists()
+
+
+def _refunds_in_force(session: Session, purchase: Entry | LedgerEntry) -> Sequence[LedgerEntry]:
+    """The refunds of ``purchase`` that were not undone."""
+    return session.scalars(
+        select(LedgerEntry).where(
+            LedgerEntry.member_id == purchase.member_id,
+            LedgerEntry.reverses_id == purchase.id,
+            LedgerEntry.kind == "refund",
+            in_force(purchase.member_id),
+        )
+    ).all()
+
+
+def undo_entry(
+    session: Session, member: Member, entry_id: int, *, actor: Actor, reason: str
+) -> Entry:
+    """Reverse one entry of a scan made by mistake with an undo entry (the ledger stays
+    append-only; caller holds the member's lock), keyed on the entry: once.
+
+    A purchase is reversed at most once in total, whichever way: its undo takes back only
+    what its refunds in force left (points, stamps and spend), and undoes it, so that
+    its receipt may be posted again as new. A refund's undo gives back its points and
+    spend, unless its purchase was undone since (that would give back a purchase that no
+    longer exists). Points already spent stay spent, as with a refund: the balance may go
+    below zero.
+
+    :raise errors.UndoExpired: a refund of a purchase undone since.
+    """
+    entry = session.get(LedgerEntry, entry_id)
+    assert entry is not None
+    points, stamps, amount = entry.points, entry.stamps, entry.amount
+    spend: Decimal | None = None
+    if entry.kind == "earn" and entry.amount is not None:
+        refunds = _refunds_in_force(session, entry)
+        points += sum(r.points for r in refunds)
+        stamps += sum(r.stamps for r in refunds)
+        amount = entry.amount - sum((r.amount or Decimal(0) for r in refunds), Decimal(0))
+        spend = -amount
+    elif entry.kind == "refund":
+        purchase = session.get(LedgerEntry, entry.reverses_id) if entry.reverses_id else None
+        if purchase is not None and is_undone(session, purchase):
+            raise errors.UndoExpired(
+                f"the purchase this refund was for (receipt {entry.receipt_id}) was undone "
+                "since: there is nothing left to give back"
+            )
+        spend = entry.amount
+    return post(
+        session,
+        member,
+        kind=UNDO,
+        key=f"undo:{entry.id}",
+        actor=actor,
+        points=-points,
+        stamps=-stamps,
+        reverses_id=entry.id,
+        amount=amount,
+        receipt_id=entry.receipt_id,
+        reason=reason,
+        spend=spend,
+    )
+
+
+# --- adjustments ------------------------------------------------------------------------
+
+
 def adjust(
     session: Session,
     settings: Settings,
@@ -411,8 +563,19 @@ def adjust(
     reason: str,
     key: str,
     actor: Actor,
+    opening_balance: bool = False,
 ) -> Change:
-    """A manual correction by staff or the CRM, with its reason."""
+    """A manual correction by staff or the CRM, with its reason.
+
+    It may not take the balance below zero: no program rule allows a negative balance,
+    which only a refund or undo of points already spent can leave (the purchase is
+    reversed rather than the redemption). A correction that would is refused, and an
+    adjustment adding points is always accepted.
+
+    :param opening_balance: the balance a member imported from another system held
+        there, which may be below zero for the same reason (and an exported member's
+        negative balance imports again as it was).
+    """
     member = lock_member(session, member.id)
     previous = replay_for(session, key, member)
     if previous is not None:
@@ -421,6 +584,12 @@ def adjust(
         raise errors.ValidationFailed("an adjustment needs a reason")
     if points == 0:
         raise errors.ValidationFailed("an adjustment of 0 points changes nothing")
+    if points < 0 and member.points_balance + points < 0 and not opening_balance:
+        raise errors.ValidationFailed(
+            f"the balance is {member.points_balance} points: removing {-points} would take "
+            "it below zero",
+            errors=[{"field": "points", "message": "more than the balance"}],
+        )
     entry = post(
         session, member, kind="adjust", key=key, actor=actor, points=points, reason=reason.strip()
     )

@@ -20,7 +20,8 @@ from walletpass.loyalty.ledger import (
     Actor,
     Change,
     Entry,
-    find_entry,
+    entry_in_force,
+    in_force,
     lock_member,
     post,
     post_once,
@@ -53,7 +54,7 @@ def record_purchase(
     key = f"purchase:{receipt_id}"
     if redeem_points:
         # Paying with points writes its own entry first: a retry must be caught before it.
-        previous = find_entry(session, member.merchant_id, key)
+        previous, key = entry_in_force(session, member.merchant_id, key)
         if previous is not None:
             return _replay_purchase(session, member, previous, amount, receipt_id)
     if program.kind in (ProgramKind.OFFERS, ProgramKind.MEMBERSHIP):
@@ -77,7 +78,7 @@ def record_purchase(
     paid = amount
     if redeem_points:
         paid = _pay_with_points(
-            session, member, parsed, amount, redeem_points, receipt_id, actor, change
+            session, member, parsed, amount, redeem_points, receipt_id, actor, change, key
         )
     stamps_before = member.stamps_balance
     earned: dict[str, Any]
@@ -104,28 +105,29 @@ def record_purchase(
                 "applied": result.applied,
             },
         }
+    posting: dict[str, Any] = {
+        "kind": "earn",
+        "actor": actor,
+        "amount": amount,
+        "currency": currency or merchant.currency,
+        "receipt_id": receipt_id,
+        "reason": "purchase",
+        "expires_at": expiry.expires_at_for_earn(parsed.expiry, at),
+        "spend": amount,
+        # The member's passes change with it (this unit of work's one bump and push).
+        "refresh_passes": settings,
+        **earned,
+    }
     # Written only if the receipt is new: a retried purchase (the till's network dropped
     # the answer) finds its first entry here and changes nothing.
-    entry = post_once(
-        session,
-        member,
-        kind="earn",
-        key=key,
-        actor=actor,
-        amount=amount,
-        currency=currency or merchant.currency,
-        receipt_id=receipt_id,
-        reason="purchase",
-        expires_at=expiry.expires_at_for_earn(parsed.expiry, at),
-        spend=amount,
-        # The member's passes change with it (this unit of work's one bump and push).
-        refresh_passes=settings,
-        **earned,
-    )
+    entry = post_once(session, member, key=key, **posting)
     if entry is None:
-        previous = find_entry(session, member.merchant_id, key)
-        assert previous is not None
-        return _replay_purchase(session, member, previous, amount, receipt_id)
+        previous, key = entry_in_force(session, member.merchant_id, key)
+        if previous is not None:
+            return _replay_purchase(session, member, previous, amount, receipt_id)
+        # Every purchase under this receipt was undone: this one is new, under the
+        # receipt's next key.
+        entry = post(session, member, key=key, **posting)
     change.points += entry.points
     change.stamps += entry.stamps
     if isinstance(parsed, rules.StampsRules):
@@ -149,12 +151,19 @@ def _replay_purchase(
         raise errors.DuplicateReceipt(
             f"receipt {receipt_id!r} was already recorded with a different amount or card"
         )
-    return _replayed_change(session, receipt_id)
+    return _replayed_change(session, previous)
 
 
-def _replayed_change(session: Session, receipt_id: str) -> Change:
+def _replayed_change(session: Session, previous: Entry) -> Change:
+    # The purchase in force: not one undone earlier under the same receipt.
     entries = session.scalars(
-        select(LedgerEntry).where(LedgerEntry.receipt_id == receipt_id).order_by(LedgerEntry.id)
+        select(LedgerEntry)
+        .where(
+            LedgerEntry.member_id == previous.member_id,
+            LedgerEntry.receipt_id == previous.receipt_id,
+            in_force(previous.member_id),
+        )
+        .order_by(LedgerEntry.id)
     ).all()
     change = Change(replayed=True)
     for entry in entries:
@@ -184,6 +193,7 @@ def _pay_with_points(
     receipt_id: str,
     actor: Actor,
     change: Change,
+    purchase_key: str,
 ) -> Decimal:
     if not isinstance(parsed, rules.PointsRules):
         raise errors.ActionNotAllowed("only points programs can pay with points")
@@ -207,7 +217,8 @@ def _pay_with_points(
         session,
         member,
         kind="redeem",
-        key=f"pay:{receipt_id}",
+        # The purchase's generation (pay#2:R for purchase#2:R): see ledger.generation_key.
+        key="pay" + purchase_key.removeprefix("purchase"),
         actor=actor,
         points=-points,
         amount=discount,

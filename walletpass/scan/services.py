@@ -19,7 +19,7 @@ from walletpass.db import MERCHANT_PARAMETER, scoped_to_merchant, utcnow
 from walletpass.driversql import DriverStatement
 from walletpass.events import emit
 from walletpass.loyalty import earning, ledger, purchases, rewards
-from walletpass.loyalty.models import LedgerEntry, Member, Program, ProgramKind, Reward
+from walletpass.loyalty.models import Member, Program, ProgramKind, Reward
 from walletpass.offers.models import Coupon, Offer
 from walletpass.offers.services import coupon_problem, redeem_coupon
 from walletpass.passes import codes
@@ -461,20 +461,11 @@ def undo_scan(session: Session, settings: Settings, scan_id: int, actor: ledger.
         entry_ids = []  # a replay changed nothing, so there is nothing to reverse
     if entry_ids and scan.member_id:
         member = ledger.lock_member(session, scan.member_id)
-        for entry in session.scalars(select(LedgerEntry).where(LedgerEntry.id.in_(entry_ids))):
-            ledger.post(
-                session,
-                member,
-                kind="undo",
-                key=f"undo:{entry.id}",
-                actor=actor,
-                points=-entry.points,
-                stamps=-entry.stamps,
-                reverses_id=entry.id,
-                amount=entry.amount,
-                receipt_id=entry.receipt_id,
-                reason=f"undo of scan {scan.id}",
-                spend=-entry.amount if entry.kind == "earn" and entry.amount else None,
+        # After the member's lock: a refund of the same purchase running at the same
+        # moment is either seen whole here or sees this undo (reversed once in total).
+        for entry_id in sorted(entry_ids):
+            ledger.undo_entry(
+                session, member, entry_id, actor=actor, reason=f"undo of scan {scan.id}"
             )
         mark_changed(session, settings, member_id=member.id)
     if scan.action == "redeem_coupon" and scan.coupon_id:
