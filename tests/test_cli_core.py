@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from walletpass.cli import main
 from walletpass.jobs.models import Job, JobStatus
 from walletpass.jobs.queue import enqueue
+from walletpass.loyalty.ledger import ledger_balance
+from walletpass.loyalty.models import LedgerEntry, Member
 from walletpass.tenancy.apikeys import authenticate
 from walletpass.tenancy.models import User
 
@@ -39,6 +42,29 @@ def test_demo_json_prints_working_keys_and_urls(cli, runtime):
     again = json.loads(cli("demo", "--json").output.strip().splitlines()[-1])
     assert [p["serial"] for p in again["passes"]] == [p["serial"] for p in info["passes"]]
     assert again["api_key"] != info["api_key"]
+
+
+def test_the_demo_members_balances_are_their_ledgers(cli, runtime):
+    # The demo's cards are made the way the till makes them: each visit and purchase is a
+    # ledger entry, so the balances are the ledger's sums (a refund or an expiry later
+    # works on them as on any member's).
+    assert cli("demo", "--json").exit_code == 0
+    with runtime.transaction() as s:
+        members = s.scalars(select(Member).order_by(Member.id)).all()
+        shown = {
+            m.name: (m.points_balance, m.stamps_balance, m.lifetime_spend, m.tier) for m in members
+        }
+        sums = {m.name: ledger_balance(s, m.id) for m in members}
+        entries = {
+            m.name: s.scalar(select(func.count()).where(LedgerEntry.member_id == m.id))
+            for m in members
+        }
+    assert shown == {
+        "Ada Lovelace": (0, 7, Decimal("0.00"), None),
+        "Grace Hopper": (5400, 0, Decimal("5400.00"), "Silver"),
+    }
+    assert sums == {name: (points, stamps) for name, (points, stamps, _, _) in shown.items()}
+    assert entries == {"Ada Lovelace": 7, "Grace Hopper": 12}
 
 
 def test_apikeys_and_users_reject_bad_input_clearly(cli, runtime):

@@ -10,10 +10,12 @@ from typing import Any
 from sqlalchemy import select
 
 from walletpass.db import utcnow
+from walletpass.loyalty import purchases
+from walletpass.loyalty.enrolment import enroll
+from walletpass.loyalty.ledger import SYSTEM
 from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rewards import sync_card_rewards
 from walletpass.offers.models import Coupon, Offer
-from walletpass.passes import codes
 from walletpass.passes.models import Pass
 from walletpass.passes.services import issue_pass
 from walletpass.runtime import Runtime
@@ -37,7 +39,8 @@ PROGRAMS: list[dict[str, Any]] = [
             "intermediate_rewards": [{"at": 5, "name": "Free cookie"}],
         },
         "design": {"background": "#5b3a29", "foreground": "#ffffff", "label": "#f3d9b1"},
-        "member": {"name": "Ada Lovelace", "stamps_balance": 7},
+        # Seven visits: past the cookie at five, three short of the free coffee.
+        "member": {"name": "Ada Lovelace", "visits": 7},
     },
     {
         "slug": "demo-points",
@@ -67,12 +70,8 @@ PROGRAMS: list[dict[str, Any]] = [
             "window": {"mode": "lifetime"},
         },
         "design": {"background": "#1f3b4d", "foreground": "#ffffff", "label": "#cfe3ee"},
-        "member": {
-            "name": "Grace Hopper",
-            "points_balance": 120,
-            "tier": "Silver",
-            "lifetime_spend": Decimal("5400.00"),
-        },
+        # A regular's purchases over a year: 5,400.00 spent, so Silver (from 5,000).
+        "member": {"name": "Grace Hopper", "purchases": ["450.00"] * 12},
     },
     {
         "slug": "demo-offers",
@@ -195,25 +194,16 @@ def _create_programs(session, runtime: Runtime, merchant: Merchant) -> None:  # 
         session.flush()
         sync_card_rewards(session, program)
         if spec["member"]:
-            member = Member(
-                merchant_id=merchant.id,
-                program_id=program.id,
-                email=f"{spec['slug']}@demo-cafe.test",
-                language="en",
-                referral_code=codes.new_referral_code(),
-                marketing_consent=True,
-                **spec["member"],
-            )
-            session.add(member)
-            session.flush()
-            issue_pass(
+            member, _, _ = enroll(
                 session,
                 settings,
-                merchant_id=merchant.id,
-                template=program.template,
-                program_id=program.id,
-                member_id=member.id,
+                program,
+                name=spec["member"]["name"],
+                email=f"{spec['slug']}@demo-cafe.test",
+                marketing_consent=True,
+                source="demo",
             )
+            _history(session, runtime, member, spec["member"])
         else:
             now = utcnow()
             offer = Offer(
@@ -242,3 +232,23 @@ def _create_programs(session, runtime: Runtime, merchant: Merchant) -> None:  # 
                 program_id=program.id,
                 coupon_id=coupon.id,
             )
+
+
+def _history(session, runtime: Runtime, member: Member, spec: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+    """The member's balance as the till would have made it: each visit and purchase is a
+    ledger entry (the balance is the ledger's sum, as for every member), in the past."""
+    start = utcnow() - timedelta(days=360)
+    for n in range(spec.get("visits", 0)):
+        purchases.add_stamps(
+            session, runtime.settings, member, count=1, key=f"demo:visit:{n}", actor=SYSTEM
+        )
+    for n, amount in enumerate(spec.get("purchases", ())):
+        purchases.record_purchase(
+            session,
+            runtime.settings,
+            member,
+            amount=Decimal(amount),
+            receipt_id=f"demo-{n + 1}",
+            actor=SYSTEM,
+            at=start + timedelta(days=30 * n),
+        )
