@@ -18,6 +18,20 @@ pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
 
 
+def _scan_at_the_till(browser, live_server, code):  # type: ignore[no-untyped-def]
+    """Staff signs in on a new phone and scans ``code``; the driver and its wait."""
+    driver = browser()
+    wait = WebDriverWait(driver, 10)
+    driver.get(f"{live_server.url}/till/")
+    wait.until(ec.url_contains("/till/login"))
+    driver.find_element(By.ID, "email").send_keys("staff@example.test")
+    driver.find_element(By.ID, "password").send_keys(PASSWORD + Keys.ENTER)
+    field = wait.until(ec.visibility_of_element_located((By.ID, "code")))
+    # What a USB scanner does: type the code into the focused field and press Enter.
+    field.send_keys(code + Keys.ENTER)
+    return driver, wait
+
+
 @pytest.fixture
 def card(runtime, settings):  # type: ignore[no-untyped-def]
     with runtime.transaction() as s:
@@ -39,15 +53,7 @@ def card(runtime, settings):  # type: ignore[no-untyped-def]
 
 
 def test_staff_records_a_purchase_and_sees_the_new_balance(live_server, browser, card):
-    driver = browser()
-    wait = WebDriverWait(driver, 10)
-    driver.get(f"{live_server.url}/till/")
-    wait.until(ec.url_contains("/till/login"))
-    driver.find_element(By.ID, "email").send_keys("staff@example.test")
-    driver.find_element(By.ID, "password").send_keys(PASSWORD + Keys.ENTER)
-    code = wait.until(ec.visibility_of_element_located((By.ID, "code")))
-    # What a USB scanner does: type the code into the focused field and press Enter.
-    code.send_keys(card + Keys.ENTER)
+    driver, wait = _scan_at_the_till(browser, live_server, card)
     wait.until(ec.text_to_be_present_in_element((By.ID, "who-name"), "Ada Lovelace"))
     assert driver.find_element(By.CSS_SELECTOR, "[data-testid=balance]").text == "0"
     driver.find_element(By.ID, "amount").send_keys("12.50")
@@ -89,14 +95,7 @@ def club_card(runtime, settings):  # type: ignore[no-untyped-def]
 
 
 def test_staff_sees_an_unpaid_membership_and_records_its_payment(live_server, browser, club_card):
-    driver = browser()
-    wait = WebDriverWait(driver, 10)
-    driver.get(f"{live_server.url}/till/")
-    wait.until(ec.url_contains("/till/login"))
-    driver.find_element(By.ID, "email").send_keys("staff@example.test")
-    driver.find_element(By.ID, "password").send_keys(PASSWORD + Keys.ENTER)
-    code = wait.until(ec.visibility_of_element_located((By.ID, "code")))
-    code.send_keys(club_card + Keys.ENTER)
+    driver, wait = _scan_at_the_till(browser, live_server, club_card)
     state = (By.CSS_SELECTOR, "[data-testid=membership-state]")
     wait.until(ec.text_to_be_present_in_element(state, "Membership unpaid"))
     assert "EUR 30.00" in driver.find_element(*state).text
@@ -108,3 +107,43 @@ def test_staff_sees_an_unpaid_membership_and_records_its_payment(live_server, br
     assert "Payment of EUR 30.00 recorded" in driver.find_element(By.ID, "status").text
     assert not driver.find_element(By.ID, "pay-btn").is_displayed()
     assert "Free coffee" in driver.find_element(By.ID, "rewards").text
+
+
+def test_staff_pays_with_points_and_refunds_part_of_a_purchase(live_server, browser, points_card):
+    driver, wait = _scan_at_the_till(browser, live_server, points_card)
+    balance = (By.CSS_SELECTOR, "[data-testid=balance]")
+    wait.until(ec.text_to_be_present_in_element((By.ID, "who-name"), "Ada Lovelace"))
+    driver.find_element(By.ID, "amount").send_keys("50.00" + Keys.ENTER)
+    wait.until(ec.text_to_be_present_in_element(balance, "50"))
+
+    # 20 points pay EUR 2.00 of a 10.00 purchase; the 8.00 paid earns 8: 50 - 20 + 8.
+    driver.find_element(By.ID, "amount").send_keys("10.00")
+    driver.find_element(By.ID, "redeem-points").send_keys("20")
+    driver.find_element(By.ID, "purchase-btn").click()
+    wait.until(ec.text_to_be_present_in_element(balance, "38"))
+    status = driver.find_element(By.ID, "status").text
+    assert "points paid EUR 2.00 of it" in status
+    assert "-12 points" in status
+    assert driver.find_element(By.ID, "redeem-points").get_attribute("value") == ""
+    # The undo bar's clock is the shop's (Paris), as the answer gave it.
+    assert "(undo until " in driver.find_element(By.ID, "undo-text").text
+
+    # Half of the 50.00 purchase comes back: picked from the card's recent purchases.
+    driver.find_element(By.CSS_SELECTOR, "#refund-box summary").click()
+    purchases = wait.until(ec.visibility_of_element_located((By.ID, "purchases")))
+    rows = purchases.find_elements(By.TAG_NAME, "li")
+    assert len(rows) == 2
+    assert "EUR 50.00" in rows[1].text
+    rows[1].find_element(By.TAG_NAME, "button").click()
+    amount = driver.find_element(By.ID, "refund-amount")
+    assert amount.get_attribute("value") == "50.00"
+    receipt = driver.find_element(By.ID, "refund-receipt").get_attribute("value")
+    assert receipt.startswith("till-")
+    amount.clear()
+    amount.send_keys("25.00")
+    driver.find_element(By.ID, "refund-btn").click()
+    wait.until(ec.text_to_be_present_in_element(balance, "13"))
+    status = driver.find_element(By.ID, "status").text
+    assert f"Refund of 25.00 on receipt {receipt} recorded: -25 points" in status
+    assert "refund of 25.00" in driver.find_element(By.ID, "undo-text").text
+    screenshot(driver, "till-refund")

@@ -5,7 +5,9 @@ session cookie and the CSRF token in ``X-CSRF-Token``. The endpoints take, log a
 answer a scan as ``POST /api/v1/scans`` does (:mod:`walletpass.scan.requests`), as the
 signed-in staff user, in a transaction scoped to the user's merchant. Their times are
 the shop's (``Merchant.timezone``), and a scan's answer adds when it was made and until
-when it can be undone, for the page's undo bar.
+when it can be undone, for the page's undo bar, and a card's recent purchases, for its
+refund control. A refund and a purchase paid partly with points are scans like any other
+(``refund`` with ``receipt_id`` and ``amount``; ``purchase`` with ``redeem_points``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from walletpass import errors
 from walletpass.loyalty.ledger import Actor
 from walletpass.offers.models import Coupon
 from walletpass.passes.models import Pass
+from walletpass.scan import history
 from walletpass.scan import services as scan_services
 from walletpass.scan.requests import (
     MembershipPaymentIn,
@@ -212,6 +215,16 @@ def api_scan(user: User) -> Response:
             scanned_at = outcome.scan.created_at.astimezone(tz)
             payload["scanned_at"] = scanned_at.isoformat()
             payload["undo_until"] = (scanned_at + scan_services.UNDO_WINDOW).isoformat()
+            if outcome.member is not None:
+                # For the refund control: the receipts the customer may bring back.
+                payload["recent_purchases"] = [
+                    {
+                        "receipt_id": p.receipt_id,
+                        "amount": str(p.amount),
+                        "at": p.at.astimezone(tz).isoformat(),
+                    }
+                    for p in history.recent_purchases(db, outcome.member.id)
+                ]
     except errors.WalletpassError as exc:
         _record_failure(user, scan_in, exc)
         return _json_error(exc.code, exc.detail, exc.status)

@@ -1,5 +1,5 @@
-// The till page: look up a scanned code, then record a purchase, add a stamp, redeem a
-// reward or coupon, and undo the last scan. Everything goes through /till/api/* with the
+// The till page: look up a scanned code, then record a purchase (part paid with points),
+// add a stamp, redeem a reward or coupon, refund a purchase, and undo the last scan. Everything goes through /till/api/* with the
 // session cookie and the CSRF token; the server's answer is the API's ScanOut.
 (function () {
   'use strict';
@@ -17,6 +17,7 @@
   var currentCode = '';    // the code it was looked up with
   var pendingReceipt = null;
   var pendingPayment = null;  // the receipt id of a membership payment not yet confirmed
+  var pendingRefund = null;   // {key, id}: the refund id of a refund not yet confirmed
   var undoTimer = null;
   var busy = false;
 
@@ -121,7 +122,15 @@
     $('balance-value').textContent = b[0];
     $('balance-label').textContent = b[1];
     var kind = isMember ? out.member.program_kind : '';
-    show($('purchase-form'), isMember && kind !== 'membership' && kind !== 'offers');
+    var buys = isMember && kind !== 'membership' && kind !== 'offers';
+    show($('purchase-form'), buys);
+    show($('points-pay'), isMember && (kind === 'points' || kind === 'tiers'));
+    show($('refund-box'), buys);
+    fillList('purchases', buys ? out.recent_purchases : [], function (p) {
+      var text = localDate(p.at) + ' ' + localTime(p.at) + ' · ' + currency + ' ' + p.amount +
+        ' · ' + p.receipt_id;
+      return [text, function () { fillRefund(p); }, 'Refund'];
+    });
     show($('stamp-btn'), isMember && kind === 'stamps');
     show($('coupon-btn'), !isMember && out.coupon && out.coupon.usable_now);
     fillList('rewards', out.redeemable.rewards, function (r) {
@@ -168,7 +177,7 @@
       var button = document.createElement('button');
       button.type = 'button';
       button.className = 'till-secondary';
-      button.textContent = 'Redeem';
+      button.textContent = d[2] || 'Redeem';
       button.addEventListener('click', d[1]);
       li.appendChild(span);
       li.appendChild(button);
@@ -211,17 +220,56 @@
     if (!/^\d+(\.\d{1,2})?$/.test(amount)) { status('Enter an amount like 12.50', true); return; }
     // Made once per purchase and kept until it succeeds: a double tap or a retry after a
     // lost connection sends the same receipt id, and the server counts it once.
+    var points = $('points-pay').hidden ? '' : $('redeem-points').value.trim();
+    if (points && !/^\d+$/.test(points)) { status('Enter the points to pay with as a whole number', true); return; }
     var receipt = $('receipt').value.trim() || pendingReceipt || (pendingReceipt = newId('till-'));
-    run({ code: currentCode, action: 'purchase', amount: amount, receipt_id: receipt }, function (out) {
+    var body = { code: currentCode, action: 'purchase', amount: amount, receipt_id: receipt };
+    if (Number(points) > 0) body.redeem_points = Number(points);
+    run(body, function (out) {
       var d = delta(out);
+      var paid = out.discount && Number(out.discount) > 0
+        ? '; points paid ' + currency + ' ' + Number(out.discount).toFixed(2) + ' of it' : '';
       return 'Purchase of ' + amount + ' recorded' + (out.replayed ? ' (already counted)' : '') +
-        (d ? ': ' + d : '') + '. Balance ' + balanceText(out).join(' ') + '.';
+        paid + (d ? ': ' + d : '') + '. Balance ' + balanceText(out).join(' ') + '.';
     }).then(function (out) {
       if (out) {
         pendingReceipt = null;
         $('amount').value = '';
+        $('redeem-points').value = '';
         $('receipt').value = '';
         $('code').focus();
+      }
+    });
+  });
+
+  function fillRefund(purchase) {
+    $('refund-receipt').value = purchase.receipt_id;
+    $('refund-amount').value = purchase.amount;
+    $('refund-amount').focus();
+  }
+
+  $('refund-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var receipt = $('refund-receipt').value.trim();
+    var amount = $('refund-amount').value.trim().replace(',', '.');
+    if (!receipt) { status('Enter the receipt number of the purchase to refund', true); return; }
+    if (!/^\d+(\.\d{1,2})?$/.test(amount)) { status('Enter an amount like 12.50', true); return; }
+    // One refund id per refund, kept until it succeeds: a retry after a lost answer counts
+    // once, and a second partial refund of the same receipt is a refund of its own.
+    var key = receipt + ' ' + amount;
+    if (!pendingRefund || pendingRefund.key !== key) pendingRefund = { key: key, id: newId('rf-') };
+    var body = { code: currentCode, action: 'refund', receipt_id: receipt, amount: amount,
+                 refund_id: pendingRefund.id };
+    run(body, function (out) {
+      var d = delta(out);
+      return 'Refund of ' + amount + ' on receipt ' + receipt + ' recorded' +
+        (out.replayed ? ' (already counted)' : '') + (d ? ': ' + d : '') +
+        '. Balance ' + balanceText(out).join(' ') + '.';
+    }).then(function (out) {
+      if (out) {
+        pendingRefund = null;
+        $('refund-receipt').value = '';
+        $('refund-amount').value = '';
       }
     });
   });
@@ -284,7 +332,7 @@
   }
 
   function undoLabel(body) {
-    var what = { purchase: 'purchase of ' + body.amount, stamp: 'stamp',
+    var what = { purchase: 'purchase of ' + body.amount, stamp: 'stamp', refund: 'refund of ' + body.amount,
                  redeem_reward: 'reward', redeem_coupon: 'coupon' }[body.action] || body.action;
     return what;
   }
