@@ -201,8 +201,9 @@ def list_members(ctx: Context) -> MemberPage:
 def create_member(ctx: Context) -> MemberCreated:
     """Enrol a customer and get the links to add the card to Apple or Google Wallet.
 
-    The same external_id, or the same email in the program, returns the existing
-    member with ``created: false``.
+    The same external_id, or the same email or phone number in the program, returns the
+    existing member with ``created: false``, also when both requests arrive at once. A
+    phone number of another member (one with another email) is a conflict.
     """
     body: MemberIn = ctx.body
     program = _program_for(ctx.session, body)
@@ -267,9 +268,9 @@ def update_member(ctx: Context) -> MemberDetail:
                 setattr(member, name, value)
             ctx.session.flush()
     except IntegrityError:
-        raise errors.Conflict(
-            f"another member has external_id {changes.get('external_id')!r}"
-        ) from None
+        # The unique keys: the merchant's external ids, the program's emails and phones.
+        keys = [f"{k} {changes[k]!r}" for k in ("external_id", "email", "phone") if k in changes]
+        raise errors.Conflict(f"another member has {' or '.join(keys)}") from None
     if refresh:
         mark_changed(ctx.session, ctx.settings, member_id=member.id, notify=False)
     return member_detail(ctx.session, ctx.settings, member)

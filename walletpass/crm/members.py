@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.config import Settings
 from walletpass.loyalty import enrolment, ledger
-from walletpass.loyalty.models import Member, Program
+from walletpass.loyalty.models import Member, Program, normalize_email, stored_phone
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass
 
@@ -63,7 +64,7 @@ def _by_external_id(session: Session, external_id: str) -> Member | None:
 
 
 def _by_email(session: Session, email: str, program: Program | None, where: str) -> Member | None:
-    query = select(Member).where(func.lower(Member.email) == email.strip().lower())
+    query = select(Member).where(Member.email == normalize_email(email))
     if program is not None:
         query = query.where(Member.program_id == program.id)
     found = list(session.scalars(query.order_by(Member.id).limit(2)))
@@ -148,16 +149,7 @@ def upsert_member(
     member = _by_external_id(session, fields.external_id) if fields.external_id else None
     if member is None and fields.email:
         member = _by_email(session, fields.email, program, f"{where}.email")
-        if (
-            member is not None
-            and fields.external_id
-            and member.external_id
-            and member.external_id != fields.external_id
-        ):
-            raise errors.Conflict(
-                f"{fields.email!r} belongs to the member with external_id "
-                f"{member.external_id!r}, not {fields.external_id!r}"
-            )
+        _check_external_id(member, fields)
     if member is None:
         if program is None:
             raise errors.ValidationFailed(
@@ -180,31 +172,59 @@ def upsert_member(
             source=source,
             actor=actor,
         )
-        if fields.tags:
-            member.tags = merge_tags(member.tags, fields.tags)
-        return UpsertResult(member, created=created, changed=created, pass_row=pass_row)
+        if created:
+            if fields.tags:
+                member.tags = merge_tags(member.tags, fields.tags)
+            return UpsertResult(member, created=True, changed=True, pass_row=pass_row)
+        # Enrolled a moment ago by another event, the API or the join page (or known by
+        # its phone number): this event updates that member, as if it had been found.
+        _check_external_id(member, fields)
     # Serialise with every other change to this member (scans, other CRM events).
     member = ledger.lock_member(session, member.id)
-    changed = _apply(member, fields)
+    try:
+        # A savepoint: an email or phone another member of the program has is refused by
+        # the unique keys, answered as a conflict, and the event's other work survives.
+        with session.begin_nested():
+            changed = _apply(member, fields)
+            session.flush()
+    except IntegrityError:
+        raise errors.Conflict(
+            "another member already has this member's new external_id, email or phone"
+        ) from None
     if changed:
-        session.flush()
         # The name shows on the pass; a CRM fix is housekeeping, not worth a notification.
         mark_changed(session, settings, member_id=member.id, notify=False)
     return UpsertResult(member, created=False, changed=changed)
+
+
+def _check_external_id(member: Member | None, fields: MemberFields) -> None:
+    """The member found by email must not be the CRM's record of someone else."""
+    if (
+        member is not None
+        and fields.external_id
+        and member.external_id
+        and member.external_id != fields.external_id
+    ):
+        raise errors.Conflict(
+            f"{fields.email!r} belongs to the member with external_id "
+            f"{member.external_id!r}, not {fields.external_id!r}"
+        )
 
 
 def _apply(member: Member, fields: MemberFields) -> bool:
     updates: dict[str, Any] = {}
     if fields.external_id and member.external_id != fields.external_id:
         updates["external_id"] = fields.external_id
-    if fields.email and (member.email or "").lower() != fields.email.strip().lower():
-        updates["email"] = fields.email.strip().lower()
+    if fields.email and member.email != normalize_email(fields.email):
+        updates["email"] = normalize_email(fields.email)
     for name in ("name", "phone", "birthday", "language", "marketing_consent"):
         value = getattr(fields, name)
         if value is UNSET:
             continue
         if name == "name" and value is None:
             value = ""
+        if name == "phone":
+            value = stored_phone(value)  # as the column stores it, or it always "changes"
         if getattr(member, name) != value:
             updates[name] = value
     if fields.tags:

@@ -1,19 +1,22 @@
 """Enrolment: a new member with a pass, the welcome bonus and first tier, or the member
-already enrolled under the same email or external id; a referral code names the referrer."""
+already enrolled under the same external id, email or phone; a referral code names the
+referrer."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from walletpass import errors
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.events import emit
 from walletpass.loyalty import earning, expiry, rules, tiers
 from walletpass.loyalty.ledger import SYSTEM, Actor, post
-from walletpass.loyalty.models import Member, Program
+from walletpass.loyalty.models import Member, Program, normalize_email, stored_phone
 from walletpass.loyalty.programs import program_rules
 from walletpass.passes import codes
 from walletpass.passes.models import Pass, PassStatus
@@ -26,6 +29,45 @@ def member_passes(session: Session, member_id: int) -> list[Pass]:
             select(Pass).where(Pass.member_id == member_id, Pass.status == PassStatus.ACTIVE)
         )
     )
+
+
+def find_enrolled(
+    session: Session,
+    program: Program,
+    *,
+    external_id: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+) -> Member | None:
+    """The member these keys already name: the external id among the merchant's members,
+    else the email, else the phone number in ``program`` (each as stored, normalised).
+
+    :raise errors.Conflict: the phone number is another member's, one with another email:
+        a phone names one member of a program, and this is not that member.
+    """
+    if external_id:
+        found = session.scalars(
+            select(Member).where(
+                Member.merchant_id == program.merchant_id, Member.external_id == external_id
+            )
+        ).one_or_none()
+        if found is not None:
+            return found
+    email, phone = normalize_email(email), stored_phone(phone)
+    if email:
+        found = session.scalars(
+            select(Member).where(Member.program_id == program.id, Member.email == email)
+        ).one_or_none()
+        if found is not None:
+            return found
+    if not phone:
+        return None
+    found = session.scalars(
+        select(Member).where(Member.program_id == program.id, Member.phone == phone)
+    ).one_or_none()
+    if found is not None and email and found.email and found.email != email:
+        raise errors.Conflict(f"the phone number {phone} belongs to another member of this program")
+    return found
 
 
 def enroll(
@@ -44,27 +86,17 @@ def enroll(
     source: str | None = None,
     actor: Actor = SYSTEM,
 ) -> tuple[Member, Pass, bool]:
-    """Create a member with a pass, or return the existing one for the same email or
-    external id (a double submit or a CRM retry creates nobody twice).
+    """Create a member with a pass, or return the existing one for the same external id,
+    email or phone (a double submit, a CRM retry or a simultaneous enrolment on another
+    channel creates nobody twice).
 
     :return: (member, pass, created)
+    :raise errors.Conflict: the phone number is another member's (see find_enrolled).
     """
-    existing = None
-    if external_id:
-        existing = session.scalars(
-            select(Member).where(Member.external_id == external_id)
-        ).one_or_none()
-    if existing is None and email:
-        existing = session.scalars(
-            select(Member).where(
-                Member.program_id == program.id, func.lower(Member.email) == email.lower()
-            )
-        ).first()
+    keys = {"external_id": external_id, "email": email, "phone": phone}
+    existing = find_enrolled(session, program, **keys)
     if existing is not None:
-        passes = member_passes(session, existing.id)
-        if passes:
-            return existing, passes[0], False
-        return existing, issue_member_pass(session, settings, program, existing), False
+        return existing, _card_of(session, settings, program, existing), False
     referrer = None
     if referral_code:
         referrer = session.scalars(
@@ -75,7 +107,7 @@ def enroll(
         program_id=program.id,
         external_id=external_id,
         name=name,
-        email=email.strip().lower() if email else None,
+        email=email,
         phone=phone,
         birthday=birthday,
         language=language if language in ("en", "zh-Hant") else "en",
@@ -85,8 +117,19 @@ def enroll(
         source=source,
         tags={},
     )
-    session.add(member)
-    session.flush()
+    try:
+        # A savepoint: when another transaction enrolled the same keys since the lookup
+        # above (PostgreSQL runs them side by side; this insert waited for its commit), the
+        # unique keys refuse this member, and only the insert is undone, not the caller's
+        # other work in this unit of work. The winner is the answer.
+        with session.begin_nested():
+            session.add(member)
+            session.flush()
+    except IntegrityError:
+        winner = find_enrolled(session, program, **keys)
+        if winner is None:
+            raise
+        return winner, _card_of(session, settings, program, winner), False
     pass_row = issue_member_pass(session, settings, program, member)
     parsed = program_rules(program)
     if isinstance(parsed, rules.MembershipRules) and not parsed.paid:
@@ -127,6 +170,11 @@ def enroll(
         },
     )
     return member, pass_row, True
+
+
+def _card_of(session: Session, settings: Settings, program: Program, member: Member) -> Pass:
+    passes = member_passes(session, member.id)
+    return passes[0] if passes else issue_member_pass(session, settings, program, member)
 
 
 def issue_member_pass(

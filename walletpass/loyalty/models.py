@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -18,7 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from walletpass.db import Base, BigId, MerchantOwned, created_at, int_pk
 
@@ -49,11 +50,45 @@ class Program(MerchantOwned, Base):
     created_at: Mapped[created_at]
 
 
+_PHONE_CHARS = re.compile(r"^\+?[0-9 ().\-/]+$")
+
+
+def normalize_email(raw: str | None) -> str | None:
+    """How a member's email is stored and looked up: trimmed and lower-cased, so that
+    ``Ana@Example.test `` is the member ``ana@example.test``; blank is none."""
+    return (raw or "").strip().lower() or None
+
+
+def normalize_phone(raw: str) -> str | None:
+    """``+44 20 7946-0000`` → ``+442079460000``: digits with an optional leading +; None
+    for what is not a phone number of 6 to 15 digits (the join form says so)."""
+    if not _PHONE_CHARS.match(raw):
+        return None
+    digits = re.sub(r"\D", "", raw)
+    if not 6 <= len(digits) <= 15:
+        return None
+    return ("+" if raw.lstrip().startswith("+") else "") + digits
+
+
+def stored_phone(raw: str | None) -> str | None:
+    """How a member's phone is stored and looked up: normalised when it is a number; text
+    that is none (an API client's "ask at the desk") kept as typed; blank is none."""
+    text = (raw or "").strip()
+    return (normalize_phone(text) or text) if text else None
+
+
 class Member(MerchantOwned, Base):
     __tablename__ = "members"
     merchant_id_indexed = False  # its unique key and ix_members_merchant_email start with it
     __table_args__ = (
         UniqueConstraint("merchant_id", "external_id"),
+        # One member per program per email and per phone, whoever enrols at the same time
+        # (the API, a CRM, the join page): the loser of a race is refused here and answered
+        # with the winner (walletpass.loyalty.enrolment.enroll). Stored normalised (the
+        # validators below), so the plain columns compare as the customer means them;
+        # NULLs do not collide.
+        UniqueConstraint("program_id", "email"),
+        UniqueConstraint("program_id", "phone"),
         Index("ix_members_merchant_email", "merchant_id", "email"),
     )
 
@@ -84,6 +119,16 @@ class Member(MerchantOwned, Base):
     # The expiry we last warned this member about (so the sweep warns once per lot).
     expiry_warned_for: Mapped[datetime | None]
     created_at: Mapped[created_at]
+
+    # On every write, whichever path (API, CRM, CSV import, join page, admin): the unique
+    # keys above hold only if two spellings of one address or number are stored as one.
+    @validates("email")
+    def _normalized_email(self, _key: str, value: str | None) -> str | None:
+        return normalize_email(value)
+
+    @validates("phone")
+    def _normalized_phone(self, _key: str, value: str | None) -> str | None:
+        return stored_phone(value)
 
 
 class Actor(StrEnum):

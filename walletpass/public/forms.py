@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+# Stored normalised, so that the same number typed two ways finds the same member.
+from walletpass.loyalty.models import normalize_phone
+
 # Deliberately loose: the point is catching typos ("name@gmail", "name gmail.com"),
 # not enforcing RFC 5322. Confirmation is the only real test of an address.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]{2,}$")
-_PHONE_CHARS = re.compile(r"^\+?[0-9 ().\-/]+$")
 # ?src= and ?ref= values end up in the database and on printed QR codes: keep them tame.
 _TOKEN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
@@ -73,19 +75,6 @@ class JoinForm:
             errors["referral_code"] = "This referral code is not valid."
         self.errors = errors
         return not errors
-
-
-def normalize_phone(raw: str) -> str | None:
-    """``+44 20 7946-0000`` → ``+442079460000``: digits with an optional leading +.
-
-    Stored normalized so that the same number typed two ways finds the same member.
-    """
-    if not _PHONE_CHARS.match(raw):
-        return None
-    digits = re.sub(r"\D", "", raw)
-    if not 6 <= len(digits) <= 15:
-        return None
-    return ("+" if raw.lstrip().startswith("+") else "") + digits
 
 
 def clean_token(value: object) -> str:

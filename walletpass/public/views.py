@@ -25,14 +25,15 @@ from flask import (
     url_for,
 )
 from flask import session as cookie
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from walletpass import errors
 from walletpass.cards.variables import pass_variables
 from walletpass.db import utcnow
 from walletpass.google import client as google_client
 from walletpass.google import savelink
-from walletpass.loyalty.enrolment import enroll, issue_member_pass, member_passes
+from walletpass.loyalty.enrolment import enroll, find_enrolled, issue_member_pass, member_passes
 from walletpass.loyalty.models import Member, Program, ProgramKind
 from walletpass.loyalty.programs import program_rules, today_for
 from walletpass.loyalty.rules import MembershipRules
@@ -224,10 +225,6 @@ def _enroll_from_form(
     """("pass", serial) | ("already", None) | ("form", http status)."""
     if not form.validate(today_for(session, program.merchant_id)):
         return "form", 422
-    if session.get_bind().dialect.name == "postgresql":
-        # Serializes enrolments into one program, so two simultaneous taps of the submit
-        # button cannot both miss each other's member below. SQLite's writers already are.
-        session.execute(select(Program.id).where(Program.id == program.id).with_for_update())
     if form.referral_code:
         referrer = session.scalars(
             select(Member.id).where(Member.referral_code == form.referral_code)
@@ -237,45 +234,41 @@ def _enroll_from_form(
                 "We do not know this referral code. Check it, or leave it empty."
             )
             return "form", 422
-    existing = _existing_member(session, program, form)
-    if existing is not None:
-        passes = member_passes(session, existing.id)
-        if not _is_double_submit(existing, passes, form):
-            # Never hand out an existing card to whoever types its email: the page shows
-            # the balance and the barcode that redeems rewards at the till.
-            return "already", None
-        pass_row = passes[0] if passes else issue_member_pass(session, settings, program, existing)
-        _remember_serial(pass_row.serial)
-        return "pass", pass_row.serial
-    _member, pass_row, _created = enroll(
-        session,
-        settings,
-        program,
-        name=form.name,
-        email=form.email or None,
-        phone=form.phone or None,
-        birthday=form.birthday_date,
-        language=_language(),
-        marketing_consent=form.marketing_consent,
-        referral_code=form.referral_code or None,
-        source=form.source or None,
-    )
+    try:
+        existing = find_enrolled(
+            session, program, email=form.email or None, phone=form.phone or None
+        )
+        if existing is None:
+            member, pass_row, created = enroll(
+                session,
+                settings,
+                program,
+                name=form.name,
+                email=form.email or None,
+                phone=form.phone or None,
+                birthday=form.birthday_date,
+                language=_language(),
+                marketing_consent=form.marketing_consent,
+                referral_code=form.referral_code or None,
+                source=form.source or None,
+            )
+            if created:
+                _remember_serial(pass_row.serial)
+                return "pass", pass_row.serial
+            # A simultaneous tap or API call enrolled these details first (the database's
+            # unique keys settled the race): answered as a member found above would be.
+            existing = member
+    except errors.Conflict:
+        # The phone number is another member's: these details belong to a card already.
+        return "already", None
+    passes = member_passes(session, existing.id)
+    if not _is_double_submit(existing, passes, form):
+        # Never hand out an existing card to whoever types its email: the page shows
+        # the balance and the barcode that redeems rewards at the till.
+        return "already", None
+    pass_row = passes[0] if passes else issue_member_pass(session, settings, program, existing)
     _remember_serial(pass_row.serial)
     return "pass", pass_row.serial
-
-
-def _existing_member(session: Session, program: Program, form: JoinForm) -> Member | None:
-    if form.email:
-        return session.scalars(
-            select(Member).where(
-                Member.program_id == program.id,
-                func.lower(Member.email) == form.email.lower(),
-            )
-        ).first()
-    # Phone only: enroll() dedupes by email and external id, not by phone.
-    return session.scalars(
-        select(Member).where(Member.program_id == program.id, Member.phone == form.phone)
-    ).first()
 
 
 def _is_double_submit(member: Member, passes: list[Pass], form: JoinForm) -> bool:

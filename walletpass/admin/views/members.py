@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -47,14 +48,17 @@ def members() -> Any:
         query = select(Member)
         if q:
             like = f"%{q.lower()}%"
-            query = query.where(
-                or_(
-                    func.lower(Member.name).like(like),
-                    func.lower(Member.email).like(like),
-                    Member.phone.like(f"%{q}%"),
-                    func.lower(Member.external_id).like(like),
-                )
-            )
+            found = [
+                func.lower(Member.name).like(like),
+                func.lower(Member.email).like(like),
+                Member.phone.like(f"%{q}%"),
+                func.lower(Member.external_id).like(like),
+            ]
+            digits = re.sub(r"\D", "", q)
+            if digits:
+                # Numbers are stored as digits ("+33612345678"): "06 12 34" is typed.
+                found.append(Member.phone.like(f"%{digits}%"))
+            query = query.where(or_(*found))
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = list(
             session.scalars(
