@@ -10,6 +10,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
+from till_support import points_card  # noqa: F401
 
 from walletpass.loyalty.models import Reward
 from walletpass.tenancy.users import create_user

@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from test_till_views import _sign_in, staff  # noqa: F401
+from till_support import points_card  # noqa: F401
 
 
 @pytest.fixture
 def shop(points_card):  # type: ignore[no-untyped-def]
-    """What ``staff`` signs in to (tests/till/conftest.py)."""
+    """What ``staff`` signs in to."""
     return {"code": points_card}
 
 

@@ -1,4 +1,5 @@
-"""Fixtures the till's page and browser tests share."""
+"""Fixtures the till's page and browser tests share: import them by name (a conftest.py
+here would shadow tests/conftest.py, which some tests import as ``conftest``)."""
 
 from __future__ import annotations
 
