@@ -224,52 +224,81 @@ def parse_row(line: int, raw: dict[str, str]) -> Row | Rejected:
     if "\0extra" in raw:
         return Rejected(line, "more cells than columns in the header", shown)
     cells = {k: _unescape(v.strip()) for k, v in shown.items()}
-
-    def reject(reason: str) -> Rejected:
-        return Rejected(line, reason, shown)
-
     external_id = cells.get("external_id") or None
     email = cells.get("email") or None
-    if not external_id and not email:
-        return reject("external_id or email is required")
-    for name, limit in _LIMITS.items():
-        if len(cells.get(name, "")) > limit:
-            return reject(f"{name} is longer than {limit} characters")
-    if email and not _EMAIL.match(email):
-        return reject(f"invalid email {email!r}")
-    fields = MemberFields(external_id=external_id, email=email)
-    if cells.get("name"):
-        fields.name = cells["name"]
-    if cells.get("phone"):
-        if not _PHONE.match(cells["phone"]):
-            return reject(f"invalid phone number {cells['phone']!r}")
-        fields.phone = cells["phone"]
-    if cells.get("birthday"):
-        try:
-            fields.birthday = date.fromisoformat(cells["birthday"])
-        except ValueError:
-            return reject(f"birthday {cells['birthday']!r} is not a date (YYYY-MM-DD)")
-    if cells.get("language"):
-        if cells["language"] not in _LANGUAGES:
-            return reject(f"language must be one of {', '.join(_LANGUAGES)}")
-        fields.language = cells["language"]
-    consent = cells.get("marketing_consent", "").lower()
-    if consent:
-        if consent not in _TRUE | _FALSE:
-            return reject("marketing_consent must be true or false (yes/no, 1/0)")
-        fields.marketing_consent = consent in _TRUE
-    if cells.get("tags"):
-        tags = parse_tags(cells["tags"])
-        if tags is None:
-            return reject('tags must be a JSON object or a list like "vip;segment=regulars"')
-        fields.tags = tags
-    points_balance = None
-    if cells.get("points_balance"):
-        try:
-            points_balance = int(cells["points_balance"])
-        except ValueError:
-            return reject("points_balance must be a whole number")
+    try:
+        if not external_id and not email:
+            raise _BadCell("external_id or email is required")
+        for name, limit in _LIMITS.items():
+            if len(cells.get(name, "")) > limit:
+                raise _BadCell(f"{name} is longer than {limit} characters")
+        if email and not _EMAIL.match(email):
+            raise _BadCell(f"invalid email {email!r}")
+        fields = MemberFields(external_id=external_id, email=email)
+        # In column order, so the first bad cell of a row is the one reported.
+        for name, parse in _OPTIONAL_CELLS.items():
+            if cells.get(name):
+                setattr(fields, name, parse(cells[name]))
+        balance = cells.get("points_balance")
+        points_balance = _whole_number(balance) if balance else None
+    except _BadCell as exc:
+        return Rejected(line, str(exc), shown)
     return Row(line, shown, fields, points_balance)
+
+
+class _BadCell(ValueError):
+    """A cell that cannot be imported; its message is the row's rejection reason."""
+
+
+def _phone(cell: str) -> str:
+    if not _PHONE.match(cell):
+        raise _BadCell(f"invalid phone number {cell!r}")
+    return cell
+
+
+def _birthday(cell: str) -> date:
+    try:
+        return date.fromisoformat(cell)
+    except ValueError:
+        raise _BadCell(f"birthday {cell!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _language(cell: str) -> str:
+    if cell not in _LANGUAGES:
+        raise _BadCell(f"language must be one of {', '.join(_LANGUAGES)}")
+    return cell
+
+
+def _consent(cell: str) -> bool:
+    consent = cell.lower()
+    if consent not in _TRUE | _FALSE:
+        raise _BadCell("marketing_consent must be true or false (yes/no, 1/0)")
+    return consent in _TRUE
+
+
+def _tags(cell: str) -> dict[str, Any]:
+    tags = parse_tags(cell)
+    if tags is None:
+        raise _BadCell('tags must be a JSON object or a list like "vip;segment=regulars"')
+    return tags
+
+
+def _whole_number(cell: str) -> int:
+    try:
+        return int(cell)
+    except ValueError:
+        raise _BadCell("points_balance must be a whole number") from None
+
+
+# The optional member columns, each read into MemberFields' attribute of the same name.
+_OPTIONAL_CELLS: dict[str, Callable[[str], Any]] = {
+    "name": str,
+    "phone": _phone,
+    "birthday": _birthday,
+    "language": _language,
+    "marketing_consent": _consent,
+    "tags": _tags,
+}
 
 
 def parse_tags(cell: str) -> dict[str, Any] | None:

@@ -539,67 +539,68 @@ def _a(kind: str) -> str:
     return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
+# pydantic's error types, in the words the admin form and the API show.
+_PLAIN_MESSAGES = {
+    "missing": "This field is required.",
+    "int_type": "Must be a whole number.",
+    "int_parsing": "Must be a whole number.",
+    "int_from_float": "Must be a whole number.",
+    "decimal_type": 'Must be a number, e.g. "1.00".',
+    "decimal_parsing": 'Must be a number, e.g. "1.00".',
+    "finite_number": "Must be a finite number.",
+    "bool_type": "Must be true or false.",
+    "bool_parsing": "Must be true or false.",
+    "string_type": "Must be a text.",
+    "list_type": "Must be a list.",
+    "date_type": 'Must be a date as "YYYY-MM-DD".',
+    "date_parsing": 'Must be a date as "YYYY-MM-DD".',
+    "date_from_datetime_parsing": 'Must be a date as "YYYY-MM-DD".',
+    "date_from_datetime_inexact": 'Must be a date as "YYYY-MM-DD".',
+    "model_type": "Must be an object.",
+    "model_attributes_type": "Must be an object.",
+    "dict_type": "Must be an object.",
+    "string_too_short": "Must not be empty.",
+}
+# Filled from the error's context (its ``ctx``).
+_CONTEXT_MESSAGES = {
+    "greater_than": "Must be greater than {gt}.",
+    "greater_than_equal": "Must be at least {ge}.",
+    "less_than": "Must be less than {lt}.",
+    "less_than_equal": "Must be at most {le}.",
+    "decimal_max_places": "Must have at most {decimal_places} decimal places.",
+    "string_too_long": "Must be at most {max_length} characters long.",
+    "too_short": "Must have at least {min_length} item(s).",
+    "too_long": "Must have at most {max_length} items.",
+    "literal_error": "Must be {expected}.",
+    "union_tag_not_found": "Missing {discriminator}.",
+}
+
+
 def _message(err: Any, kind: str, field: str) -> str:
     etype, ctx = err["type"], err.get("ctx") or {}
     if etype == "rule":
-        return ctx["message"]
+        return str(ctx["message"])
     if etype == "extra_forbidden":
-        if "." not in field and field in _BALANCE_FIELDS and kind in ("membership", "offers"):
-            return f"{_a(kind).capitalize()} program has no points or stamps: remove this field."
-        if "." not in field:
-            close = difflib.get_close_matches(field, _MODELS[kind].model_fields, n=1)
-            if close:
-                return f"Unknown field for {_a(kind)} program; did you mean {close[0]!r}?"
-        return f"Unknown field for {_a(kind)} program."
-    simple = {
-        "missing": "This field is required.",
-        "int_type": "Must be a whole number.",
-        "int_parsing": "Must be a whole number.",
-        "int_from_float": "Must be a whole number.",
-        "decimal_type": 'Must be a number, e.g. "1.00".',
-        "decimal_parsing": 'Must be a number, e.g. "1.00".',
-        "finite_number": "Must be a finite number.",
-        "bool_type": "Must be true or false.",
-        "bool_parsing": "Must be true or false.",
-        "string_type": "Must be a text.",
-        "list_type": "Must be a list.",
-        "date_type": 'Must be a date as "YYYY-MM-DD".',
-        "date_parsing": 'Must be a date as "YYYY-MM-DD".',
-        "date_from_datetime_parsing": 'Must be a date as "YYYY-MM-DD".',
-        "date_from_datetime_inexact": 'Must be a date as "YYYY-MM-DD".',
-        "model_type": "Must be an object.",
-        "model_attributes_type": "Must be an object.",
-        "dict_type": "Must be an object.",
-    }
-    if etype in simple:
-        return simple[etype]
-    if etype == "greater_than":
-        return f"Must be greater than {ctx['gt']}."
-    if etype == "greater_than_equal":
-        return f"Must be at least {ctx['ge']}."
-    if etype == "less_than":
-        return f"Must be less than {ctx['lt']}."
-    if etype == "less_than_equal":
-        return f"Must be at most {ctx['le']}."
-    if etype == "decimal_max_places":
-        return f"Must have at most {ctx['decimal_places']} decimal places."
-    if etype == "string_too_short":
-        return "Must not be empty."
-    if etype == "string_too_long":
-        return f"Must be at most {ctx['max_length']} characters long."
-    if etype == "too_short":
-        return f"Must have at least {ctx['min_length']} item(s)."
-    if etype == "too_long":
-        return f"Must have at most {ctx['max_length']} items."
-    if etype == "literal_error":
-        return f"Must be {ctx['expected']}."
+        return _unknown_field_message(kind, field)
+    if etype in _PLAIN_MESSAGES:
+        return _PLAIN_MESSAGES[etype]
+    if etype in _CONTEXT_MESSAGES:
+        return _CONTEXT_MESSAGES[etype].format(**ctx)
     if etype == "union_tag_invalid":
         key = str(ctx["discriminator"]).strip("'")
         return f"Unknown {key} {ctx['tag']!r}: expected {ctx['expected_tags']}."
-    if etype == "union_tag_not_found":
-        return f"Missing {ctx['discriminator']}."
     # Anything unmapped still carries pydantic's own, readable enough, sentence.
     return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _unknown_field_message(kind: str, field: str) -> str:
+    if "." not in field and field in _BALANCE_FIELDS and kind in ("membership", "offers"):
+        return f"{_a(kind).capitalize()} program has no points or stamps: remove this field."
+    if "." not in field:
+        close = difflib.get_close_matches(field, _MODELS[kind].model_fields, n=1)
+        if close:
+            return f"Unknown field for {_a(kind)} program; did you mean {close[0]!r}?"
+    return f"Unknown field for {_a(kind)} program."
 
 
 def validate_rules(kind: str, raw: Any) -> ProgramRules:
