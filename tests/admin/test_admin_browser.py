@@ -17,6 +17,7 @@ from test_admin_support import PASSWORD, make_shop
 from walletpass.campaigns.models import Campaign, CampaignRecipient
 from walletpass.db import utcnow
 from walletpass.loyalty.models import Program
+from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.models import PassEvent
 from walletpass.scan.models import Scan
 from walletpass.tenancy.models import Merchant
@@ -85,12 +86,18 @@ def seed_a_month(runtime, settings, shop) -> None:  # type: ignore[no-untyped-de
                         created_at=moment,
                     )
                 )
-        for name, redeemed in (
-            ("Spring pastries", 9),
-            ("Double points weekend", 14),
-            ("Welcome back", 4),
+        # Campaigns about an offer, sent two days ago; the chart counts the recipients
+        # who redeemed a coupon of the offer at the till since.
+        sent = now - timedelta(days=2)
+        for n, (name, redeemed) in enumerate(
+            (("Spring pastries", 9), ("Double points weekend", 14), ("Welcome back", 4))
         ):
-            campaign = Campaign(merchant_id=merchant.id, name=name, status="done")
+            offer = Offer(merchant_id=merchant.id, slug=f"offer-{n}", title=name)
+            s.add(offer)
+            s.flush()
+            campaign = Campaign(
+                merchant_id=merchant.id, name=name, status="finished", offer_id=offer.id
+            )
             s.add(campaign)
             s.flush()
             for i, (member, _) in enumerate(members[:30]):
@@ -99,10 +106,24 @@ def seed_a_month(runtime, settings, shop) -> None:  # type: ignore[no-untyped-de
                         merchant_id=merchant.id,
                         campaign_id=campaign.id,
                         member_id=member.id,
-                        sent_at=now,
-                        redeemed_at=now if i < redeemed else None,
+                        sent_at=sent,
                     )
                 )
+                if i < redeemed:
+                    coupon = Coupon(merchant_id=merchant.id, offer_id=offer.id, member_id=member.id)
+                    s.add(coupon)
+                    s.flush()
+                    s.add(
+                        Scan(
+                            merchant_id=merchant.id,
+                            member_id=member.id,
+                            coupon_id=coupon.id,
+                            action="redeem_coupon",
+                            code="x",
+                            result="ok",
+                            created_at=sent + timedelta(hours=20),
+                        )
+                    )
 
 
 def full_page(driver) -> None:  # type: ignore[no-untyped-def]
