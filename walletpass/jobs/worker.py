@@ -85,8 +85,8 @@ class Worker:
             )
             if self.kinds:
                 query = query.where(Job.kind.in_(self.kinds))
-            if not self.runtime.is_sqlite:
-                query = query.with_for_update(skip_locked=True)
+            # SQLite renders no FOR UPDATE: its one writer at a time claims alone.
+            query = query.with_for_update(skip_locked=True)
             jobs = list(session.scalars(query))
             if not jobs:
                 return []

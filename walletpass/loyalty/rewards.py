@@ -308,9 +308,12 @@ def redeem_reward(
         )
     program = session.get(Program, member.program_id)
     assert program is not None
-    query = select(Reward).where(Reward.id == reward_id, Reward.program_id == member.program_id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
+    # Locked (FOR UPDATE; SQLite renders none, its writers are serialized already).
+    query = (
+        select(Reward)
+        .where(Reward.id == reward_id, Reward.program_id == member.program_id)
+        .with_for_update()
+    )
     reward = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
     if reward is None:
         raise errors.UnknownReward(f"no reward {reward_id} in this program")

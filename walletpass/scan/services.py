@@ -483,10 +483,8 @@ def record_failed_scan(
 def undo_scan(session: Session, settings: Settings, scan_id: int, actor: ledger.Actor) -> Scan:
     """Reverse a scan made by mistake, within a few minutes: compensating ledger entries
     (the ledger stays append-only) and the coupon use given back."""
-    query = select(Scan).where(Scan.id == scan_id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    scan = session.scalars(query).one_or_none()
+    # Locked (FOR UPDATE; SQLite renders none, its writers are serialized already).
+    scan = session.scalars(select(Scan).where(Scan.id == scan_id).with_for_update()).one_or_none()
     if scan is None:
         raise errors.NotFound(f"no scan {scan_id}")
     if scan.undone_at is not None:
