@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from walletpass.db import Base, BigId, MerchantOwned, created_at, int_pk
@@ -42,6 +42,13 @@ class Offer(MerchantOwned, Base):
 
 class Coupon(MerchantOwned, Base):
     __tablename__ = "coupons"
+    __table_args__ = (
+        # One flyer coupon per offer per customer, whichever browser claims it and however
+        # many claim at once (walletpass.offers.services.claim_coupon answers the loser of
+        # a race with the winner's). Email first: a rollover asks which offers one
+        # customer holds (next_offer). NULLs (coupons not claimed by email) never collide.
+        Index("uq_coupons_claim_email_offer_id", "claim_email", "offer_id", unique=True),
+    )
 
     id: Mapped[int_pk]
     offer_id: Mapped[int] = mapped_column(BigId, ForeignKey("offers.id", ondelete="CASCADE"))
@@ -49,6 +56,10 @@ class Coupon(MerchantOwned, Base):
     member_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("members.id", ondelete="SET NULL")
     )
+    # The customer's email, trimmed and lower-cased, for a coupon claimed from a flyer (and
+    # the coupons its pass rolled over to): personal data, shown to no customer, logged
+    # nowhere. None for a coupon the shop issued to a member or by hand.
+    claim_email: Mapped[str | None] = mapped_column(String(320))
     uses: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default="active")  # active, used, void
     created_at: Mapped[created_at]

@@ -27,6 +27,7 @@ from flask import (
 from flask import session as cookie
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import BadRequest
 
 from walletpass import errors
 from walletpass.cards.variables import pass_variables
@@ -38,13 +39,13 @@ from walletpass.loyalty.models import Member, Program, ProgramKind
 from walletpass.loyalty.programs import program_rules, today_for
 from walletpass.loyalty.rules import MembershipRules
 from walletpass.offers.models import Offer
-from walletpass.offers.services import issue_coupon
+from walletpass.offers.services import claim_coupon, claim_email, find_claim
 from walletpass.passes.colours import DEFAULT_COLOURS
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.public import qr
 from walletpass.public.forms import JoinForm, clean_token
 from walletpass.tenancy.models import Merchant
-from walletpass.web import ratelimit
+from walletpass.web import auth, ratelimit
 from walletpass.web.context import current_runtime
 
 bp = Blueprint(
@@ -379,8 +380,11 @@ def offer_flyer(slug: str) -> str:
     )
 
 
-@bp.get("/offers/<slug>/claim")
+@bp.route("/offers/<slug>/claim", methods=["GET", "POST"])
 def claim_offer(slug: str) -> Any:
+    """The flyer's QR code: GET shows the offer and asks for the customer's email (a link
+    preview's HEAD or GET mints nothing), POST claims the coupon, one per customer
+    (walletpass.offers.services.claim_coupon), and opens its page."""
     runtime = current_runtime()
     claimed: dict[str, str] = dict(cookie.get("claimed", {}))
     with runtime.transaction() as session:
@@ -391,20 +395,67 @@ def claim_offer(slug: str) -> Any:
             title, text, status = problem
             return _message(title, text, status=status, brand=brand)
         earlier = claimed.get(slug)
-        if earlier and _still_active(session, earlier):
-            # Re-scanning the flyer on the same phone gives back the same coupon.
-            return redirect(url_for("public.landing", serial=earlier), code=303)
-        if request.method == "HEAD":  # link previews must not mint coupons
-            return Response(status=200)
-        limited = _rate_limited(ratelimit.OFFER_CLAIM)
-        if limited is not None:
-            return limited
-        _coupon, pass_row = issue_coupon(session, runtime.settings, offer)
-        serial = pass_row.serial
+        if earlier and not _still_active(session, earlier):
+            earlier = None
+        page = ClaimPage(offer, brand, earlier or "")
+        if request.method != "POST":  # GET, and HEAD: a link preview must not mint
+            return page.render()
+        try:
+            auth.check_csrf()
+        except BadRequest:
+            # A page left open past its session, or cookies cleared: the form again, which
+            # now carries a good token, rather than an error page.
+            return page.render("This page had expired. Please send it again.", 400)
+        typed = (request.form.get("email") or "").strip()
+        try:
+            email = claim_email(typed)
+        except errors.ValidationFailed as exc:
+            return page.render(exc.detail, 422, email=typed)
+        claim = find_claim(session, offer, email)
+        if claim is None:
+            # Counted only when a coupon would be minted: a customer's second claim is free.
+            limited = _rate_limited(ratelimit.OFFER_CLAIM)
+            if limited is not None:
+                return limited
+            claim = claim_coupon(session, runtime.settings, offer, email)
+        if claim.pass_row is None:
+            return _message(
+                "Already used",
+                "This coupon was already used with this email address. Thanks for coming back!",
+                brand=brand,
+            )
+        serial = claim.pass_row.serial
     claimed[slug] = serial
     # Bounded: a cookie has ~4 KB.
     cookie["claimed"] = dict(list(claimed.items())[-8:])
     return redirect(url_for("public.landing", serial=serial), code=303)
+
+
+@dataclass(frozen=True)
+class ClaimPage:
+    """The claim form. The email shown is only ever the one this request typed."""
+
+    offer: Offer
+    brand: Brand
+    earlier: str  # this browser's own coupon of the offer, from its cookie
+
+    def render(self, error: str = "", status: int = 200, *, email: str = "") -> Response:
+        offer = self.offer
+        terms = " ".join(
+            t for t in (_validity_text(offer.valid_from, offer.valid_until), offer.terms) if t
+        )
+        html = render_template(
+            "public/claim.html",
+            brand=self.brand,
+            offer=offer,
+            terms=terms,
+            earlier=self.earlier,
+            error=error,
+            email=email,
+        )
+        response = make_response(html, status)
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
 
 
 def _still_active(session: Session, serial: str) -> bool:
