@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 import pytest
 from test_admin_support import PASSWORD, csrf, make_shop, sign_in
 
+from walletpass.tenancy import users
+from walletpass.web import auth
 from walletpass.web.auth import MAX_FAILURES
 
 # Reachable without signing in: the sign-in form and its stylesheet.
@@ -140,6 +143,52 @@ def test_wrong_password_message_and_lock_out_after_five_failures(client, runtime
     assert r.status_code == 200
     assert re.search(r"Too many failed attempts\. Try again in \d+ minutes\.", body)
     assert client.get("/admin/").status_code == 302
+
+
+def test_parallel_wrong_passwords_get_five_checks_in_all(app, runtime, monkeypatch):  # type: ignore[no-untyped-def]
+    # A guessing run in parallel (30 at once, each from its own address so the per-address
+    # limit does not stop it first) gets the account's five tries and no more: the others
+    # are refused without their password being checked, and the account is locked.
+    shop = make_shop(runtime)
+    email = shop.emails["marketer"]
+    checked: list[str] = []
+    lock = threading.Lock()
+    real = users.verify_password
+
+    def counting(password: str, password_hash: str) -> bool:
+        with lock:
+            checked.append(password)
+        return real(password, password_hash)
+
+    monkeypatch.setattr(auth, "verify_password", counting)
+    clients = [app.test_client() for _ in range(30)]
+    start = threading.Barrier(len(clients))
+    answers: list[str] = []
+
+    def guess(n: int) -> None:
+        client = clients[n]
+        client.get("/admin/login")
+        token = csrf(client)
+        start.wait()
+        r = client.post(
+            "/admin/login",
+            data={"email": email, "password": f"guess-{n}", "csrf_token": token},
+            environ_base={"REMOTE_ADDR": f"10.1.0.{n}"},
+        )
+        with lock:
+            answers.append(r.get_data(as_text=True))
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(checked) == MAX_FAILURES
+    assert sum("Wrong email or password." in a for a in answers) == MAX_FAILURES
+    assert sum("Too many failed attempts" in a for a in answers) == len(clients) - MAX_FAILURES
+    # Locked: the right password waits too.
+    r = sign_in(app.test_client(), email)
+    assert "Too many failed attempts" in r.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("role", ["owner", "marketer"])

@@ -12,16 +12,16 @@ import functools
 import hmac
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, abort, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select, update
 
 from walletpass.db import utcnow
+from walletpass.runtime import Runtime
 from walletpass.tenancy.models import Role, User
 from walletpass.tenancy.users import verify_password
 from walletpass.web.context import current_runtime
@@ -39,32 +39,67 @@ class SignInError(Exception):
     """Shown to the person signing in as is."""
 
 
-def authenticate(db: Session, email: str, password: str) -> User:
+def authenticate(runtime: Runtime, email: str, password: str) -> User:
     """The user with these credentials.
+
+    Each attempt is counted before its password is checked, by one atomic UPDATE committed
+    at once: parallel guesses each take one of the :data:`MAX_FAILURES` tries, however
+    they interleave (counted after the check, 30 parallel wrong passwords had 25 checked).
+    An attempt past the tries is refused unchecked and locks the account; a right password
+    within them clears the count.
 
     :raise SignInError: wrong credentials, or the account is locked after repeated failures.
     """
-    user = db.scalars(
-        select(User)
-        .where(func.lower(User.email) == email.strip().lower())
-        .execution_options(all_merchants=True)
-    ).one_or_none()
     now = utcnow()
+    with runtime.transaction() as db:
+        user = db.scalars(
+            select(User)
+            .where(func.lower(User.email) == email.strip().lower())
+            .execution_options(all_merchants=True)
+        ).one_or_none()
+        attempt = None
+        if user is not None and user.active:
+            attempt = db.execute(
+                update(User)
+                .where(
+                    User.id == user.id, or_(User.locked_until.is_(None), User.locked_until <= now)
+                )
+                .values(failed_logins=User.failed_logins + 1)
+                .returning(User.failed_logins)
+                .execution_options(synchronize_session=False)
+            ).scalar_one_or_none()
     if user is None or not user.active:
         verify_password(password, _DUMMY_HASH)
         raise SignInError("Wrong email or password.")
-    if user.locked_until is not None and user.locked_until > now:
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+    if attempt is None or attempt > MAX_FAILURES:
+        locked_until = user.locked_until if attempt is None else _lock(runtime, user.id, now)
+        minutes = max(1, int(((locked_until or now) - now).total_seconds() // 60) + 1)
         raise SignInError(f"Too many failed attempts. Try again in {minutes} minutes.")
-    if not verify_password(password, user.password_hash):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILURES:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
+    right = verify_password(password, user.password_hash)
+    if not right:
+        if attempt == MAX_FAILURES:
+            _lock(runtime, user.id, now)
         raise SignInError("Wrong email or password.")
-    user.failed_logins = 0
-    user.locked_until = None
+    with runtime.transaction() as db:
+        db.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(failed_logins=0, locked_until=None)
+            .execution_options(synchronize_session=False)
+        )
     return user
+
+
+def _lock(runtime: Runtime, user_id: int, now: datetime) -> datetime:
+    until = now + LOCKOUT
+    with runtime.transaction() as db:
+        db.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(locked_until=until, failed_logins=0)
+            .execution_options(synchronize_session=False)
+        )
+    return until
 
 
 def login_user(user: User) -> None:
@@ -180,14 +215,10 @@ def sign_in_from_form(roles: tuple[str, ...], refused: str) -> tuple[User | None
     password = request.form.get("password") or ""
     user: User | None = None
     error: str | None = None
-    runtime = current_runtime()
-    with runtime.transaction() as db:
-        try:
-            user = authenticate(db, email, password)
-        except SignInError as exc:
-            # Caught inside the transaction: the failure count and lock-out must commit,
-            # they are what stops a password-guessing run.
-            error = str(exc)
+    try:
+        user = authenticate(current_runtime(), email, password)
+    except SignInError as exc:
+        error = str(exc)
     if user is not None and user.role not in roles:
         return None, refused
     if user is not None:
