@@ -234,7 +234,7 @@ def _member_variables(
     if member.expiry_warned_for is not None and member.expiry_warned_for > utcnow():
         upcoming_expiry = next_expiry(session, member, parsed, utcnow())
         if upcoming_expiry is not None and upcoming_expiry[1] == member.expiry_warned_for:
-            out["expiry_warning"] = (
-                f"{upcoming_expiry[0]} points expire on {upcoming_expiry[1]:%Y-%m-%d}"
-            )
+            # The shop's calendar day, whose points next_expiry counts.
+            day = upcoming_expiry[1].astimezone(ZoneInfo(merchant.timezone))
+            out["expiry_warning"] = f"{upcoming_expiry[0]} points expire on {day:%Y-%m-%d}"
     return out

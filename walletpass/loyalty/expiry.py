@@ -48,10 +48,11 @@ def add_months(value: _D, months: int) -> _D:
 class LedgerRecord(NamedTuple):
     """The fields of a ledger entry that expiry needs.
 
-    ``points`` > 0 is a lot (earn, bonus, positive adjustment, points given back);
+    ``points`` > 0 is a lot (earn, bonus, positive adjustment), or points given back;
     ``points`` < 0 is a debit (redeem, expire, refund reversal, negative adjustment).
     ``reverses_id``, when set on a debit, names the lot it takes back first (a refund
-    reversing the receipt's earn).
+    reversing the receipt's earn); on points given back (an undone redemption or
+    refund), the debit whose points return to the lots they came from.
     """
 
     id: int
@@ -92,15 +93,33 @@ def open_lots(entries: Iterable[LedgerRecord]) -> list[ExpiringLot]:
     deficit that later lots pay off first, so the lots always add up to the balance when the
     balance is positive.
 
+    Points given back by reversing a debit (an undone redemption) return to the lots the
+    debit took them from, with those lots' expiry: an undo must not turn points due to
+    expire into points that never do. What the debit owed (its deficit) is settled first
+    from what comes back beyond that; anything left over is a lot of its own.
+
     :param entries: a member's ledger records, in any order.
     """
     ordered = sorted(entries, key=lambda e: (e.at, e.id))
     lots: list[_Lot] = []  # in earn order
     by_id: dict[int, _Lot] = {}
+    # What each debit took: from which lots, and how much no lot covered.
+    taken: dict[int, tuple[list[tuple[_Lot, int]], int]] = {}
     deficit = 0
     for entry in ordered:
         if entry.points > 0:
             left = entry.points
+            if entry.reverses_id is not None and entry.reverses_id in taken:
+                took_from, owed = taken.pop(entry.reverses_id)
+                for lot, took in took_from:
+                    back = min(took, left)
+                    lot.left += back
+                    left -= back
+                settled = min(owed, deficit, left)
+                deficit -= settled
+                left -= settled
+                if not left:
+                    continue
             paid = min(deficit, left)
             deficit -= paid
             lot = _Lot(entry.id, entry.expires_at, left - paid)
@@ -116,13 +135,17 @@ def open_lots(entries: Iterable[LedgerRecord]) -> list[ExpiringLot]:
         expired = [lot for lot in lots if _is_expired(lot.expires_at, entry.at)]
         valid = [lot for lot in lots if not _is_expired(lot.expires_at, entry.at)]
         preferred += expired + valid if entry.kind == "expire" else valid + expired
+        from_lots: list[tuple[_Lot, int]] = []
         for lot in preferred:
             if not need:
                 break
             take = min(lot.left, need)
-            lot.left -= take
-            need -= take
+            if take:
+                lot.left -= take
+                need -= take
+                from_lots.append((lot, take))
         deficit += need
+        taken[entry.id] = (from_lots, need)
     return [ExpiringLot(lot.id, lot.left, lot.expires_at) for lot in lots if lot.left > 0]
 
 

@@ -153,14 +153,17 @@ _INSERT_ENTRY = text(f"{_INSERT_ENTRY_SQL} RETURNING id").bindparams(*_ENTRY_TYP
 _BALANCES_SET = (
     "points_balance = members.points_balance + :points, "
     "stamps_balance = members.stamps_balance + :stamps, "
-    "lifetime_spend = members.lifetime_spend + :spend, last_activity_at = :created_at"
+    "lifetime_spend = members.lifetime_spend + :spend, "
+    # NULL for an entry that is not the customer's doing (see ACTIVITY_KINDS).
+    "last_activity_at = COALESCE(:activity_at, members.last_activity_at)"
 )
 _BALANCES_RETURNED = "members.points_balance, members.stamps_balance, members.lifetime_spend"
 _MONEY = bindparam("spend", type_=_MEMBERS.c.lifetime_spend.type)
+_ACTIVITY_AT = bindparam("activity_at", type_=_MEMBERS.c.last_activity_at.type)
 _MOVE_BALANCES = text(
     f"UPDATE members SET {_BALANCES_SET} WHERE members.id = :for_member "  # noqa: S608
     f"RETURNING {_BALANCES_RETURNED}"
-).bindparams(bindparam("created_at", type_=_ENTRIES.c.created_at.type), _MONEY)
+).bindparams(_ACTIVITY_AT, _MONEY)
 _POST_COLUMNS = (
     column("entry_id", BigInteger),
     _MEMBERS.c.points_balance,
@@ -177,7 +180,7 @@ _MOVE_AFTER_ENTRY_SQL = (
 # PostgreSQL: both in one round trip.
 _POST_PG = DriverStatement(
     text(f"{_WITH_ENTRY_SQL} {_MOVE_AFTER_ENTRY_SQL}")
-    .bindparams(*_ENTRY_TYPES, _MONEY)
+    .bindparams(*_ENTRY_TYPES, _MONEY, _ACTIVITY_AT)
     .columns(*_POST_COLUMNS)
 )
 
@@ -194,7 +197,7 @@ _ENTRY_CTE = (
 )
 _MOVED_CTE = (
     text(_MOVE_AFTER_ENTRY_SQL)
-    .bindparams(*(b for b in _ENTRY_TYPES if b.key in ("points", "stamps", "created_at")), _MONEY)
+    .bindparams(*(b for b in _ENTRY_TYPES if b.key in ("points", "stamps")), _MONEY, _ACTIVITY_AT)
     .columns(*_POST_COLUMNS)
     .cte("moved")
 )
@@ -224,6 +227,13 @@ def replay_for(session: Session, key: str, member: Member) -> Entry | None:
             "this receipt id was already used on another card; send a new one"
         )
     return previous
+
+
+# What the customer does: a purchase or stamps (earn), a redemption, a refund, a
+# membership's payment. Not what the shop or the system does for them: a bonus (welcome,
+# birthday, referral), an expiry, a manual adjustment, an undo of a mistake. Only the
+# customer's activity renews a rolling balance or tells that a customer is still coming.
+ACTIVITY_KINDS = frozenset({"earn", "redeem", "refund", "renewal"})
 
 
 def post(session: Session, member: Member, **entry: Any) -> Entry:
@@ -260,6 +270,7 @@ def post_once(
     details: dict[str, Any] | None = None,
     spend: Decimal | None = None,
     refresh_passes: Settings | None = None,
+    activity: bool | None = None,
 ) -> Entry | None:
     """Append one entry unless its idempotency key is taken, and move the member's
     balances with it (caller holds the lock).
@@ -275,6 +286,9 @@ def post_once(
     :param refresh_passes: if given (the settings), and the entry is written, also
         mark the member's passes changed, in the same statement on PostgreSQL.
         Once is enough for a unit of work: wallets see only its committed end state.
+    :param activity: whether the entry is the customer's doing, which sets the member's
+        ``last_activity_at`` (what renews a rolling balance and tells a lapsed customer);
+        by default, if its kind is one of :data:`ACTIVITY_KINDS`.
     :return: the entry, or None if the key was taken: then nothing was written.
     """
     now = utcnow()
@@ -297,7 +311,13 @@ def post_once(
         "details": details or {},
         "created_at": now,
     }
-    balances = {"for_member": member.id, "spend": spend or Decimal(0)}
+    if activity is None:
+        activity = kind in ACTIVITY_KINDS
+    balances = {
+        "for_member": member.id,
+        "spend": spend or Decimal(0),
+        "activity_at": now if activity else None,
+    }
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         row: Row[Any] | None
@@ -325,7 +345,8 @@ def post_once(
     set_committed_value(member, "points_balance", row.points_balance)
     set_committed_value(member, "stamps_balance", row.stamps_balance)
     set_committed_value(member, "lifetime_spend", row.lifetime_spend)
-    set_committed_value(member, "last_activity_at", now)
+    if activity:
+        set_committed_value(member, "last_activity_at", now)
     entry = Entry(id=entry_id, **values)
     if points or stamps:
         emit(
@@ -436,6 +457,16 @@ def generation_key(key: str, generation: int) -> str:
         return key
     name, _, rest = key.partition(":")
     return f"{name}#{generation}:{rest}"
+
+
+def free_key(session: Session, merchant_id: int, key: str) -> str:
+    """The first of ``key``'s generations (:func:`generation_key`) no entry was written
+    under: for an operation that may happen again to the same thing (points given back
+    to a lot that had expired, then expiring again)."""
+    generation = 1
+    while find_entry(session, merchant_id, generation_key(key, generation)) is not None:
+        generation += 1
+    return generation_key(key, generation)
 
 
 def entry_in_force(

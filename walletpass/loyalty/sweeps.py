@@ -15,7 +15,7 @@ from walletpass.db import utcnow
 from walletpass.jobs.queue import enqueue
 from walletpass.jobs.registry import JobContext, handler, periodic
 from walletpass.loyalty import earning, expiry, rules, tiers
-from walletpass.loyalty.ledger import SYSTEM, lock_member, post
+from walletpass.loyalty.ledger import SYSTEM, free_key, lock_member, post
 from walletpass.loyalty.memberships import auto_renew, schedule_notices
 from walletpass.loyalty.models import LedgerEntry, Member, Program
 from walletpass.loyalty.programs import merchant_now, program_rules
@@ -42,28 +42,93 @@ def ledger_records(session: Session, member_id: int) -> list[expiry.LedgerRecord
     ]
 
 
+# What the shop gives without the customer doing anything: it does not renew a rolling
+# balance (ledger.ACTIVITY_KINDS), but lives a rolling period of its own.
+_GRANTS = ("bonus", "adjust")
+
+
+def _rolling_reference(member: Member) -> datetime:
+    """What a rolling balance counts from: the customer's last activity, or joining."""
+    return member.last_activity_at or member.created_at
+
+
+def rolling_parts(session: Session, member: Member, months: int) -> list[tuple[int, datetime]]:
+    """A rolling balance as (points, when they expire) parts: what it held at the
+    customer's last activity expires ``months`` after it; each bonus or adjustment given
+    since, ``months`` after it was given (a birthday bonus to a customer who stopped
+    coming is theirs for the period, not written off at the next sweep, and does not keep
+    their older points alive). Points spent or expired since come off the oldest first.
+    """
+    reference = _rolling_reference(member)
+    grants = [
+        [points, at]
+        for points, at in session.execute(
+            select(LedgerEntry.points, LedgerEntry.created_at)
+            .where(
+                LedgerEntry.member_id == member.id,
+                LedgerEntry.kind.in_(_GRANTS),
+                LedgerEntry.points > 0,
+                LedgerEntry.created_at > reference,
+            )
+            .order_by(LedgerEntry.created_at, LedgerEntry.id)
+        )
+    ]
+    balance = max(member.points_balance, 0)
+    missing = max(sum(points for points, _ in grants) - balance, 0)
+    for grant in grants:
+        take = min(grant[0], missing)
+        grant[0] -= take
+        missing -= take
+    parts = [(balance - sum(points for points, _ in grants), reference)]
+    parts += [(points, at) for points, at in grants]
+    return [(points, expiry.rolling_expires_at(at, months)) for points, at in parts if points > 0]
+
+
+def _dated_points(
+    session: Session, member: Member, exp: rules.Expiry | None
+) -> list[tuple[int, datetime]]:
+    """The member's points as (points, when they expire), under the program's expiry."""
+    if isinstance(exp, rules.LotExpiry):
+        return [
+            (lot.points_left, lot.expires_at)
+            for lot in expiry.open_lots(ledger_records(session, member.id))
+            if lot.expires_at is not None
+        ]
+    if isinstance(exp, rules.RollingExpiry) and member.points_balance > 0:
+        return rolling_parts(session, member, exp.months)
+    return []
+
+
 def next_expiry(
     session: Session, member: Member, parsed: rules.ProgramRules, now: datetime
 ) -> tuple[int, datetime] | None:
-    """(points, when) of the next points to expire, if the program expires points."""
-    exp = getattr(parsed, "expiry", None)
-    if isinstance(exp, rules.LotExpiry):
-        lots = [
-            lot
-            for lot in expiry.open_lots(ledger_records(session, member.id))
-            if lot.expires_at is not None and lot.expires_at > now
-        ]
-        if not lots:
-            return None
-        first = min(lot.expires_at for lot in lots if lot.expires_at)
-        return sum(lot.points_left for lot in lots if lot.expires_at == first), first
-    if (
-        isinstance(exp, rules.RollingExpiry)
-        and member.last_activity_at
-        and member.points_balance > 0
+    """(points, when) of the next points to expire, if the program expires points: every
+    point that expires on the shop's calendar day of the next expiry, and the last moment
+    of them. The notice names that day, so it counts all of them (two purchases on one
+    day are two lots, expiring hours apart), and its date stays the same while they
+    expire one after the other (the member is told once)."""
+    upcoming = [
+        (points, at)
+        for points, at in _dated_points(session, member, getattr(parsed, "expiry", None))
+        if at > now
+    ]
+    if not upcoming:
+        return None
+    tz = merchant_now(session, member.merchant_id, now).tzinfo
+    day = min(at for _, at in upcoming).astimezone(tz).date()
+    named = [(points, at) for points, at in upcoming if at.astimezone(tz).date() <= day]
+    return sum(points for points, _ in named), max(at for _, at in named)
+
+
+def _rolling_due(session: Session, member: Member, months: int, now: datetime) -> int:
+    """Points of a rolling balance whose period without activity is over at ``now``."""
+    # Nothing given since the last activity expires before what it held: no query for
+    # a member still within the period.
+    if member.points_balance <= 0 or not expiry.rolling_expiry_due(
+        _rolling_reference(member), months, now
     ):
-        return member.points_balance, expiry.rolling_expires_at(member.last_activity_at, exp.months)
-    return None
+        return 0
+    return sum(points for points, at in rolling_parts(session, member, months) if at <= now)
 
 
 def sweep_member(
@@ -78,14 +143,19 @@ def sweep_member(
     done: list[str] = []
     changed = False
     exp = getattr(parsed, "expiry", None)
-    if isinstance(exp, rules.LotExpiry):
+    if isinstance(exp, rules.LotExpiry) and expiry.lots_expiring(
+        ledger_records(session, member.id), now
+    ):
+        # Read again under the member's lock: a sweep running at the same time wrote
+        # them off already, or sees these. A lot may expire twice: points an undone
+        # redemption gave back to it after it had expired (the next free key).
+        member = lock_member(session, member.id)
         for lot in expiry.lots_expiring(ledger_records(session, member.id), now):
-            member = lock_member(session, member.id)
             post(
                 session,
                 member,
                 kind="expire",
-                key=f"expire:{lot.lot_id}",
+                key=free_key(session, member.merchant_id, f"expire:{lot.lot_id}"),
                 actor=SYSTEM,
                 points=-lot.points_left,
                 reverses_id=lot.lot_id,
@@ -93,25 +163,25 @@ def sweep_member(
             )
             done.append(f"expired {lot.points_left}")
             changed = True
-    elif (
-        isinstance(exp, rules.RollingExpiry)
-        and member.points_balance > 0
-        and (expiry.rolling_expiry_due(member.last_activity_at, exp.months, now))
-    ):
+    elif isinstance(exp, rules.RollingExpiry) and _rolling_due(session, member, exp.months, now):
         member = lock_member(session, member.id)
-        assert member.last_activity_at is not None
-        amount = member.points_balance
-        post(
-            session,
-            member,
-            kind="expire",
-            key=f"expire-rolling:{member.id}:{member.last_activity_at.isoformat()}",
-            actor=SYSTEM,
-            points=-amount,
-            reason=f"{amount} points expired after {exp.months} months without activity",
-        )
-        done.append(f"expired {amount} (rolling)")
-        changed = True
+        amount = _rolling_due(session, member, exp.months, now)
+        if amount:
+            reference = _rolling_reference(member).isoformat()
+            post(
+                session,
+                member,
+                kind="expire",
+                # Expiry is no activity: the reference stays, the next key is free.
+                key=free_key(
+                    session, member.merchant_id, f"expire-rolling:{member.id}:{reference}"
+                ),
+                actor=SYSTEM,
+                points=-amount,
+                reason=f"{amount} points expired after {exp.months} months without activity",
+            )
+            done.append(f"expired {amount} (rolling)")
+            changed = True
     upcoming = next_expiry(session, member, parsed, now)
     if (
         exp is not None
