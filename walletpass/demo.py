@@ -137,6 +137,7 @@ def create_demo(runtime: Runtime) -> dict[str, Any]:
             )
         else:
             owner.password_hash = hash_password(password)
+            owner.session_generation += 1  # the old password's sessions end
         passes = session.execute(
             select(Program.slug, Pass.serial)
             .join(Program, Program.id == Pass.program_id)

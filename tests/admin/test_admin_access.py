@@ -191,6 +191,26 @@ def test_parallel_wrong_passwords_get_five_checks_in_all(app, runtime, monkeypat
     assert "Too many failed attempts" in r.get_data(as_text=True)
 
 
+def test_a_session_cookie_copied_before_sign_out_is_refused_after(app, runtime):  # type: ignore[no-untyped-def]
+    shop = make_shop(runtime)
+    laptop = app.test_client()
+    sign_in(laptop, shop.emails["owner"])
+    assert laptop.get("/admin/").status_code == 200
+    copied = laptop.get_cookie("session")
+    assert copied is not None
+    thief = app.test_client()
+    thief.set_cookie("session", copied.value)
+    assert thief.get("/admin/").status_code == 200  # the same signed cookie, elsewhere
+
+    laptop.post("/admin/logout", data={"csrf_token": csrf(laptop)})
+    r = thief.get("/admin/")
+    assert r.status_code == 302
+    assert "/admin/login" in r.headers["Location"]
+    # Signing in again starts a session that works.
+    sign_in(laptop, shop.emails["owner"])
+    assert laptop.get("/admin/").status_code == 200
+
+
 @pytest.mark.parametrize("role", ["owner", "marketer"])
 def test_admin_roles_reach_the_dashboard(client, runtime, role):  # type: ignore[no-untyped-def]
     shop = make_shop(runtime)

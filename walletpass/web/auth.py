@@ -105,12 +105,27 @@ def _lock(runtime: Runtime, user_id: int, now: datetime) -> datetime:
 def login_user(user: User) -> None:
     session.clear()
     session["user_id"] = user.id
+    session["generation"] = user.session_generation
     session["csrf"] = secrets.token_urlsafe(32)
     session.permanent = True
 
 
 def logout_user() -> None:
+    """Sign out this session and every copy of it: the user's session generation moves
+    on, so a cookie copied before (another tab, another device, a stolen one) is refused
+    from now on, not when it expires 12 hours later. The user's other devices are signed
+    out too, which is what a till's "sign out" is expected to mean."""
+    user_id = session.get("user_id")
     session.clear()
+    if user_id is None:
+        return
+    with current_runtime().transaction() as db:
+        db.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(session_generation=User.session_generation + 1)
+            .execution_options(synchronize_session=False, all_merchants=True)
+        )
 
 
 def csrf_token() -> str:
@@ -142,7 +157,10 @@ def current_user() -> User | None:
             user = db.scalars(
                 select(User).where(User.id == user_id).execution_options(all_merchants=True)
             ).one_or_none()
-            if user is not None and not user.active:
+            # A cookie from before a sign-out (its generation is past) is refused.
+            if user is not None and (
+                not user.active or session.get("generation", 0) != user.session_generation
+            ):
                 user = None
     g.walletpass_user = user
     return user
