@@ -103,9 +103,8 @@ def lock_member(session: Session, member_id: int) -> Member:
     locked: dict[int, Member] = session.info.setdefault(_LOCKED, {})
     if member_id in locked:
         return locked[member_id]
-    query = select(Member).where(Member.id == member_id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
+    # FOR UPDATE on PostgreSQL; SQLite renders none (its writers are serialized already).
+    query = select(Member).where(Member.id == member_id).with_for_update()
     member = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
     if member is None:
         raise errors.NotFound(f"no member {member_id}")
