@@ -111,3 +111,21 @@ def test_tracing_and_echo_see_the_statements(runtime, caplog):  # type: ignore[n
 def test_a_statement_without_columns_is_refused():  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="declare its columns"):
         DriverStatement(insert(Merchant.__table__).values(slug="x", name="y"))
+
+
+def test_a_database_error_does_not_carry_the_statements_parameters(runtime):  # type: ignore[no-untyped-def]
+    # Error logs and a job's last_error keep the error's text: a member's name or email
+    # in the statement's parameters must not be in it, whichever way the statement ran.
+    statement = DriverStatement(_NEW_MERCHANT)
+    with runtime.transaction() as s:
+        statement.rows(s.connection(), {"slug": "ada-lovelace-shop", "name": "Ada Lovelace"})
+    params = {"slug": "ada-lovelace-shop", "name": "Ada Lovelace"}
+    runs = (
+        lambda conn: statement.rows(conn, params),
+        lambda conn: conn.execute(_NEW_MERCHANT, params),
+    )
+    for run in runs:
+        with runtime.transaction() as s, pytest.raises(IntegrityError) as raised:
+            run(s.connection())
+        assert "Ada Lovelace" not in str(raised.value)
+        assert "parameters hidden" in str(raised.value)

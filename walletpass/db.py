@@ -184,6 +184,9 @@ def scoped_to_merchant(statement: _Statement) -> _Statement:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # A database error's message would otherwise carry the statement's parameters (a
+    # member's name, email, phone) into the error logs and the jobs' last_error.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         engine = create_engine(url, **kwargs)

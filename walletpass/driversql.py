@@ -167,6 +167,7 @@ class DriverStatement:
                 args,
                 exc,
                 dialect.loaded_dbapi.Error,
+                hide_parameters=conn.engine.hide_parameters,
                 connection_invalidated=dead,
                 dialect=dialect,
             ) from exc
