@@ -6,6 +6,10 @@ marked running under this worker's name with a lease, and committed. N workers o
 machines therefore never run one job at the same time. Each handler then runs in its
 own transaction together with the update of its job row, so "done" is recorded exactly
 when the handler's own writes are.
+
+While a claimed batch runs, a lease keeper renews the lease of its jobs that are still
+running (every third of the lease), so a batch slower than the lease is not reclaimed
+and run a second time by another worker; only a worker that died stops renewing.
 """
 
 from __future__ import annotations
@@ -46,6 +50,56 @@ def backoff_delay(attempts: int, rng: random.Random | None = None) -> float:
     (an APNs outage), so they don't come back as one wave.
     """
     return backoff(attempts, first_s=BACKOFF_BASE_S, cap_s=BACKOFF_CAP_S, min_share=0.5, rng=rng)
+
+
+class _LeaseKeeper:
+    """Renews the lease of a claimed batch's still-running jobs while the batch runs.
+
+    A thread of its own with its own transactions: a handler may spend longer than the
+    lease in one call (a slow APNs, a big campaign fan-out). Jobs already recorded are no
+    longer running under this worker's name and drop out of the renewal by themselves.
+    """
+
+    def __init__(self, runtime: Runtime, name: str, job_ids: list[int]) -> None:
+        self.runtime = runtime
+        self.name = name
+        self.job_ids = job_ids
+        self.lease_s = runtime.settings.job_lease_seconds
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self) -> _LeaseKeeper:
+        if self.lease_s > 0:
+            self.thread = threading.Thread(
+                target=self._renew_until_stopped, name="walletpass-lease", daemon=True
+            )
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
+
+    def _renew_until_stopped(self) -> None:
+        # A third of the lease: two renewals may fail (a busy database) before it runs out.
+        while not self.stop.wait(self.lease_s / 3):
+            try:
+                with self.runtime.transaction() as session:
+                    session.execute(
+                        update(Job)
+                        .where(
+                            Job.id.in_(self.job_ids),
+                            Job.locked_by == self.name,
+                            Job.status == JobStatus.RUNNING,
+                        )
+                        .values(locked_until=utcnow() + timedelta(seconds=self.lease_s))
+                        .execution_options(synchronize_session=False)
+                    )
+            except Exception:
+                log.warning(
+                    "could not renew the lease of %d jobs", len(self.job_ids), exc_info=True
+                )
 
 
 class Worker:
@@ -112,6 +166,13 @@ class Worker:
     def run_once(self) -> int:
         """Claim and run one batch of due jobs. Returns how many were handled."""
         jobs = self.claim()
+        if not jobs:
+            return 0
+        with _LeaseKeeper(self.runtime, self.name, [job.id for job in jobs]):
+            self._run_claimed(jobs)
+        return len(jobs)
+
+    def _run_claimed(self, jobs: list[Job]) -> None:
         groups: dict[tuple[str, int | None], list[Job]] = defaultdict(list)
         for job in jobs:
             groups[(job.kind, job.merchant_id)].append(job)
@@ -126,7 +187,6 @@ class Worker:
             else:
                 for job in group:
                     self._run_single(kind, merchant_id, job)
-        return len(jobs)
 
     def run_until_idle(self, max_rounds: int = 1000) -> int:
         total = 0
