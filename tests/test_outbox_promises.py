@@ -1,22 +1,25 @@
 """The outbox keeps its promises with the real worker: a batch slower than its lease runs
-once."""
+once, and pushes outlast a long APNs outage."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from walletpass.db import utcnow
 from walletpass.jobs import registry
 from walletpass.jobs.models import Job, JobStatus
 from walletpass.jobs.queue import enqueue
-from walletpass.jobs.worker import Worker
+from walletpass.jobs.worker import TIMED_BACKOFF_CAP_S, Worker
 from walletpass.runtime import Runtime
 
 SLOW = "test.slow"
+TOKEN = "fedcba9876543210" * 4
 
 
 @pytest.fixture
@@ -81,3 +84,87 @@ def test_slow_batch_outliving_its_lease_runs_each_job_once(runtime, settings, sl
 def test_one_job_slower_than_its_lease_runs_once(runtime, settings, slow_runs):
     ids = _run_against_a_second_worker(settings, [2.2])
     assert slow_runs == Counter({ids[0]: 1})
+
+
+@pytest.fixture
+def apns_settings(settings, apns):  # type: ignore[no-untyped-def]
+    return settings.override(apns_url=apns.url, apns_ca_file=str(apns.pki.ca_cert))
+
+
+@pytest.fixture
+def push_runtime(runtime, apns_settings):  # type: ignore[no-untyped-def]
+    # Asks for ``runtime`` for its teardown, which empties the tables after the test.
+    rt = Runtime.create(apns_settings)
+    yield rt
+    rt.close()
+
+
+def _queue_push(rt: Runtime, settings) -> int:  # type: ignore[no-untyped-def]
+    with rt.transaction() as s:
+        enqueue(
+            s,
+            "apple.push",
+            {"pass_type_id": settings.pass_type_id, "token": TOKEN},
+            merchant_id=None,
+            dedupe_key=f"push:{TOKEN}",
+        )
+    with rt.transaction() as s:
+        return s.scalars(select(Job.id)).one()
+
+
+def _job(rt: Runtime, job_id: int) -> Job:
+    with rt.transaction() as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        s.expunge(job)
+        return job
+
+
+def test_push_is_retried_through_a_long_outage_then_dead_after_the_budget(
+    push_runtime, apns_settings, apns
+):
+    apns.respond(TOKEN, 503, "ServiceUnavailable")  # for ever
+    worker = Worker(push_runtime, name="w")
+    job_id = _queue_push(push_runtime, apns_settings)
+    # Twelve attempts are spent within about an hour; the outage lasts longer.
+    for attempt in range(1, 16):
+        before = utcnow()
+        assert worker.run_until_idle() == 1
+        job = _job(push_runtime, job_id)
+        assert (job.status, job.attempts) == (JobStatus.PENDING, attempt)
+        # Capped backoff: the next try is never more than a quarter of an hour away.
+        assert job.run_at - before <= timedelta(seconds=TIMED_BACKOFF_CAP_S)
+        with push_runtime.transaction() as s:
+            s.execute(update(Job).where(Job.id == job_id).values(run_at=utcnow()))
+    # Almost 24 hours into the outage: the last try is due at the deadline, not after.
+    queued = utcnow() - timedelta(hours=24) + timedelta(seconds=30)
+    with push_runtime.transaction() as s:
+        s.execute(update(Job).where(Job.id == job_id).values(created_at=queued))
+    worker.run_until_idle()
+    job = _job(push_runtime, job_id)
+    assert job.status == JobStatus.PENDING
+    assert job.run_at <= queued + timedelta(hours=24)
+    # Past the budget the failure is final.
+    with push_runtime.transaction() as s:
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(created_at=queued - timedelta(minutes=1), run_at=utcnow())
+        )
+    worker.run_until_idle()
+    job = _job(push_runtime, job_id)
+    assert job.status == JobStatus.DEAD
+    assert "503" in (job.last_error or "")
+    assert apns.count == 17
+
+
+def test_push_that_gets_through_after_the_outage_is_done(push_runtime, apns_settings, apns):
+    apns.respond(TOKEN, 503, "ServiceUnavailable", times=14)
+    worker = Worker(push_runtime, name="w")
+    job_id = _queue_push(push_runtime, apns_settings)
+    for _ in range(15):
+        worker.run_until_idle()
+        with push_runtime.transaction() as s:
+            s.execute(update(Job).where(Job.id == job_id).values(run_at=utcnow()))
+    assert _job(push_runtime, job_id).status == JobStatus.DONE
+    assert [p.token for p in apns.received] == [TOKEN] * 15

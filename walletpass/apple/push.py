@@ -47,7 +47,9 @@ def apns_client(ctx: JobContext):  # type: ignore[no-untyped-def]
     return client
 
 
-@batch_handler("apple.push", size=1000)
+# Retried by time (settings.job_retry_hours), not by count: twelve attempts of the
+# doubling backoff are spent within about an hour of an APNs outage.
+@batch_handler("apple.push", size=1000, retry_by_time=True)
 def push_batch(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
     outcomes: dict[int, Exception | None] = {}
     by_topic: dict[str, list[Job]] = defaultdict(list)

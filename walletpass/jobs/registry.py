@@ -49,6 +49,10 @@ class Kind:
     handler: Handler | None = None
     batch_handler: BatchHandler | None = None
     batch_size: int = 1
+    # Retried for a span of time (settings.job_retry_hours since the job was queued) rather
+    # than a number of attempts: an outage of the service it talks to (APNs) may last
+    # hours, and a wallet that is never told of a change shows a stale card until opened.
+    retry_by_time: bool = False
 
 
 _KINDS: dict[str, Kind] = {}
@@ -62,9 +66,11 @@ def handler(name: str) -> Callable[[Handler], Handler]:
     return deco
 
 
-def batch_handler(name: str, size: int = 500) -> Callable[[BatchHandler], BatchHandler]:
+def batch_handler(
+    name: str, size: int = 500, *, retry_by_time: bool = False
+) -> Callable[[BatchHandler], BatchHandler]:
     def deco(fn: BatchHandler) -> BatchHandler:
-        _KINDS[name] = Kind(name, batch_handler=fn, batch_size=size)
+        _KINDS[name] = Kind(name, batch_handler=fn, batch_size=size, retry_by_time=retry_by_time)
         return fn
 
     return deco

@@ -41,6 +41,9 @@ BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 3600.0
 # The longest pause between two rounds of a worker loop that keeps failing.
 LOOP_BACKOFF_CAP_S = 30.0
+# The longest pause between two tries of a job retried by time (pushes): once APNs is back,
+# the pushes held up by its outage go out within a quarter of an hour.
+TIMED_BACKOFF_CAP_S = 900.0
 
 
 def backoff_delay(attempts: int, rng: random.Random | None = None) -> float:
@@ -50,6 +53,13 @@ def backoff_delay(attempts: int, rng: random.Random | None = None) -> float:
     (an APNs outage), so they don't come back as one wave.
     """
     return backoff(attempts, first_s=BACKOFF_BASE_S, cap_s=BACKOFF_CAP_S, min_share=0.5, rng=rng)
+
+
+def timed_backoff_delay(attempts: int, rng: random.Random | None = None) -> float:
+    """The schedule of a job retried by time: about 2 s, 4 s, 8 s ... capped at 15 min."""
+    return backoff(
+        attempts, first_s=BACKOFF_BASE_S, cap_s=TIMED_BACKOFF_CAP_S, min_share=0.5, rng=rng
+    )
 
 
 class _LeaseKeeper:
@@ -179,7 +189,9 @@ class Worker:
         for (kind_name, merchant_id), group in groups.items():
             kind = registry.get(kind_name)
             if kind is None:
-                self._finish_all(group, PermanentFailure(f"no handler for job kind {kind_name!r}"))
+                self._finish_all(
+                    None, group, PermanentFailure(f"no handler for job kind {kind_name!r}")
+                )
                 continue
             if kind.batch_handler is not None:
                 for start in range(0, len(group), kind.batch_size):
@@ -259,9 +271,9 @@ class Worker:
         try:
             with self.runtime.transaction(merchant_id) as session:
                 kind.handler(self._context(session), job)
-                self._record(session, job, None)
+                self._record(session, kind, job, None)
         except Exception as exc:  # the handler's writes are rolled back; record why
-            self._finish_all([job], exc)
+            self._finish_all(kind, [job], exc)
 
     def _run_batch(self, kind: registry.Kind, merchant_id: int | None, jobs: list[Job]) -> None:
         assert kind.batch_handler is not None
@@ -284,23 +296,33 @@ class Worker:
                 for job in jobs:
                     outcome = outcomes.get(job.id)
                     if outcome is not None:
-                        self._record(session, job, outcome)
+                        self._record(session, kind, job, outcome)
         except Exception as exc:
-            self._finish_all(jobs, exc)
+            self._finish_all(kind, jobs, exc)
 
-    def _finish_all(self, jobs: list[Job], exc: Exception) -> None:
+    def _finish_all(self, kind: registry.Kind | None, jobs: list[Job], exc: Exception) -> None:
         if not isinstance(exc, RetryLater | PermanentFailure):
             log.error("job handler crashed: %s", "".join(traceback.format_exception(exc)))
         with self.runtime.transaction() as session:
             for job in jobs:
-                self._record(session, job, exc)
+                self._record(session, kind, job, exc)
 
-    def _record(self, session: Session, job: Job, outcome: Exception | None) -> None:
+    def _record(
+        self, session: Session, kind: registry.Kind | None, job: Job, outcome: Exception | None
+    ) -> None:
         now = utcnow()
+        # A job retried by time gives up at its deadline, whatever its attempts.
+        deadline = (
+            job.created_at + timedelta(hours=self.runtime.settings.job_retry_hours)
+            if kind is not None and kind.retry_by_time
+            else None
+        )
         mine = (Job.id == job.id) & (Job.locked_by == self.name) & (Job.status == JobStatus.RUNNING)
         if outcome is None:
             values = {"status": JobStatus.DONE, "finished_at": now, "locked_until": None}
-        elif isinstance(outcome, PermanentFailure) or job.attempts >= job.max_attempts:
+        elif isinstance(outcome, PermanentFailure) or (
+            now >= deadline if deadline is not None else job.attempts >= job.max_attempts
+        ):
             values = {
                 "status": JobStatus.DEAD,
                 "finished_at": now,
@@ -309,9 +331,14 @@ class Worker:
             }
         else:
             delay = outcome.delay if isinstance(outcome, RetryLater) and outcome.delay else None
+            run_at = now + timedelta(seconds=delay or backoff_delay(job.attempts))
+            if deadline is not None:
+                run_at = now + timedelta(seconds=delay or timed_backoff_delay(job.attempts))
+                # The last try is at the deadline, not up to a step after it.
+                run_at = min(run_at, deadline)
             values = {
                 "status": JobStatus.PENDING,
-                "run_at": now + timedelta(seconds=delay or backoff_delay(job.attempts)),
+                "run_at": run_at,
                 "locked_by": None,
                 "locked_until": None,
                 "last_error": _describe(outcome),
