@@ -296,6 +296,24 @@ def test_resize_refuses_over_5_mb_and_non_images():
         designs.resize("logo", buf.getvalue())
 
 
+def test_big_images_are_decoded_no_larger_than_a_pass_can_use():
+    # A 6300x6300 PNG compresses to a few kB and decoded whole to 237 MB in 4 s in a web
+    # worker: PNG, GIF and WebP over 8 megapixels are refused before decoding.
+    flat = png(6300, 6300)
+    assert len(flat) < 200_000
+    with pytest.raises(designs.DesignImageError, match=r"39\.7 megapixels; the limit for PNG is 8"):
+        designs.resize("strip", flat)
+    # A phone photo (JPEG, 8000x6000) is decoded at a reduced scale, at least twice the
+    # strip's 3x size, and still gives Wallet's sizes.
+    photo = png(8000, 6000, "JPEG")
+    decoded = designs._open(photo, (1125, 432))
+    assert decoded.size == (4000, 3000)  # 1/2, the smallest scale that covers 2250x864
+    files = designs.resize("strip", photo)
+    assert Image.open(io.BytesIO(files["strip@3x.png"])).size == (1125, 432)
+    # Any format goes on to the resizes at no more than twice that size, by a whole factor.
+    assert designs._open(png(4800, 1800), (1125, 432)).size == (2400, 900)
+
+
 def test_a_template_switch_moves_the_cards_and_leaves_the_coupons(client, runtime, settings):  # type: ignore[no-untyped-def]
     from walletpass.offers.models import Offer
     from walletpass.offers.services import issue_coupon

@@ -15,8 +15,14 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_BYTES = 5 * 1024 * 1024
-# Far beyond any real logo or photo, far below what would exhaust memory while decoding.
-MAX_PIXELS = 40_000_000
+# A JPEG is decoded at a reduced scale (libjpeg's draft mode: 1/2, 1/4 or 1/8), never
+# larger than Wallet can use, so a 48-megapixel phone photo costs what a small one does;
+# its header may name up to this many pixels.
+MAX_PIXELS = 50_000_000
+# PNG, GIF and WebP decode whole: 8 megapixels (e.g. 4000x2000) is 32 MB as RGBA and well
+# under a second, far beyond what a pass shows (the strip at 3x is 1125x432). A 6300x6300
+# PNG of 37 KB decoded to 237 MB in 4 s in a web worker before.
+MAX_WHOLE_PIXELS = 8_000_000
 ACCEPTED_FORMATS = {"PNG", "JPEG", "GIF", "WEBP"}
 SCALES = (1, 2, 3)
 # (width, height) in points; "fit" keeps the whole logo inside the box, "fill" crops the
@@ -35,7 +41,11 @@ def file_names(kind: str) -> list[str]:
     return [f"{kind}.png" if s == 1 else f"{kind}@{s}x.png" for s in SCALES]
 
 
-def _open(data: bytes) -> Image.Image:
+def _open(data: bytes, largest: tuple[int, int]) -> Image.Image:
+    """The upload decoded, no larger than needed to make ``largest`` (the 3x size) well.
+
+    :raise DesignImageError: not an image, not an accepted format, too big.
+    """
     if len(data) > MAX_BYTES:
         raise DesignImageError(
             f"The image is {len(data) / 1024 / 1024:.1f} MB; the limit is "
@@ -53,8 +63,16 @@ def _open(data: bytes) -> Image.Image:
                     f"{image.format or 'This'} images are not accepted; upload a PNG, JPEG, "
                     "GIF or WebP."
                 )
-            if image.width * image.height > MAX_PIXELS:
-                raise DesignImageError("The image has too many pixels; resize it first.")
+            pixels = image.width * image.height
+            limit = MAX_PIXELS if image.format == "JPEG" else MAX_WHOLE_PIXELS
+            if pixels > limit:
+                raise DesignImageError(
+                    f"The image has {pixels / 1e6:.1f} megapixels; the limit for "
+                    f"{image.format} is {limit / 1e6:g}. Resize it first."
+                )
+            if image.format == "JPEG":
+                # Twice the largest size a pass shows: enough for a sharp LANCZOS resize.
+                image.draft("RGB", (2 * largest[0], 2 * largest[1]))
             image.load()
     except DesignImageError:
         raise
@@ -64,8 +82,15 @@ def _open(data: bytes) -> Image.Image:
         ) from exc
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise DesignImageError("The image has too many pixels; resize it first.") from exc
-    # Phone photos carry their rotation in EXIF; apply it so the strip is not sideways.
+    # Phone photos carry their rotation in EXIF; apply it so the strip is not sideways
+    # (first: a reduced copy carries no EXIF).
     image = ImageOps.exif_transpose(image)
+    # No more than twice the largest size on each side goes on to the resizes (a box
+    # filter by a whole factor is cheap): the three LANCZOS passes and the RGBA copy then
+    # cost what a small upload's do.
+    factor = min(image.width // (2 * largest[0]), image.height // (2 * largest[1]))
+    if factor >= 2:
+        image = image.reduce(factor)
     return image.convert("RGBA")
 
 
@@ -77,7 +102,7 @@ def resize(kind: str, data: bytes) -> dict[str, bytes]:
     if kind not in KINDS:
         raise ValueError(f"unknown design image kind {kind!r}")
     (width, height), mode = KINDS[kind]
-    image = _open(data)
+    image = _open(data, (width * SCALES[-1], height * SCALES[-1]))
     out: dict[str, bytes] = {}
     for name, scale in zip(file_names(kind), SCALES, strict=True):
         box = (width * scale, height * scale)
