@@ -311,7 +311,7 @@ def test_big_images_are_decoded_no_larger_than_a_pass_can_use():
     files = designs.resize("strip", photo)
     assert Image.open(io.BytesIO(files["strip@3x.png"])).size == (1125, 432)
     # Any format goes on to the resizes at no more than twice that size, by a whole factor.
-    assert designs._open(png(4800, 1800), (1125, 432)).size == (2400, 900)
+    assert designs._open(png(4500, 1750), (1125, 432)).size == (2250, 875)
 
 
 def test_a_template_switch_moves_the_cards_and_leaves_the_coupons(client, runtime, settings):  # type: ignore[no-untyped-def]
