@@ -14,7 +14,7 @@ from walletpass.config import Settings
 from walletpass.jobs.worker import EmbeddedWorker
 from walletpass.runtime import Runtime
 from walletpass.startup import Readiness
-from walletpass.web import auth, ratelimit
+from walletpass.web import auth, nulbytes, ratelimit
 from walletpass.web.context import EXTENSION
 
 
@@ -44,6 +44,8 @@ def create_app(
     # Checked now, so the log says at once why the server will answer 503.
     readiness.problem()
     app.before_request(_until_ready(readiness))
+    # A NUL character is refused before any view reads it (PostgreSQL cannot store one).
+    nulbytes.init_app(app)
     register_blueprints(app)
     if start_worker if start_worker is not None else settings.embedded_worker:
         start_embedded_worker(app, runtime, readiness)

@@ -73,6 +73,11 @@ def start_import(
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CsvImportError("The file is not UTF-8 text; export it as CSV UTF-8.") from None
+    if "\0" in text:
+        # The file waits in a job's JSON payload, which PostgreSQL cannot hold a NUL in;
+        # `walletpass import` rejects the row instead (crm/bulk.py).
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise CsvImportError(f"Line {line} holds a NUL character; remove it and upload again.")
     rows = read_rows(text)
     enqueue(
         session,

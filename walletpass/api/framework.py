@@ -44,6 +44,7 @@ from walletpass.tenancy.apikeys import AuthenticatedKey
 from walletpass.tenancy.models import Scope
 from walletpass.web import ratelimit
 from walletpass.web.context import current_runtime
+from walletpass.web.nulbytes import nul_at
 from walletpass.web.problems import PROBLEM_JSON, problem_response, problem_type
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -429,7 +430,7 @@ class Api:
             raise validation_problem(exc, "body", _union_tag(op.body, raw)) from None
         # PostgreSQL text cannot hold NUL: refuse it here as a 422, not a 500 at INSERT.
         if b"\\u0000" in raw:
-            where = _nul_at(json.loads(raw), "body")
+            where = nul_at(json.loads(raw), "body")
             if where is not None:
                 raise errors.ValidationFailed(
                     "text must not contain NUL characters",
@@ -611,23 +612,6 @@ class Api:
                     }
                 }
         return doc
-
-
-def _nul_at(value: Any, where: str) -> str | None:
-    """The location of the first string (or key) holding a NUL character, if any."""
-    if isinstance(value, str):
-        return where if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = _nul_at(key, where) or _nul_at(item, f"{where}.{key}")
-            if found:
-                return found
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            found = _nul_at(item, f"{where}.{i}")
-            if found:
-                return found
-    return None
 
 
 def _description(op: Operation) -> str:

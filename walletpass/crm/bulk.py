@@ -229,6 +229,10 @@ def parse_row(line: int, raw: dict[str, str]) -> Row | Rejected:
     try:
         if not external_id and not email:
             raise _BadCell("external_id or email is required")
+        # PostgreSQL cannot store a NUL (psycopg raises) and SQLite would: no backend may.
+        for name, cell in cells.items():
+            if "\0" in cell:
+                raise _BadCell(f"{name} contains a NUL character")
         for name, limit in _LIMITS.items():
             if len(cells.get(name, "")) > limit:
                 raise _BadCell(f"{name} is longer than {limit} characters")
