@@ -66,7 +66,8 @@ class IdempotencyRecord(MerchantOwned, Base):
     __table_args__ = (UniqueConstraint("merchant_id", "key"),)
 
     id: Mapped[int_pk]
-    key: Mapped[str] = mapped_column(String(200))
+    # "<api key id>:<Idempotency-Key>": the header's 200 characters with their prefix.
+    key: Mapped[str] = mapped_column(String(400))
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     body: Mapped[bytes] = mapped_column(LargeBinary)

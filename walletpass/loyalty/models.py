@@ -159,7 +159,9 @@ class LedgerEntry(MerchantOwned, Base):
     reason: Mapped[str] = mapped_column(String(500), default="")
     actor_type: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[str | None] = mapped_column(String(128))
-    idempotency_key: Mapped[str] = mapped_column(String(200))
+    # Holds an API Idempotency-Key (up to 200 characters) behind and before its parts
+    # ("reward#2:api<key id>:<Idempotency-Key>:<reward id>"): migration 0009.
+    idempotency_key: Mapped[str] = mapped_column(String(400))
     receipt_id: Mapped[str | None] = mapped_column(String(128))
     store_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("stores.id", ondelete="SET NULL")
