@@ -1,5 +1,5 @@
 """The outbox keeps its promises with the real worker: a batch slower than its lease runs
-once, and pushes outlast a long APNs outage."""
+once, pushes outlast a long APNs outage, and done jobs are pruned after the retention."""
 
 from __future__ import annotations
 
@@ -168,3 +168,50 @@ def test_push_that_gets_through_after_the_outage_is_done(push_runtime, apns_sett
             s.execute(update(Job).where(Job.id == job_id).values(run_at=utcnow()))
     assert _job(push_runtime, job_id).status == JobStatus.DONE
     assert [p.token for p in apns.received] == [TOKEN] * 15
+
+
+def test_done_jobs_older_than_the_retention_are_pruned(runtime, settings, worker):
+    now = utcnow()
+    rows = {
+        "old done": (JobStatus.DONE, now - timedelta(days=8)),
+        "recent done": (JobStatus.DONE, now - timedelta(days=6)),
+        "old dead": (JobStatus.DEAD, now - timedelta(days=30)),
+        "pending": (JobStatus.PENDING, None),
+    }
+    with runtime.transaction() as s:
+        for name, (status, finished) in rows.items():
+            s.add(
+                Job(
+                    kind="test.kept",
+                    payload={"name": name},
+                    status=status,
+                    finished_at=finished,
+                    run_at=now + timedelta(days=1),
+                )
+            )
+        # A campaign's Google delivery: its results read it from the done job. Another
+        # Google message is pruned as any done job.
+        for name, key in (("campaign evidence", "campaign:1:google:7"), ("other", None)):
+            s.add(
+                Job(
+                    kind="google.message",
+                    dedupe_key=key,
+                    payload={"name": name},
+                    status=JobStatus.DONE,
+                    finished_at=now - timedelta(days=30),
+                )
+            )
+    assert settings.job_retention_days == 7
+    worker.schedule_periodic()
+    worker.run_until_idle()
+    with runtime.transaction() as s:
+        left = sorted(
+            j.payload["name"]
+            for j in s.scalars(select(Job).where(Job.kind.in_(["test.kept", "google.message"])))
+        )
+        # The prune queued its next round for an hour later.
+        next_prune = s.scalars(
+            select(Job).where(Job.kind == "jobs.prune", Job.status == JobStatus.PENDING)
+        ).one()
+    assert left == ["campaign evidence", "old dead", "pending", "recent done"]
+    assert timedelta(minutes=59) < next_prune.run_at - now < timedelta(minutes=61)

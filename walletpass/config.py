@@ -50,6 +50,8 @@ class Settings:
     job_lease_seconds: int = 60
     # How long a job retried by time (wallet pushes) is retried before it is kept as dead.
     job_retry_hours: int = 24
+    # Done jobs older than this are deleted by the hourly prune (dead ones are kept).
+    job_retention_days: int = 7
     # How long a process trusts an API key it has read; a key revoked elsewhere is
     # refused here at the latest this long after (0: read the key on every request).
     api_key_cache_seconds: int = 2
@@ -69,6 +71,8 @@ class Settings:
             raise SettingError(str(exc)) from None
         if self.job_retry_hours < 1:
             raise SettingError("WALLETPASS_JOB_RETRY_HOURS: must be 1 or more")
+        if self.job_retention_days < 1:
+            raise SettingError("WALLETPASS_JOB_RETENTION_DAYS: must be 1 or more")
         if self.api_key_cache_seconds < 0:
             raise SettingError("WALLETPASS_API_KEY_CACHE_SECONDS: must be 0 or more")
         if self.database_url:

@@ -13,6 +13,7 @@ import walletpass.apple.push
 import walletpass.campaigns.jobs
 import walletpass.crm.outbound
 import walletpass.google.sync
+import walletpass.jobs.prune
 import walletpass.loyalty.reward_windows
 import walletpass.loyalty.sweeps
 import walletpass.offers.lifecycle
@@ -23,6 +24,7 @@ HANDLER_MODULES = (
     walletpass.campaigns.jobs,
     walletpass.crm.outbound,
     walletpass.google.sync,
+    walletpass.jobs.prune,
     walletpass.loyalty.reward_windows,
     walletpass.loyalty.sweeps,
     walletpass.offers.lifecycle,

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from walletpass import errors
 from walletpass.campaigns.models import Campaign, CampaignRecipient, RecipientStatus
 from walletpass.jobs.models import Job, JobStatus
+from walletpass.jobs.registry import keep_done
 from walletpass.offers.models import Coupon
 from walletpass.passes.models import PassEvent
 from walletpass.scan.models import Scan
@@ -375,6 +376,11 @@ def _empty() -> dict[str, Any]:
         "fatigue": {"removed_48h": 0, "rate": None, "holdout_removed_48h": 0, "holdout_rate": None},
         "variants": {},
     }
+
+
+# A campaign's Google deliveries are read from its done message jobs (below): the outbox's
+# prune of done jobs must keep them.
+keep_done("google.message", "campaign:")
 
 
 def _google_delivered(session: Session, campaign_id: int) -> dict[int, datetime]:

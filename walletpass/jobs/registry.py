@@ -101,3 +101,19 @@ def periodic(fn: _Scheduler) -> _Scheduler:
 
 def periodic_work() -> list[Periodic]:
     return list(_PERIODIC)
+
+
+# Done jobs the prune keeps: ``(kind, dedupe_key prefix)`` pairs a domain still reads as
+# evidence (a campaign's Google deliveries), registered by that domain.
+_KEPT_DONE: list[tuple[str, str]] = []
+
+
+def keep_done(kind: str, dedupe_key_prefix: str) -> None:
+    """Keep done jobs of ``kind`` whose dedupe key starts with ``dedupe_key_prefix`` out
+    of the prune (walletpass.jobs.prune): a domain reads them after they finished."""
+    if (kind, dedupe_key_prefix) not in _KEPT_DONE:
+        _KEPT_DONE.append((kind, dedupe_key_prefix))
+
+
+def kept_done() -> list[tuple[str, str]]:
+    return list(_KEPT_DONE)

@@ -1,0 +1,49 @@
+"""The ``jobs.prune`` job: done jobs are deleted once they are older than the retention.
+
+Every change that reaches a wallet or a CRM leaves a job row; without pruning the table
+grows by a row per push for ever, and every claim and dedupe lookup pays for it. Dead
+jobs are kept (they carry the error an operator needs); so are pending and running ones.
+Done jobs a domain still reads as evidence are kept too (registry.keep_done: a campaign's
+Google deliveries, read from its done ``google.message`` jobs).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, func, not_, select
+from sqlalchemy.orm import Session
+
+from walletpass.db import utcnow
+from walletpass.jobs.models import Job, JobStatus
+from walletpass.jobs.queue import enqueue
+from walletpass.jobs.registry import JobContext, handler, kept_done, periodic
+
+KIND = "jobs.prune"
+PRUNE_INTERVAL = timedelta(hours=1)
+# Rows deleted in one job's transaction: a first prune of a big table goes in short
+# transactions, the next chunk queued at once, instead of one long delete holding locks.
+CHUNK = 10_000
+
+
+@handler(KIND)
+def prune(ctx: JobContext, job: Job) -> None:
+    cutoff = utcnow() - timedelta(days=ctx.settings.job_retention_days)
+    query = select(Job.id).where(Job.status == JobStatus.DONE, Job.finished_at < cutoff)
+    for kind, prefix in kept_done():
+        # coalesce: a job without a key is not kept (NOT of a NULL would keep it).
+        kept = and_(Job.kind == kind, func.coalesce(Job.dedupe_key, "").startswith(prefix))
+        query = query.where(not_(kept))
+    ids = list(ctx.session.scalars(query.limit(CHUNK)))
+    if ids:
+        ctx.session.execute(
+            delete(Job).where(Job.id.in_(ids)).execution_options(synchronize_session=False)
+        )
+    # A full chunk may leave more behind: the next one at once, else in an hour.
+    schedule(ctx.session, utcnow() if len(ids) == CHUNK else utcnow() + PRUNE_INTERVAL)
+
+
+@periodic
+def schedule(session: Session, run_at: datetime | None = None) -> None:
+    """Make sure a prune is queued (idempotent: one pending prune at a time)."""
+    enqueue(session, KIND, {}, merchant_id=None, dedupe_key="jobs:prune", run_at=run_at or utcnow())
