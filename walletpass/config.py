@@ -61,6 +61,9 @@ class Settings:
     # Where rate limits count (web/ratelimit.py): memory:// in each process, or
     # redis://host:port/db for one count across gunicorn workers and machines.
     ratelimit_storage_url: str = "memory://"
+    # When set, /metrics answers only requests with "Authorization: Bearer <token>": its
+    # figures (merchants' outbox depths, push outcomes) are not for the public internet.
+    metrics_token: str = ""
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:

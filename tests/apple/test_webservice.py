@@ -10,6 +10,7 @@ import pytest
 from apple_helpers import set_points, wait_for_older_writers
 from sqlalchemy import func, select
 
+from walletpass.app import create_app
 from walletpass.apple.models import AppleLog, Device, Registration
 from walletpass.cards.build import build_bundle
 from walletpass.jobs.models import Job, JobStatus
@@ -256,3 +257,16 @@ def test_healthz_and_metrics(client, card, runtime, settings):
     body = client.get("/metrics").get_data(as_text=True)
     assert "# TYPE walletpass_jobs gauge" in body
     assert 'walletpass_passes{status="active"} 1' in body
+
+
+def test_metrics_need_the_token_when_one_is_set(runtime, monkeypatch):  # type: ignore[no-untyped-def]
+    # Outbox depths and push outcomes are the operator's, not the public internet's.
+    monkeypatch.setattr(runtime, "settings", runtime.settings.override(metrics_token="s3cret-m"))
+    client = create_app(runtime.settings, runtime=runtime).test_client()
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret-m"}):
+        r = client.get("/metrics", headers=headers)
+        assert r.status_code == 401
+        assert "walletpass_jobs" not in r.get_data(as_text=True)
+    r = client.get("/metrics", headers={"Authorization": "Bearer s3cret-m"})
+    assert r.status_code == 200
+    assert "# TYPE walletpass_jobs gauge" in r.get_data(as_text=True)

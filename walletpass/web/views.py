@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 
-from flask import Blueprint, Response, abort, jsonify, send_file
+from flask import Blueprint, Response, abort, jsonify, request, send_file
 from sqlalchemy import select, text
 
 from walletpass.cards.build import build_bundle
@@ -34,6 +35,16 @@ def healthz() -> Response:
 @bp.get("/metrics")
 def prometheus() -> Response:
     runtime = current_runtime()
+    token = runtime.settings.metrics_token
+    if token:
+        scheme, _, sent = (request.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip(), token):
+            return Response(
+                "metrics need the token WALLETPASS_METRICS_TOKEN names\n",
+                status=401,
+                mimetype="text/plain",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
     with runtime.transaction(readonly=True) as session:
         body = metrics.render(session, runtime.services)
     return Response(body, mimetype="text/plain; version=0.0.4")
