@@ -93,4 +93,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # WALLETPASS_EMBEDDED_WORKER keeps the app's default (true: an outbox worker thread in
 # each web process) for a single `docker run`; compose.yaml sets it to false and runs
 # `walletpass worker` in containers of its own.
-CMD ["/bin/sh", "-c", "exec gunicorn -b 0.0.0.0:8000 -w \"${WEB_CONCURRENCY:-2}\" --threads 4 --access-logfile - 'walletpass.app:create_app()'"]
+CMD ["/bin/sh", "-c", "exec gunicorn -b 0.0.0.0:8000 -w \"${WEB_CONCURRENCY:-2}\" --threads 4 --access-logfile - --logger-class walletpass.web.accesslog.AccessLog 'walletpass.app:create_app()'"]

@@ -11,6 +11,7 @@ from gunicorn.app.base import BaseApplication
 from walletpass.app import create_app
 from walletpass.cli.core import init_instance
 from walletpass.config import Settings
+from walletpass.web.accesslog import AccessLog
 
 _DEFAULT_PUBLIC_URL = Settings.__dataclass_fields__["public_url"].default
 
@@ -47,6 +48,8 @@ def serve(settings: Settings, host: str, port: int, workers: int, threads: int) 
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-")
+            # Without pass serials and device ids (walletpass/web/accesslog.py).
+            self.cfg.set("logger_class", AccessLog)
             self.cfg.set("when_ready", listening)
 
         # types-gunicorn's WSGI application takes a start_response that returns None;
