@@ -192,6 +192,28 @@ def test_fanout_reaches_apns_and_google_once(
     assert apns.count == pushes
 
 
+def test_google_deliveries_outlive_their_pruned_jobs(runtime, settings, world, worker):
+    cid = _launch(runtime, settings, world, holdout_share=0.0)
+    worker.run_until_idle()
+    with runtime.transaction(world["merchant_id"]) as s:
+        before = campaign_results(s, cid)["platforms"]["google"]
+    on_google = [c for c in world["cards"] if c["object_id"]]
+    assert before["delivered"] == len(on_google) > 0
+    # Eight days on, the hourly prune deletes the done jobs, the Google messages' too.
+    with runtime.transaction() as s:
+        s.execute(
+            update(Job)
+            .where(Job.status == JobStatus.DONE)
+            .values(finished_at=utcnow() - timedelta(days=8))
+        )
+    worker.schedule_periodic()
+    worker.run_until_idle()
+    with runtime.transaction() as s:
+        assert s.scalars(select(Job).where(Job.kind == "google.message")).all() == []
+    with runtime.transaction(world["merchant_id"]) as s:
+        assert campaign_results(s, cid)["platforms"]["google"] == before
+
+
 def test_device_fetch_after_push_counts_as_delivered(runtime, settings, world, worker, client):
     cid = _launch(runtime, settings, world, holdout_share=0.0)
     worker.run_until_idle()

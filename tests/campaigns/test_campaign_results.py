@@ -126,22 +126,26 @@ def test_results_from_events_scans_and_jobs(runtime, settings):
         _event(s, w, t[0], "fetched", timedelta(minutes=11))
         _event(s, w, t[1], "fetched", timedelta(hours=2))
         _event(s, w, t[2], "fetched", timedelta(seconds=-30))
-        # Google: t3's message job finished done; t4's died.
+        # Google: t3's message job was done (stamped on its row); t4's died.
         s.execute(
             update(CampaignRecipient)
             .where(CampaignRecipient.id.in_([t[3].id, t[4].id]))
             .values(via_google=True)
         )
-        for r, status in ((t[3], JobStatus.DONE), (t[4], JobStatus.DEAD)):
-            s.add(
-                Job(
-                    merchant_id=w["merchant_id"],
-                    kind="google.message",
-                    status=status,
-                    payload={"pass_id": r.pass_id},
-                    dedupe_key=google_message_key(w["campaign_id"], r.pass_id),
-                )
+        s.execute(
+            update(CampaignRecipient)
+            .where(CampaignRecipient.id == t[3].id)
+            .values(google_delivered_at=T0 + timedelta(minutes=2))
+        )
+        s.add(
+            Job(
+                merchant_id=w["merchant_id"],
+                kind="google.message",
+                status=JobStatus.DEAD,
+                payload={"pass_id": t[4].pass_id},
+                dedupe_key=google_message_key(w["campaign_id"], t[4].pass_id),
             )
+        )
         # Fatigue: t5 removed after 47 h (counts), t6 after 49 h (not); h0 after 5 h.
         _event(s, w, t[5], "removed", timedelta(hours=47))
         _event(s, w, t[6], "removed", timedelta(hours=49), platform="google")

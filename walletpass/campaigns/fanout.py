@@ -40,6 +40,16 @@ def google_message_key(campaign_id: int, pass_id: int) -> str:
     return f"campaign:{campaign_id}:google:{pass_id}"
 
 
+def parse_google_message_key(key: str | None) -> tuple[int, int] | None:
+    """(campaign id, pass id) of a :func:`google_message_key`; None for another key."""
+    parts = (key or "").split(":")
+    if len(parts) != 4 or parts[0] != "campaign" or parts[2] != "google":
+        return None
+    if not (parts[1].isdigit() and parts[3].isdigit()):
+        return None
+    return int(parts[1]), int(parts[3])
+
+
 def message_for(campaign: Campaign, variant: str | None, offer_title: str = "") -> tuple[str, str]:
     """(title, text) a recipient of ``variant`` is shown."""
     title, body = campaign.title, campaign.message

@@ -17,13 +17,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy import update
+
 from walletpass.campaigns import budget, fanout
-from walletpass.campaigns.models import Campaign, CampaignStatus
+from walletpass.campaigns.models import Campaign, CampaignRecipient, CampaignStatus
 from walletpass.campaigns.results import record_results
 from walletpass.campaigns.services import launch
 from walletpass.db import utcnow
 from walletpass.jobs.queue import enqueue
-from walletpass.jobs.registry import JobContext, handler
+from walletpass.jobs.registry import JobContext, handler, on_done
 from walletpass.tenancy.models import Merchant
 
 if TYPE_CHECKING:
@@ -94,6 +96,26 @@ def measure_job(ctx: JobContext, job: Job) -> None:
             merchant_id=campaign.merchant_id,
             run_at=min(now + timedelta(days=1), closes),
         )
+
+
+@on_done("google.message")
+def record_google_delivery(ctx: JobContext, job: Job) -> None:
+    """A campaign's Google message job is done: stamp its recipient row, where the
+    results read Google deliveries; the job row is pruned after the retention period."""
+    parsed = fanout.parse_google_message_key(job.dedupe_key)
+    if parsed is None:
+        return  # not a campaign's message
+    campaign_id, pass_id = parsed
+    ctx.session.execute(
+        update(CampaignRecipient)
+        .where(
+            CampaignRecipient.campaign_id == campaign_id,
+            CampaignRecipient.pass_id == pass_id,
+            CampaignRecipient.google_delivered_at.is_(None),
+        )
+        .values(google_delivered_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _requeue(ctx: JobContext, job: Job, run_at) -> None:  # type: ignore[no-untyped-def]

@@ -102,6 +102,9 @@ class CampaignRecipient(MerchantOwned, Base):
     via_apple: Mapped[bool] = mapped_column(Boolean, default=False)
     via_google: Mapped[bool] = mapped_column(Boolean, default=False)
     sent_at: Mapped[datetime | None]
+    # When its Google message job was done: the Google delivery the results count (the
+    # job row is pruned after WALLETPASS_JOB_RETENTION_DAYS).
+    google_delivered_at: Mapped[datetime | None]
     # Reserved for a later "measure" pass; results are computed from events on the fly.
     delivered_at: Mapped[datetime | None]
     redeemed_at: Mapped[datetime | None]

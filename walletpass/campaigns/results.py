@@ -38,8 +38,6 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.campaigns.models import Campaign, CampaignRecipient, RecipientStatus
-from walletpass.jobs.models import Job, JobStatus
-from walletpass.jobs.registry import keep_done
 from walletpass.offers.models import Coupon
 from walletpass.passes.models import PassEvent
 from walletpass.scan.models import Scan
@@ -378,22 +376,17 @@ def _empty() -> dict[str, Any]:
     }
 
 
-# A campaign's Google deliveries are read from its done message jobs (below): the outbox's
-# prune of done jobs must keep them.
-keep_done("google.message", "campaign:")
-
-
 def _google_delivered(session: Session, campaign_id: int) -> dict[int, datetime]:
-    """pass id → when its campaign message job finished done."""
-    prefix = f"campaign:{campaign_id}:google:"
+    """pass id → when its campaign message job was done (stamped on the recipient row by
+    :func:`walletpass.campaigns.jobs.record_google_delivery`)."""
     rows = session.execute(
-        select(Job.dedupe_key, Job.finished_at, Job.created_at).where(
-            Job.kind == "google.message",
-            Job.status == JobStatus.DONE,
-            Job.dedupe_key.like(prefix + "%"),
+        select(CampaignRecipient.pass_id, CampaignRecipient.google_delivered_at).where(
+            CampaignRecipient.campaign_id == campaign_id,
+            CampaignRecipient.google_delivered_at.is_not(None),
+            CampaignRecipient.pass_id.is_not(None),
         )
     )
-    return {int(key[len(prefix) :]): done or made for key, done, made in rows if key}
+    return {pass_id: moment for pass_id, moment in rows if pass_id is not None and moment}
 
 
 def _scans(

@@ -3,21 +3,21 @@
 Every change that reaches a wallet or a CRM leaves a job row; without pruning the table
 grows by a row per push for ever, and every claim and dedupe lookup pays for it. Dead
 jobs are kept (they carry the error an operator needs); so are pending and running ones.
-Done jobs a domain still reads as evidence are kept too (registry.keep_done: a campaign's
-Google deliveries, read from its done ``google.message`` jobs).
+What must outlive its job is recorded on the domain's own rows when the job is done
+(registry.on_done: a campaign's Google deliveries, on its recipient rows).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, not_, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from walletpass.db import utcnow
 from walletpass.jobs.models import Job, JobStatus
 from walletpass.jobs.queue import enqueue
-from walletpass.jobs.registry import JobContext, handler, kept_done, periodic
+from walletpass.jobs.registry import JobContext, handler, periodic
 
 KIND = "jobs.prune"
 PRUNE_INTERVAL = timedelta(hours=1)
@@ -29,12 +29,13 @@ CHUNK = 10_000
 @handler(KIND)
 def prune(ctx: JobContext, job: Job) -> None:
     cutoff = utcnow() - timedelta(days=ctx.settings.job_retention_days)
-    query = select(Job.id).where(Job.status == JobStatus.DONE, Job.finished_at < cutoff)
-    for kind, prefix in kept_done():
-        # coalesce: a job without a key is not kept (NOT of a NULL would keep it).
-        kept = and_(Job.kind == kind, func.coalesce(Job.dedupe_key, "").startswith(prefix))
-        query = query.where(not_(kept))
-    ids = list(ctx.session.scalars(query.limit(CHUNK)))
+    ids = list(
+        ctx.session.scalars(
+            select(Job.id)
+            .where(Job.status == JobStatus.DONE, Job.finished_at < cutoff)
+            .limit(CHUNK)
+        )
+    )
     if ids:
         ctx.session.execute(
             delete(Job).where(Job.id.in_(ids)).execution_options(synchronize_session=False)

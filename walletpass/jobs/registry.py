@@ -103,17 +103,24 @@ def periodic_work() -> list[Periodic]:
     return list(_PERIODIC)
 
 
-# Done jobs the prune keeps: ``(kind, dedupe_key prefix)`` pairs a domain still reads as
-# evidence (a campaign's Google deliveries), registered by that domain.
-_KEPT_DONE: list[tuple[str, str]] = []
+# What a domain records when a job of another domain's kind is done, in the same
+# transaction as the job's handler and its "done" (a campaign's Google deliveries, on its
+# recipient rows): the job row itself is pruned after the retention period.
+DoneHook = Callable[[JobContext, "Job"], None]
+_DONE_HOOKS: dict[str, list[DoneHook]] = {}
 
 
-def keep_done(kind: str, dedupe_key_prefix: str) -> None:
-    """Keep done jobs of ``kind`` whose dedupe key starts with ``dedupe_key_prefix`` out
-    of the prune (walletpass.jobs.prune): a domain reads them after they finished."""
-    if (kind, dedupe_key_prefix) not in _KEPT_DONE:
-        _KEPT_DONE.append((kind, dedupe_key_prefix))
+def on_done(kind: str) -> Callable[[DoneHook], DoneHook]:
+    """Register ``fn(ctx, job)`` to run after a job of ``kind`` (a single-job kind) is done."""
+
+    def deco(fn: DoneHook) -> DoneHook:
+        hooks = _DONE_HOOKS.setdefault(kind, [])
+        if fn not in hooks:
+            hooks.append(fn)
+        return fn
+
+    return deco
 
 
-def kept_done() -> list[tuple[str, str]]:
-    return list(_KEPT_DONE)
+def done_hooks(kind: str) -> list[DoneHook]:
+    return list(_DONE_HOOKS.get(kind, ()))

@@ -270,7 +270,10 @@ class Worker:
         assert kind.handler is not None
         try:
             with self.runtime.transaction(merchant_id) as session:
-                kind.handler(self._context(session), job)
+                context = self._context(session)
+                kind.handler(context, job)
+                for hook in registry.done_hooks(kind.name):
+                    hook(context, job)
                 self._record(session, kind, job, None)
         except Exception as exc:  # the handler's writes are rolled back; record why
             self._finish_all(kind, [job], exc)
