@@ -31,6 +31,9 @@ SWEEP_INTERVAL = timedelta(hours=1)
 # A sweep queues the moments due before the next one and a little after, in case the
 # next one runs late; a moment queued twice is absorbed by the pending job's key.
 NOTICE_MARGIN = timedelta(minutes=15)
+# Members a sweep job handles in one transaction: a till waiting on a member's row lock
+# waits for at most one batch, not for the merchant's whole sweep.
+SWEEP_BATCH = 200
 
 
 def ledger_records(session: Session, member_id: int) -> list[expiry.LedgerRecord]:
@@ -230,22 +233,54 @@ def sweep_member(
 
 
 def sweep_merchant(session: Session, settings: Settings, now: datetime | None = None) -> int:
-    """Sweep every member of the session's merchant. Returns how many changed."""
+    """Sweep every member of the session's merchant in this one session (the CLI, tests).
+    Returns how many changed. The worker sweeps batch by batch instead (run_sweep)."""
     now = now or utcnow()
+    changed, after = 0, 0
+    while True:
+        batch_changed, last = sweep_merchant_batch(session, settings, now, after=after)
+        changed += batch_changed
+        if last is None:
+            return changed
+        after = last
+
+
+def sweep_merchant_batch(
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    *,
+    after: int = 0,
+    limit: int | None = None,
+) -> tuple[int, int | None]:
+    """Sweep the next ``limit`` (SWEEP_BATCH) members of the session's merchant with ids
+    above ``after``, the memberships with the first batch. Returns how many changed and
+    the last member id swept when more may follow (None when the sweep is over)."""
+    limit = limit or SWEEP_BATCH
     changed = 0
+    swept: dict[int, tuple[Program, rules.ProgramRules]] = {}
     for program in session.scalars(select(Program).where(Program.active.is_(True))):
         parsed = program_rules(program)
         if isinstance(parsed, rules.MembershipRules):
-            changed += sweep_memberships(session, settings, program, parsed, now)
+            if after == 0:
+                changed += sweep_memberships(session, settings, program, parsed, now)
             continue
         if program.kind == "offers":
             continue
-        for member in session.scalars(
-            select(Member).where(Member.program_id == program.id).order_by(Member.id)
-        ).all():
-            if sweep_member(session, settings, member, program, parsed, now):
-                changed += 1
-    return changed
+        swept[program.id] = (program, parsed)
+    if not swept:
+        return changed, None
+    members = session.scalars(
+        select(Member)
+        .where(Member.program_id.in_(list(swept)), Member.id > after)
+        .order_by(Member.id)
+        .limit(limit)
+    ).all()
+    for member in members:
+        program, parsed = swept[member.program_id]
+        if sweep_member(session, settings, member, program, parsed, now):
+            changed += 1
+    return changed, (members[-1].id if len(members) == limit else None)
 
 
 def sweep_memberships(
@@ -301,7 +336,19 @@ def run_sweep(ctx: JobContext, job) -> None:  # type: ignore[no-untyped-def]
             )
         schedule(ctx.session, utcnow() + SWEEP_INTERVAL)
         return
-    sweep_merchant(ctx.session, ctx.settings)
+    # One batch of members per job, each its own transaction: the member rows a batch
+    # locks are released at its commit, not held until the merchant's last member.
+    _changed, last = sweep_merchant_batch(
+        ctx.session, ctx.settings, utcnow(), after=int(job.payload.get("after", 0))
+    )
+    if last is not None:
+        enqueue(
+            ctx.session,
+            "loyalty.sweep",
+            {"after": last},
+            merchant_id=job.merchant_id,
+            dedupe_key=f"sweep:{job.merchant_id}:after:{last}",
+        )
 
 
 @periodic
