@@ -202,3 +202,33 @@ def test_done_jobs_older_than_the_retention_are_pruned(runtime, settings, worker
         ).one()
     assert left == ["old dead", "pending", "recent done"]
     assert timedelta(minutes=59) < next_prune.run_at - now < timedelta(minutes=61)
+
+
+def test_failing_jobs_get_the_configured_number_of_attempts(settings):  # type: ignore[no-untyped-def]
+    # WALLETPASS_JOB_MAX_ATTEMPTS is what a job queued with the default gets; a kind
+    # queued with its own number (the CRM's webhooks) keeps it.
+    failing = "test.failing"
+    tries: Counter[int] = Counter()
+
+    def fail(ctx: registry.JobContext, job: Job) -> None:
+        tries[job.id] += 1
+        raise registry.RetryLater("not yet", delay=0.001)
+
+    registry.handler(failing)(fail)
+    rt = Runtime.create(settings.override(job_max_attempts=3))
+    try:
+        with rt.transaction() as s:
+            enqueue(s, failing, {}, merchant_id=None)
+            enqueue(s, failing, {}, merchant_id=None, max_attempts=5)
+        with rt.transaction() as s:
+            default, own = s.scalars(select(Job.id).where(Job.kind == failing).order_by(Job.id))
+        worker = Worker(rt, name="w", kinds=[failing])
+        for _ in range(12):
+            with rt.transaction() as s:
+                s.execute(update(Job).where(Job.kind == failing).values(run_at=utcnow()))
+            worker.run_until_idle()
+        assert (tries[default], _job(rt, default).status) == (3, JobStatus.DEAD)
+        assert (tries[own], _job(rt, own).status) == (5, JobStatus.DEAD)
+    finally:
+        registry._KINDS.pop(failing, None)
+        rt.close()

@@ -31,6 +31,7 @@ from walletpass.db import utcnow
 from walletpass.jobs import registry
 from walletpass.jobs.backoff import backoff
 from walletpass.jobs.models import Job, JobStatus
+from walletpass.jobs.queue import DEFAULT_MAX_ATTEMPTS
 from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater
 from walletpass.runtime import Runtime
 from walletpass.startup import Readiness
@@ -310,6 +311,13 @@ class Worker:
             for job in jobs:
                 self._record(session, kind, job, exc)
 
+    def _attempts_for(self, job: Job) -> int:
+        """How many attempts ``job`` gets: its kind's own number if it was queued with one
+        (the CRM's webhooks), else WALLETPASS_JOB_MAX_ATTEMPTS."""
+        if job.max_attempts != DEFAULT_MAX_ATTEMPTS:
+            return job.max_attempts
+        return self.runtime.settings.job_max_attempts
+
     def _record(
         self, session: Session, kind: registry.Kind | None, job: Job, outcome: Exception | None
     ) -> None:
@@ -324,7 +332,7 @@ class Worker:
         if outcome is None:
             values = {"status": JobStatus.DONE, "finished_at": now, "locked_until": None}
         elif isinstance(outcome, PermanentFailure) or (
-            now >= deadline if deadline is not None else job.attempts >= job.max_attempts
+            now >= deadline if deadline is not None else job.attempts >= self._attempts_for(job)
         ):
             values = {
                 "status": JobStatus.DEAD,
