@@ -143,10 +143,10 @@ def certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str, certs_dir: Path) -> Settings:
+def make_settings(home: Path, database_url: str, certs_dir: Path, **overrides: Any) -> Settings:
+    """The tests' settings (the settings fixture's, and a module-scoped app's)."""
     return Settings(
-        home=tmp_path,
+        home=home,
         database_url=database_url,
         public_url="https://wallet.example.test",
         secret_key="test-secret-key-not-for-production",
@@ -155,8 +155,15 @@ def settings(tmp_path: Path, database_url: str, certs_dir: Path) -> Settings:
         pass_type_id=PASS_TYPE_ID,
         team_id=TEAM_ID,
         embedded_worker=False,
-        # The tests' webhook receivers listen on this machine.
-        webhook_allowed_networks="127.0.0.0/8,::1",
+        **overrides,
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, certs_dir: Path) -> Settings:
+    # The tests' webhook receivers listen on this machine.
+    return make_settings(
+        tmp_path, database_url, certs_dir, webhook_allowed_networks="127.0.0.0/8,::1"
     )
 
 

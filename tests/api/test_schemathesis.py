@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from api_helpers import POINTS, STAMPS, make_shop, new_member, new_program
-from conftest import PASS_TYPE_ID, TEAM_ID, _empty_all_tables
+from fuzz_app import fuzzed_app
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -21,10 +20,6 @@ from schemathesis.specs.openapi.checks import (
 
 from walletpass.api import views
 from walletpass.api.framework import _openapi_path
-from walletpass.app import create_app
-from walletpass.config import Settings
-from walletpass.resources import PASS_TEMPLATES_DIR
-from walletpass.runtime import Runtime
 
 CHECKS = [
     not_a_server_error,
@@ -36,52 +31,14 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def api_schema(database_url, certs_dir, tmp_path_factory):  # type: ignore[no-untyped-def]
-    """One app and data set for the whole module: fuzzing ~50 operations with a fresh
-    database each would spend most of the 90 second budget on set-up."""
-    settings = Settings(
-        home=tmp_path_factory.mktemp("fuzz"),
-        database_url=database_url,
-        public_url="https://wallet.example.test",
-        secret_key="test-secret-key-not-for-production",
-        certs_dir=certs_dir,
-        templates_dir=PASS_TEMPLATES_DIR,
-        pass_type_id=PASS_TYPE_ID,
-        team_id=TEAM_ID,
-        embedded_worker=False,
-    )
-    runtime = Runtime.create(settings)
-    app = create_app(runtime=runtime, start_worker=False)
-    app.config["TESTING"] = True
-    # Hundreds of requests in seconds would otherwise meet the (documented) 429.
-    app.config["WALLETPASS_API_RATE_LIMIT"] = "1000000/second"
-    client = app.test_client()
-    shop = make_shop(runtime, client)
-    # A little data, so that generated ids sometimes hit real rows (1, 2, 3...).
-    points = new_program(shop, "points", POINTS)
-    stamps = new_program(shop, "stamps", STAMPS)
-    for program in (points, stamps):
-        member = new_member(shop, program["id"])
-        shop.admin.post("/rewards", {"program_id": program["id"], "name": "R", "cost_points": 1})
-        shop.crm.post(
-            f"/members/{member['id']}/transactions",
-            {"type": "purchase", "amount": "12.50", "receipt_id": f"seed-{program['id']}"},
-        )
-    offer = shop.admin.post(
-        "/offers",
-        {"slug": "st-offer", "title": "O", "discount": {"type": "percent", "value": 10}},
-    )
-    shop.crm.post("/coupons", {"offer_id": offer["id"]})
-    shop.crm.post("/webhook-endpoints", {"url": "https://a.test/", "events": ["member.created"]})
-    shop.crm.post("/campaigns", {"name": "C", "message": "M"})
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
-    schema.config.generation.update(modes=["positive"], deterministic=True)
-    operations = {}
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        operations[operation.label] = operation
-    yield operations, {"Authorization": f"Bearer {shop.keys['admin']}"}
-    _empty_all_tables(runtime)
-    runtime.close()
+    with fuzzed_app(database_url, certs_dir, tmp_path_factory.mktemp("fuzz")) as (app, shop, _):
+        schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+        schema.config.generation.update(modes=["positive"], deterministic=True)
+        operations = {}
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            operations[operation.label] = operation
+        yield operations, {"Authorization": f"Bearer {shop.keys['admin']}"}
 
 
 # One test per operation, named by its label; the list comes from the framework's own
