@@ -26,6 +26,8 @@ from walletpass.loyalty.enrolment import enroll
 from walletpass.loyalty.ledger import Actor
 from walletpass.loyalty.memberships import renew_membership
 from walletpass.loyalty.models import LedgerEntry, Member, Program, Reward
+from walletpass.offers.models import Coupon, Offer
+from walletpass.offers.services import issue_coupon
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.tenancy.apikeys import create_api_key
 from walletpass.tenancy.users import create_user
@@ -413,3 +415,38 @@ def test_the_crm_is_told_of_a_payment_taken_at_the_counter(client, runtime, sett
     assert renewed[0]["data"]["amount"] == "30.00"
     assert renewed[0]["data"]["receipt_id"] == "R-1"
     assert renewed[0]["data"]["valid_until"] == _until(runtime, club).isoformat()
+
+
+def test_a_pending_members_coupon_waits_for_the_payment(client, runtime, settings, club):  # type: ignore[no-untyped-def]
+    # A coupon issued to a member of a paid club is one of the club's benefits: like its
+    # rewards, it gives nothing until the membership is paid, at the till and on the API.
+    with runtime.transaction(club["merchant_id"]) as s:
+        offer = Offer(
+            merchant_id=club["merchant_id"],
+            slug="members-cake",
+            title="Cake for members",
+            discount={"type": "percent", "value": 50},
+        )
+        s.add(offer)
+        s.flush()
+        coupon, coupon_pass = issue_coupon(s, settings, offer, member_id=club["member_id"])
+        coupon_id, coupon_code = coupon.id, coupon_pass.barcode
+    scan = {"code": coupon_code, "action": "redeem_coupon"}
+    refused = _api(client, club["till"], "POST", "/scans", scan)
+    assert refused.status_code == 409, refused.get_data(as_text=True)
+    assert refused.json["type"].endswith("membership-inactive")
+    assert "unpaid" in refused.json["detail"]
+    api = _api(
+        client,
+        club["crm"],
+        "POST",
+        f"/coupons/{coupon_id}/redeem",
+        None,
+        **{"Idempotency-Key": "c1"},
+    )
+    assert api.status_code == 409, api.get_data(as_text=True)
+    with runtime.transaction(club["merchant_id"]) as s:
+        assert s.get(Coupon, coupon_id).uses == 0
+    _pay(client, club, receipt_id="pay-1")
+    used = _api(client, club["till"], "POST", "/scans", scan)
+    assert used.status_code == 200, used.get_data(as_text=True)

@@ -31,6 +31,7 @@ from walletpass.api.resources_schemas import (
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.loyalty import rules
+from walletpass.loyalty.memberships import check_in_force
 from walletpass.loyalty.models import Program, Reward
 from walletpass.loyalty.programs import program_rules
 from walletpass.loyalty.reward_windows import reward_saved
@@ -40,7 +41,12 @@ from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.models import Pass
 
 READERS = ("till", "crm")
-COUPON_PROBLEMS = (errors.CouponExpired, errors.CouponUsedUp, errors.OfferCapReached)
+COUPON_PROBLEMS = (
+    errors.CouponExpired,
+    errors.CouponUsedUp,
+    errors.OfferCapReached,
+    errors.MembershipInactive,
+)
 routes = Routes()
 
 
@@ -399,6 +405,7 @@ def get_coupon(ctx: Context) -> CouponDetail:
 def redeem_coupon(ctx: Context) -> CouponRedeemed:
     """Use a coupon once (send an Idempotency-Key: a retry must not use it twice)."""
     coupon = _coupon(ctx.session, ctx.path["coupon_id"])
+    check_in_force(ctx.session, coupon.member_id)
     coupon, _offer_row, rolled = offers.redeem_coupon(ctx.session, ctx.settings, coupon.id)
     return CouponRedeemed(
         coupon=coupon_details(ctx.session, ctx.settings, [coupon])[0],

@@ -32,7 +32,7 @@ from walletpass.jobs.registry import JobContext, RetryLater, handler
 from walletpass.loyalty import expiry, rules
 from walletpass.loyalty.ledger import SYSTEM, Actor, Change, lock_member, post, replay_for
 from walletpass.loyalty.models import Member, Program, ProgramKind
-from walletpass.loyalty.programs import program_rules
+from walletpass.loyalty.programs import membership_problem, membership_standing, program_rules
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.tenancy.models import Merchant
@@ -41,6 +41,24 @@ if TYPE_CHECKING:
     from walletpass.jobs.models import Job
 
 NOTICE_JOB = "membership.notice"
+
+
+def check_in_force(session: Session, member_id: int | None) -> None:
+    """Refuse a benefit held by a member (a coupon issued to them) while their membership
+    gives nothing: a pending or lapsed member's coupons wait for the payment, as their
+    rewards do. A coupon of no member, or of a member of another kind of program, passes.
+
+    :raise errors.MembershipInactive: the member's membership is pending or lapsed.
+    """
+    if member_id is None:
+        return
+    member = session.get(Member, member_id)
+    program = session.get(Program, member.program_id) if member is not None else None
+    if member is None or program is None or program.kind != ProgramKind.MEMBERSHIP:
+        return
+    standing = membership_standing(program, member)
+    if standing is not None and not standing.in_force:
+        raise errors.MembershipInactive(membership_problem(standing))
 
 
 def renew_membership(

@@ -18,7 +18,7 @@ from walletpass.crm.outbound import any_active_endpoint, note_no_active_endpoint
 from walletpass.db import MERCHANT_PARAMETER, scoped_to_merchant, utcnow
 from walletpass.driversql import DriverStatement
 from walletpass.events import emit
-from walletpass.loyalty import earning, ledger, purchases, rewards
+from walletpass.loyalty import earning, ledger, memberships, purchases, rewards
 from walletpass.loyalty.models import Member, Program, ProgramKind, Reward
 from walletpass.offers.models import Coupon, Offer
 from walletpass.offers.services import coupon_problem, redeem_coupon
@@ -308,6 +308,7 @@ def apply_scan(
     elif req.action == "redeem_coupon":
         if coupon is None:
             raise errors.ActionNotAllowed("this pass is not a coupon")
+        memberships.check_in_force(session, coupon.member_id)
         coupon, _offer, rolled = redeem_coupon(session, settings, coupon.id)
         change.rolled_over_to = rolled.id if rolled else None
     elif req.action == "refund":
