@@ -65,6 +65,11 @@ class Pass(MerchantOwned, Base):
     signature: Mapped[bytes | None] = mapped_column(
         LargeBinary, deferred=True, deferred_group="signed"
     )
+    # Which files the kept signature goes with (walletpass.passes.stored), and the first
+    # moment the clock alone may change what the card shows (an offer's end, a
+    # membership's lapse): until then a fetch of ``signed_version`` renders nothing.
+    signed_files: Mapped[str | None] = mapped_column(String(64))
+    signed_until: Mapped[datetime | None]
     google_object_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[created_at]
 
