@@ -171,6 +171,9 @@ def settings(tmp_path: Path, database_url: str, certs_dir: Path) -> Settings:
 def runtime(settings: Settings) -> Iterator[Runtime]:
     rt = Runtime.create(settings)
     yield rt
+    fetches = rt.services.pop("fetch_log", None)
+    if fetches is not None:  # written before the tables are emptied, not after
+        fetches.close()
     _empty_all_tables(rt)
     rt.close()
 

@@ -64,6 +64,9 @@ class Settings:
     # When set, /metrics answers only requests with "Authorization: Bearer <token>": its
     # figures (merchants' outbox depths, push outcomes) are not for the public internet.
     metrics_token: str = ""
+    # How often each process writes the pass fetches it served (the campaigns' delivery
+    # proxy) to pass_events, in one statement (walletpass.passes.fetchlog).
+    fetch_log_seconds: float = 2.0
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
@@ -78,6 +81,8 @@ class Settings:
             raise SettingError("WALLETPASS_JOB_RETENTION_DAYS: must be 1 or more")
         if self.api_key_cache_seconds < 0:
             raise SettingError("WALLETPASS_API_KEY_CACHE_SECONDS: must be 0 or more")
+        if not 0 < self.fetch_log_seconds <= 60:
+            raise SettingError("WALLETPASS_FETCH_LOG_SECONDS: must be more than 0, at most 60")
         if self.database_url:
             check_database_url(self.database_url)
         check_ratelimit_storage_url(self.ratelimit_storage_url)
@@ -223,6 +228,11 @@ def _coerce(variable: str, type_name: Any, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise SettingError(f"{variable}: {raw!r} is not a whole number") from None
+    if text.startswith("float"):
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingError(f"{variable}: {raw!r} is not a number") from None
     if "Path" in text:
         return Path(raw).resolve()
     return raw

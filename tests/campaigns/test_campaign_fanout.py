@@ -33,6 +33,7 @@ from walletpass.db import utcnow
 from walletpass.google import savelink
 from walletpass.google.client import GoogleWalletClient
 from walletpass.jobs.models import Job, JobStatus
+from walletpass.passes.fetchlog import fetch_log
 from walletpass.passes.models import Pass
 
 N = 10  # Gold members; 2 of them (20 %) are held out
@@ -223,6 +224,7 @@ def test_device_fetch_after_push_counts_as_delivered(runtime, settings, world, w
         headers={"Authorization": f"ApplePass {card['auth']}"},
     )
     assert r.status_code == 200
+    fetch_log(runtime).flush()  # what the thread does within WALLETPASS_FETCH_LOG_SECONDS
     with runtime.transaction(world["merchant_id"]) as s:
         res = campaign_results(s, cid)
     # Apple: 6 sent, 1 fetched. Google: 6 objects, all messages accepted.

@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 
 from walletpass.apple.apns import ApnsClient, PushOutcome
 from walletpass.apple.models import Device
+from walletpass.apple.prebuild import sign_before_push
 from walletpass.jobs.models import Job
 from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater, batch_handler
 from walletpass.passes.signing import load_identity
@@ -64,6 +65,8 @@ def push_batch(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
     client = apns_client(ctx)
     for topic, topic_jobs in by_topic.items():
         tokens = [job.payload["token"] for job in topic_jobs]
+        # The phones fetch as soon as they are woken: have their passes signed by then.
+        sign_before_push(ctx, topic_jobs[0].merchant_id, topic, tokens)
         results = client.send_many(topic, tokens)
         for job, result in zip(topic_jobs, results, strict=True):
             if result.outcome == PushOutcome.OK:

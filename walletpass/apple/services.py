@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,12 +43,17 @@ def authenticate(session: Session, pass_type_id: str, serial: str, header: str |
     pass_row = find_by_serial(session, pass_type_id, serial)
     if pass_row is None:
         raise NotFound
-    scheme, _, token = (header or "").partition(" ")
-    if scheme != "ApplePass" or not hmac.compare_digest(
-        token.strip().encode(), pass_row.auth_token.encode()
-    ):
+    if not token_matches(header, pass_row.auth_token):
         raise Unauthorized
     return pass_row
+
+
+def token_matches(header: str | None, auth_token: str) -> bool:
+    """Whether ``header`` is ``ApplePass <auth_token>`` (compared in constant time)."""
+    scheme, _, token = (header or "").partition(" ")
+    return scheme == "ApplePass" and hmac.compare_digest(
+        token.strip().encode(), auth_token.encode()
+    )
 
 
 def register(session: Session, pass_row: Pass, library_id: str, push_token: str) -> bool:
@@ -129,12 +134,35 @@ def unregister(session: Session, pass_row: Pass, library_id: str) -> None:
     )
     if deleted:
         record_event(session, pass_row, "apple", "removed")
+        forget_signed_parts(session, pass_row)
     remaining = session.scalar(
         select(func.count()).select_from(Registration).where(Registration.device_id == device.id)
     )
     if not remaining:
         session.delete(device)
     session.flush()
+
+
+def forget_signed_parts(session: Session, pass_row: Pass) -> None:
+    """Drop a pass's kept signed parts once no device holds it: what the installation
+    stores then grows with the passes in wallets, not with every pass ever fetched. A
+    later fetch (the pass added again) signs it once more."""
+    session.execute(
+        update(Pass)
+        .where(
+            Pass.id == pass_row.id,
+            ~select(Registration.id).where(Registration.pass_id == pass_row.id).exists(),
+        )
+        .values(
+            signed_version=None,
+            signed_pass_json=None,
+            signed_manifest=None,
+            signature=None,
+            signed_files=None,
+            signed_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 @dataclass(frozen=True)
@@ -226,8 +254,3 @@ def _serial_in(message: str) -> str | None:
     # Wallet's messages name the pass as "... serial number <serial> ..." or in the URL.
     match = _SERIAL_IN_LOG.search(message)
     return match.group(1)[:64] if match else None
-
-
-def record_fetch(session: Session, pass_row: Pass) -> None:
-    """A device fetched this version: the "delivered" proxy for pushes and campaigns."""
-    record_event(session, pass_row, "apple", "fetched")

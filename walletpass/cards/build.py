@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from walletpass.cards.clock import fresh_until
 from walletpass.cards.locations import store_locations
 from walletpass.cards.variables import pass_variables
 from walletpass.config import Settings
+from walletpass.db import utcnow
 from walletpass.loyalty.models import Program
 from walletpass.passes import services
 from walletpass.passes.models import Pass
@@ -16,12 +18,16 @@ from walletpass.passes.models import Pass
 def build_bundle(session: Session, settings: Settings, pass_row: Pass) -> services.Bundle:
     """:func:`walletpass.passes.services.build_bundle` for what the pass shows now; only
     reads (follow with :func:`walletpass.passes.services.remember_signature`)."""
+    # Before the variables: a moment between the two reads then ends the kept parts'
+    # life at once, instead of being missed.
+    until = fresh_until(session, pass_row, utcnow())
     return services.build_bundle(
         settings,
         pass_row,
         pass_variables(session, pass_row, settings),
         design_images=_design_images(session, pass_row),
         locations=store_locations(session, pass_row.merchant_id),
+        fresh_until=until,
     )
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from walletpass.config import Settings
     from walletpass.jobs.models import Job
+    from walletpass.runtime import Runtime
 
 
 class RetryLater(Exception):
@@ -37,6 +38,9 @@ class JobContext:
     settings: Settings
     session: Session
     services: dict[str, Any] = field(default_factory=dict)
+    # For work a handler does outside the job's transaction (a read-only one that takes
+    # no lock: the Apple push signs the passes it announces first); None in unit tests.
+    runtime: Runtime | None = None
 
 
 Handler = Callable[[JobContext, "Job"], None]

@@ -265,7 +265,7 @@ class Worker:
         log.info("worker %s stopped", self.name)
 
     def _context(self, session: Session) -> JobContext:
-        return JobContext(self.runtime.settings, session, self.runtime.services)
+        return JobContext(self.runtime.settings, session, self.runtime.services, self.runtime)
 
     def _run_single(self, kind: registry.Kind, merchant_id: int | None, job: Job) -> None:
         assert kind.handler is not None

@@ -169,6 +169,20 @@ def _bundle(
     return _Bundle(bundle.local, bundle.central, bundle.count, head + b'"pass.json":"', b'"' + tail)
 
 
+# The ZIP block of a bundle's files, for walletpass.passes.stored to keep between fetches.
+FilesBlock = _Bundle
+
+
+def files_block(files: Mapping[str, bytes]) -> FilesBlock:
+    """The ZIP block of every bundle file but pass.json, manifest.json and signature."""
+    return _check_bundle(tuple(sorted(files.items())), dict(files))
+
+
+def zip_signed(pass_json: bytes, manifest: bytes, signature: bytes, block: FilesBlock) -> bytes:
+    """The .pkpass of signed parts after a :func:`files_block` (nothing is checked)."""
+    return _zip(pass_json, manifest, signature, block)
+
+
 def assemble_pkpass(
     pass_json: bytes, manifest: bytes, signature: bytes, files: Mapping[str, bytes]
 ) -> bytes:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.events import emit
-from walletpass.passes import codes, pkpass, render, stamps, templates
+from walletpass.passes import codes, pkpass, render, stamps, stored, templates
 from walletpass.passes.changes import mark_changed, next_modified_at
 from walletpass.passes.models import Pass, PassEvent, PassStatus
 from walletpass.passes.signing import load_identity
@@ -95,38 +95,31 @@ def set_status(session: Session, pass_row: Pass, status: PassStatus, settings: S
 
 
 @dataclass(frozen=True)
-class Signature:
-    """What signing a version produced, kept on the pass so that the next fetch of the
-    same version only assembles the archive."""
-
-    pass_json: bytes
-    manifest: bytes
-    signature: bytes
-
-
-@dataclass(frozen=True)
 class Bundle:
     data: bytes
     modified_at: datetime
     version: int
-    # Set when this bundle was signed now rather than from the pass's kept signature.
-    new_signature: Signature | None = None
+    # What the pass row should keep now (a new signature, or the kept one for other files
+    # or a later ``signed_until``); None when the row already keeps this.
+    keep: stored.Kept | None = None
 
 
 def remember_signature(session: Session, pass_id: int, bundle: Bundle) -> None:
-    """Keep ``bundle``'s new signature on the pass, unless the pass has moved on to another
-    version since (its signature would be for a version nobody fetches again)."""
-    kept = bundle.new_signature
+    """Keep ``bundle``'s signed parts on the pass, unless the pass has moved on to another
+    version since (they would be for a version nobody fetches again)."""
+    kept = bundle.keep
     if kept is None:
         return
     session.execute(
         update(Pass)
-        .where(Pass.id == pass_id, Pass.version == bundle.version)
+        .where(Pass.id == pass_id, Pass.version == kept.version)
         .values(
-            signed_version=bundle.version,
+            signed_version=kept.version,
             signed_pass_json=kept.pass_json,
             signed_manifest=kept.manifest,
             signature=kept.signature,
+            signed_files=kept.files,
+            signed_until=kept.until,
         )
         .execution_options(synchronize_session=False)
     )
@@ -138,11 +131,12 @@ def build_bundle(
     variables: Mapping[str, Any],
     design_images: Mapping[str, str] | None = None,
     locations: Sequence[Mapping[str, Any]] = (),
+    fresh_until: datetime | None = None,
 ) -> Bundle:
     """The .pkpass of the pass's current version, changing nothing: it only reads, so a
     fetch can build it without holding a write transaction (on SQLite, the database's one
-    write lock) while it renders and signs. :func:`remember_signature` keeps a new
-    signature afterwards.
+    write lock) while it renders and signs. :func:`remember_signature` keeps what it
+    signed afterwards, for :mod:`walletpass.passes.stored` to answer the next fetches.
 
     :param variables: what the card shows now (walletpass.cards works it out; this layer
         reads no loyalty, offer or campaign state).
@@ -150,6 +144,8 @@ def build_bundle(
         ``design["images"]``, paths under the instance home), put in place of the
         template's own.
     :param locations: the pass.json ``locations`` (the merchant's stores with coordinates).
+    :param fresh_until: the first moment the clock alone may change ``variables``
+        (walletpass.cards.clock); the kept parts answer fetches until then.
     """
     template = templates.load_template(
         templates.template_dir(settings.templates_dir, pass_row.template)
@@ -166,40 +162,56 @@ def build_bundle(
             locations=locations,
         )
     )
+    files_key = stored.files_digest(stored.render_context(settings, template.pass_json), hashes)
+    stored.keep_block(settings, files_key, files)
     # The kept signature is for the pass.json it signed, whatever the version says: what
     # a card shows also changes by the clock alone (an offer ends, an overlay's dates
     # pass) before the job at that moment bumps the version, and the signed copy of the
     # offer still running must not be handed out meanwhile.
-    cached = (
-        pass_row.signed_version == pass_row.version
-        and pass_row.signed_pass_json == pass_json
-        and pass_row.signed_manifest is not None
-        and pass_row.signature is not None
-    )
-    if cached:
-        assert pass_row.signed_manifest is not None
-        assert pass_row.signed_pass_json is not None
-        manifest = json.loads(pass_row.signed_manifest)
-        # The files are derived from state; if they no longer match what was signed
-        # (a template image replaced on disk), sign again rather than ship a bad pass.
-        cached = set(manifest) == set(hashes) | {"pass.json"} and all(
+    signed = pass_row.signed_version == pass_row.version and pass_row.signed_pass_json == pass_json
+    if signed and pass_row.signed_files != files_key:
+        # Kept before the files were named (or under other ones): if they no longer match
+        # what was signed (a template image replaced on disk), sign again rather than ship
+        # a bad pass.
+        manifest = json.loads(pass_row.signed_manifest or b"{}")
+        signed = set(manifest) == set(hashes) | {"pass.json"} and all(
             manifest[name] == digest for name, digest in hashes.items()
         )
-    if cached:
-        assert pass_row.signed_pass_json
-        assert pass_row.signed_manifest
-        assert pass_row.signature
-        data = pkpass.assemble_pkpass(
-            pass_row.signed_pass_json, pass_row.signed_manifest, pass_row.signature, files
+    if signed and pass_row.signed_manifest is not None and pass_row.signature is not None:
+        now = utcnow()
+        still = (
+            pass_row.signed_files == files_key
+            and pass_row.signed_until is not None
+            and pass_row.signed_until > now
         )
-        return Bundle(data, pass_row.modified_at, pass_row.version)
+        keep = None
+        if not still:
+            keep = stored.Kept(
+                pass_row.version,
+                pass_json,
+                pass_row.signed_manifest,
+                pass_row.signature,
+                files_key,
+                fresh_until,
+            )
+        data = pkpass.assemble_pkpass(
+            pass_json, pass_row.signed_manifest, pass_row.signature, files
+        )
+        return Bundle(data, pass_row.modified_at, pass_row.version, keep)
     identity = load_identity(settings.resolved_certs_dir, settings.secret_key or None)
     parts = pkpass.build_pkpass(pass_json, files, hashes, identity)
     return Bundle(
         parts.zip_bytes,
         pass_row.modified_at,
         pass_row.version,
-        Signature(parts.pass_json, parts.manifest, parts.signature),
+        stored.Kept(
+            pass_row.version,
+            parts.pass_json,
+            parts.manifest,
+            parts.signature,
+            files_key,
+            fresh_until,
+        ),
     )
 
 

@@ -61,7 +61,7 @@ def download_pkpass(serial: str) -> Response:
         if pass_row is None:
             abort(404)
         bundle = build_bundle(session, runtime.settings, pass_row)
-    if bundle.new_signature is not None:
+    if bundle.keep is not None:
         with runtime.transaction(pass_row.merchant_id) as session:
             remember_signature(session, pass_row.id, bundle)
     return Response(
