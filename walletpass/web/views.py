@@ -10,7 +10,6 @@ from sqlalchemy import select, text
 
 from walletpass.cards.build import build_bundle
 from walletpass.passes.models import Pass
-from walletpass.passes.services import remember_signature
 from walletpass.web import metrics
 from walletpass.web.context import current_runtime
 
@@ -53,7 +52,9 @@ def prometheus() -> Response:
 @bp.get("/p/<serial>.pkpass")
 def download_pkpass(serial: str) -> Response:
     runtime = current_runtime()
-    # Built without the write lock, as the Apple web service's fetch is (apple/views.py).
+    # Built without the write lock, as the Apple web service's fetch is (apple/views.py),
+    # and nothing is kept: the signed parts are kept for passes in a wallet only (a
+    # device's registration), so what is stored grows with those, not with downloads.
     with runtime.transaction(readonly=True) as session:
         pass_row = session.scalars(
             select(Pass).where(Pass.serial == serial).execution_options(all_merchants=True)
@@ -61,9 +62,6 @@ def download_pkpass(serial: str) -> Response:
         if pass_row is None:
             abort(404)
         bundle = build_bundle(session, runtime.settings, pass_row)
-    if bundle.keep is not None:
-        with runtime.transaction(pass_row.merchant_id) as session:
-            remember_signature(session, pass_row.id, bundle)
     return Response(
         bundle.data,
         mimetype="application/vnd.apple.pkpass",
