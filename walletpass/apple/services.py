@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Literal
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    null,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from walletpass.apple.models import AppleLog, Device, Registration
 from walletpass.db import rowcount, utcnow
+from walletpass.driversql import DriverStatement
 from walletpass.passes import stamps
-from walletpass.passes.models import Pass
+from walletpass.passes.models import ChangeCounter, Pass
 from walletpass.passes.services import find_by_serial, record_event
 
 
@@ -211,9 +224,16 @@ def serials_since(
 ) -> tuple[list[str], str] | None:
     """Serials of this device's passes changed after ``tag``, and the next tag; None if none."""
     since = parse_tag(tag)
-    if since.stamp is not None and since.stamp > stamps.ceiling(session):
+    if since.moment is None:
+        # Our own tag (or none): one statement reads the changed passes and the stamps'
+        # bounds from the same snapshot, on the driver's cursor. Every phone woken by a
+        # push lists before it fetches, so this is half of the herd's requests.
+        found = _listed(session, library_id, pass_type_id, since.stamp)
+        if found is not False:
+            return found
         # Not a tag we issued (ours never exceed the counter): a Unix time from another
         # server, or a tag from a restored database. Read it as a time if it is one.
+        assert since.stamp is not None
         since = _foreign_number(since.stamp)
     horizon = stamps.listing_horizon(session)
     query = (
@@ -223,16 +243,90 @@ def serials_since(
         .where(Device.library_id == library_id, Device.pass_type_id == pass_type_id)
         .execution_options(all_merchants=True)
     )
-    if since.stamp is not None:
-        query = query.where(Pass.change_stamp > since.stamp)
-    elif since.moment is not None:
+    if since.moment is not None:
         query = query.where(Pass.modified_at > since.moment)
     rows = session.execute(query).all()
+    return _answer(rows, since.stamp or 0, horizon)
+
+
+def _answer(
+    rows: Sequence[Any], previous: int, horizon: int | None
+) -> tuple[list[str], str] | None:
     if not rows:
         return None
     newest = max(stamp for _, stamp in rows)
-    tag_out = stamps.next_tag(newest, since.stamp or 0, horizon)
+    tag_out = stamps.next_tag(newest, previous, horizon)
     return sorted({serial for serial, _ in rows}), str(tag_out)
+
+
+def _listed(
+    session: Session, library_id: str, pass_type_id: str, stamp: int | None
+) -> tuple[list[str], str] | Literal[False] | None:
+    """The listing after our tag ``stamp`` (None: every pass); False when ``stamp`` is
+    above every stamp handed out, so not ours."""
+    conn = session.connection()
+    statement = _LISTING_PG if conn.dialect.name == "postgresql" else _LISTING_SQLITE
+    rows = statement.rows(
+        conn,
+        {
+            "library_id": library_id,
+            "pass_type_id": pass_type_id,
+            "stamp": -1 if stamp is None else stamp,
+        },
+    )
+    low, high = rows[0].low, rows[0].high
+    if stamp is not None and stamp > high:
+        return False
+    listed = [(row.serial, row.change_stamp) for row in rows if row.serial is not None]
+    return _answer(listed, stamp or 0, low)
+
+
+def _listing_statement(bounds: Any) -> DriverStatement:
+    """The device's passes stamped after :stamp, beside ``bounds`` (one row of the
+    stamps' ``low``, the oldest stamp still in flight or NULL, and ``high``, above every
+    stamp handed out): a left join, so the bounds come back when nothing changed."""
+    passes, registrations, devices = (
+        Pass.__table__.c,
+        Registration.__table__.c,
+        Device.__table__.c,
+    )
+    changed = (
+        select(passes.serial, passes.change_stamp)
+        .join_from(Pass.__table__, Registration.__table__, registrations.pass_id == passes.id)
+        .join(Device.__table__, devices.id == registrations.device_id)
+        .where(
+            devices.library_id == bindparam("library_id"),
+            devices.pass_type_id == bindparam("pass_type_id"),
+            passes.change_stamp > bindparam("stamp", type_=BigInteger),
+        )
+        .subquery("changed")
+    )
+    return DriverStatement(
+        select(bounds.c.low, bounds.c.high, changed.c.serial, changed.c.change_stamp).select_from(
+            bounds.outerjoin(changed, true())
+        )
+    )
+
+
+# The snapshot's xmin and xmax (walletpass.passes.stamps), read with the rows they bound.
+_LISTING_PG = _listing_statement(
+    select(
+        literal_column(stamps.PG_LOW_SQL, BigInteger).label("low"),
+        literal_column(stamps.PG_HIGH_SQL, BigInteger).label("high"),
+    ).subquery("bounds")
+)
+# SQLite's writers take turns: nothing is in flight, and the counter is the top.
+_LISTING_SQLITE = _listing_statement(
+    select(
+        null().label("low"),
+        func.coalesce(
+            select(ChangeCounter.__table__.c.value)
+            .where(ChangeCounter.__table__.c.id == 1)
+            .scalar_subquery(),
+            0,
+        ).label("high"),
+    ).subquery("bounds")
+)
 
 
 def record_logs(session: Session, messages: list[str], remote_addr: str | None) -> int:

@@ -49,17 +49,19 @@ def stamp_for_update(session: Session) -> Any:
     return next_stamp(session)
 
 
+# The reader's snapshot bounds, as SQL: every stamp below LOW is committed or aborted,
+# and no stamp handed out so far reaches HIGH.
+PG_LOW_SQL = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+PG_HIGH_SQL = "pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+
+
 def listing_horizon(session: Session) -> int | None:
     """Taken BEFORE reading changed passes: stamps above it may belong to writers still
     in flight. ``None`` on SQLite, where writers are serialized and nothing is in flight.
     """
     if session.get_bind().dialect.name != "postgresql":
         return None
-    return int(
-        session.execute(
-            text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-        ).scalar_one()
-    )
+    return int(session.execute(text(f"SELECT {PG_LOW_SQL}")).scalar_one())
 
 
 def next_tag(newest_returned: int, previous_tag: int, horizon: int | None) -> int:
@@ -77,10 +79,6 @@ def next_tag(newest_returned: int, previous_tag: int, horizon: int | None) -> in
 def ceiling(session: Session) -> int:
     """No stamp handed out so far exceeds this; a larger tag cannot be one of ours."""
     if session.get_bind().dialect.name == "postgresql":
-        return int(
-            session.execute(
-                text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
-            ).scalar_one()
-        )
+        return int(session.execute(text(f"SELECT {PG_HIGH_SQL}")).scalar_one())
     value = session.execute(text("SELECT value FROM change_counter WHERE id = 1")).scalar()
     return int(value or 0)
