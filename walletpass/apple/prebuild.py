@@ -5,8 +5,8 @@ at once after a campaign. Signing is most of a fetch's cost, so the push job sig
 changed passes of the devices it is about to wake, and keeps the parts on the pass rows
 (walletpass.passes.stored): the herd of fetches that follows reads them and renders
 nothing. The signing runs in a read-only transaction (on SQLite it must not hold the one
-write lock while it signs a thousand passes); the job's own transaction then writes what
-was signed, for the versions it was signed for only.
+write lock while it signs a thousand passes); a short transaction then writes what was
+signed, for the versions it was signed for only, and commits before the pushes leave.
 
 A pass that fails to build is left to its fetch, which fails the same way in front of
 the log; the push goes out regardless, as it did before.
@@ -38,8 +38,13 @@ def sign_before_push(
         return 0
     with ctx.runtime.transaction(merchant_id, readonly=True) as session:
         built = _build(session, ctx, topic, tokens)
-    for pass_id, bundle in built:
-        remember_signature(ctx.session, pass_id, bundle)
+    if built:
+        # Committed before the pushes go out, in a transaction of its own: a phone's fetch
+        # must find them, and on SQLite the job's transaction must not hold the write
+        # lock while the pushes are sent.
+        with ctx.runtime.transaction(merchant_id) as session:
+            for pass_id, bundle in built:
+                remember_signature(session, pass_id, bundle)
     return len(built)
 
 
