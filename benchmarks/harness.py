@@ -7,6 +7,7 @@ previous answer arrives. Latencies are measured per request.
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import multiprocessing as mp
@@ -16,6 +17,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from email.utils import format_datetime
@@ -113,7 +115,39 @@ def prepare_database(url: str) -> None:
         raise _refuse(f"PostgreSQL on {where}: {first}") from None
 
 
+def side_by_side_arguments(
+    description: str | None, *, passes: int, concurrency: int
+) -> argparse.ArgumentParser:
+    """The options of the benchmarks that measure walletpass beside its peer."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--passes", type=int, default=passes)
+    parser.add_argument("--concurrency", type=int, default=concurrency)
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--peer",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure django-walletpass 5.0.1 (default: yes)",
+    )
+    return parser
+
+
+def bench_home(prefix: str, database_url: str | None) -> tuple[Path, str]:
+    """A new temporary folder for the instance, and its database (a SQLite file in it
+    unless ``database_url``), prepared (:func:`prepare_database`)."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    url = database_url or f"sqlite:///{home / 'bench.sqlite3'}"
+    prepare_database(url)
+    return home, url
+
+
 class Gunicorn:
+    """gunicorn serving ``app`` (walletpass unless told otherwise: the peer's benchmarks
+    serve a Django project from its own folder, ``cwd``), ready once ``health`` answers 200."""
+
     def __init__(
         self,
         env: dict[str, str],
@@ -121,9 +155,14 @@ class Gunicorn:
         workers: int,
         threads: int,
         worker_class: str | None = None,
+        *,
+        app: str = "walletpass.app:create_app()",
+        cwd: Path = REPO,
+        health: str = "/healthz",
     ) -> None:
         self.env, self.port, self.workers, self.threads = env, port, workers, threads
         self.worker_class = worker_class
+        self.app, self.cwd, self.health = app, cwd, health
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Gunicorn:
@@ -138,14 +177,14 @@ class Gunicorn:
             "--log-level",
             "warning",
             *(["--worker-class", self.worker_class] if self.worker_class else []),
-            "walletpass.app:create_app()",
+            self.app,
         ]
-        self.proc = subprocess.Popen(cmd, env=self.env, cwd=REPO)
+        self.proc = subprocess.Popen(cmd, env=self.env, cwd=self.cwd)
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-                conn.request("GET", "/healthz")
+                conn.request("GET", self.health)
                 if conn.getresponse().status == 200:
                     conn.close()
                     return self
@@ -171,21 +210,24 @@ class Gunicorn:
 RequestFactory = Callable[[int, int], tuple[str, str, bytes | None, dict[str, str]]]
 
 
-class _Connection:
+class Connection:
     """A minimal keep-alive HTTP/1.1 client: the request's bytes are written as built,
     the answer read by its Content-Length (or chunks). http.client parses every answer's
     headers through the email package, which made the load generator cost a tenth of the
     machine the service is measured on. Reconnects when the server closes (gunicorn's
-    sync worker closes after each answer)."""
+    sync worker closes after each answer). The last answer's header fields are kept, by
+    lower-case name, in :attr:`fields`."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.sock: socket.socket | None = None
         self.buf = b""
+        self.fields: dict[str, str] = {}
 
     def request(
         self, method: str, path: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[int, bytes]:
+        reused = self.sock is not None
         if self.sock is None:
             self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -194,8 +236,17 @@ class _Connection:
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         if body is not None:
             head += f"Content-Length: {len(body)}\r\n"
-        self.sock.sendall(head.encode("latin-1") + b"\r\n" + (body or b""))
-        status, fields = self._head()
+        try:
+            self.sock.sendall(head.encode("latin-1") + b"\r\n" + (body or b""))
+            status, fields = self._head()
+        except (ConnectionError, BrokenPipeError):
+            if not reused or self.buf:
+                raise
+            # A connection left idle past the server's keep-alive timeout (a phone
+            # waiting for its push) was closed by it: once more on a new one.
+            self.close()
+            return self.request(method, path, body, headers)
+        self.fields = fields
         if status in (204, 304) or method == "HEAD":  # never a body (RFC 9112, 6.3)
             payload = b""
         elif "content-length" in fields:
@@ -282,7 +333,7 @@ def _client(
     deadline = time.perf_counter() + seconds
 
     def run(conn_index: int) -> None:
-        conn = _Connection(port)
+        conn = Connection(port)
         n = 0
         local: list[float] = []
         local_status: dict[int, int] = {}
@@ -413,18 +464,31 @@ def _stat(pid: int) -> tuple[str, int, int, float] | None:
     return head.partition("(")[2], int(fields[1]), int(fields[19]), cpu
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user and system, all threads) a live process has used so far."""
+    found = _stat(pid)
+    return None if found is None else found[3]
+
+
 class CpuMeter:
     """CPU seconds used so far by the processes of the run, from /proc: gunicorn's master
     and its descendants, and the PostgreSQL backends connected to the run's database
     (listed by pg_stat_activity); the server's WAL writer, checkpointer and background
     writer are read apart, as they work for every database on it. The load client's CPU
     comes from :func:`load`. Read around a load, it tells what one request costs each
-    side, and how busy the cores were."""
+    side, and how busy the cores were. ``others`` names more process trees to read, each
+    as a side of its own (the outbox worker of the herd benchmark, say)."""
 
     _SHARED = ("walwriter", "checkpointer", "background writer")
 
-    def __init__(self, server_pid: int, database_url: str | None = None) -> None:
+    def __init__(
+        self,
+        server_pid: int,
+        database_url: str | None = None,
+        others: dict[str, int] | None = None,
+    ) -> None:
         self.server_pid = server_pid
+        self.others = dict(others or {})
         self._engine: Any = None
         self._conn: Any = None
         if database_url and database_url.startswith("postgresql"):
@@ -444,21 +508,25 @@ class CpuMeter:
             self._conn.close()
             self._engine.dispose()
 
-    def _server(self) -> dict[ProcKey, float]:
+    def _trees(self) -> dict[str, dict[ProcKey, float]]:
+        """The server's process tree, and each of ``others``'s, by side."""
         # The parent links come from every process's stat line (a kernel need not offer
-        # /proc/PID/task/TID/children); CPU is taken from the tree only.
+        # /proc/PID/task/TID/children); CPU is taken from the trees only.
         stats, children = {}, {}
         for entry in os.listdir("/proc"):
             if entry.isdigit() and (found := _stat(int(entry))) is not None:
                 stats[int(entry)] = found
                 children.setdefault(found[1], []).append(int(entry))
-        tree, todo = {}, [self.server_pid]
-        while todo:
-            pid = todo.pop()
-            if (found := stats.get(pid)) is not None:
-                tree[(pid, found[2])] = found[3]
-                todo.extend(children.get(pid, ()))
-        return tree
+        trees = {}
+        for side, root in {"server": self.server_pid, **self.others}.items():
+            tree, todo = {}, [root]
+            while todo:
+                pid = todo.pop()
+                if (found := stats.get(pid)) is not None:
+                    tree[(pid, found[2])] = found[3]
+                    todo.extend(children.get(pid, ()))
+            trees[side] = tree
+        return trees
 
     def _postgres(self) -> tuple[dict[ProcKey, float] | None, dict[ProcKey, float] | None]:
         if self._conn is None:
@@ -484,13 +552,13 @@ class CpuMeter:
         """CPU seconds so far by side and process; also, keyed with a leading underscore,
         the whole machine's idle and stolen seconds (all cores), which
         :meth:`per_request` turns into shares."""
-        server = self._server()
+        trees = self._trees()
         postgresql, shared = self._postgres()
         with open("/proc/stat") as f:
             # cpu user nice system idle iowait irq softirq steal ...: all cores, in ticks.
             ticks = [int(v) / _TICKS for v in f.readline().split()[1:9]]
         return {
-            "server": server,
+            **trees,
             "postgresql": postgresql,
             "postgresql background": shared,
             "_idle": ticks[3] + ticks[4],
@@ -519,7 +587,8 @@ class CpuMeter:
         n = max(requests, 1)
         spent: dict[str, float | None] = {}
         ended: dict[str, int] = {}
-        for side in ("server", "postgresql", "postgresql background"):
+        sides = [k for k in after if not k.startswith("_")]
+        for side in sides:
             was, now = before[side], after[side]
             if was is None or now is None:
                 spent[side] = None
@@ -573,10 +642,12 @@ def populate(
     with_device: bool = False,
     tills: int = 1,
     rewards: tuple[int, ...] = (),
+    consent: bool = False,
 ) -> dict[str, Any]:
     """Initialise the instance in ``env`` with a merchant, a points program (with a reward
-    per cost in ``rewards``), ``tills`` stores with a till key each, and ``members``
-    enrolled cards (each registered on a device if asked)."""
+    per cost in ``rewards``), ``tills`` stores with a till key each, a CRM key (campaigns)
+    and ``members`` enrolled cards (each registered on a device if asked; consenting to
+    marketing, so that a campaign reaches them, if ``consent``)."""
     os.environ.update(env)
     from walletpass.apple import services as apple
     from walletpass.cli.core import init_instance
@@ -620,9 +691,15 @@ def populate(
                 create_api_key(s, merchant_id=merchant.id, scope="till", store_id=store.id)[1]
                 for store in stores
             ]
+            crm_key = create_api_key(s, merchant_id=merchant.id, scope="crm")[1]
             for i in range(members):
                 _, pass_row, _ = enroll(
-                    s, settings, program, name=f"M{i}", email=f"m{i}@bench.test"
+                    s,
+                    settings,
+                    program,
+                    name=f"M{i}",
+                    email=f"m{i}@bench.test",
+                    marketing_consent=consent,
                 )
                 card = {
                     "serial": pass_row.serial,
@@ -630,10 +707,11 @@ def populate(
                     "type": pass_row.pass_type_id,
                     "code": pass_row.barcode,
                     "device": f"device{i:06d}",
+                    "push_token": f"{i:064x}",
                     "modified": format_datetime(pass_row.modified_at, usegmt=True),
                 }
                 if with_device:
-                    apple.register(s, pass_row, card["device"], f"{i:064x}")
+                    apple.register(s, pass_row, card["device"], card["push_token"])
                 cards.append(card)
         if runtime.engine.dialect.name == "postgresql":
             # Planner statistics for the tables just filled, as autovacuum gathers them
@@ -643,4 +721,4 @@ def populate(
                 conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
     finally:
         runtime.close()
-    return {"till_key": keys[0], "till_keys": keys, "cards": cards}
+    return {"till_key": keys[0], "till_keys": keys, "crm_key": crm_key, "cards": cards}
