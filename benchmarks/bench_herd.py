@@ -10,8 +10,9 @@ threads (32) in ``--client-processes`` processes; each phone starts when its pus
 
 - walletpass: the change is a campaign to every member (``POST /api/v1/campaigns`` then
   ``/launch``, with a CRM key), which the outbox worker (``walletpass worker``, its own
-  process) fans out, pushing each pass through the APNs stand-in (tests/standins, in this
-  process, as bench_push.py uses it). A phone starts when its push reaches the stand-in.
+  process; ``--outbox-workers`` for more) fans out, pushing each pass through the APNs
+  stand-in (tests/standins, in this process, as bench_push.py uses it). A phone starts
+  when its push reaches the stand-in.
   The time counts from the campaign's creation, so it includes the worker's fan-out.
 - django-walletpass 5.0.1 (benchmarks/peer_django.py; ``pip install -e '.[bench]'``):
   the change is its documented update of every pass (read_from_model, build, which
@@ -31,7 +32,7 @@ side's database, the phones); then a line of ratios. SQLite by default; with
 peer in ``<name>_django`` on the same server):
 
     .venv/bin/python benchmarks/bench_herd.py [--passes 2000] [--concurrency 32]
-        [--workers 2] [--threads 4] [--no-peer]
+        [--workers 2] [--threads 4] [--outbox-workers 1] [--no-peer]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/walletpass_bench]
 """
 
@@ -281,6 +282,8 @@ def cpu_per_phone(
     )
     cpu = spent.pop("cpu_ms_per_request")
     cpu["phones"] = cpu.pop("load client")
+    if workers := [k for k in cpu if k.startswith("worker ")]:  # the outbox workers, summed
+        cpu["worker"] = round(sum(cpu.pop(k) or 0.0 for k in workers), 2)
     # The shares of the machine: idle and stolen only (the peer's changing process has
     # ended by the second reading, so the meter's busy share would leave it out).
     return {"cpu_ms_per_phone": cpu, "cpu_idle": spent["cpu_idle"], "cpu_steal": spent["cpu_steal"]}
@@ -344,10 +347,15 @@ def run_walletpass(args: argparse.Namespace, home: Path, url: str) -> dict[str, 
                 stdout=subprocess.DEVNULL,
             )
             standin.reset()
-            worker = subprocess.Popen([walletpass, "worker"], env=worker_env)
+            workers = [
+                subprocess.Popen([walletpass, "worker"], env=worker_env)
+                for _ in range(args.outbox_workers)
+            ]
             try:
-                wait_settled(worker.pid)
-                with CpuMeter(server.pid, url, others={"worker": worker.pid}) as meter:
+                for worker in workers:
+                    wait_settled(worker.pid)
+                trees = {f"worker {n}": w.pid for n, w in enumerate(workers, 1)}
+                with CpuMeter(server.pid, url, others=trees) as meter:
                     seen = 0
 
                     def pushed() -> list[str]:
@@ -359,7 +367,9 @@ def run_walletpass(args: argparse.Namespace, home: Path, url: str) -> dict[str, 
                     before = meter.read()
                     t0 = time.monotonic()
                     launch_campaign(port, made["crm_key"], marker)
-                    started = feed(herd, index, pushed, lambda: worker.poll() is not None, 600)
+                    started = feed(
+                        herd, index, pushed, lambda: any(w.poll() is not None for w in workers), 600
+                    )
                     all_pushed = max(started.values(), default=t0)
                     done, phones_cpu = herd.finish()
                     elapsed = max((e for _, _, e, _ in done), default=t0) - t0
@@ -367,8 +377,10 @@ def run_walletpass(args: argparse.Namespace, home: Path, url: str) -> dict[str, 
                     result |= cpu_per_phone(meter, before, elapsed, phones_cpu, len(phones))
                     result["pushes_received"] = seen
             finally:
-                worker.terminate()
-                worker.wait(20)
+                for worker in workers:
+                    worker.terminate()
+                for worker in workers:
+                    worker.wait(20)
     return result
 
 
@@ -437,6 +449,9 @@ def total_cpu(result: dict[str, Any]) -> float:
 
 def main() -> None:
     parser = side_by_side_arguments(__doc__, passes=2000, concurrency=32)
+    parser.add_argument(
+        "--outbox-workers", type=int, default=1, help="`walletpass worker` processes (1)"
+    )
     args = parser.parse_args()
     home, url = bench_home("wp-bench-herd-", args.database_url)
     print_json(
@@ -444,6 +459,7 @@ def main() -> None:
             "passes": args.passes,
             "concurrency": args.concurrency,
             "gunicorn": f"{args.workers}w x {args.threads}t",
+            "outbox_workers": args.outbox_workers,
             "database": url.split(":", 1)[0],
             "load_average": os.getloadavg()[0],
             "machine_speed_s": machine_speed(),
