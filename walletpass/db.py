@@ -208,7 +208,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # A writer takes the write lock up front (BEGIN IMMEDIATE): two deferred
             # transactions that both read and then write would deadlock on the upgrade.
             # A read-only one must not queue behind writers: WAL gives it a snapshot.
-            if conn.get_execution_options().get("walletpass_readonly"):
+            options = conn.get_execution_options()
+            if options.get("isolation_level") == "AUTOCOMMIT":
+                return  # one statement, its own transaction (single_statement)
+            if options.get("walletpass_readonly"):
                 conn.exec_driver_sql("BEGIN")
             else:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -283,6 +286,18 @@ def transaction(
         raise
     finally:
         session.close()
+
+
+@contextlib.contextmanager
+def single_statement(engine: Engine) -> Iterator[Connection]:
+    """A connection for a read of one statement, which is its own transaction: no BEGIN,
+    no COMMIT, no session. For the hot reads a wallet makes after a push (a fetch of a
+    kept pass, a 304, a device's listing), where the two round trips and the session's
+    bookkeeping were half of what the request cost the database side. Anything that
+    reads twice and needs both reads to agree uses :func:`transaction`.
+    """
+    with engine.connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 __all__ = [

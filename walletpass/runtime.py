@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from walletpass import db
@@ -49,6 +49,12 @@ class Runtime:
     ) -> Iterator[Session]:
         with db.transaction(self.sessions, merchant_id, readonly=readonly) as session:
             yield session
+
+    @contextlib.contextmanager
+    def single_statement(self) -> Iterator[Connection]:
+        """A connection for one statement that reads (:func:`walletpass.db.single_statement`)."""
+        with db.single_statement(self.engine) as conn:
+            yield conn
 
     def close(self) -> None:
         for service in self.services.values():

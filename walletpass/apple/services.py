@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
+    Connection,
     bindparam,
     delete,
     func,
@@ -219,21 +220,46 @@ def _foreign_number(value: int) -> Since:
     return Since()
 
 
-def serials_since(
-    session: Session, library_id: str, pass_type_id: str, tag: str | None
-) -> tuple[list[str], str] | None:
-    """Serials of this device's passes changed after ``tag``, and the next tag; None if none."""
+Listing = tuple[list[str], str] | None
+# What listed_since answers for a tag that is not ours (a date, another server's number).
+FOREIGN: Literal["foreign"] = "foreign"
+
+
+def listed_since(
+    conn: Connection, library_id: str, pass_type_id: str, tag: str | None
+) -> Listing | Literal["foreign"]:
+    """Serials of this device's passes changed after our ``tag`` and the next tag (None
+    if none), in one statement: the changed passes with the stamps' bounds from the same
+    snapshot. Every phone woken by a push lists before it fetches, so this is half of the
+    herd's requests. :data:`FOREIGN` for a tag we did not issue: :func:`serials_since`
+    reads it as a time."""
     since = parse_tag(tag)
-    if since.moment is None:
-        # Our own tag (or none): one statement reads the changed passes and the stamps'
-        # bounds from the same snapshot, on the driver's cursor. Every phone woken by a
-        # push lists before it fetches, so this is half of the herd's requests.
-        found = _listed(session, library_id, pass_type_id, since.stamp)
-        if found is not False:
-            return found
-        # Not a tag we issued (ours never exceed the counter): a Unix time from another
-        # server, or a tag from a restored database. Read it as a time if it is one.
-        assert since.stamp is not None
+    if since.moment is not None:
+        return FOREIGN
+    statement = _LISTING_PG if conn.dialect.name == "postgresql" else _LISTING_SQLITE
+    rows = statement.rows(
+        conn,
+        {
+            "library_id": library_id,
+            "pass_type_id": pass_type_id,
+            "stamp": -1 if since.stamp is None else since.stamp,
+        },
+    )
+    low, high = rows[0].low, rows[0].high
+    if since.stamp is not None and since.stamp > high:
+        return FOREIGN  # above every stamp handed out
+    listed = [(row.serial, row.change_stamp) for row in rows if row.serial is not None]
+    return _answer(listed, since.stamp or 0, low)
+
+
+def serials_since(session: Session, library_id: str, pass_type_id: str, tag: str | None) -> Listing:
+    """:func:`listed_since`, with a tag we did not issue read as a time: a Unix time or
+    date from another server, or a tag from a restored database."""
+    found = listed_since(session.connection(), library_id, pass_type_id, tag)
+    if found != FOREIGN:
+        return found
+    since = parse_tag(tag)
+    if since.stamp is not None:
         since = _foreign_number(since.stamp)
     horizon = stamps.listing_horizon(session)
     query = (
@@ -246,39 +272,15 @@ def serials_since(
     if since.moment is not None:
         query = query.where(Pass.modified_at > since.moment)
     rows = session.execute(query).all()
-    return _answer(rows, since.stamp or 0, horizon)
+    return _answer(rows, 0, horizon)
 
 
-def _answer(
-    rows: Sequence[Any], previous: int, horizon: int | None
-) -> tuple[list[str], str] | None:
+def _answer(rows: Sequence[Any], previous: int, horizon: int | None) -> Listing:
     if not rows:
         return None
     newest = max(stamp for _, stamp in rows)
     tag_out = stamps.next_tag(newest, previous, horizon)
     return sorted({serial for serial, _ in rows}), str(tag_out)
-
-
-def _listed(
-    session: Session, library_id: str, pass_type_id: str, stamp: int | None
-) -> tuple[list[str], str] | Literal[False] | None:
-    """The listing after our tag ``stamp`` (None: every pass); False when ``stamp`` is
-    above every stamp handed out, so not ours."""
-    conn = session.connection()
-    statement = _LISTING_PG if conn.dialect.name == "postgresql" else _LISTING_SQLITE
-    rows = statement.rows(
-        conn,
-        {
-            "library_id": library_id,
-            "pass_type_id": pass_type_id,
-            "stamp": -1 if stamp is None else stamp,
-        },
-    )
-    low, high = rows[0].low, rows[0].high
-    if stamp is not None and stamp > high:
-        return False
-    listed = [(row.serial, row.change_stamp) for row in rows if row.serial is not None]
-    return _answer(listed, stamp or 0, low)
 
 
 def _listing_statement(bounds: Any) -> DriverStatement:

@@ -57,42 +57,47 @@ def unregister(library_id: str, pass_type_id: str, serial: str) -> Response:
 
 @bp.get("/devices/<library_id>/registrations/<pass_type_id>")
 def changed_serials(library_id: str, pass_type_id: str) -> Response:
-    with current_runtime().transaction(readonly=True) as session:
-        found = services.serials_since(
-            session, library_id, pass_type_id, request.args.get("passesUpdatedSince")
-        )
-    if found is None:
+    runtime = current_runtime()
+    tag = request.args.get("passesUpdatedSince")
+    with runtime.single_statement() as conn:
+        found = services.listed_since(conn, library_id, pass_type_id, tag)
+    if found == services.FOREIGN:
+        with runtime.transaction(readonly=True) as session:
+            found = services.serials_since(session, library_id, pass_type_id, tag)
+    if found is None or isinstance(found, str):
         return Response(status=204)
-    serials, tag = found
-    return jsonify({"serialNumbers": serials, "lastUpdated": tag})
+    serials, next_tag = found
+    return jsonify({"serialNumbers": serials, "lastUpdated": next_tag})
 
 
 @bp.get("/passes/<pass_type_id>/<serial>")
 def latest_pass(pass_type_id: str, serial: str) -> Response:
     runtime = current_runtime()
     since = _if_modified_since()
-    # Read-only: on SQLite a writer holds the database's one write lock, and the herd of
-    # fetches after a push would queue behind one another. A pass whose version was
-    # signed is answered from the parts kept then (walletpass.passes.stored): one read.
-    with runtime.transaction(readonly=True) as session:
-        row = stored.fetch_row(session, pass_type_id, serial)
-        if row is None:
-            return Response(status=404)
-        if not services.token_matches(request.headers.get("Authorization"), row.auth_token):
-            return Response(status=401)
-        if since is not None and row.modified_at <= since:
-            return Response(status=304, headers={"Last-Modified": _http_date(row.modified_at)})
-        data = stored.answer(row, utcnow(), runtime.settings)
-        if data is None:
+    # One statement, outside a transaction block: the pass's token, dates and kept parts
+    # (walletpass.passes.stored). A pass whose version was signed is answered from them.
+    with runtime.single_statement() as conn:
+        row = stored.fetch_row(conn, pass_type_id, serial)
+    if row is None:
+        return Response(status=404)
+    if not services.token_matches(request.headers.get("Authorization"), row.auth_token):
+        return Response(status=401)
+    if since is not None and row.modified_at <= since:
+        return Response(status=304, headers={"Last-Modified": _http_date(row.modified_at)})
+    data = stored.answer(row, utcnow(), runtime.settings)
+    version, modified_at = row.version, row.modified_at
+    if data is None:
+        # Rendered and signed in a read-only transaction: on SQLite a writer holds the
+        # database's one write lock, and the herd of fetches would queue behind it.
+        with runtime.transaction(readonly=True) as session:
             pass_row = session.get(Pass, row.id)
-            assert pass_row is not None
+            if pass_row is None:  # deleted since the read
+                return Response(status=404)
             bundle = build_bundle(session, runtime.settings, pass_row)
-            data, version, modified_at = bundle.data, bundle.version, bundle.modified_at
-        else:
-            bundle, version, modified_at = None, row.version, row.modified_at
-    if bundle is not None and bundle.keep is not None:
-        with runtime.transaction(row.merchant_id) as session:
-            remember_signature(session, row.id, bundle)
+        data, version, modified_at = bundle.data, bundle.version, bundle.modified_at
+        if bundle.keep is not None:
+            with runtime.transaction(row.merchant_id) as session:
+                remember_signature(session, row.id, bundle)
     fetch_log(runtime).record(row.merchant_id, row.id, version)
     return Response(
         data,

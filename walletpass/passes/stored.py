@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, select
 
 from walletpass.config import Settings
 from walletpass.driversql import DriverStatement
@@ -151,10 +150,10 @@ _FETCH = DriverStatement(
 )
 
 
-def fetch_row(session: Session, pass_type_id: str, serial: str) -> Any | None:
+def fetch_row(conn: Connection, pass_type_id: str, serial: str) -> Any | None:
     """The columns a fetch reads of the pass (by key), or None if there is no such pass.
     Every merchant's passes: the serial and its token say whose it is."""
-    rows = _FETCH.rows(session.connection(), {"serial": serial, "pass_type_id": pass_type_id})
+    rows = _FETCH.rows(conn, {"serial": serial, "pass_type_id": pass_type_id})
     return rows[0] if rows else None
 
 
