@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from walletpass.apple.models import Device, Registration
 from walletpass.config import Settings
 from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rewards import sync_card_rewards
@@ -108,3 +109,20 @@ def coupon_pass(
     return issue_pass(
         session, settings, merchant_id=merchant_row.id, template="coupon", coupon_id=coupon.id
     )
+
+
+def on_phone(session: Session, pass_row: Pass, token: str) -> Device:
+    """``pass_row`` registered on a phone of its own whose push token is ``token``."""
+    device = Device(
+        merchant_id=pass_row.merchant_id,
+        library_id=f"lib-{token}",
+        pass_type_id=pass_row.pass_type_id,
+        push_token=token,
+    )
+    session.add(device)
+    session.flush()
+    session.add(
+        Registration(merchant_id=pass_row.merchant_id, device_id=device.id, pass_id=pass_row.id)
+    )
+    session.flush()
+    return device

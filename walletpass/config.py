@@ -52,6 +52,10 @@ class Settings:
     job_retry_hours: int = 24
     # Done jobs older than this are deleted by the hourly prune (dead ones are kept).
     job_retention_days: int = 7
+    # Wallet pushes a second that a large change (a campaign, a program-wide change) is
+    # paced at: every push makes a phone fetch its pass, so this is the fetches a second
+    # the installation serves (0: unpaced). Changes of a few passes push at once.
+    push_rate: int = 500
     # How long a process trusts an API key it has read; a key revoked elsewhere is
     # refused here at the latest this long after (0: read the key on every request).
     api_key_cache_seconds: int = 2
@@ -79,6 +83,8 @@ class Settings:
             raise SettingError("WALLETPASS_JOB_RETRY_HOURS: must be 1 or more")
         if self.job_retention_days < 1:
             raise SettingError("WALLETPASS_JOB_RETENTION_DAYS: must be 1 or more")
+        if self.push_rate < 0:
+            raise SettingError("WALLETPASS_PUSH_RATE: must be 0 (unpaced) or more")
         if self.api_key_cache_seconds < 0:
             raise SettingError("WALLETPASS_API_KEY_CACHE_SECONDS: must be 0 or more")
         if not 0 < self.fetch_log_seconds <= 60:

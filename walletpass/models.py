@@ -11,7 +11,7 @@ from walletpass.crm.models import (
 )
 from walletpass.db import Base
 from walletpass.google.models import GoogleCallbackNonce, GoogleNotification
-from walletpass.jobs.models import Job
+from walletpass.jobs.models import Job, PushPace
 from walletpass.loyalty.models import LedgerEntry, Member, Program, Reward, RewardRedemption
 from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.models import ChangeCounter, Pass, PassEvent
@@ -40,6 +40,7 @@ __all__ = [
     "Pass",
     "PassEvent",
     "Program",
+    "PushPace",
     "Registration",
     "Reward",
     "RewardRedemption",

@@ -670,13 +670,29 @@ class CampaignOut(BaseModel):
     total: int
     sent: int
     holdout_count: int
+    push_rate: int | None = Field(
+        description="Apple pushes a second this campaign's pushes were paced at "
+        "(WALLETPASS_PUSH_RATE; each push makes a phone fetch its pass); null when they "
+        "went out at once (a small campaign, or pacing off)."
+    )
+    pushes_paced: int = Field(description="Apple pushes queued on paced slots so far.")
+    pushes_due_at: datetime | None = Field(
+        description="When the last paced push queued so far is due."
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
 
 
 class CampaignProgress(CampaignOut):
-    progress: dict[str, Any]
+    progress: dict[str, Any] = Field(
+        description="Recipients total, sent, skipped, skipped_budget, pending, failed, "
+        "holdout, excluded_no_consent, excluded_no_pass, done, percent; scheduled_at, "
+        "started_at, finished_at; and pushes: null when the Apple pushes go out at once, "
+        'else {"rate": pushes a second, "pushes": how many, "last_due_at": when the last '
+        'is due, "due_in_seconds": from now (0 once past), "estimated": true while batches '
+        "remain, each pending recipient counted as one push after the slots taken}."
+    )
 
 
 class CampaignResults(BaseModel):

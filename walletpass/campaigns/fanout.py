@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from walletpass.apple.models import Registration
@@ -24,11 +24,11 @@ from walletpass.campaigns.models import (
     RecipientStatus,
 )
 from walletpass.config import Settings
-from walletpass.db import rowcount
+from walletpass.db import UTCDateTime, rowcount
 from walletpass.events import emit
 from walletpass.jobs.queue import enqueue_many
 from walletpass.offers.models import Offer
-from walletpass.passes.changes import mark_changed
+from walletpass.passes.changes import PACE_ABOVE, Change, change_passes, mark_changed
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.tenancy.models import Merchant
 
@@ -80,15 +80,16 @@ def send_batch(
         .order_by(CampaignRecipient.id)
     ).all()
     counts = {"sent": 0, "skipped_budget": 0, "skipped_no_pass": 0}
+    change = None
     if rows:
-        counts = _send_rows(session, settings, campaign, rows, now)
-    _count_and_maybe_finish(session, campaign, counts, now)
+        counts, change = _send_rows(session, settings, campaign, rows, now)
+    _count_and_maybe_finish(session, campaign, counts, now, change)
     return counts
 
 
 def _send_rows(
     session: Session, settings: Settings, campaign: Campaign, rows: Sequence[Any], now: datetime
-) -> dict[str, int]:
+) -> tuple[dict[str, int], Change]:
     pass_ids = [r.pass_id for r in rows if r.pass_id is not None]
     live = {
         pid: object_id
@@ -131,9 +132,22 @@ def _send_rows(
         _queue_google_messages(session, campaign, to_send, google_passes, live, now)
     # The overlay is read from the recipient rows at render time; bumping the passes
     # makes both wallets fetch it. The card's own offer module shows it on Google too:
-    # silently, the message notifies.
-    mark_changed(session, settings, passes=send_passes, notify=False, now=now)
-    return {"sent": len(send_ids), "skipped_budget": len(over_ids), "skipped_no_pass": len(no_pass)}
+    # silently, the message notifies. A large campaign's every batch is paced, the last
+    # and smaller one too, so its pushes follow the others' instead of jumping them.
+    change = change_passes(
+        session,
+        settings,
+        passes=send_passes,
+        notify=False,
+        now=now,
+        paced=campaign.total > PACE_ABOVE,
+    )
+    counts = {
+        "sent": len(send_ids),
+        "skipped_budget": len(over_ids),
+        "skipped_no_pass": len(no_pass),
+    }
+    return counts, change
 
 
 def _queue_google_messages(
@@ -172,11 +186,26 @@ def _offer_title(session: Session, campaign: Campaign) -> str:
 
 
 def _count_and_maybe_finish(
-    session: Session, campaign: Campaign, counts: dict[str, int], now: datetime
+    session: Session,
+    campaign: Campaign,
+    counts: dict[str, int],
+    now: datetime,
+    change: Change | None = None,
 ) -> None:
     # The UPDATE takes the campaign's row lock until commit: concurrent batches on
     # PostgreSQL pass this point one at a time, so the last one to commit sees every
     # other batch's recipients as sent and is the one that finishes the campaign.
+    paced: dict[str, Any] = {}
+    if change is not None and change.last_push_at is not None:
+        due = literal(change.last_push_at, UTCDateTime())
+        paced = {
+            "push_rate": change.push_rate,
+            "pushes_paced": Campaign.pushes_paced + change.paced_pushes,
+            "pushes_due_at": case(
+                (Campaign.pushes_due_at.is_(None) | (Campaign.pushes_due_at < due), due),
+                else_=Campaign.pushes_due_at,
+            ),
+        }
     session.execute(
         update(Campaign)
         .where(Campaign.id == campaign.id)
@@ -184,6 +213,7 @@ def _count_and_maybe_finish(
             sent=Campaign.sent + counts["sent"],
             skipped_budget=Campaign.skipped_budget + counts["skipped_budget"],
             excluded_no_pass=Campaign.excluded_no_pass + counts["skipped_no_pass"],
+            **paced,
         )
         .execution_options(synchronize_session=False)
     )

@@ -71,6 +71,12 @@ class Campaign(MerchantOwned, Base):
     excluded_no_pass: Mapped[int] = mapped_column(Integer, default=0)
     skipped_budget: Mapped[int] = mapped_column(Integer, default=0)
     sent: Mapped[int] = mapped_column(Integer, default=0)
+    # Pacing of the Apple pushes (a campaign over walletpass.passes.changes.PACE_ABOVE
+    # recipients): the rate they were spread at, how many were queued, and when the last
+    # one queued so far is due. NULL rate: pushed at once.
+    push_rate: Mapped[int | None] = mapped_column(Integer)
+    pushes_paced: Mapped[int] = mapped_column(Integer, default=0)
+    pushes_due_at: Mapped[datetime | None]
     created_at: Mapped[created_at]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -29,6 +29,7 @@ from walletpass.campaigns.models import (
     CampaignStatus,
     RecipientStatus,
 )
+from walletpass.campaigns.pace import push_pace
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.jobs.models import Job, JobStatus
@@ -410,7 +411,8 @@ def launch(
 
 
 def progress(session: Session, campaign_id: int) -> dict[str, Any]:
-    """Recipients total / sent / skipped / failed / pending, for the polled progress view.
+    """Recipients total / sent / skipped / failed / pending, and the pushes' pace, for
+    the polled progress view.
 
     ``failed``: recipients still pending whose fan-out batch gave up (a dead job), plus
     Google messages that failed for good.
@@ -480,6 +482,8 @@ def progress(session: Session, campaign_id: int) -> dict[str, Any]:
         "scheduled_at": _iso(campaign.scheduled_at),
         "started_at": _iso(campaign.started_at),
         "finished_at": _iso(campaign.finished_at),
+        # How the Apple pushes are paced, None when they go at once (campaigns.pace).
+        "pushes": push_pace(campaign, pending, utcnow()),
     }
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.campaigns import audience as audiences
-from walletpass.campaigns import budget, services
+from walletpass.campaigns import budget, pace, services
 from walletpass.campaigns.models import Campaign, CampaignStatus
 from walletpass.campaigns.results import campaign_results
 from walletpass.db import utcnow
@@ -238,6 +238,13 @@ def audience_count() -> ResponseReturnValue:
     return jsonify(counts)
 
 
+def _progress(session: Session, campaign_id: int) -> dict[str, Any]:
+    """The progress, with its pushes' pace in words in the merchant's time zone."""
+    progress = services.progress(session, campaign_id)
+    progress["pace"] = pace.describe(progress, _zone(session), utcnow())
+    return progress
+
+
 @bp.get("/<int:campaign_id>")
 def detail(campaign_id: int) -> str:
     with current_runtime().transaction(_merchant_id()) as session:
@@ -247,7 +254,7 @@ def detail(campaign_id: int) -> str:
             "campaigns/detail.html",
             campaign=campaign,
             offer=offer,
-            progress=services.progress(session, campaign_id),
+            progress=_progress(session, campaign_id),
             results=campaign_results(session, campaign_id),
             tz=_zone(session),
             can_launch=campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED),
@@ -260,7 +267,7 @@ def detail(campaign_id: int) -> str:
 def progress_json(campaign_id: int) -> Response:
     with current_runtime().transaction(_merchant_id()) as session:
         _campaign(session, campaign_id)
-        return jsonify(services.progress(session, campaign_id))
+        return jsonify(_progress(session, campaign_id))
 
 
 @bp.get("/<int:campaign_id>/results.json")

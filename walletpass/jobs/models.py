@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from walletpass.db import Base, BigId, created_at, int_pk, utcnow
@@ -57,3 +57,18 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[created_at]
     finished_at: Mapped[datetime | None]
+
+
+class PushPace(Base):
+    """The next free wallet-push slot of the whole installation (one row, ``id`` 1).
+
+    Large changes reserve their pushes' slots here (walletpass.jobs.pacing), so spreads
+    from concurrent fan-outs in any process follow one another at WALLETPASS_PUSH_RATE
+    instead of adding up. Microseconds since the epoch: one UPDATE moves it on with the
+    same integer arithmetic on both backends.
+    """
+
+    __tablename__ = "push_pace"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    next_slot_us: Mapped[int] = mapped_column(BigInteger, default=0)

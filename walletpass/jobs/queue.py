@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, text
@@ -49,10 +49,13 @@ def enqueue_many(
     merchant_id: int | None,
     run_at: datetime | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    spacing: timedelta = timedelta(0),
 ) -> None:
     """:func:`enqueue` for many ``(payload, dedupe_key)`` items in one INSERT (a campaign
-    queues tens of thousands; the per-row ORM bookkeeping would cost more than the SQL)."""
+    queues tens of thousands; the per-row ORM bookkeeping would cost more than the SQL).
+    With ``spacing``, each item runs that much after the one before (paced pushes)."""
     now = utcnow()
+    first = run_at or now
     rows = [
         {
             "merchant_id": merchant_id,
@@ -60,12 +63,12 @@ def enqueue_many(
             "payload": payload,
             "dedupe_key": dedupe_key,
             "status": JobStatus.PENDING,
-            "run_at": run_at or now,
+            "run_at": first + spacing * number if spacing else first,
             "attempts": 0,
             "max_attempts": max_attempts,
             "created_at": now,
         }
-        for payload, dedupe_key in items
+        for number, (payload, dedupe_key) in enumerate(items)
     ]
     if not rows:
         return

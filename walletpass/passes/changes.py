@@ -3,6 +3,8 @@
 :func:`mark_changed` bumps each pass's version, change stamp and Last-Modified, and
 writes the outbox jobs in the caller's transaction (one APNs push per distinct device
 token, a Google sync per pass Google holds), so a crash after commit loses nothing.
+A large change's pushes are paced at WALLETPASS_PUSH_RATE (walletpass.jobs.pacing): each
+makes a phone fetch its pass, and the web service serves so many fetches a second.
 :func:`bump_statement` gives the same bump as CTEs for a caller that merges it into a
 statement of its own (a till purchase: the ledger post and the bump in one round trip).
 """
@@ -12,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from itertools import chain
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import (
     CTE,
@@ -40,6 +43,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from walletpass.config import Settings
 from walletpass.db import UTCDateTime, utcnow
 from walletpass.jobs.models import Job, JobStatus
+from walletpass.jobs.pacing import enqueue_paced
 from walletpass.jobs.queue import DEFAULT_MAX_ATTEMPTS, ON_PENDING_CONFLICT, enqueue_many
 from walletpass.passes import stamps
 from walletpass.passes.models import Pass, PassStatus
@@ -50,6 +54,10 @@ PassSelection = Sequence[int] | ColumnElement[bool]
 # Large selections are bumped in batches of this many passes: each batch's UPDATE and
 # pushes stay small, and no statement locks a whole program's passes at once.
 BATCH = 1000
+# A change of more passes than this has its pushes paced (when WALLETPASS_PUSH_RATE is
+# set): a second's worth of fetches at the default rate. Fewer are pushed at once, and a
+# member's change (a till scan's) always is, without touching the shared cursor.
+PACE_ABOVE = 500
 
 
 def whole_second(moment: datetime) -> datetime:
@@ -133,6 +141,14 @@ def _compile_bump(element: _Bump, compiler: SQLCompiler, **kw: Any) -> str:
     return _own_columns_only(compiler, compiler.visit_update, element, **kw)
 
 
+def push_key(pass_type_id: str, token: str, *, paced: bool = False) -> str:
+    """The dedupe key of a device's pending push. Paced pushes have their own: a push
+    queued now must not be absorbed by a paced one due minutes later (a till scan on a
+    phone a campaign has yet to reach); that phone is then pushed twice, and its second
+    fetch finds nothing new."""
+    return f"{'apns-paced' if paced else 'apns'}:{pass_type_id}:{token}"
+
+
 def _pushes(json_object: Any, passes_joined: Any, where: ColumnElement[bool]) -> Insert:
     """One pending push per distinct (pass type, token) among the devices registered for
     the passes ``passes_joined`` brings in: a device re-lists every changed pass of a type
@@ -209,7 +225,16 @@ def bump_statement(where: ColumnElement[bool]) -> PassBump:
     Build it once, with bind parameters, where it runs often: SQLAlchemy then compiles
     the statement that holds it once.
     """
-    bumped = (
+    bumped = _bumped_cte(where)
+    joined = _DEVICES.join(_REGISTRATIONS, _REGISTRATIONS.c.device_id == _DEVICES.c.id).join(
+        bumped, bumped.c.id == _REGISTRATIONS.c.pass_id
+    )
+    pushed = _pushes(func.jsonb_build_object, joined, literal_column("true")).cte("pushed")
+    return PassBump(bumped, pushed)
+
+
+def _bumped_cte(where: ColumnElement[bool]) -> CTE:
+    return (
         _Bump(_PASSES)
         .where(where)
         .values(
@@ -222,11 +247,6 @@ def bump_statement(where: ColumnElement[bool]) -> PassBump:
         .returning(*BUMPED_COLUMNS)
         .cte("bumped")
     )
-    joined = _DEVICES.join(_REGISTRATIONS, _REGISTRATIONS.c.device_id == _DEVICES.c.id).join(
-        bumped, bumped.c.id == _REGISTRATIONS.c.pass_id
-    )
-    pushed = _pushes(func.jsonb_build_object, joined, literal_column("true")).cte("pushed")
-    return PassBump(bumped, pushed)
 
 
 def _whole_statement(bump: PassBump) -> Select[Any]:
@@ -238,6 +258,8 @@ _MEMBER_ID: BindParameter[int] = bindparam("bump_member_id")
 # PostgreSQL, built once: the bump and the pushes in one statement.
 _PG_BY_IDS = _whole_statement(bump_statement(_PASSES.c.id.in_(_PASS_IDS)))
 _PG_BY_MEMBER = _whole_statement(bump_statement((_PASSES.c.member_id == _MEMBER_ID) & _ACTIVE))
+# A paced change's bump: its pushes are queued after it, on the shared cursor's slots.
+_PG_BUMP_ONLY_BY_IDS = select(*_bumped_cte(_PASSES.c.id.in_(_PASS_IDS)).c)
 # SQLite has no UPDATE in a WITH: the pushes follow the bump, by pass id.
 _SQLITE_PUSHES = _pushes(
     func.json_object,
@@ -262,16 +284,29 @@ _SQLITE_BUMP_ONE = (
 )
 
 
-def mark_changed(
-    session: Session,
-    settings: Settings,
-    *,
-    passes: PassSelection | None = None,
-    member_id: int | None = None,
-    bumped: Sequence[Any] | None = None,
-    notify: bool = True,
-    now: datetime | None = None,
-) -> list[int]:
+@dataclass(frozen=True)
+class Change:
+    """What :func:`change_passes` did: the passes bumped and, for a paced change, how
+    many pushes it queued at what rate and when the last of them is due."""
+
+    pass_ids: list[int]
+    paced_pushes: int = 0
+    push_rate: int | None = None  # None: pushed at once
+    last_push_at: datetime | None = None
+
+
+class ChangeArgs(TypedDict, total=False):
+    """The keywords of :func:`mark_changed` and :func:`change_passes`."""
+
+    passes: PassSelection
+    member_id: int
+    bumped: Sequence[Any]
+    notify: bool
+    now: datetime | None
+    paced: bool | None
+
+
+def mark_changed(session: Session, settings: Settings, **how: Unpack[ChangeArgs]) -> list[int]:
     """Record that what these passes show has changed, and queue the wallet updates.
 
     Name the passes by one of:
@@ -286,29 +321,106 @@ def mark_changed(
     :param notify: whether Google may notify the holder (balance or tier changes do;
         housekeeping does not). Apple decides by changeMessage on the changed fields.
     :param now: the time of the change (Last-Modified), now if not given.
+    :param paced: whether the pushes are spread at WALLETPASS_PUSH_RATE on the shared
+        cursor (walletpass.jobs.pacing). By default a selection of more than
+        :data:`PACE_ABOVE` passes is; True paces a smaller part of a large change (a
+        campaign's last batch). A member's passes, or ``bumped`` rows, are pushed at once.
 
     Objects of these passes already loaded in the session are given their new version,
     stamp and Last-Modified. Pending ORM changes are flushed first.
 
     :return: the ids of the passes bumped.
     """
+    return change_passes(session, settings, **how).pass_ids
+
+
+def change_passes(
+    session: Session,
+    settings: Settings,
+    *,
+    passes: PassSelection | None = None,
+    member_id: int | None = None,
+    bumped: Sequence[Any] | None = None,
+    notify: bool = True,
+    now: datetime | None = None,
+    paced: bool | None = None,
+) -> Change:
+    """:func:`mark_changed`, telling how its pushes were paced (a campaign shows it)."""
     if sum(x is not None for x in (passes, member_id, bumped)) != 1:
         raise TypeError("name the passes by exactly one of passes, member_id or bumped")
+    rate = settings.push_rate if passes is not None and paced is not False else 0
+    pace = _Pace(rate)
     if bumped is None:
         session.flush()
         if member_id is not None:
             bumped = _bump(session, now, member_id=member_id)
         elif isinstance(passes, ColumnElement):
             bumped = []
-            for ids in _id_batches(session, passes):
-                bumped.extend(_bump(session, now, pass_ids=ids))
+            batches = _id_batches(session, passes)
+            # Read ahead until the change is known to be large (the first batch, unless
+            # BATCH is set below PACE_ABOVE): its every batch is then paced.
+            ahead: list[list[int]] = []
+            for ids in batches:
+                ahead.append(ids)
+                if sum(map(len, ahead)) > PACE_ABOVE:
+                    break
+            if paced is None and sum(map(len, ahead)) <= PACE_ABOVE:
+                pace = _Pace(0)
+            for ids in chain(ahead, batches):
+                bumped.extend(_bump(session, now, pass_ids=ids, pace=pace))
         else:
             assert passes is not None
+            if paced is None and len(passes) <= PACE_ABOVE:
+                pace = _Pace(0)
             bumped = []
             for start in range(0, len(passes), BATCH):
-                bumped.extend(_bump(session, now, pass_ids=list(passes[start : start + BATCH])))
+                ids = list(passes[start : start + BATCH])
+                bumped.extend(_bump(session, now, pass_ids=ids, pace=pace))
     _after_bump(session, settings, bumped, notify)
-    return [row.id for row in bumped]
+    return Change(
+        pass_ids=[row.id for row in bumped],
+        paced_pushes=pace.pushes,
+        push_rate=pace.rate or None,
+        last_push_at=pace.last,
+    )
+
+
+class _Pace:
+    """The pacing of one change across its batches: the rate (0: pushed at once), and
+    the pushes queued so far with the last one's slot."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.pushes = 0
+        self.last: datetime | None = None
+
+    def queue(self, session: Session, pass_ids: list[int], now: datetime) -> None:
+        devices = _DEVICES.c
+        rows = session.execute(
+            select(devices.merchant_id, devices.pass_type_id, devices.push_token)
+            .distinct()
+            .select_from(_DEVICES.join(_REGISTRATIONS, _REGISTRATIONS.c.device_id == _DEVICES.c.id))
+            .where(_REGISTRATIONS.c.pass_id.in_(pass_ids))
+            # By merchant first: each merchant's run of slots is one INSERT.
+            .order_by(devices.merchant_id, devices.pass_type_id, devices.push_token)
+        ).all()
+        slots = enqueue_paced(
+            session,
+            "apple.push",
+            [
+                (
+                    merchant_id,
+                    {"pass_type_id": pass_type_id, "token": token},
+                    push_key(pass_type_id, token, paced=True),
+                )
+                for merchant_id, pass_type_id, token in rows
+            ],
+            rate=self.rate,
+            now=now,
+        )
+        if slots is not None:
+            self.pushes += slots.count
+            self.last = max(self.last or slots.last, slots.last)
 
 
 def _id_batches(session: Session, where: ColumnElement[bool]) -> Iterator[list[int]]:
@@ -333,15 +445,37 @@ def _bump(
     *,
     pass_ids: list[int] | None = None,
     member_id: int | None = None,
+    pace: _Pace | None = None,
 ) -> list[Any]:
     if pass_ids is not None and not pass_ids:
         return []
     conn = session.connection()
     params = PassBump.params(now)
+    paced = pace is not None and pace.rate > 0
     if conn.dialect.name == "postgresql":
         if member_id is not None:
             return list(conn.execute(_PG_BY_MEMBER, params | {"bump_member_id": member_id}))
-        return list(conn.execute(_PG_BY_IDS, params | {"bump_pass_ids": pass_ids}))
+        if not paced:
+            return list(conn.execute(_PG_BY_IDS, params | {"bump_pass_ids": pass_ids}))
+        rows = list(conn.execute(_PG_BUMP_ONLY_BY_IDS, params | {"bump_pass_ids": pass_ids}))
+    else:
+        rows = _sqlite_bump(session, params, pass_ids=pass_ids, member_id=member_id)
+        if not paced and rows:
+            conn.execute(_SQLITE_PUSHES, params | {"bump_pass_ids": [row.id for row in rows]})
+    if paced and rows:
+        assert pace is not None
+        pace.queue(session, [row.id for row in rows], params["bump_now"])
+    return rows
+
+
+def _sqlite_bump(
+    session: Session,
+    params: dict[str, Any],
+    *,
+    pass_ids: list[int] | None,
+    member_id: int | None,
+) -> list[Any]:
+    conn = session.connection()
     if member_id is not None:
         pass_ids = list(
             conn.scalars(select(_PASSES.c.id).where(_PASSES.c.member_id == member_id, _ACTIVE))
@@ -352,7 +486,7 @@ def _bump(
     # SQLite stores times as text: a pass already at this whole second (changed twice in
     # it) moves one second on, worked out here one pass at a time, under the one-writer
     # lock; the others move to this second in one UPDATE.
-    params |= {"bump_pass_ids": pass_ids, "bump_stamp": stamps.next_stamp(session)}
+    params = params | {"bump_pass_ids": pass_ids, "bump_stamp": stamps.next_stamp(session)}
     rows = list(conn.execute(_SQLITE_BUMP_TO_WHOLE, params))
     done = {row.id for row in rows}
     rest = [pid for pid in pass_ids if pid not in done]
@@ -370,7 +504,6 @@ def _bump(
                     },
                 )
             )
-    conn.execute(_SQLITE_PUSHES, params)
     return rows
 
 
