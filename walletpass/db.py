@@ -264,6 +264,10 @@ def make_sessionmaker(bind: Engine | Connection) -> sessionmaker[Session]:
     return sessionmaker(bind=bind, expire_on_commit=False)
 
 
+# session.info's key for a read-only transaction.
+READONLY = "walletpass_readonly"
+
+
 @contextlib.contextmanager
 def transaction(
     factory: sessionmaker[Session], merchant_id: int | None = None, *, readonly: bool = False
@@ -276,6 +280,8 @@ def transaction(
     session = factory()
     if readonly:
         session.connection(execution_options={"walletpass_readonly": True})
+        # What it reads cannot change under it by its own hand (walletpass.cards.memo).
+        session.info[READONLY] = True
     if merchant_id is not None:
         session.info["merchant_id"] = merchant_id
     try:

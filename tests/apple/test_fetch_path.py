@@ -279,3 +279,50 @@ def test_the_push_job_signs_the_changed_passes_before_it_wakes_the_phones(
     assert len(signs) == 1
     for service in runtime.services.values():  # this runtime's APNs client and fetch log
         service.close()
+
+
+def test_a_batch_reads_what_a_programs_cards_share_once(runtime, settings, statements):
+    """The push job builds a program's cards in one read-only transaction: the overlay,
+    the program's moments and the merchant's stores are read once for all of them, and
+    in a transaction that writes, every time."""
+    from walletpass.cards.build import build_bundle
+
+    with runtime.transaction() as s:
+        m = factories.merchant(s)
+        p = factories.program(s, m, "points")
+        ids = [factories.member_pass(s, settings, factories.member(s, p)).id for _ in range(3)]
+
+    def shared_reads() -> int:
+        return sum(
+            1 for sql in statements if "FROM stores" in sql or "offers.overlay" in sql.lower()
+        )
+
+    for readonly, expected in ((True, 2), (False, 6)):
+        statements.clear()
+        with runtime.transaction(readonly=readonly) as s:
+            for pass_id in ids:
+                build_bundle(s, settings, s.get(Pass, pass_id))
+        assert shared_reads() == expected
+
+
+def test_a_campaign_ending_ends_the_kept_parts_of_the_merchants_cards(
+    client, card, runtime, settings
+):
+    from walletpass.campaigns.models import Campaign, CampaignStatus
+
+    ends = utcnow() + timedelta(hours=5)
+    with runtime.transaction() as s:
+        s.add(
+            Campaign(
+                merchant_id=card["merchant_id"],
+                name="Weekend",
+                status=CampaignStatus.FINISHED,
+                ends_at=ends,
+                audience={},
+                title="Weekend",
+                message="Double points",
+            )
+        )
+    client.get(_url(card), headers=_auth(card))
+    with runtime.transaction() as s:
+        assert s.get(Pass, card["id"]).signed_until == ends

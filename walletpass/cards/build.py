@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from walletpass.cards.clock import fresh_until
 from walletpass.cards.locations import store_locations
+from walletpass.cards.memo import shared
 from walletpass.cards.variables import pass_variables
 from walletpass.config import Settings
 from walletpass.db import utcnow
@@ -26,7 +27,11 @@ def build_bundle(session: Session, settings: Settings, pass_row: Pass) -> servic
         pass_row,
         pass_variables(session, pass_row, settings),
         design_images=_design_images(session, pass_row),
-        locations=store_locations(session, pass_row.merchant_id),
+        locations=shared(
+            session,
+            ("locations", pass_row.merchant_id),
+            lambda: store_locations(session, pass_row.merchant_id),
+        ),
         fresh_until=until,
     )
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from walletpass.campaigns.models import Campaign, CampaignRecipient, RecipientStatus
+from walletpass.campaigns.models import Campaign, CampaignStatus
+from walletpass.cards.memo import shared
 from walletpass.loyalty import rules as loyalty_rules
 from walletpass.loyalty.models import Member, Program, Reward
 from walletpass.loyalty.programs import program_rules
@@ -38,8 +39,15 @@ def fresh_until(session: Session, pass_row: Pass, now: datetime) -> datetime:
         if offer is not None:
             moments += [offer.valid_from, offer.valid_until]
     elif pass_row.program_id is not None:
-        moments += _window_edges(session, Offer, Offer.program_id == pass_row.program_id, now)
-        moments += _window_edges(session, Reward, Reward.program_id == pass_row.program_id, now)
+        program_id = pass_row.program_id
+        moments += shared(
+            session,
+            ("program moments", program_id),
+            lambda: [
+                *_window_edges(session, Offer, Offer.program_id == program_id, now),
+                *_window_edges(session, Reward, Reward.program_id == program_id, now),
+            ],
+        )
     if pass_row.member_id is not None and pass_row.coupon_id is None:
         member = session.get(Member, pass_row.member_id)
         if member is not None:
@@ -71,18 +79,28 @@ def _member_moments(session: Session, member: Member, now: datetime) -> list[dat
         parsed = program_rules(program) if program is not None else None
         if isinstance(parsed, loyalty_rules.MembershipRules) and parsed.reminder_days > 0:
             moments.append(until - timedelta(days=parsed.reminder_days))
-    # The end of a campaign message the card shows, or of the offer it promotes.
+    # The end of a campaign message the card may show, or of the offer it promotes: read
+    # for the merchant's campaigns rather than the member's, once per read-only
+    # transaction (the push job's batch); an end that touches another card only makes
+    # this one render once more, to the same pass.json.
+    merchant_id = member.merchant_id
+    moments += shared(
+        session, ("campaign ends", merchant_id), lambda: _campaign_ends(session, merchant_id, now)
+    )
+    return moments
+
+
+def _campaign_ends(session: Session, merchant_id: int, now: datetime) -> list[datetime | None]:
     ends = session.execute(
-        select(func.min(Campaign.ends_at), func.min(Offer.valid_until))
-        .select_from(CampaignRecipient)
-        .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
+        select(
+            func.min(Campaign.ends_at).filter(Campaign.ends_at > now),
+            func.min(Offer.valid_until).filter(Offer.valid_until > now),
+        )
+        .select_from(Campaign)
         .outerjoin(Offer, Offer.id == Campaign.offer_id)
         .where(
-            CampaignRecipient.member_id == member.id,
-            CampaignRecipient.status == RecipientStatus.SENT,
-            or_(Campaign.ends_at.is_(None), Campaign.ends_at > now),
-            or_(Offer.valid_until.is_(None), Offer.valid_until > now),
+            Campaign.merchant_id == merchant_id,
+            Campaign.status.in_((CampaignStatus.SENDING, CampaignStatus.FINISHED)),
         )
     ).one()
-    moments += list(ends)
-    return moments
+    return list(ends)

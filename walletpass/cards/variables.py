@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from walletpass.campaigns.state import campaign_overlay
+from walletpass.cards.memo import shared
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.loyalty import rules as loyalty_rules
@@ -103,7 +104,10 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
     if member is not None and program is not None:
         variables.update(_member_variables(session, merchant, program, member))
     if program is not None and pass_row.coupon_id is None:
-        overlay = current_overlay(session, program.id, now)
+        program_id = program.id
+        overlay = shared(
+            session, ("overlay", program_id), lambda: current_overlay(session, program_id, now)
+        )
         if overlay is not None:
             variables["offer_title"] = overlay.title
             variables["offer_text"] = overlay.description or _discount_text(
