@@ -277,8 +277,7 @@ def test_the_push_job_signs_the_changed_passes_before_it_wakes_the_phones(
     r = client.get(_url(card), headers=_auth(card))
     assert "321" in json.dumps(_pass_json(r.data))
     assert len(signs) == 1
-    for service in runtime.services.values():  # this runtime's APNs client and fetch log
-        service.close()
+    _close_services(runtime)
 
 
 def test_a_batch_reads_what_a_programs_cards_share_once(runtime, settings, statements):
@@ -326,3 +325,65 @@ def test_a_campaign_ending_ends_the_kept_parts_of_the_merchants_cards(
     client.get(_url(card), headers=_auth(card))
     with runtime.transaction() as s:
         assert s.get(Pass, card["id"]).signed_until == ends
+
+
+def test_a_batch_pushes_as_it_signs_and_stops_at_a_refused_certificate(runtime, settings, apns):
+    """A batch's pushes leave in chunks, each right after its passes are signed; when
+    APNs refuses the certificate, the chunks after it are not sent but wait the pause."""
+    from walletpass.apple import push
+    from walletpass.apple.models import Device, Registration
+    from walletpass.jobs.models import JobStatus
+    from walletpass.jobs.worker import Worker
+    from walletpass.passes.changes import mark_changed
+
+    settings = settings.override(apns_url=apns.url, apns_ca_file=str(apns.pki.ca_cert))
+    runtime = Runtime(settings, runtime.engine, runtime.sessions)
+    count = push.SIGNED_CHUNK * 2 + 10
+    tokens = [f"{i:064x}" for i in range(count)]
+    with runtime.transaction() as s:
+        m = factories.merchant(s)
+        p = factories.program(s, m, "points")
+        ids = []
+        for i, token in enumerate(tokens):
+            row = factories.member_pass(s, settings, factories.member(s, p))
+            device = Device(
+                merchant_id=m.id,
+                library_id=f"lib{i}",
+                pass_type_id=row.pass_type_id,
+                push_token=token,
+                updated_at=utcnow(),
+            )
+            s.add(device)
+            s.flush()
+            s.add(Registration(merchant_id=m.id, device_id=device.id, pass_id=row.id))
+            ids.append(row.id)
+    for token in tokens:  # APNs refuses the certificate, whichever push comes first
+        apns.respond(token, 403, "BadCertificate")
+    with runtime.transaction() as s:
+        mark_changed(s, settings, passes=ids)
+    Worker(runtime, name="chunks").run_until_idle()
+    try:
+        sent = {p.token for p in apns.received}
+        assert len(sent) == push.SIGNED_CHUNK  # the first chunk only
+        with runtime.transaction() as s:
+            pending = s.scalar(
+                select(func.count()).select_from(Job).where(Job.status == JobStatus.PENDING)
+            )
+            signed = s.scalar(
+                select(func.count())
+                .select_from(Pass)
+                .where(Pass.id.in_(ids), Pass.signed_version == Pass.version)
+            )
+        # Every push waits for the pause; the chunks never sent were not signed.
+        assert pending == count
+        assert signed == push.SIGNED_CHUNK
+    finally:
+        _close_services(runtime)
+
+
+def _close_services(runtime: Runtime) -> None:
+    """Close this test's runtime's APNs client and fetch log (its engine is the fixture's)."""
+    for service in runtime.services.values():
+        close = getattr(service, "close", None)
+        if callable(close):
+            close()

@@ -63,28 +63,52 @@ def push_batch(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
         wait = CERTIFICATE_RETRY_S - (time.time() - paused[0])
         return {job.id: RetryLater(f"pushes paused: APNs 403 {paused[1]}", wait) for job in jobs}
     client = apns_client(ctx)
-    for topic, topic_jobs in by_topic.items():
-        tokens = [job.payload["token"] for job in topic_jobs]
-        # The phones fetch as soon as they are woken: have their passes signed by then.
-        sign_before_push(ctx, topic_jobs[0].merchant_id, topic, tokens)
-        results = client.send_many(topic, tokens)
-        for job, result in zip(topic_jobs, results, strict=True):
-            if result.outcome == PushOutcome.OK:
-                outcomes[job.id] = None
-                ctx.services.pop("apns_certificate_error", None)
-            elif result.outcome in (PushOutcome.UNREGISTERED, PushOutcome.BAD_TOKEN):
-                forget_token(ctx, topic, result.token, result.timestamp_ms)
-                outcomes[job.id] = None
-            elif result.outcome == PushOutcome.CERTIFICATE:
-                ctx.services["apns_certificate_error"] = (time.time(), result.reason)
-                log.error("APNs refused the certificate (%s): pushes paused", result.reason)
-                outcomes[job.id] = RetryLater(f"APNs 403 {result.reason}", CERTIFICATE_RETRY_S)
-            elif result.outcome == PushOutcome.RETRY:
-                outcomes[job.id] = RetryLater(
-                    f"APNs {result.status} {result.reason}", result.retry_after
-                )
-            else:
-                outcomes[job.id] = PermanentFailure(f"APNs {result.status} {result.reason}")
+    started = time.time()
+    for topic, all_jobs in by_topic.items():
+        for start in range(0, len(all_jobs), SIGNED_CHUNK):
+            topic_jobs = all_jobs[start : start + SIGNED_CHUNK]
+            refused = ctx.services.get("apns_certificate_error")
+            if refused is not None and refused[0] >= started:
+                # Refused in an earlier chunk: the rest waits for the pause, unsent.
+                retry = RetryLater(f"pushes paused: APNs 403 {refused[1]}", CERTIFICATE_RETRY_S)
+                outcomes.update({job.id: retry for job in topic_jobs})
+                continue
+            outcomes.update(_sign_and_push(ctx, client, topic, topic_jobs))
+    return outcomes
+
+
+# The pushes of a batch go out as their passes are signed, this many at a time: the
+# phones they wake fetch at once, so a chunk is a burst the web service serves in tens of
+# milliseconds (signed first, a batch of 1,000 woke 1,000 phones in one burst after
+# seconds of signing, and their fetches queued: p99 131 ms against 100).
+SIGNED_CHUNK = 50
+
+
+def _sign_and_push(
+    ctx: JobContext, client: ApnsClient, topic: str, topic_jobs: list[Job]
+) -> dict[int, Exception | None]:
+    outcomes: dict[int, Exception | None] = {}
+    tokens = [job.payload["token"] for job in topic_jobs]
+    # The phones fetch as soon as they are woken: have their passes signed by then.
+    sign_before_push(ctx, topic_jobs[0].merchant_id, topic, tokens)
+    results = client.send_many(topic, tokens)
+    for job, result in zip(topic_jobs, results, strict=True):
+        if result.outcome == PushOutcome.OK:
+            outcomes[job.id] = None
+            ctx.services.pop("apns_certificate_error", None)
+        elif result.outcome in (PushOutcome.UNREGISTERED, PushOutcome.BAD_TOKEN):
+            forget_token(ctx, topic, result.token, result.timestamp_ms)
+            outcomes[job.id] = None
+        elif result.outcome == PushOutcome.CERTIFICATE:
+            ctx.services["apns_certificate_error"] = (time.time(), result.reason)
+            log.error("APNs refused the certificate (%s): pushes paused", result.reason)
+            outcomes[job.id] = RetryLater(f"APNs 403 {result.reason}", CERTIFICATE_RETRY_S)
+        elif result.outcome == PushOutcome.RETRY:
+            outcomes[job.id] = RetryLater(
+                f"APNs {result.status} {result.reason}", result.retry_after
+            )
+        else:
+            outcomes[job.id] = PermanentFailure(f"APNs {result.status} {result.reason}")
     return outcomes
 
 
