@@ -56,6 +56,10 @@ class Settings:
     # paced at: every push makes a phone fetch its pass, so this is the fetches a second
     # the installation serves (0: unpaced). Changes of a few passes push at once.
     push_rate: int = 500
+    # How much `walletpass worker` gives way to the web service on a shared machine (the
+    # process's nice value, 0-19): the phones its pushes wake fetch from the web service,
+    # and their requests should win the CPU over the next pushes' signing.
+    worker_nice: int = 10
     # How long a process trusts an API key it has read; a key revoked elsewhere is
     # refused here at the latest this long after (0: read the key on every request).
     api_key_cache_seconds: int = 2
@@ -83,6 +87,8 @@ class Settings:
             raise SettingError("WALLETPASS_JOB_RETRY_HOURS: must be 1 or more")
         if self.job_retention_days < 1:
             raise SettingError("WALLETPASS_JOB_RETENTION_DAYS: must be 1 or more")
+        if not 0 <= self.worker_nice <= 19:
+            raise SettingError("WALLETPASS_WORKER_NICE: must be 0 (no change) to 19")
         if self.push_rate < 0:
             raise SettingError("WALLETPASS_PUSH_RATE: must be 0 (unpaced) or more")
         if self.api_key_cache_seconds < 0:

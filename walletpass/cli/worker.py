@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 
@@ -29,6 +30,10 @@ def worker(settings: Settings, once: bool, kinds: tuple[str, ...]) -> None:
         if once:
             click.echo(f"{w.run_until_idle()} jobs handled")
             return
+        if settings.worker_nice:
+            # Below the web processes: under load, a phone's fetch goes before the signing
+            # of the next chunk of pushes, which then waits (the pushes pace themselves).
+            os.nice(settings.worker_nice)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
