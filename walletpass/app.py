@@ -14,7 +14,7 @@ from walletpass.config import Settings
 from walletpass.jobs.worker import EmbeddedWorker
 from walletpass.runtime import Runtime
 from walletpass.startup import Readiness
-from walletpass.web import auth, nulbytes, ratelimit
+from walletpass.web import auth, i18n, nulbytes, ratelimit
 from walletpass.web.context import EXTENSION
 
 
@@ -38,6 +38,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     app.extensions[EXTENSION] = runtime
     ratelimit.init_app(app, settings.ratelimit_storage_url)
+    i18n.init_app(app, pseudo=settings.pseudo_locale)
     logging.basicConfig(level=settings.log_level)
     readiness = Readiness(runtime.engine)
     app.extensions["walletpass_readiness"] = readiness

@@ -75,6 +75,15 @@ class Settings:
     # How often each process writes the pass fetches it served (the campaigns' delivery
     # proxy) to pass_events, in one statement (walletpass.passes.fetchlog).
     fetch_log_seconds: float = 2.0
+    # The SMTP server the card emails go through (walletpass.mail): smtp://host:port,
+    # smtps://user:password@host:465 (TLS from the start) or smtp+starttls://...:587.
+    # Empty: no emails; the admin says so where one would be sent.
+    smtp_url: str = ""
+    # The sender of those emails, e.g. "Demo Café <cards@example.com>".
+    mail_from: str = ""
+    # Offer the pseudo-language en-XA (every translated text marked, ``?lang=en-XA``):
+    # for finding texts no catalogue translates, never in production.
+    pseudo_locale: bool = False
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from walletpass.events import EVENT_TYPES
+from walletpass.i18n.languages import PSEUDO, languages, normalise
 from walletpass.offers.models import MAX_TOTAL_CAP, MAX_USES_PER_COUPON
 from walletpass.scan.requests import BalanceOut, LineIn, MembershipOut, Money, Strict
 
@@ -46,6 +47,22 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 Email = Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 HexColour = Annotated[str, Field(pattern=r"^#(?:[0-9a-fA-F]{3}){1,2}$")]
 Text = Annotated[str, Field(max_length=5000)]
+
+
+def _language(tag: str) -> str:
+    found = normalise(tag)
+    if found is None or found == PSEUDO:
+        raise ValueError(f"{tag!r} is not one of {', '.join(languages())} (or a regional tag)")
+    return found
+
+
+# A member's language: ours (en, zh-Hant, zh-Hans, el) or a regional tag read as one of
+# them (zh-TW → zh-Hant, zh-CN → zh-Hans, el-GR → el).
+Language = Annotated[
+    str,
+    Field(min_length=2, max_length=16, examples=["zh-Hant"]),
+    AfterValidator(_language),
+]
 
 
 # --- pagination ------------------------------------------------------------------------
@@ -178,7 +195,7 @@ class MemberIn(Strict):
     email: Email | None = None
     phone: str | None = Field(None, max_length=32)
     birthday: date | None = None
-    language: Literal["en", "zh-Hant"] = "en"
+    language: Language = "en"
     marketing_consent: bool = False
     external_id: str | None = Field(
         None, min_length=1, max_length=128, description="The CRM's id for this customer."
@@ -200,7 +217,7 @@ class MemberPatch(Strict):
     email: Email | None = None
     phone: str | None = Field(None, max_length=32)
     birthday: date | None = None
-    language: Literal["en", "zh-Hant"] | None = None
+    language: Language | None = None
     marketing_consent: bool | None = None
     external_id: str | None = Field(None, min_length=1, max_length=128)
     tags: Tags | None = None

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from walletpass import errors
 from walletpass.config import Settings
 from walletpass.crm.members import MemberFields, upsert_member
+from walletpass.i18n.languages import PSEUDO, languages, normalise
 from walletpass.loyalty import ledger
 from walletpass.loyalty.models import LedgerEntry, Member, Program, ProgramKind
 from walletpass.passes.models import Pass, PassStatus
@@ -97,7 +98,6 @@ _PHONE = re.compile(r"^[0-9+()\-. ]{3,32}$")
 _TRUE = {"1", "true", "yes", "y", "on", "x"}
 _FALSE = {"0", "false", "no", "n", "off"}
 _LIMITS = {"external_id": 128, "email": 320, "name": 200, "phone": 32}
-_LANGUAGES = ("en", "zh-Hant")
 # A cell starting with one of these runs as a formula when the file is opened in a
 # spreadsheet (a member could name themselves "=HYPERLINK(...)").
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -268,9 +268,11 @@ def _birthday(cell: str) -> date:
 
 
 def _language(cell: str) -> str:
-    if cell not in _LANGUAGES:
-        raise _BadCell(f"language must be one of {', '.join(_LANGUAGES)}")
-    return cell
+    # A CRM's regional tag (zh-TW, el-GR) is the language its readers read.
+    found = normalise(cell)
+    if found is None or found == PSEUDO:
+        raise _BadCell(f"language must be one of {', '.join(languages())} (or a regional tag)")
+    return found
 
 
 def _consent(cell: str) -> bool:

@@ -14,6 +14,7 @@ from walletpass import errors
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.events import emit
+from walletpass.i18n.languages import DEFAULT, normalise
 from walletpass.loyalty import earning, expiry, rules, tiers
 from walletpass.loyalty.ledger import SYSTEM, Actor, post
 from walletpass.loyalty.models import Member, Program, normalize_email, stored_phone
@@ -110,7 +111,7 @@ def enroll(
         email=email,
         phone=phone,
         birthday=birthday,
-        language=language if language in ("en", "zh-Hant") else "en",
+        language=normalise(language) or DEFAULT,
         marketing_consent=marketing_consent,
         referral_code=codes.new_referral_code(),
         referred_by_id=referrer.id if referrer else None,

@@ -11,13 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from walletpass import errors
+from walletpass.i18n.languages import languages
 from walletpass.tenancy.models import Merchant
 
 # The slug is in URLs and printed join links, so it is kept short and plain.
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
-# Languages the passes' texts exist in (the pass templates' .lproj folders).
-LANGUAGES = ("en", "zh-Hant")
+# The languages the service writes in (a folder of catalogues each, walletpass/i18n).
+LANGUAGES = languages()
 
 
 def create_merchant(
