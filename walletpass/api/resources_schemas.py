@@ -262,6 +262,22 @@ class MemberCreated(MemberDetail):
     created: bool = Field(description="False when an existing member was returned.")
 
 
+class CardEmailOut(BaseModel):
+    """An email with the member's card link, queued (sent by the outbox, retried)."""
+
+    id: int
+    member_id: int
+    reason: str = Field(description="welcome (after joining) or resend.")
+    status: str = Field(
+        description="pending (queued or being retried), sent (the SMTP server accepted "
+        "it), failed (refused for good; last_error says why)."
+    )
+    message_id: str = Field(description="The email's Message-ID, the same on every retry.")
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+
+
 class MemberQuery(PageQuery):
     program_id: Id | None = None
     email: str | None = Field(None, max_length=320)

@@ -85,9 +85,7 @@ def request_card_email(
         raise NoEmailAddress(f"member {member.id} has no email address; add one first")
     found = None
     if request_key:
-        found = session.scalars(
-            select(CardEmail).where(CardEmail.request_key == request_key)
-        ).one_or_none()
+        found = _by_key(session, member.merchant_id, request_key)
     if found is None:
         found = session.scalars(
             select(CardEmail)
@@ -95,6 +93,10 @@ def request_card_email(
             .order_by(CardEmail.id)
             .limit(1)
         ).first()
+        if found is not None and request_key and found.request_key is None:
+            # The waiting email answers this request too: its retry, after the email is
+            # out, must find it rather than send another (one key per email is kept).
+            found.request_key = request_key
     if found is not None:
         if found.status == CardEmailStatus.PENDING:
             _queue(session, found)
@@ -117,9 +119,31 @@ def request_card_email(
     except IntegrityError:
         if not request_key:
             raise
-        return session.scalars(select(CardEmail).where(CardEmail.request_key == request_key)).one()
+        again = _by_key(session, member.merchant_id, request_key)
+        assert again is not None
+        return again
     _queue(session, row)
     return row
+
+
+def recent(session: Session, member_id: int, limit: int = 5) -> list[CardEmail]:
+    """A member's latest card emails, newest first (the admin's member page)."""
+    return list(
+        session.scalars(
+            select(CardEmail)
+            .where(CardEmail.member_id == member_id)
+            .order_by(CardEmail.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def _by_key(session: Session, merchant_id: int, request_key: str) -> CardEmail | None:
+    return session.scalars(
+        select(CardEmail).where(
+            CardEmail.merchant_id == merchant_id, CardEmail.request_key == request_key
+        )
+    ).one_or_none()
 
 
 def _queue(session: Session, row: CardEmail) -> None:

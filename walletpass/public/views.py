@@ -38,6 +38,7 @@ from walletpass.loyalty.enrolment import enroll, find_enrolled, issue_member_pas
 from walletpass.loyalty.models import Member, Program, ProgramKind
 from walletpass.loyalty.programs import program_rules, today_for
 from walletpass.loyalty.rules import MembershipRules
+from walletpass.mail import services as mail
 from walletpass.offers.models import Offer
 from walletpass.offers.services import claim_coupon, claim_email, find_claim
 from walletpass.passes.colours import DEFAULT_COLOURS
@@ -254,6 +255,8 @@ def _enroll_from_form(
                 source=form.source or None,
             )
             if created:
+                # The card link by email, if an address was given and SMTP is configured.
+                mail.welcome(session, settings, member)
                 _remember_serial(pass_row.serial)
                 return "pass", pass_row.serial
             # A simultaneous tap or API call enrolled these details first (the database's
