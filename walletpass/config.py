@@ -281,7 +281,9 @@ def parse_smtp_url(url: str) -> SmtpServer:
         parts, port, host, password = None, None, None, None
     shown = url
     if parts is not None and parts.password:
-        shown = url.replace(parts.password, "***", 1)
+        # The password as it sits between ":" and "@": a bare replace of a short one
+        # could mask a letter of the scheme and show the password itself.
+        shown = url.replace(f":{parts.password}@", ":***@", 1)
     security = _SMTP_SCHEMES.get(parts.scheme.lower()) if parts is not None else None
     if parts is None or security is None or not host or (parts.path not in ("", "/")):
         raise SettingError(

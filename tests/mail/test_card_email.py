@@ -197,7 +197,7 @@ def test_the_operation_is_in_the_openapi_document(client, runtime, settings):
     operation = doc["paths"]["/members/{member_id}/card-email"]["post"]
     assert "202" in operation["responses"]
     assert "/problems/no-email-address" in operation["responses"]["409"]["description"]
-    assert "/problems/mail-not-configured" in operation["responses"]["503"]["description"]
+    assert "/problems/mail-not-configured" in operation["responses"]["409"]["description"]
 
 
 # ------------------------------------------------------------------ failures and retries

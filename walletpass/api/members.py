@@ -297,8 +297,8 @@ def send_card_email(ctx: Context) -> CardEmailOut:
     In the member's language, through the outbox: queued now, sent and retried in the
     background (``status`` tells). One email per Idempotency-Key; a request while an
     email to the member is still waiting returns that email rather than a second one.
-    A member without an email address is a 409; an installation without an SMTP server
-    (WALLETPASS_SMTP_URL) a 503.
+    A member without an email address is a 409 ``no-email-address``; an installation
+    without an SMTP server (WALLETPASS_SMTP_URL) a 409 ``mail-not-configured``.
     """
     member = get_member(ctx.session, ctx.path["member_id"])
     key = None

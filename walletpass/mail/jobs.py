@@ -60,14 +60,18 @@ class _Claim:
 @handler(JOB_KIND)
 def send_card_email(ctx: JobContext, job: Job) -> None:
     email_id = int(job.payload.get("card_email_id", 0))
+    # Nothing is done in the job's own session until the handler returns: on SQLite its
+    # first statement takes the write lock, which the steps' own commits need.
+    side = db.make_sessionmaker(ctx.session.get_bind())
     server = ctx.settings.smtp_server
     if server is None:
         # This worker was started without WALLETPASS_SMTP_URL (the web process that
         # queued the email has it): wait for one that has, rather than drop the email.
-        raise RetryLater("WALLETPASS_SMTP_URL is not set on this worker")
-    # Nothing is done in the job's own session until the handler returns: on SQLite its
-    # first statement takes the write lock, which the steps' own commits need.
-    side = db.make_sessionmaker(ctx.session.get_bind())
+        error = "WALLETPASS_SMTP_URL is not set on this worker"
+        if job.attempts >= _attempts_for(ctx, job):
+            _record_failure(side, job.merchant_id, email_id, error, final=True)
+            raise PermanentFailure(f"gave up after {job.attempts} attempts: {error}")
+        raise RetryLater(error)
     now = utcnow()
     claim = _claim(side, job.merchant_id, email_id, now)
     if claim is None:

@@ -26,7 +26,10 @@ JOB_KIND = "mail.card"
 
 
 class MailNotConfigured(errors.WalletpassError):
-    status = 503
+    # A 409, not a 503: the installation is up and answers; it is its state (no SMTP
+    # server) that the request conflicts with, and the API answers no 5xx by design
+    # (tests/api/test_schemathesis.py checks every operation for it).
+    status = 409
     code = "mail-not-configured"
     title = "Card emails are off: no SMTP server is configured"
 
