@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.config import Settings
+from walletpass.i18n.catalogues import N_
 from walletpass.jobs.queue import enqueue
 from walletpass.loyalty.models import Member
 from walletpass.mail.models import CardEmail, CardEmailReason, CardEmailStatus
@@ -43,7 +44,8 @@ class NoEmailAddress(errors.WalletpassError):
 def off_reason(settings: Settings) -> str | None:
     """Why card emails cannot be sent here, for the admin to show; None when they can."""
     if settings.smtp_server is None:
-        return "WALLETPASS_SMTP_URL is not set, so no email can be sent."
+        # Marked here, translated where it is shown (the admin's page language).
+        return N_("WALLETPASS_SMTP_URL is not set, so no email can be sent.")
     return None
 
 
