@@ -82,7 +82,9 @@ class _Handler:
                     envelope.mail_from,
                     list(envelope.rcpt_tos),
                     message,
-                    tls=session.ssl is not None,
+                    # After STARTTLS (session.ssl), or TLS from the start (smtps).
+                    tls=session.ssl is not None
+                    or server.transport.get_extra_info("ssl_object") is not None,
                     login=login,
                 )
             )
@@ -99,8 +101,13 @@ class SmtpCatcher:
     """aiosmtpd in a thread; ``url`` is what WALLETPASS_SMTP_URL would be."""
 
     def __init__(
-        self, *, tls_context: ssl.SSLContext | None = None, logins: dict[str, str] | None = None
+        self,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
+        logins: dict[str, str] | None = None,
     ) -> None:
+        """``tls_context``: STARTTLS required; ``implicit_tls``: TLS from the first byte."""
         self.port = free_port()
         self.received: list[Received] = []
         self.rcpt_replies: deque[str] = deque()
@@ -112,6 +119,7 @@ class SmtpCatcher:
             self.kwargs.update(tls_context=tls_context, require_starttls=True)
         if logins is not None:
             self.kwargs.update(auth_required=True, authenticator=self._authenticate)
+        self.implicit_tls = implicit_tls
         self.controller: Controller | None = None
 
     @property
@@ -131,7 +139,11 @@ class SmtpCatcher:
     def start(self) -> None:
         """Listen (again, after :meth:`stop`: a server that comes back on its port)."""
         self.controller = Controller(
-            _Handler(self), hostname="127.0.0.1", port=self.port, **self.kwargs
+            _Handler(self),
+            hostname="127.0.0.1",
+            port=self.port,
+            ssl_context=self.implicit_tls,
+            **self.kwargs,
         )
         self.controller.start()
 

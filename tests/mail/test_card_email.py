@@ -485,6 +485,30 @@ def test_starttls_with_a_login(runtime, settings, worker, tmp_path, monkeypatch)
         server.stop()
 
 
+def test_smtps_with_tls_from_the_start(runtime, settings, worker, tmp_path, monkeypatch):
+    import ssl
+
+    from standins.tls import make_test_pki
+
+    pki = make_test_pki(tmp_path / "pki")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    server = SmtpCatcher(implicit_tls=context)
+    server.start()
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca_cert))
+        tls_settings = settings.override(smtp_url=f"smtps://127.0.0.1:{server.port}")
+        monkeypatch.setattr(runtime, "settings", tls_settings)
+        shop = greek_member(runtime, tls_settings)
+        _request(runtime, tls_settings, shop["member_id"])
+        worker.run_until_idle()
+        [got] = server.received
+        assert got.tls is True
+        assert got.rcpt_tos == ["eleni@example.test"]
+    finally:
+        server.stop()
+
+
 def test_a_wrong_smtp_password_waits_for_the_operator(
     runtime, settings, worker, tmp_path, monkeypatch
 ):
@@ -511,3 +535,24 @@ def test_a_wrong_smtp_password_waits_for_the_operator(
         assert server.received == []
     finally:
         server.stop()
+
+
+def test_erasing_a_member_forgets_the_addresses_and_sends_nothing_more(
+    client, runtime, settings, worker, smtp_server
+):
+    shop = greek_member(runtime, settings)
+    _request(runtime, settings, shop["member_id"])
+    worker.run_until_idle()
+    waiting = _request(runtime, settings, shop["member_id"], request_key="till:later")
+    with runtime.transaction() as s:
+        _, key = create_api_key(s, merchant_id=shop["merchant_id"], scope="crm", name="crm")
+    erased = client.delete(
+        f"/api/v1/members/{shop['member_id']}", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert erased.status_code == 204
+    worker.run_until_idle()
+    assert len(smtp_server.received) == 1  # the one sent before, not the waiting one
+    sent, pending = _emails(runtime)
+    assert pending.id == waiting
+    assert (sent.status, sent.recipient) == ("sent", None)
+    assert (pending.status, pending.last_error) == ("failed", "the member's data was erased")

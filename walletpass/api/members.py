@@ -324,6 +324,7 @@ def delete_member(ctx: Context) -> None:
         set_status(ctx.session, pass_row, PassStatus.VOIDED, ctx.settings)
     member.name = ""
     member.email = None
+    mail.forget_member(ctx.session, member.id)
     member.phone = None
     member.birthday = None
     member.external_id = None

@@ -12,7 +12,7 @@ import secrets
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -129,6 +129,23 @@ def request_card_email(
         return again
     _queue(session, row)
     return row
+
+
+def forget_member(session: Session, member_id: int) -> None:
+    """A member's personal data erased: the addresses their emails went to go too, and
+    an email still waiting is not sent."""
+    session.execute(
+        update(CardEmail)
+        .where(CardEmail.member_id == member_id, CardEmail.status == CardEmailStatus.PENDING)
+        .values(status=CardEmailStatus.FAILED, last_error="the member's data was erased")
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(CardEmail)
+        .where(CardEmail.member_id == member_id)
+        .values(recipient=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def recent(session: Session, member_id: int, limit: int = 5) -> list[CardEmail]:
