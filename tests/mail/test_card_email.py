@@ -263,6 +263,27 @@ def test_a_permanent_refusal_is_kept_dead_with_its_error(runtime, settings, work
     assert len(smtp_server.received) == 1
 
 
+def test_names_with_line_breaks_are_sent_and_an_unusable_address_is_kept_dead(
+    runtime, settings, worker, smtp_server
+):
+    shop = greek_member(runtime, settings, name="Ελένη\r\nBcc: x@evil.test")
+    _request(runtime, settings, shop["member_id"])
+    worker.run_until_idle()
+    [got] = smtp_server.received
+    assert got.rcpt_tos == ["eleni@example.test"]  # no header smuggled in
+    assert got.message["Bcc"] is None
+    assert got.message["To"].addresses[0].display_name == "Ελένη Bcc: x@evil.test"
+
+    other = greek_member(runtime, settings, email="ελένη@example.test")
+    _request(runtime, settings, other["member_id"])
+    worker.run_until_idle()
+    assert len(smtp_server.received) == 1
+    job = _jobs(runtime)[-1]
+    assert job.status == JobStatus.DEAD
+    assert "the member's email address cannot be used" in (job.last_error or "")
+    assert _emails(runtime)[-1].status == CardEmailStatus.FAILED
+
+
 def test_the_last_attempt_gives_up_and_says_so(runtime, settings, worker, smtp_server):
     shop = greek_member(runtime, settings)
     _request(runtime, settings, shop["member_id"])

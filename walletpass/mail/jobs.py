@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.errors import MessageError
 from typing import Any
 from urllib.parse import quote
 
@@ -82,7 +83,13 @@ def send_card_email(ctx: JobContext, job: Job) -> None:
         _record_failure(side, job.merchant_id, email_id, str(exc), final=True)
         raise PermanentFailure(str(exc)) from None
     try:
-        recipient = smtp.send(server, compose(content, now=now))
+        message = compose(content, now=now)
+    except (ValueError, MessageError) as exc:
+        error = f"the member's email address cannot be used: {exc}"
+        _record_failure(side, job.merchant_id, email_id, error, final=True)
+        raise PermanentFailure(error) from None
+    try:
+        recipient = smtp.send(server, message)
     except smtp.SmtpError as exc:
         final = exc.permanent or job.attempts >= _attempts_for(ctx, job)
         _record_failure(side, job.merchant_id, email_id, str(exc), final=final)

@@ -60,9 +60,12 @@ def compose(content: CardEmailContent, *, now: datetime) -> EmailMessage:
     address, so a customer sees who writes (one installation serves many shops)."""
     texts = _texts(content)
     message = EmailMessage()
-    message["Subject"] = texts["subject"]
-    message["From"] = Address(content.merchant_name, addr_spec=parseaddr(content.sender)[1])
-    message["To"] = Address(content.member_name, addr_spec=content.recipient)
+    message["Subject"] = _one_line(texts["subject"])
+    message["From"] = Address(
+        _one_line(content.merchant_name), addr_spec=parseaddr(content.sender)[1]
+    )
+    # A ValueError here: an address no header can carry (a non-ASCII local part).
+    message["To"] = Address(_one_line(content.member_name), addr_spec=content.recipient)
     message["Date"] = format_datetime(now)
     message["Message-ID"] = content.message_id
     # RFC 3834: sent by a program, so out-of-office replies are not sent back to it.
@@ -80,6 +83,12 @@ def compose(content: CardEmailContent, *, now: datetime) -> EmailMessage:
     # Last: set_content() and add_alternative() move Content-* headers into the parts.
     message["Content-Language"] = content.language
     return message
+
+
+def _one_line(value: str) -> str:
+    """A name for a header: line breaks and other control characters (from a CRM's
+    import, say) as spaces, which the email package would refuse."""
+    return " ".join("".join(" " if ch < " " or ch == "\x7f" else ch for ch in value).split())
 
 
 def qr_content_id(message_id: str) -> str:
