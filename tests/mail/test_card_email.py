@@ -261,6 +261,18 @@ def test_a_permanent_refusal_is_kept_dead_with_its_error(runtime, settings, work
     assert second != row.id
     worker.run_until_idle()
     assert len(smtp_server.received) == 1
+    # The dead job queued again by the operator, as `walletpass jobs --retry` does (its
+    # count starts afresh): the failed email is tried again, and sent.
+    with runtime.transaction() as s:
+        s.execute(
+            update(Job)
+            .where(Job.id == job.id)
+            .values(status=JobStatus.PENDING, run_at=utcnow(), attempts=0, finished_at=None)
+        )
+    worker.run_until_idle()
+    assert len(smtp_server.received) == 2
+    assert smtp_server.received[1].message["Message-ID"] == row.message_id
+    assert _emails(runtime)[0].status == CardEmailStatus.SENT
 
 
 def test_names_with_line_breaks_are_sent_and_an_unusable_address_is_kept_dead(

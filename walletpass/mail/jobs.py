@@ -74,7 +74,9 @@ def send_card_email(ctx: JobContext, job: Job) -> None:
             raise PermanentFailure(f"gave up after {job.attempts} attempts: {error}")
         raise RetryLater(error)
     now = utcnow()
-    claim = _claim(side, job.merchant_id, email_id, now)
+    # A first attempt that carries an error: a dead job queued again by an operator.
+    retried = job.attempts == 1 and job.last_error is not None
+    claim = _claim(side, job.merchant_id, email_id, now, reopen=retried)
     if claim is None:
         return
     try:
@@ -117,14 +119,29 @@ def _attempts_for(ctx: JobContext, job: Job) -> int:
 
 
 def _claim(
-    side: sessionmaker[Session], merchant_id: int | None, email_id: int, now: datetime
+    side: sessionmaker[Session],
+    merchant_id: int | None,
+    email_id: int,
+    now: datetime,
+    *,
+    reopen: bool,
 ) -> _Claim | None:
     """Take the email for this job, or None when there is nothing left to send.
 
+    :param reopen: a failed email is tried again: its job was kept as dead, and an
+        operator queued it again (``walletpass jobs --retry``, which starts its count
+        afresh and keeps its last error), having fixed what failed it.
     :raise RetryLater: another job is handing it over right now; this one looks again
         when that one's lease is up (and then, usually, finds it sent).
     """
     with db.transaction(side, merchant_id) as session:
+        if reopen:
+            session.execute(
+                update(CardEmail)
+                .where(CardEmail.id == email_id, CardEmail.status == CardEmailStatus.FAILED)
+                .values(status=CardEmailStatus.PENDING)
+                .execution_options(synchronize_session=False)
+            )
         mine = (
             (CardEmail.id == email_id)
             & (CardEmail.status == CardEmailStatus.PENDING)
