@@ -116,7 +116,10 @@ def test_program_flyer_prints_cleanly(client, shop):
     assert f"<title>{PUBLIC}/join/beans?src=window</title>" in html
     # No site chrome on a flyer; print rules live in flyer.css.
     assert "wp-main" not in html
-    assert "<nav" not in html
+    # The one navigation is the language switcher, in the tools that are not printed.
+    assert html.count("<nav") == 1
+    tools = html[html.index('<div class="flyer-tools noprint">') : html.index("<article")]
+    assert '<nav class="wp-languages flyer-languages"' in tools
     with client.get("/static/public/flyer.css") as static:
         css = static.get_data(as_text=True)
     assert "@page" in css
