@@ -124,45 +124,56 @@ def card_rows(
             shown += f" +{formats.number(stamps - goal, lang)}"
         rows.append((_("Stamps"), shown))
     rules = program_rules(program) if program is not None else None
-    if v.get("tier"):
-        level = tiers.level_named(rules, v["tier"]) if isinstance(rules, TiersRules) else None
-        name = level.name if level is not None else v["tier"]
-        if level is not None and level.discount_percent:
-            percent = format_percent(level.discount_percent / 100, locale=babel_locale(lang))
-            name = _("%(tier)s (%(discount)s off)", tier=name, discount=percent)
-        rows.append((_("Level"), name))
     member = session.get(Member, pass_row.member_id) if pass_row.member_id else None
     if isinstance(rules, TiersRules) and member is not None:
-        upcoming = tiers.next_tier(rules, member.lifetime_spend or Decimal(0))
-        if upcoming is not None:
-            target, missing = upcoming
-            rows.append(
-                (
-                    _("Next level"),
-                    _(
-                        "%(amount)s to %(tier)s",
-                        amount=formats.money(missing, merchant.currency, lang),
-                        tier=target.name,
-                    ),
-                )
-            )
+        rows += _level_rows(rules, member, v, merchant.currency)
     if v.get("membership_valid_until"):
         rows.append((_("Valid until"), shop_day(v["membership_valid_until"], merchant.timezone)))
     coupon = session.get(Coupon, pass_row.coupon_id) if pass_row.coupon_id else None
-    offer = session.get(Offer, coupon.offer_id) if coupon is not None else None
-    if offer is not None:
-        discount = discount_text(offer.discount or {}, merchant.currency)
-        if discount:
-            rows.append((_("Discount"), discount))
-        if v.get("coupon_uses_left") is not None:
-            rows.append((_("Uses left"), formats.number(int(v["coupon_uses_left"]), lang)))
-        validity = validity_text(offer.valid_from, offer.valid_until, merchant.timezone)
-        if validity:
-            rows.append((_("Valid"), validity))
+    if coupon is not None:
+        offer = session.get(Offer, coupon.offer_id)
+        assert offer is not None
+        rows += _coupon_rows(offer, v, merchant)
     if v.get("rewards_text"):
         is_membership = v.get("program_kind") == ProgramKind.MEMBERSHIP
         label = _("Member benefits") if is_membership else _("Ready to redeem")
         rows.append((label, v["rewards_text"]))
+    return rows
+
+
+def _level_rows(
+    rules: TiersRules, member: Member, v: dict[str, Any], currency: str
+) -> list[tuple[str, str]]:
+    lang = current_language()
+    rows: list[tuple[str, str]] = []
+    if v.get("tier"):
+        # The level is found by the name the member row holds; the name shown is the
+        # card's (which may be the level's name in the member's language).
+        level = tiers.level_named(rules, member.tier) if member.tier else None
+        name = v["tier"]
+        if level is not None and level.discount_percent:
+            percent = format_percent(level.discount_percent / 100, locale=babel_locale(lang))
+            name = _("%(tier)s (%(discount)s off)", tier=name, discount=percent)
+        rows.append((_("Level"), name))
+    upcoming = tiers.next_tier(rules, member.lifetime_spend or Decimal(0))
+    if upcoming is not None:
+        target, missing = upcoming
+        amount = formats.money(missing, currency, lang)
+        rows.append((_("Next level"), _("%(amount)s to %(tier)s", amount=amount, tier=target.name)))
+    return rows
+
+
+def _coupon_rows(offer: Offer, v: dict[str, Any], merchant: Merchant) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    discount = discount_text(offer.discount or {}, merchant.currency)
+    if discount:
+        rows.append((_("Discount"), discount))
+    if v.get("coupon_uses_left") is not None:
+        uses = formats.number(int(v["coupon_uses_left"]), current_language())
+        rows.append((_("Uses left"), uses))
+    validity = validity_text(offer.valid_from, offer.valid_until, merchant.timezone)
+    if validity:
+        rows.append((_("Valid"), validity))
     return rows
 
 

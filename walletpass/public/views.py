@@ -61,6 +61,16 @@ bp = Blueprint(
     static_url_path="/static/public",
 )
 
+
+@bp.after_request
+def _vary_by_language(response: Response) -> Response:
+    # Each page is written in the language its visitor's browser or cookie asks for: a
+    # shared cache must not hand a Greek page to a Taiwanese phone.
+    response.vary.add("Accept-Language")
+    response.vary.add("Cookie")
+    return response
+
+
 # A second submit of the same details this soon after the first is a double tap, not
 # someone else typing a stranger's email: it gets the card page again.
 DOUBLE_SUBMIT_WINDOW = timedelta(minutes=10)
