@@ -176,6 +176,7 @@ def test_claim_message_and_flyer_pages_leave_no_english(pseudo_client, shop):
     # The message page: an offer not started yet, and a link to nothing.
     assert _left(_page(pseudo_client, "/offers/early/claim")) == []
     assert _left(_page(pseudo_client, "/p/doesnotexist", 404)) == []
+    assert _left(_page(pseudo_client, "/join/coffee/flyer?src=a%20b", 400)) == []
     link = f"{PUBLIC}/join/coffee?src=flyer"
     assert _left(_page(pseudo_client, "/join/coffee/flyer"), link) == []
     link = f"{PUBLIC}/offers/spring/claim?src=flyer"

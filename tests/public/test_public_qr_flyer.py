@@ -99,7 +99,9 @@ def test_src_override_tells_flyers_apart(client, shop):
     assert r.headers["X-QR-Data"] == f"{PUBLIC}/join/beans?src=flyer-b"
     assert _png_matrix(r.data) == _expected(f"{PUBLIC}/join/beans?src=flyer-b")
     assert _png_matrix(r.data) != _expected(f"{PUBLIC}/join/beans?src=qr")
-    assert client.get("/join/beans/qr.svg?src=<script>").status_code == 400
+    refused = client.get("/join/beans/qr.svg?src=<script>", headers={"Accept-Language": "el"})
+    assert refused.status_code == 400
+    assert "Αυτός ο σύνδεσμος δεν είναι σωστός" in refused.get_data(as_text=True)  # noqa: RUF001
 
 
 def test_unknown_program_has_no_qr(client, shop):

@@ -111,6 +111,23 @@ def _not_found_page(_exc: Exception) -> Response:
     )
 
 
+class BadLink(BadRequest):
+    """A link with a part we refuse (a printed QR code's ``?src=``); the description says
+    which, in the page's language."""
+
+
+@bp.errorhandler(400)
+def _bad_request_page(exc: BadRequest) -> Response:
+    # Werkzeug's own 400s (a malformed form body) describe themselves in English to
+    # developers: a customer gets a plain sentence instead.
+    text = exc.description if isinstance(exc, BadLink) else ""
+    return _message(
+        _("This link is not right"),
+        str(text or _("Please check the link, or scan the code again.")),
+        status=400,
+    )
+
+
 # ---------------------------------------------------------------- lookups and branding
 
 
@@ -320,7 +337,9 @@ def _src_param(default: str) -> str:
         return default
     src = clean_token(raw)
     if not src:
-        abort(400, description="src must be 1-64 letters, digits, '.', '_', ':' or '-'")
+        raise BadLink(
+            _("The src part of this link must be 1 to 64 letters, digits, '.', '_', ':' or '-'.")
+        )
     return src
 
 
