@@ -77,15 +77,20 @@ def _axe_violations(driver) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("phone", ["iphone", "android"])
-def test_join_and_card_pages_pass_axe_in_english_and_traditional_chinese(
+def test_join_and_card_pages_pass_axe_in_english_chinese_and_greek(
     live_server, browser, shop, phone
 ):
     driver = _phone(browser, phone)
-    for lang in ("en", "zh-Hant"):
+    for lang in ("en", "zh-Hant", "el"):
         for path in (f"/join/beans?lang={lang}", f"/p/{shop}?lang={lang}"):
             driver.get(f"{live_server.url}{path}")
             assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang
             assert _axe_violations(driver) == [], path
+        # The form sent empty: its errors, tied to their fields, pass too.
+        driver.get(f"{live_server.url}/join/beans?lang={lang}")
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        WebDriverWait(driver, 10).until(ec.visibility_of_element_located((By.ID, "name-error")))
+        assert _axe_violations(driver) == [], f"join errors in {lang}"
 
 
 def test_join_and_card_pages_work_without_javascript(live_server, browser, runtime, shop):
@@ -101,6 +106,7 @@ def test_join_and_card_pages_work_without_javascript(live_server, browser, runti
     WebDriverWait(driver, 10).until(ec.url_contains("/p/"))
     barcode = driver.find_element(By.CSS_SELECTOR, "[data-testid=member-barcode]")
     assert barcode.is_displayed()
+    screenshot(driver, "card-android-without-google-no-script")
     image = barcode.find_element(By.CSS_SELECTOR, "svg")
     # Big enough for the till's scanner to read off the screen.
     assert image.size["width"] >= 250
