@@ -119,8 +119,9 @@ class BadLink(BadRequest):
 @bp.errorhandler(400)
 def _bad_request_page(exc: BadRequest) -> Response:
     # Werkzeug's own 400s (a malformed form body) describe themselves in English to
-    # developers: a customer gets a plain sentence instead.
-    text = exc.description if isinstance(exc, BadLink) else ""
+    # developers: a customer gets a plain sentence instead. A refusal that says what was
+    # wrong (ours, or web/nulbytes.py's NUL character) shows that.
+    text = exc.description if exc.description != BadRequest.description else ""
     return _message(
         _("This link is not right"),
         str(text or _("Please check the link, or scan the code again.")),
