@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import factories
 from markupsafe import escape
+from pseudo_support import english_left
 from sqlalchemy import select
 from test_admin_support import make_shop, post, sign_in
 
+from walletpass.app import create_app
 from walletpass.cards.variables import pass_variables
 from walletpass.loyalty.models import Program, Reward
 from walletpass.loyalty.rules import validate_rules
@@ -143,3 +145,17 @@ def test_the_offer_texts_page_in_greek(client, runtime, settings):  # type: igno
     other = make_shop(runtime)
     sign_in(client, other.emails["owner"])
     assert client.get(url).status_code == 404
+
+
+def test_the_texts_page_has_no_english_left_under_the_pseudo_language(runtime, settings):  # type: ignore[no-untyped-def]
+    shop, _reward_id, _passes = _shop_with_members(runtime, settings)
+    app = create_app(
+        runtime.settings.override(pseudo_locale=True), runtime=runtime, start_worker=False
+    )
+    client = app.test_client()
+    sign_in(client, shop.emails["owner"])
+    page = client.get(f"/admin/programs/{shop.program_id}/texts?lang=en-XA").get_data(as_text=True)
+    # This page's part: its heading, explanation and form (the admin's frame is another's).
+    own = page[page.index('<div class="wpa-head">') : page.index("</form>")]
+    typed = ["Coffee Club", "Member", "Gold", "Free coffee"]  # the merchant's own texts
+    assert english_left(own, allowed=typed, html=True) == []
