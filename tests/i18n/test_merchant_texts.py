@@ -212,7 +212,9 @@ def test_the_google_object_and_class_of_a_greek_member(runtime, settings) -> Non
     assert modules["offer"]["header"] == "Διπλοί πόντοι"
     assert modules["rewards"]["body"] == "Δωρεάν καφές"
     assert english.object_body["secondaryLoyaltyPoints"]["balance"] == {"string": "Gold"}
-    # One class for every holder: the default name, and each language's for its phones.
+    # One class for every holder, the same whoever's sync sends it: the default name, and
+    # each language's for its phones.
+    assert greek.class_body == english.class_body
     for resources in (greek, english):
         assert resources.class_body["programName"] == "Coffee Club"
         assert resources.class_body["localizedProgramName"] == {
@@ -255,9 +257,13 @@ def test_a_coupon_and_its_offer_class_in_greek(runtime, settings) -> None:  # ty
         variables = pass_variables(s, pass_row, google)
         resources = build_pass_resources(s, google, pass_row, variables)
         english = pass_variables(s, pass_row, google, lang="en")
+        english_class = build_pass_resources(s, google, pass_row, english).class_body
     assert (variables["coupon_title"], variables["coupon_terms"]) == ("Μισή τιμή", "Μία φορά")
     assert (english["coupon_title"], english["coupon_terms"]) == ("Half price", "Once")
     assert resources.class_body["title"] == "Μισή τιμή"
+    # The class keeps the merchant's texts whoever reads: its details are the default terms.
+    assert english_class == resources.class_body
+    assert resources.class_body["details"] == "Μία φορά"
     assert resources.class_body["localizedTitle"] == {
         "defaultValue": {"language": "el", "value": "Μισή τιμή"},
         "translatedValues": [{"language": "en", "value": "Half price"}],

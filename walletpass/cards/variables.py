@@ -114,14 +114,14 @@ def pass_variables(
         "terms": design.get("terms", f"Issued by {merchant.name}."),
         "website_url": design.get("website_url", public),
         "google_class_id": "",
-        # A Google class is shared by every holder: it carries the name in each language
-        # (walletpass.google.objects.finish_class), not the reader's.
+        # A Google class is shared by every holder: it is written with the merchant's own
+        # texts, and carries the name in each language (walletpass.google.objects), not
+        # the reader's; else each holder's sync would rewrite it in their language.
         "merchant_language": merchant.language,
-        "program_name_default": program.name if program else "",
+        "class_texts": {"program_name": _default_name(program, offer, merchant)},
         "program_name_translations": _all_languages(program.translations, "name")
         if program
         else {},
-        "coupon_title_default": "",
         "coupon_title_translations": {},
     }
     if member is not None and program is not None:
@@ -140,7 +140,7 @@ def pass_variables(
             ) or _discount_text(overlay.discount or {}, merchant.currency)
     if offer is not None and coupon is not None:
         variables["coupon_title"] = localised(offer.title, offer.translations, "title", reader)
-        variables["coupon_title_default"] = offer.title
+        variables["class_texts"].update(coupon_title=offer.title, coupon_terms=offer.terms or "")
         variables["coupon_title_translations"] = _all_languages(offer.translations, "title")
         variables["coupon_discount"] = _discount_text(offer.discount or {}, merchant.currency)
         variables["coupon_terms"] = localised(
@@ -164,6 +164,12 @@ def pass_variables(
     # carries the end as expirationDate), so that no cached or old copy reads as usable.
     variables["voided"] = status in (PassStatus.VOIDED, PassStatus.EXPIRED)
     return variables
+
+
+def _default_name(program: Program | None, offer: Offer | None, merchant: Merchant) -> str:
+    if program is not None:
+        return program.name
+    return offer.title if offer is not None else merchant.name
 
 
 def _all_languages(translations: dict[str, Any] | None, field: str) -> dict[str, str]:

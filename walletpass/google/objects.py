@@ -298,7 +298,7 @@ def _class_names(resource: str, variables: Mapping[str, Any]) -> dict[str, Any]:
         field, localized_field, prefix = "programName", "localizedProgramName", "program_name"
     else:
         field, localized_field, prefix = "title", "localizedTitle", "coupon_title"
-    default = str(variables.get(f"{prefix}_default") or "")
+    default = str(variables.get(prefix) or "")
     if not default:
         return {}
     language = str(variables.get("merchant_language") or "en")
@@ -375,11 +375,14 @@ def build_pass_resources(
         class_resource, object_resource = "loyaltyClass", "loyaltyObject"
         class_id = program_class_id(issuer, program.slug, program.google_class_version)
     variables = {**variables, "google_class_id": class_id}
-    rendered = render_template_class(settings, pass_row.template, variables)
+    # One class for every holder: written with the merchant's own texts, not the reader's
+    # (walletpass.cards.variables' class_texts), the names in each language beside them.
+    class_variables = {**variables, **dict(variables.get("class_texts") or {})}
+    rendered = render_template_class(settings, pass_row.template, class_variables)
     class_body = finish_class(
         class_resource,
         rendered,
-        variables,
+        class_variables,
         class_id=class_id,
         callback_url=callback_url(settings),
     )
