@@ -343,6 +343,7 @@ def test_the_join_and_card_pages_name_the_program_in_the_page_language(
     with runtime.transaction() as s:
         _merchant, program, passes = _greek_shop(s, settings)
         slug, serial = program.slug, passes["en"].serial
+        offer_slug = s.scalars(select(Offer.slug)).one()
     greek = client.get(f"/join/{slug}?lang=el").get_data(as_text=True)
     assert "Λέσχη Καφέ" in greek
     chinese = client.get(f"/join/{slug}?lang=zh-Hans").get_data(as_text=True)
@@ -352,6 +353,12 @@ def test_the_join_and_card_pages_name_the_program_in_the_page_language(
     card = client.get(f"/p/{serial}?lang=el").get_data(as_text=True)
     assert "Λέσχη Καφέ" in card
     assert "Χρυσό" in card
+    assert "Λέσχη Καφέ" in client.get(f"/join/{slug}/flyer?lang=el").get_data(as_text=True)
+    claim = client.get(f"/offers/{offer_slug}/claim?lang=el").get_data(as_text=True)
+    assert "Διπλοί πόντοι" in claim
+    assert "Μόνο αυτό το Σ/Κ" in claim
+    flyer = client.get(f"/offers/{offer_slug}/flyer?lang=zh-Hans").get_data(as_text=True)
+    assert "Double points" in flyer
     card = client.get(f"/p/{serial}?lang=en").get_data(as_text=True)
     assert "Coffee Club" in card
     assert "Χρυσό" not in card
