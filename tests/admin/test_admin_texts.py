@@ -130,6 +130,8 @@ def test_the_offer_texts_page_in_greek(client, runtime, settings):  # type: igno
     sign_in(client, shop.emails["marketer"])
     url = f"/admin/offers/{offer_id}/texts"
     assert url in client.get(f"/admin/offers/{offer_id}").get_data(as_text=True)
+    linked = client.get(f"/admin/offers/{offer_id}?lang=zh-Hant").get_data(as_text=True)
+    assert f'<a href="{url}" data-testid="texts-link">其他語言的文字</a>' in linked
     # The page's own texts in the reader's language.
     page = client.get(url + "?lang=el").get_data(as_text=True)
     assert "Half price: κείμενα σε άλλες γλώσσες" in page
