@@ -22,10 +22,8 @@ from walletpass.cards.variables import pass_variables
 from walletpass.db import utcnow
 from walletpass.google.objects import build_pass_resources
 from walletpass.i18n.merchant_texts import (
-    OFFER_FIELDS,
-    TextsError,
+    by_language,
     changed_languages,
-    clean,
     localised,
     replaced,
 )
@@ -60,18 +58,15 @@ def test_a_language_without_its_own_text_reads_the_default() -> None:
     assert localised("Coffee card", translations, "name", None) == "Coffee card"
 
 
-def test_clean_reads_regional_tags_and_refuses_what_it_cannot_store() -> None:
-    assert clean({"zh-TW": {"title": " 買一送一 ", "terms": ""}, "el-GR": {}}, OFFER_FIELDS) == {
-        "zh-Hant": {"title": "買一送一"}
+def test_regional_tags_are_read_as_ours_and_others_refused() -> None:
+    assert by_language({"zh-TW": 1, "el-GR": 2, "zh-CN": 3}) == {
+        "zh-Hant": 1,
+        "el": 2,
+        "zh-Hans": 3,
     }
-    with pytest.raises(TextsError) as refused:
-        clean(
-            {"fr": {"title": "x"}, "el": {"colour": "x", "title": "x" * 201}, "zh-Hant": "x"},
-            OFFER_FIELDS,
-        )
-    assert {e["field"] for e in refused.value.errors} == {"fr", "el.colour", "el.title", "zh-Hant"}
-    with pytest.raises(TextsError):
-        clean({"zh-TW": {"title": "a"}, "zh-Hant": {"title": "b"}}, OFFER_FIELDS)
+    for bad in ({"fr": 1}, {"en-XA": 1}, {"zh-TW": 1, "zh-Hant": 2}):
+        with pytest.raises(ValueError, match="is"):
+            by_language(bad)
 
 
 def test_replacing_one_language_leaves_the_others() -> None:

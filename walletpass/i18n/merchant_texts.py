@@ -6,12 +6,13 @@ language; the other languages' texts are kept beside it as ``{"el": {"name": "..
 (the rows' ``translations`` column; a tier's names in the program's rules). A reader whose
 language has no text of its own reads the default: a merchant translates what matters to
 their customers and nothing else. Pure and Flask-free: the pass variables (written from the
-worker), the pages, the API and the admin all read and check through here.
+worker), the pages, the API and the admin all read through :func:`localised`; the API's
+schemas and the rules read a language tag through :func:`by_language`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from walletpass.i18n.languages import PSEUDO, languages, normalise
@@ -24,15 +25,6 @@ OFFER_FIELDS: Mapping[str, int] = {"title": 200, "description": 5000, "terms": 5
 TIER_NAME_LENGTH = 64
 
 Translations = dict[str, dict[str, str]]
-
-
-class TextsError(ValueError):
-    """Texts that cannot be stored; ``errors`` holds one ``{"field", "message"}`` each,
-    ``field`` a dotted path inside the translations (``"el.name"``)."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
 
 
 def localised(
@@ -72,54 +64,6 @@ def by_language(raw: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
-def clean(raw: Any, limits: Mapping[str, int]) -> Translations:
-    """Checked texts by language, as stored: languages ours, fields known, lengths within
-    ``limits``, texts trimmed, and empty texts (and languages left empty) dropped, since an
-    empty text means "as the default".
-
-    :raise TextsError: listing every problem; nothing is half-cleaned.
-    """
-    if not isinstance(raw, Mapping):
-        raise TextsError([{"field": "", "message": "Must be an object keyed by language."}])
-    problems: list[dict[str, str]] = []
-    out: Translations = {}
-    for tag, texts in raw.items():
-        try:
-            lang = language_key(str(tag))
-        except ValueError as exc:
-            problems.append({"field": str(tag), "message": str(exc)})
-            continue
-        if lang in out:
-            problems.append({"field": str(tag), "message": f"{lang} is given twice."})
-            continue
-        if texts is None:
-            out[lang] = {}
-            continue
-        if not isinstance(texts, Mapping):
-            problems.append({"field": lang, "message": "Must be an object of texts."})
-            continue
-        kept: dict[str, str] = {}
-        for field, value in texts.items():
-            where = f"{lang}.{field}"
-            if field not in limits:
-                known = ", ".join(limits)
-                problems.append({"field": where, "message": f"Unknown text: expected {known}."})
-            elif value is None:
-                continue
-            elif not isinstance(value, str):
-                problems.append({"field": where, "message": "Must be a text."})
-            elif len(value.strip()) > limits[field]:
-                problems.append(
-                    {"field": where, "message": f"Must be at most {limits[field]} characters."}
-                )
-            elif value.strip():
-                kept[field] = value.strip()
-        out[lang] = kept
-    if problems:
-        raise TextsError(problems)
-    return {lang: texts for lang, texts in out.items() if texts}
-
-
 def replaced(
     existing: Mapping[str, Any] | None, changes: Mapping[str, Mapping[str, str]]
 ) -> Translations:
@@ -143,14 +87,3 @@ def changed_languages(
     change, nobody else's."""
     before, after = before or {}, after or {}
     return {lang for lang in set(before) | set(after) if before.get(lang) != after.get(lang)}
-
-
-def in_languages(
-    translations: Mapping[str, Any] | None, langs: Iterable[str] | None = None
-) -> dict[str, dict[str, str]]:
-    """Every language of ours (``langs``, else all) with its texts, ``{}`` for none:
-    what a form with one column per language shows."""
-    stored = translations or {}
-    return {
-        lang: dict(stored.get(lang) or {}) for lang in (langs if langs is not None else languages())
-    }
