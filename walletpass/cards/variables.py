@@ -14,6 +14,7 @@ from walletpass.campaigns.state import campaign_overlay
 from walletpass.cards.memo import shared
 from walletpass.config import Settings
 from walletpass.db import utcnow
+from walletpass.i18n.merchant_texts import localised
 from walletpass.loyalty import rules as loyalty_rules
 from walletpass.loyalty import tiers
 from walletpass.loyalty.models import Member, Program, ProgramKind
@@ -41,8 +42,14 @@ def _discount_text(discount: dict[str, Any], currency: str) -> str:
     return str(discount.get("text", ""))
 
 
-def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict[str, Any]:
-    """Every variable a template may use (docs/pass-templates.md), for this pass now."""
+def pass_variables(
+    session: Session, pass_row: Pass, settings: Settings, *, lang: str | None = None
+) -> dict[str, Any]:
+    """Every variable a template may use (docs/pass-templates.md), for this pass now.
+
+    :param lang: the language of the merchant's texts (program, offer, tier and reward
+        names): the member's by default; the card page passes the page's.
+    """
     merchant = session.get(Merchant, pass_row.merchant_id)
     assert merchant is not None
     program = session.get(Program, pass_row.program_id) if pass_row.program_id else None
@@ -54,7 +61,14 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
     if program is not None:
         design.update(program.design or {})
     public = settings.public_url.rstrip("/")
-    program_name = program.name if program else (offer.title if offer else merchant.name)
+    reader = lang or (member.language if member else merchant.language)
+    program_name = (
+        localised(program.name, program.translations, "name", reader)
+        if program
+        else (
+            localised(offer.title, offer.translations, "title", reader) if offer else merchant.name
+        )
+    )
     variables: dict[str, Any] = {
         "serial": pass_row.serial,
         "status": pass_row.status,
@@ -100,23 +114,38 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
         "terms": design.get("terms", f"Issued by {merchant.name}."),
         "website_url": design.get("website_url", public),
         "google_class_id": "",
+        # A Google class is shared by every holder: it is written with the merchant's own
+        # texts, and carries the name in each language (walletpass.google.objects), not
+        # the reader's; else each holder's sync would rewrite it in their language.
+        "merchant_language": merchant.language,
+        "class_texts": {"program_name": _default_name(program, offer, merchant)},
+        "program_name_translations": _all_languages(program.translations, "name")
+        if program
+        else {},
+        "coupon_title_translations": {},
     }
     if member is not None and program is not None:
-        variables.update(_member_variables(session, merchant, program, member))
+        variables.update(_member_variables(session, merchant, program, member, reader))
     if program is not None and pass_row.coupon_id is None:
         program_id = program.id
         overlay = shared(
             session, ("overlay", program_id), lambda: current_overlay(session, program_id, now)
         )
         if overlay is not None:
-            variables["offer_title"] = overlay.title
-            variables["offer_text"] = overlay.description or _discount_text(
-                overlay.discount or {}, merchant.currency
+            variables["offer_title"] = localised(
+                overlay.title, overlay.translations, "title", reader
             )
+            variables["offer_text"] = localised(
+                overlay.description, overlay.translations, "description", reader
+            ) or _discount_text(overlay.discount or {}, merchant.currency)
     if offer is not None and coupon is not None:
-        variables["coupon_title"] = offer.title
+        variables["coupon_title"] = localised(offer.title, offer.translations, "title", reader)
+        variables["class_texts"].update(coupon_title=offer.title, coupon_terms=offer.terms or "")
+        variables["coupon_title_translations"] = _all_languages(offer.translations, "title")
         variables["coupon_discount"] = _discount_text(offer.discount or {}, merchant.currency)
-        variables["coupon_terms"] = offer.terms or ""
+        variables["coupon_terms"] = localised(
+            offer.terms or "", offer.translations, "terms", reader
+        )
         variables["coupon_uses_left"] = max(offer.uses_per_coupon - coupon.uses, 0)
         if offer.valid_until:
             variables["coupon_valid_until"] = offer.valid_until.isoformat()
@@ -135,6 +164,21 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
     # carries the end as expirationDate), so that no cached or old copy reads as usable.
     variables["voided"] = status in (PassStatus.VOIDED, PassStatus.EXPIRED)
     return variables
+
+
+def _default_name(program: Program | None, offer: Offer | None, merchant: Merchant) -> str:
+    if program is not None:
+        return program.name
+    return offer.title if offer is not None else merchant.name
+
+
+def _all_languages(translations: dict[str, Any] | None, field: str) -> dict[str, str]:
+    """``{lang: text}`` for each language that has its own ``field``."""
+    return {
+        lang: texts[field]
+        for lang, texts in (translations or {}).items()
+        if isinstance(texts, dict) and texts.get(field)
+    }
 
 
 def _shown_status(
@@ -207,13 +251,16 @@ def _membership_variables(merchant: Merchant, program: Program, member: Member) 
 
 
 def _member_variables(
-    session: Session, merchant: Merchant, program: Program, member: Member
+    session: Session, merchant: Merchant, program: Program, member: Member, reader: str
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     parsed = program_rules(program)
     if program.kind in (ProgramKind.POINTS, ProgramKind.TIERS):
         out["points"] = member.points_balance
         out["tier"] = member.tier or ""
+        if member.tier and isinstance(parsed, loyalty_rules.TiersRules):
+            named = tiers.level_named(parsed, member.tier)
+            out["tier"] = named.name_in(reader) if named is not None else member.tier
     elif program.kind == ProgramKind.STAMPS:
         assert isinstance(parsed, loyalty_rules.StampsRules)
         out["stamps"] = member.stamps_balance
@@ -229,12 +276,15 @@ def _member_variables(
         upcoming = tiers.next_tier(parsed, member.lifetime_spend or Decimal(0))
         if upcoming is not None:
             target, missing = upcoming
-            out["next_tier_text"] = f"{_money(missing, merchant.currency)} to {target.name}"
+            target_name = target.name_in(reader)
+            out["next_tier_text"] = f"{_money(missing, merchant.currency)} to {target_name}"
     if program.kind in (ProgramKind.POINTS, ProgramKind.TIERS, ProgramKind.STAMPS):
         # A stamp card's goal and intermediate rewards are in its catalogue too.
         rewards = redeemable_rewards(session, member)
         if rewards:
-            out["rewards_text"] = ", ".join(r.name for r in rewards[:3])
+            out["rewards_text"] = ", ".join(
+                localised(r.name, r.translations, "name", reader) for r in rewards[:3]
+            )
     if member.expiry_warned_for is not None and member.expiry_warned_for > utcnow():
         upcoming_expiry = next_expiry(session, member, parsed, utcnow())
         if upcoming_expiry is not None and upcoming_expiry[1] == member.expiry_warned_for:

@@ -159,7 +159,8 @@ def _level_rows(
     if upcoming is not None:
         target, missing = upcoming
         amount = formats.money(missing, currency, lang)
-        rows.append((_("Next level"), _("%(amount)s to %(tier)s", amount=amount, tier=target.name)))
+        tier = target.name_in(lang)
+        rows.append((_("Next level"), _("%(amount)s to %(tier)s", amount=amount, tier=tier)))
     return rows
 
 

@@ -38,6 +38,7 @@ from walletpass.google import client as google_client
 from walletpass.google import savelink
 from walletpass.i18n import formats
 from walletpass.i18n.catalogues import N_
+from walletpass.i18n.merchant_texts import localised
 from walletpass.loyalty.enrolment import enroll, find_enrolled, issue_member_pass, member_passes
 from walletpass.loyalty.models import Member, Program, ProgramKind
 from walletpass.loyalty.programs import program_rules, today_for
@@ -151,13 +152,19 @@ def _brand(program: Program | None, merchant: Merchant, *, template: str | None 
             design[key] = value
     template = template or (program.template if program else "coupon")
     return Brand(
-        name=program.name if program else merchant.name,
+        name=_in_page_language(program, "name", program.name) if program else merchant.name,
         merchant=merchant.name,
         background=design["background"],
         foreground=design["foreground"],
         label=design["label"],
         logo_url=url_for("web.template_asset", name=template, filename="logo@2x.png"),
     )
+
+
+def _in_page_language(row: Program | Offer, field: str, default: str) -> str:
+    """A merchant's text (a program's name, an offer's title...) in the page's language,
+    or as the merchant typed it when that language has none."""
+    return localised(default, row.translations, field, current_language())
 
 
 def _active_program(session: Session, slug: str) -> Program:
@@ -386,7 +393,7 @@ def join_flyer(slug: str) -> str:
     return render_template(
         "public/flyer.html",
         brand=brand,
-        headline=_("Join %(program)s", program=program.name),
+        headline=_("Join %(program)s", program=_in_page_language(program, "name", program.name)),
         subline=_join_pitch(program),
         terms=(program.design or {}).get("terms") or "",
         link=link,
@@ -419,9 +426,9 @@ def offer_flyer(slug: str) -> str:
     return render_template(
         "public/flyer.html",
         brand=brand,
-        headline=offer.title,
-        subline=offer.description,
-        terms=" ".join(t for t in (valid, offer.terms) if t),
+        headline=_in_page_language(offer, "title", offer.title),
+        subline=_in_page_language(offer, "description", offer.description),
+        terms=" ".join(t for t in (valid, _in_page_language(offer, "terms", offer.terms)) if t),
         link=link,
         qr_svg=qr.inline_svg(link),
         cta=_("Scan with your phone camera to save the coupon to your wallet"),
@@ -498,11 +505,14 @@ class ClaimPage:
     def render(self, error: str = "", status: int = 200, *, email: str = "") -> Response:
         offer = self.offer
         valid = card_page.validity_text(offer.valid_from, offer.valid_until, self.timezone)
-        terms = " ".join(t for t in (valid, offer.terms) if t)
+        own_terms = _in_page_language(offer, "terms", offer.terms)
+        terms = " ".join(t for t in (valid, own_terms) if t)
         html = render_template(
             "public/claim.html",
             brand=self.brand,
             offer=offer,
+            offer_title=_in_page_language(offer, "title", offer.title),
+            offer_description=_in_page_language(offer, "description", offer.description),
             terms=terms,
             earlier=self.earlier,
             error=error,
@@ -561,7 +571,7 @@ def landing(serial: str) -> Response:
     with runtime.transaction() as session:
         pass_row = _pass_or_404(session, serial)
         merchant = _merchant(session, pass_row.merchant_id)
-        variables = pass_variables(session, pass_row, settings)
+        variables = pass_variables(session, pass_row, settings, lang=current_language())
         program = session.get(Program, pass_row.program_id) if pass_row.program_id else None
         brand = _brand(program, merchant, template=pass_row.template)
         rows = card_page.card_rows(session, pass_row, variables, merchant, program)
