@@ -97,7 +97,7 @@ def test_texts_per_language_keep_every_row_up_and_down(empty_database):
     """0014: programs, rewards and offers get ``translations``, {} for the rows there, and
     lose it on the way down; no row is lost either way (a SQLite table copy would cascade
     a program's deletion to its rewards)."""
-    upgrade(empty_database, "0012")
+    upgrade(empty_database, "0013")
     with empty_database.begin() as conn:
         conn.execute(
             text(
@@ -132,7 +132,7 @@ def test_texts_per_language_keep_every_row_up_and_down(empty_database):
         for table in ("programs", "rewards", "offers"):
             found = conn.execute(text(f"SELECT translations FROM {table}")).scalar_one()  # noqa: S608
             assert (json.loads(found) if isinstance(found, str) else found) == {}
-    _downgrade(empty_database, "0012")
+    _downgrade(empty_database, "0013")
     with empty_database.connect() as conn:
         counts = [
             conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608

@@ -1,7 +1,7 @@
 """a merchant's texts in each language: programs, rewards and offers get translations
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-06
 
 The texts a merchant types (a program's name, a reward's, an offer's title, description
@@ -18,7 +18,7 @@ from alembic import op
 import walletpass.db
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
