@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import factories
@@ -208,3 +209,26 @@ def test_a_till_account_cannot_reach_the_catalogue(client, runtime):  # type: ig
     r = client.get("/admin/rewards")
     assert r.status_code == 302
     assert "/admin/login" in r.headers["Location"]
+
+
+def test_a_double_submit_adds_the_reward_once(client, runtime, settings):  # type: ignore[no-untyped-def]
+    shop = make_shop(runtime, "points")
+    pass_id = a_card(runtime, settings, shop)
+    sign_in(client, shop.emails["marketer"])
+    page = client.get("/admin/rewards/new").get_data(as_text=True)
+    key = re.search(r'name="key" value="([0-9a-f-]{36})"', page).group(1)
+    form = {"program_id": str(shop.program_id), "name": "Cake", "cost_points": "50", "key": key}
+    first = post(client, "/admin/rewards/new", form)
+    again = post(client, "/admin/rewards/new", form)
+    assert (first.status_code, again.status_code) == (302, 302)
+    assert [r.name for r in rewards(runtime, shop.merchant_id)] == ["Cake"]
+    assert version(runtime, shop, pass_id) == 2  # refreshed once
+    assert "This reward was already added." in client.get(again.headers["Location"]).get_data(
+        as_text=True
+    )
+    # A new rendering of the form is a new reward, even with the same fields.
+    fresh = client.get("/admin/rewards/new").get_data(as_text=True)
+    other = re.search(r'name="key" value="([0-9a-f-]{36})"', fresh).group(1)
+    assert other != key
+    assert post(client, "/admin/rewards/new", {**form, "key": other}).status_code == 302
+    assert len(rewards(runtime, shop.merchant_id)) == 2

@@ -9,6 +9,7 @@ changed on the program's page. Retiring deactivates: past redemptions keep point
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from walletpass import errors as problems
@@ -24,6 +26,7 @@ from walletpass.admin import forms, services
 from walletpass.admin.views.common import bp, field_errors, merchant_tz, settings, tx, user
 from walletpass.api.catalogue import _check_tier as check_tier
 from walletpass.api.resources_schemas import RewardIn
+from walletpass.crm.models import IdempotencyRecord
 from walletpass.i18n import formats
 from walletpass.loyalty.models import Program, Reward, RewardKind
 from walletpass.loyalty.reward_windows import reward_saved
@@ -124,9 +127,43 @@ def _check(session: Session, body: RewardIn) -> tuple[Program | None, Errors]:
     return program, []
 
 
+def _first_submit(session: Session, key: str) -> bool:
+    """Whether this rendering of the new-reward form is posted for the first time. The
+    form carries a fresh key; a double click or a browser's retry sends it again and must
+    not add the reward twice. The key is kept beside the API's Idempotency-Keys (scoped
+    apart); a concurrent twin waits on the unique index and then finds it taken."""
+    try:
+        scoped = f"admin:reward:{uuid.UUID(key)}"
+    except ValueError:
+        return True  # no key (a script): nothing to recognise a retry by
+    taken = select(IdempotencyRecord.id).where(IdempotencyRecord.key == scoped)
+    if session.scalar(taken) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(
+                IdempotencyRecord(
+                    merchant_id=user().merchant_id,
+                    key=scoped,
+                    request_hash="",
+                    status_code=303,
+                    body=b"",
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
 def _values(reward: Reward | None, tz: ZoneInfo, program_id: int | None) -> dict[str, Any]:
     if reward is None:
-        return {"program_id": program_id or "", "kind": RewardKind.ITEM.value, "active": True}
+        return {
+            "program_id": program_id or "",
+            "kind": RewardKind.ITEM.value,
+            "active": True,
+            # A fresh key per rendering: see _first_submit.
+            "key": str(uuid.uuid4()),
+        }
     values: dict[str, Any] = {name: getattr(reward, name) for name in FIELDS}
     values["program_id"] = reward.program_id
     for name in ("valid_from", "valid_until"):
@@ -198,6 +235,10 @@ def reward_new() -> Any:
         if body is None or errors:
             session.rollback()
             return _render_form(session, None, request.form.to_dict(), errors, status=422)
+        if not _first_submit(session, str(request.form.get("key") or "")):
+            session.rollback()
+            flash(_("This reward was already added."), "ok")
+            return redirect(url_for("admin.rewards", program_id=body.program_id))
         reward = Reward(merchant_id=user().merchant_id, **body.model_dump())
         session.add(reward)
         session.flush()
