@@ -214,3 +214,17 @@ def test_join_link_qr_code_and_flyer_are_one_click_away(client, runtime, setting
     assert qr.status_code == 200
     assert qr.mimetype == "image/svg+xml"
     assert client.get("/join/bean-club/flyer").status_code == 200
+
+
+def test_a_tier_list_left_empty_says_so_under_the_tiers(client, runtime):  # type: ignore[no-untyped-def]
+    shop = make_shop(runtime, "tiers", rules=FULL["tiers"])
+    sign_in(client, shop.emails["marketer"])
+    values = form_values(client.get(f"/admin/programs/{shop.program_id}").get_data(as_text=True))
+    for name in [n for n in values if n.startswith("rules.levels.")]:
+        values[name] = ""
+    r = post(client, f"/admin/programs/{shop.program_id}", values)
+    assert r.status_code == 422
+    body = r.get_data(as_text=True)
+    table_end = body.index("</table></div>", body.index('id="rules-levels-0-name"'))
+    error = body.index('<p class="wp-error" data-field="rules.levels">')
+    assert 0 < error - table_end < 80  # right under the table, not in the JSON area

@@ -173,6 +173,7 @@ def field_names(kind: str, values: Mapping[str, str]) -> set[str]:
         names.add(f"{PREFIX}{name}.mode")
         names |= {f"{PREFIX}{name}.{sub}" for subs in modes.values() for sub in subs}
     for name, indices in row_indices(kind, values).items():
+        names.add(PREFIX + name)  # the list's own errors (none left, out of order) sit under it
         columns = dict(ROWS[kind])[name]
         names |= {f"{PREFIX}{name}.{i}.{c}" for i in indices for c in columns}
     return names
