@@ -134,8 +134,8 @@ def test_rule_errors_are_shown_next_to_their_fields_and_nothing_is_saved(client,
     body = r.get_data(as_text=True)
     for field, message in (
         ("rules.bonuses.welcome", "Must be at least 0."),
-        ("rules.levels.3.min_spend", "Must be greater than the previous level"),
-        ("rules.expiry.warn_days", "Must be a whole number."),
+        ("rules.levels.3.min_spend", "Must be more than the previous tier&#39;s spend (1500"),
+        ("rules.expiry.warn_days", "Enter a whole number."),
     ):
         input_id = field.replace(".", "-")
         # The message follows its own input, not a list at the top of the form only.
@@ -228,3 +228,23 @@ def test_a_tier_list_left_empty_says_so_under_the_tiers(client, runtime):  # typ
     table_end = body.index("</table></div>", body.index('id="rules-levels-0-name"'))
     error = body.index('<p class="wp-error" data-field="rules.levels">')
     assert 0 < error - table_end < 80  # right under the table, not in the JSON area
+
+
+def test_a_greek_marketer_reads_the_rules_errors_in_greek(client, runtime):  # type: ignore[no-untyped-def]
+    shop = make_shop(runtime, "stamps", rules={"goal": 8, "reward_name": "Free coffee"})
+    sign_in(client, shop.emails["marketer"])
+    page = client.get(f"/admin/programs/{shop.program_id}?lang=el").get_data(as_text=True)
+    assert '<html lang="el">' in page
+    assert "Σφραγίδες για γεμάτη κάρτα" in page  # noqa: RUF001 - the goal's label, in Greek
+    values = form_values(page)
+    values.update({"rules.bonuses.welcome": "9", "rules.stamps_per_visit": "x"})
+    r = post(client, f"/admin/programs/{shop.program_id}", values)
+    assert r.status_code == 422
+    body = r.get_data(as_text=True)
+    assert (
+        '<p class="wp-error" data-field="rules.bonuses.welcome">'
+        "Πρέπει να είναι λιγότερες από τις σφραγίδες για γεμάτη κάρτα (8).</p>"  # noqa: RUF001
+    ) in body
+    assert (
+        '<p class="wp-error" data-field="rules.stamps_per_visit">Εισαγάγετε ακέραιο αριθμό.</p>'
+    ) in body

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
@@ -115,6 +117,10 @@ def _render_form(
     organization = merchant.name if merchant else ""
     kind = str(values.get("kind") or "")
     rule_fields = rules_forms.field_names(kind, values)
+    errors = [
+        {**e, "message": _rule_message(e["message"])} if e["field"] in rule_fields else e
+        for e in errors
+    ]
     return (
         render_template(
             "admin/program_form.html",
@@ -302,6 +308,87 @@ def _parse_form() -> tuple[dict[str, Any], list[dict[str, str]]]:
     form = {**request.form.to_dict(), rules_forms.ADVANCED: posted.text}
     parsed, errors = forms.parse_program(form, _template_names())
     return parsed, [{**err, "field": posted.field(err["field"])} for err in errors]
+
+
+# The rules validation (walletpass.loyalty.rules) speaks English, to the API too; next to
+# a field of this form its messages are said in the page's language, in the form's words
+# (a tier, not a level). Under the advanced JSON they stay the API's, as does a message
+# not listed here.
+_NUM = r"(?P<num>-?[0-9][0-9.,]*)"
+_RULE_MESSAGES: tuple[tuple[re.Pattern[str], Callable[[dict[str, str]], str]], ...] = tuple(
+    (re.compile(pattern), say)
+    for pattern, say in (
+        (r"This field is required\.", lambda m: _("This field is required.")),
+        (r"Must be a whole number\.", lambda m: _("Enter a whole number.")),
+        (
+            r'Must be a number, (e\.g\. "1\.00"|not true or false)\.',
+            lambda m: _("Enter a number, e.g. 1.00."),
+        ),
+        (r"Must be '.*", lambda m: _("Pick one of the choices.")),
+        (
+            rf"Must be greater than the previous level's min_spend \({_NUM}\); .*",
+            lambda m: _(
+                "Must be more than the previous tier's spend (%(num)s): list tiers from the "
+                "lowest to the highest.",
+                num=m["num"],
+            ),
+        ),
+        (
+            r"Duplicate level name '(?P<name>.*)'\.",
+            lambda m: _("Another tier is already named %(name)s.", name=m["name"]),
+        ),
+        (
+            rf"Must be greater than the previous reward's \({_NUM}\)\.",
+            lambda m: _("Must be more than the previous reward's (%(num)s).", num=m["num"]),
+        ),
+        (
+            rf"Must be less than the goal \({_NUM}\)\.",
+            lambda m: _("Must be less than the stamps to fill the card (%(num)s).", num=m["num"]),
+        ),
+        (
+            rf"Must not exceed the goal \({_NUM}\)\.",
+            lambda m: _(
+                "Must not be more than the stamps to fill the card (%(num)s).", num=m["num"]
+            ),
+        ),
+        (
+            rf"Must be shorter than the expiry period of {_NUM} month\(s\)\.",
+            lambda m: _("Must be shorter than the expiry period (%(num)s months).", num=m["num"]),
+        ),
+        (r"Required for a paid membership\.", lambda m: _("A paid membership needs a price.")),
+        (
+            r"Only a paid membership has a price: .*",
+            lambda m: _("Only a paid membership has a price: tick it or clear the price."),
+        ),
+        (
+            r"Only applies when points_to_currency is set\.",
+            lambda m: _("Only applies when a point has a value."),
+        ),
+        (
+            rf"Must be greater than {_NUM}\.",
+            lambda m: _("Must be greater than %(num)s.", num=m["num"]),
+        ),
+        (rf"Must be at least {_NUM}\.", lambda m: _("Must be at least %(num)s.", num=m["num"])),
+        (rf"Must be less than {_NUM}\.", lambda m: _("Must be less than %(num)s.", num=m["num"])),
+        (rf"Must be at most {_NUM}\.", lambda m: _("Must be at most %(num)s.", num=m["num"])),
+        (
+            rf"Must have at most {_NUM} decimal places\.",
+            lambda m: _("At most %(num)s decimals.", num=m["num"]),
+        ),
+        (
+            rf"Must be at most {_NUM} characters long\.",
+            lambda m: _("At most %(num)s characters.", num=m["num"]),
+        ),
+        (r"Must have at least 1 item\(s\)\.", lambda m: _("Fill in at least one row.")),
+    )
+)
+
+
+def _rule_message(message: str) -> str:
+    for pattern, say in _RULE_MESSAGES:
+        if found := pattern.fullmatch(message):
+            return say(found.groupdict())
+    return message
 
 
 def _normalised_rules(program: Program) -> dict[str, Any]:
