@@ -248,3 +248,20 @@ def test_a_greek_marketer_reads_the_rules_errors_in_greek(client, runtime):  # t
     assert (
         '<p class="wp-error" data-field="rules.stamps_per_visit">Εισαγάγετε ακέραιο αριθμό.</p>'
     ) in body
+
+
+def test_a_taiwanese_browser_reads_the_programs_pages_in_traditional_chinese(client, runtime):  # type: ignore[no-untyped-def]
+    shop = make_shop(runtime, "stamps", rules={"goal": 8, "reward_name": "Free coffee"})
+    sign_in(client, shop.emails["marketer"])
+    taiwan = {"Accept-Language": "zh-TW,zh;q=0.9"}
+    programs = client.get("/admin/programs", headers=taiwan).get_data(as_text=True)
+    assert '<html lang="zh-Hant">' in programs
+    assert "<h1>方案</h1>" in programs
+    assert ">傳單</a>" in programs  # the flyer, one click away
+    rewards = client.get("/admin/rewards", headers=taiwan).get_data(as_text=True)
+    assert "<h1>獎勵目錄</h1>" in rewards
+    assert "集滿 8 個印花時" not in rewards  # the goal's reward costs the card's stamps
+    assert "8 個印花" in rewards
+    page = client.get(f"/admin/programs/{shop.program_id}", headers=taiwan).get_data(as_text=True)
+    assert "集滿所需印花" in page
+    assert "印花到期" in page
