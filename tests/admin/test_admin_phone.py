@@ -157,6 +157,8 @@ def test_the_program_and_reward_pages_pass_axe(  # type: ignore[no-untyped-def]
     runtime,
     width,
 ):
+    from selenium.webdriver.common.by import By
+
     shop = make_shop(runtime, "tiers", rules=TIERS)
     driver = phone(browser) if width == 390 else browser(width=width, height=900)
     sign_in(driver, live_server.url, shop.emails["marketer"])
@@ -174,5 +176,12 @@ def test_the_program_and_reward_pages_pass_axe(  # type: ignore[no-untyped-def]
         wide = driver.execute_script("return document.documentElement.scrollWidth")
         assert wide <= width, (path, wide)
     if width == 390:
-        driver.get(f"{live_server.url}/admin/programs/{shop.program_id}")
-        screenshot(driver, "admin-phone-program-rules")
+        # The tiers' fields in Greek, for a look at the longest labels on a phone.
+        driver.get(f"{live_server.url}/admin/programs/{shop.program_id}?lang=el")
+        rules = driver.find_element(By.CSS_SELECTOR, ".wpa-rules-title")
+        driver.execute_script("arguments[0].scrollIntoView()", rules)
+        screenshot(driver, "admin-phone-program-rules-el")
+    else:
+        driver.get(f"{live_server.url}/admin/programs/{shop.program_id}?lang=zh-Hant")
+        driver.set_window_size(1440, 2200)
+        screenshot(driver, "admin-program-rules-zh-Hant")

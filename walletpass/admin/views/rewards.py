@@ -110,10 +110,12 @@ def _parse(
         return None, errors
 
 
-def _check(session: Session, body: RewardIn) -> tuple[Program | None, Errors]:
+def _check(session: Session, body: RewardIn) -> Errors:
+    """What the API checks beyond the schema: the program is the merchant's, and a tier
+    named is one of its tiers."""
     program = session.get(Program, body.program_id)
     if program is None or program.merchant_id != user().merchant_id:
-        return None, [{"field": "program_id", "message": _("Pick one of your programs.")}]
+        return [{"field": "program_id", "message": _("Pick one of your programs.")}]
     try:
         check_tier(program, body.min_tier)
     except problems.ValidationFailed:
@@ -123,8 +125,8 @@ def _check(session: Session, body: RewardIn) -> tuple[Program | None, Errors]:
             if tiers
             else _("This program has no tiers: leave it blank.")
         )
-        return program, [{"field": "min_tier", "message": message}]
-    return program, []
+        return [{"field": "min_tier", "message": message}]
+    return []
 
 
 def _first_submit(session: Session, key: str) -> bool:
@@ -231,7 +233,7 @@ def reward_new() -> Any:
         program_id = int(program_field) if program_field.isdigit() else 0
         body, errors = _parse(request.form, program_id, tz)
         if body is not None:
-            _program, errors = _check(session, body)
+            errors = _check(session, body)
         if body is None or errors:
             session.rollback()
             return _render_form(session, None, request.form.to_dict(), errors, status=422)
@@ -261,7 +263,7 @@ def reward_edit(reward_id: int) -> Any:
         form = {**request.form.to_dict(), "kind": reward.kind}
         body, errors = _parse(form, reward.program_id, tz)
         if body is not None:
-            _program, errors = _check(session, body)
+            errors = _check(session, body)
         if body is None or errors:
             session.rollback()
             return _render_form(session, reward, request.form.to_dict(), errors, status=422)
