@@ -13,6 +13,7 @@ from walletpass.admin.views import (
     members,
     offers,
     programs,
+    rewards,
     settings,
     signin,
     texts,
@@ -20,6 +21,6 @@ from walletpass.admin.views import (
 from walletpass.admin.views.common import bp
 
 # Imported for the routes they register on ``bp``.
-AREAS = (signin, dashboard, members, offers, programs, settings, texts)
+AREAS = (signin, dashboard, members, offers, programs, rewards, settings, texts)
 
 __all__ = ["AREAS", "bp"]
