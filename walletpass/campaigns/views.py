@@ -12,6 +12,7 @@ from flask import (
     Response,
     abort,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -19,10 +20,12 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletpass import errors
+from walletpass.admin import labels
 from walletpass.campaigns import audience as audiences
 from walletpass.campaigns import budget, pace, services
 from walletpass.campaigns.models import Campaign, CampaignStatus
@@ -42,6 +45,8 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static/campaigns",
 )
+# ``label(kind, value)`` in the templates: stored values in the page's language.
+bp.context_processor(labels.template_context)
 
 
 @bp.before_request
@@ -50,6 +55,11 @@ def _guard() -> Any:
     denied = auth.require_role(*auth.ADMIN_ROLES, login_endpoint="admin.login")(lambda: None)()
     if denied is not None:
         return denied
+    # The admin's pages fall back to the shop's language (walletpass.web.i18n).
+    with current_runtime().transaction(_merchant_id()) as session:
+        g.merchant_language = session.scalar(
+            select(Merchant.language).where(Merchant.id == _merchant_id())
+        )
     return auth.check_csrf()
 
 
@@ -134,7 +144,7 @@ def new() -> Any:
         except errors.ValidationFailed as exc:
             error_list = exc.errors or [{"field": "form", "message": exc.detail}]
         else:
-            flash("Campaign created.", "ok")
+            flash(_("Campaign created."), "ok")
             return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
     with runtime.transaction(_merchant_id()) as session:
         grouped: dict[str, list[str]] = {}
@@ -147,6 +157,7 @@ def new() -> Any:
             errors=grouped,
             error_list=error_list,
             timezone=zone.key,
+            tz=zone,
             **_choices(session),
         ), (422 if error_list else 200)
 
@@ -159,7 +170,7 @@ def _local(value: str, zone: ZoneInfo, field: str) -> datetime | None:
     except ValueError as exc:
         raise errors.ValidationFailed(
             f"{field}: not a date and time",
-            errors=[{"field": field, "message": "not a date and time"}],
+            errors=[{"field": field, "message": _("not a date and time")}],
         ) from exc
     return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
 
@@ -193,7 +204,7 @@ def _create_from_form(session: Session, settings: Any, values: dict[str, str]) -
         if scheduled is None:
             raise errors.ValidationFailed(
                 "scheduled_at: pick a date and time",
-                errors=[{"field": "scheduled_at", "message": "pick a date and time"}],
+                errors=[{"field": "scheduled_at", "message": _("pick a date and time")}],
             )
     else:
         scheduled = utcnow()
@@ -287,7 +298,7 @@ def launch(campaign_id: int) -> ResponseReturnValue:
     except errors.WalletpassError as exc:
         flash(exc.detail, "error")
     else:
-        flash("Campaign queued to send now.", "ok")
+        flash(_("Campaign queued to send now."), "ok")
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
 
 
@@ -300,5 +311,5 @@ def cancel(campaign_id: int) -> ResponseReturnValue:
     except errors.WalletpassError as exc:
         flash(exc.detail, "error")
     else:
-        flash("Campaign cancelled.", "ok")
+        flash(_("Campaign cancelled."), "ok")
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
