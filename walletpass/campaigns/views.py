@@ -31,6 +31,7 @@ from walletpass.campaigns import budget, pace, services
 from walletpass.campaigns.models import Campaign, CampaignStatus
 from walletpass.campaigns.results import campaign_results
 from walletpass.db import utcnow
+from walletpass.i18n.catalogues import N_
 from walletpass.loyalty.models import Member, Program
 from walletpass.offers.models import Offer
 from walletpass.tenancy.models import Merchant
@@ -142,7 +143,7 @@ def new() -> Any:
                 campaign = _create_from_form(session, runtime.settings, values)
                 campaign_id = campaign.id
         except errors.ValidationFailed as exc:
-            error_list = exc.errors or [{"field": "form", "message": exc.detail}]
+            error_list = _in_words(exc.errors or [{"field": "form", "message": exc.detail}])
         else:
             flash(_("Campaign created."), "ok")
             return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
@@ -160,6 +161,53 @@ def new() -> Any:
             tz=zone,
             **_choices(session),
         ), (422 if error_list else 200)
+
+
+# The form's words for each field's problem, in the page's language. The campaign service
+# (shared with the API, whose readers get its English) names the field and the rule; the
+# form says, for each field, what it takes.
+FIELD_RULES = {
+    "name": N_("Give the campaign a name (at most 200 characters)."),
+    "title": N_("Keep the title to %(title_max)s characters at most."),
+    "message": N_(
+        "Write the message to show (at most %(message_max)s characters), or pick an offer "
+        "with a description."
+    ),
+    "program_id": N_("Pick one of your programs."),
+    "offer_id": N_("Pick an offer that is active and has not ended."),
+    "holdout_share": N_("Hold back between 0 and %(holdout_max)s%% of the audience."),
+    "scheduled_at": N_("Pick a date and time."),
+    "ends_at": N_("Pick a date and time in the future."),
+    "variants": N_("Keep variant B to %(message_max)s characters at most."),
+    "audience.kind": N_("Pick who receives it."),
+    "audience.tier": N_("Name the tier."),
+    "audience.days": N_("Give a number of days between 1 and 3650."),
+    "audience.month": N_("Give a month between 1 and 12."),
+    "audience.tag": N_("Name the CRM tag (at most 100 characters)."),
+    "audience.segment": N_("Pick one of the segments."),
+}
+
+
+def _in_words(problems: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The service's problems, each with the form's words for its field (one a field)."""
+    limits = {
+        "title_max": services.TITLE_MAX,
+        "message_max": services.MESSAGE_MAX,
+        "holdout_max": round(services.MAX_HOLDOUT * 100),
+    }
+    worded: dict[str, dict[str, str]] = {}
+    for problem in problems:
+        field = problem["field"]
+        if field.startswith("variants"):
+            field = "variants"
+        rule = FIELD_RULES.get(field)
+        if field in worded:
+            continue
+        if rule is None:
+            worded[field] = {"field": field, "message": _("Check this field.")}
+        else:
+            worded[field] = {"field": field, "message": _(rule, **limits)}
+    return list(worded.values())
 
 
 def _local(value: str, zone: ZoneInfo, field: str) -> datetime | None:
