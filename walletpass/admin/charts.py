@@ -9,6 +9,7 @@ names months in English only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -46,7 +47,7 @@ def _layout(fig: go.Figure, *, height: int = 300, **extra: Any) -> go.Figure:
         hovermode="x unified",
         **extra,
     )
-    fig.update_xaxes(showgrid=False, linecolor="#d5dbe1", type="category")
+    fig.update_xaxes(showgrid=False, linecolor="#d5dbe1")
     fig.update_yaxes(gridcolor="#eef1f4", zerolinecolor="#c5ccd3", rangemode="tozero")
     return fig
 
@@ -59,6 +60,15 @@ def _days(days: Sequence[date], lang: str) -> list[str]:
     """Each day as the reader writes a day of a month (unique within a 90-day period)."""
     locale = babel_locale(lang)
     return [format_skeleton("MMMd", d, locale=locale) for d in days]
+
+
+def _day_axis(fig: go.Figure, days: list[str]) -> None:
+    """The days as categories, about seven of them labelled, level (plotly labels every
+    category of a category axis, turned on their side)."""
+    step = max(1, math.ceil(len(days) / 7))
+    fig.update_xaxes(
+        type="category", tickmode="array", tickvals=days[::step], ticktext=days[::step], tickangle=0
+    )
 
 
 def installs_chart(data: Dashboard, lang: str = "en") -> str:
@@ -88,6 +98,7 @@ def installs_chart(data: Dashboard, lang: str = "en") -> str:
             hovertemplate="%{customdata}",
         )
     fig = _layout(fig, height=320, barmode="relative", bargap=0.25)
+    _day_axis(fig, days)
     # Four entries do not fit on one line above a half-width chart; below it they do.
     fig.update_layout(
         legend={"orientation": "h", "y": -0.14, "yanchor": "top", "x": 0},
@@ -113,7 +124,9 @@ def scans_chart(data: Dashboard, lang: str = "en") -> str:
             hovertemplate=t.gettext("%(count)s scans", count="%{y}"),
         )
     )
-    return _html(_layout(fig, showlegend=False), "chart-scans")
+    fig = _layout(fig, showlegend=False)
+    _day_axis(fig, days)
+    return _html(fig, "chart-scans")
 
 
 def campaigns_chart(data: Dashboard, lang: str = "en") -> str | None:

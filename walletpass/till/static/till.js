@@ -261,6 +261,12 @@
     return parts.join(', ');
   }
 
+  // Sentences one after another: a space after a Latin full stop, none after a Chinese
+  // one (which carries its own space).
+  function sentences(parts) {
+    return parts.join(' ').replace(/([\u3002\uff01\uff1f]) /g, '$1');
+  }
+
   // What a scan did, in sentences: the change, the points paid, the new balance.
   function outcome(first, out) {
     var d = delta(out);
@@ -269,7 +275,7 @@
     if (out.discount && Number(out.discount) > 0) parts.push(t('points_paid', { amount: money(out.discount) }));
     if (d) parts.push(t('changes', { changes: d }));
     parts.push(t('balance', { balance: balanceSentence(out) }));
-    return parts.join(' ');
+    return sentences(parts);
   }
 
   function lookup(code) {
@@ -366,7 +372,7 @@
       var until = localDate(res.data.membership.valid_until);
       var done = amount ? t('payment_done', { amount: money(amount), date: until })
         : t('renewed', { date: until });
-      status(res.data.replayed ? t('already_recorded') + ' ' + done : done, false);
+      status(res.data.replayed ? sentences([t('already_recorded'), done]) : done, false);
       lookupQuietly();
     }).catch(function () {
       status(t('no_connection'), true);
@@ -385,9 +391,10 @@
   function redeemReward(reward) {
     run({ code: currentCode, action: 'redeem_reward', reward_id: reward.id, receipt_id: newId('rw-') },
       function (out) {
-        var first = t('reward_done', { name: reward.name }) +
-          (out.redemption_code ? ' ' + t('reward_code', { code: out.redemption_code }) : '');
-        return first + ' ' + t('balance', { balance: balanceSentence(out) });
+        var parts = [t('reward_done', { name: reward.name })];
+        if (out.redemption_code) parts.push(t('reward_code', { code: out.redemption_code }));
+        parts.push(t('balance', { balance: balanceSentence(out) }));
+        return sentences(parts);
       });
   }
 
