@@ -262,9 +262,19 @@ def test_every_admin_page_speaks_only_through_the_catalogues(
         key="8a4f6f0e-7a1e-4c0e-9a53-1b2c3d4e5f60",
     )
     assert adjusted.status_code == 302
+    too_much = _post(
+        owner,
+        f"{member}/adjust",
+        points="-999",
+        reason="goodwill",
+        key="8a4f6f0e-7a1e-4c0e-9a53-1b2c3d4e5f61",
+    )
+    assert too_much.status_code == 302
     pages: dict[str, str] = {}
-    # The flash message of the adjustment shows on the member's page.
+    # The flash messages of both adjustments show on the member's page.
     pages[member] = owner.get(member).get_data(as_text=True)
+    assert "wp-flash-ok" in pages[member]
+    assert "wp-flash-error" in pages[member]
 
     # An offer, its form with errors, and its page.
     form = {
@@ -327,6 +337,17 @@ def test_every_admin_page_speaks_only_through_the_catalogues(
 
     # A CSV import of one member: its progress page, queued.
     csv = b"name,email\nGrace Hopper,grace@example.test\n"
+    refused = owner.post(
+        "/admin/members/import",
+        data={
+            "program_id": str(shop["program_id"]),
+            "file": (io.BytesIO(b"name\n\xff\xfe\n"), "members.csv"),
+            "csrf_token": CSRF,
+        },
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 422
+    pages["/admin/members/import (refused)"] = refused.get_data(as_text=True)
 
     started = owner.post(
         "/admin/members/import",

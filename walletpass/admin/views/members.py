@@ -153,7 +153,7 @@ def member_adjust(member_id: int) -> Any:
                 actor=Actor("staff", str(user().id)),
             )
     except errors.WalletpassError as exc:
-        flash(exc.detail, "error")
+        flash(_adjust_refused(exc, member_id, points, reason), "error")
         return redirect(url_for("admin.member_detail", member_id=member_id))
     if change.replayed:
         flash(_("That adjustment was already recorded."), "ok")
@@ -166,6 +166,23 @@ def member_adjust(member_id: int) -> Any:
         )
         flash(adjusted, "ok")
     return redirect(url_for("admin.member_detail", member_id=member_id))
+
+
+def _adjust_refused(exc: errors.WalletpassError, member_id: int, points: int, reason: str) -> str:
+    """Why the ledger refused an adjustment (loyalty.ledger.adjust's rules), in words."""
+    if not isinstance(exc, errors.ValidationFailed):
+        return _("The adjustment was refused.")
+    if not reason.strip():
+        return _("Give a reason for the adjustment.")
+    if points >= 0:
+        return _("An adjustment of 0 points changes nothing.")
+    with tx() as session:
+        balance = _member(session, member_id).points_balance
+    return _(
+        "The balance is %(balance)s points: removing %(points)s would take it below zero.",
+        balance=balance,
+        points=-points,
+    )
 
 
 def _member_pass(session: Session, member_id: int, pass_id: int) -> Pass:
@@ -273,7 +290,7 @@ def members_import() -> Any:
                     import_id=import_id,
                 )
             except imports.CsvImportError as exc:
-                error = exc.detail
+                error = _(exc.text, **exc.params)
         if error is not None:
             session.rollback()
             return (
