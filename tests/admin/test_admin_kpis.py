@@ -217,5 +217,5 @@ def test_dashboard_page_shows_the_figures_and_charts(client, runtime, settings):
     assert 'id="chart-scans"' in body
     assert 'id="chart-campaigns"' in body  # campaigns with results exist
     assert "20.0%  (1\\u002f5)" in body  # Spring's bar: 1 of 5 (plotly's JSON escapes "/")
-    assert "<small>EUR</small>20.00" in body  # liability
+    assert "€20.00" in body  # liability, in the merchant's currency as English writes it
     assert "470 points outstanding" in body

@@ -124,7 +124,9 @@ def test_adjustment_double_submit_is_one_entry(client, runtime, settings):  # ty
         f"/admin/members/{ada}/adjust",
         {"points": "5", "reason": "", "key": "7d0f1c8e-4a4c-4f87-9d41-0d6b6bb0c0a1"},
     )
-    assert "needs a reason" in client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Give a reason for the adjustment." in client.get(r.headers["Location"]).get_data(
+        as_text=True
+    )
 
 
 def test_void_and_reissue(client, runtime, settings):  # type: ignore[no-untyped-def]

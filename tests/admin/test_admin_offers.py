@@ -50,7 +50,7 @@ def test_offer_times_are_read_in_the_merchants_zone_and_stored_utc(client, runti
     page = client.get(f"/admin/offers/{offer_id}").get_data(as_text=True)
     assert 'value="2025-06-01T09:00"' in page
     assert 'value="2025-06-30T21:30"' in page
-    assert "/offers/spring-sale/flyer" in page
+    assert 'href="/offers/spring-sale/flyer"' in page
 
 
 def test_offer_validation(client, runtime):  # type: ignore[no-untyped-def]
@@ -164,14 +164,12 @@ def test_an_ended_or_inactive_offer_issues_no_coupons(client, runtime):  # type:
         offer_id = offer.id
     issue = {"program_id": str(shop.program_id)}
     r = post(client, f"/admin/offers/{offer_id}/issue", issue, follow_redirects=True)
-    assert "No coupons issued: offer &#39;spring-sale&#39; has ended." in r.get_data(as_text=True)
+    assert "No coupons issued: the offer has ended." in r.get_data(as_text=True)
     with runtime.transaction(shop.merchant_id) as s:
         s.get(Offer, offer_id).valid_until = None
         s.get(Offer, offer_id).active = False
     r = post(client, f"/admin/offers/{offer_id}/issue", issue, follow_redirects=True)
-    assert "No coupons issued: offer &#39;spring-sale&#39; is not active." in r.get_data(
-        as_text=True
-    )
+    assert "No coupons issued: the offer is switched off." in r.get_data(as_text=True)
     with runtime.transaction(shop.merchant_id) as s:
         assert s.scalars(select(Coupon)).all() == []
         assert s.scalars(select(Pass).where(Pass.coupon_id.is_not(None))).all() == []

@@ -35,7 +35,7 @@ def test_a_store_with_a_live_till_key_is_kept_until_the_key_is_revoked(client, r
     r = post(client, f"/admin/stores/{store_id}/delete", follow_redirects=True)
     page = r.get_data(as_text=True)
     assert r.status_code == 200
-    assert "store main still has 1 live API key(s); revoke them first" in page
+    assert "Store main still has live API keys: revoke them first" in page
     assert "Store main deleted." not in page
     with runtime.transaction(shop.merchant_id) as s:
         assert s.get(Store, store_id) is not None

@@ -1,17 +1,27 @@
 """Plotly figures for the dashboard, as HTML fragments. Flask-free.
 
 The fragments do not embed plotly.js (4-5 MB); the page loads it once from
-``/admin/static/plotly.js``, which the browser then caches.
+``/admin/static/plotly.js``, which the browser then caches. Their words are in the
+reader's language: the series' names from the catalogues, the days written by Babel
+("Dec 6", "6 Δεκ", "12月6日") as the axis's categories, since plotly's own date axis
+names months in English only.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import plotly
 import plotly.graph_objects as go
+from babel.dates import format_skeleton
+from babel.numbers import format_percent
 
 from walletpass.analytics import Dashboard
+from walletpass.i18n.catalogues import text
+from walletpass.i18n.languages import babel_locale
 
 APPLE = "#1d1d1f"
 GOOGLE = "#1a73e8"
@@ -37,7 +47,7 @@ def _layout(fig: go.Figure, *, height: int = 300, **extra: Any) -> go.Figure:
         hovermode="x unified",
         **extra,
     )
-    fig.update_xaxes(showgrid=False, linecolor="#d5dbe1", tickformat="%b %-d")
+    fig.update_xaxes(showgrid=False, linecolor="#d5dbe1")
     fig.update_yaxes(gridcolor="#eef1f4", zerolinecolor="#c5ccd3", rangemode="tozero")
     return fig
 
@@ -46,9 +56,25 @@ def _html(fig: go.Figure, div_id: str) -> str:
     return str(fig.to_html(full_html=False, include_plotlyjs=False, config=CONFIG, div_id=div_id))
 
 
-def installs_chart(data: Dashboard) -> str:
+def _days(days: Sequence[date], lang: str) -> list[str]:
+    """Each day as the reader writes a day of a month (unique within a 90-day period)."""
+    locale = babel_locale(lang)
+    return [format_skeleton("MMMd", d, locale=locale) for d in days]
+
+
+def _day_axis(fig: go.Figure, days: list[str]) -> None:
+    """The days as categories, about seven of them labelled, level (plotly labels every
+    category of a category axis, turned on their side)."""
+    step = max(1, math.ceil(len(days) / 7))
+    fig.update_xaxes(
+        type="category", tickmode="array", tickvals=days[::step], ticktext=days[::step], tickangle=0
+    )
+
+
+def installs_chart(data: Dashboard, lang: str = "en") -> str:
     """Installs above the axis, removals below it, per platform and day."""
-    days = [d.isoformat() for d in data.pass_events.days]
+    t = text(lang)
+    days = _days(data.pass_events.days, lang)
     series = data.pass_events.series
     fig = go.Figure()
     platforms = (
@@ -59,19 +85,20 @@ def installs_chart(data: Dashboard) -> str:
         fig.add_bar(
             x=days,
             y=series[f"{platform} installed"],
-            name=f"{label} installs",
+            name=t.gettext("%(platform)s installs", platform=label),
             marker_color=colour,
             hovertemplate="%{y}",
         )
         fig.add_bar(
             x=days,
             y=[-n for n in series[f"{platform} removed"]],
-            name=f"{label} removals",
+            name=t.gettext("%(platform)s removals", platform=label),
             marker_color=light,
             customdata=series[f"{platform} removed"],
             hovertemplate="%{customdata}",
         )
     fig = _layout(fig, height=320, barmode="relative", bargap=0.25)
+    _day_axis(fig, days)
     # Four entries do not fit on one line above a half-width chart; below it they do.
     fig.update_layout(
         legend={"orientation": "h", "y": -0.14, "yanchor": "top", "x": 0},
@@ -80,35 +107,43 @@ def installs_chart(data: Dashboard) -> str:
     return _html(fig, "chart-installs")
 
 
-def scans_chart(data: Dashboard) -> str:
-    days = [d.isoformat() for d in data.scans.days]
+def scans_chart(data: Dashboard, lang: str = "en") -> str:
+    t = text(lang)
+    days = _days(data.scans.days, lang)
     fig = go.Figure(
         go.Scatter(
             x=days,
             y=data.scans.series["scans"],
-            name="Scans",
+            name=t.gettext("Scans"),
             mode="lines+markers" if len(days) <= 31 else "lines",
             line={"color": ACCENT, "width": 2.5},
             marker={"size": 5},
             fill="tozeroy",
             fillcolor="rgba(47,111,159,0.12)",
-            hovertemplate="%{y} scans",
+            # plotly fills in %{y}; the catalogue's text keeps it where a language puts it.
+            hovertemplate=t.gettext("%(count)s scans", count="%{y}"),
         )
     )
-    return _html(_layout(fig, showlegend=False), "chart-scans")
+    fig = _layout(fig, showlegend=False)
+    _day_axis(fig, days)
+    return _html(fig, "chart-scans")
 
 
-def campaigns_chart(data: Dashboard) -> str | None:
+def campaigns_chart(data: Dashboard, lang: str = "en") -> str | None:
     if not data.campaigns:
         return None
     results = list(reversed(data.campaigns))
+    locale = babel_locale(lang)
     fig = go.Figure(
         go.Bar(
             x=[(c.rate or 0) * 100 for c in results],
             y=[c.name for c in results],
             orientation="h",
             marker_color=ACCENT,
-            text=[f"{(c.rate or 0) * 100:.1f}%  ({c.redeemed}/{c.sent})" for c in results],
+            text=[
+                f"{format_percent(c.rate or 0, '#,##0.0%', locale=locale)}  ({c.redeemed}/{c.sent})"
+                for c in results
+            ],
             textposition="auto",
             hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
         )
@@ -122,9 +157,9 @@ def campaigns_chart(data: Dashboard) -> str | None:
     return _html(fig, "chart-campaigns")
 
 
-def dashboard_charts(data: Dashboard) -> dict[str, str | None]:
+def dashboard_charts(data: Dashboard, lang: str = "en") -> dict[str, str | None]:
     return {
-        "installs": installs_chart(data),
-        "scans": scans_chart(data),
-        "campaigns": campaigns_chart(data),
+        "installs": installs_chart(data, lang),
+        "scans": scans_chart(data, lang),
+        "campaigns": campaigns_chart(data, lang),
     }

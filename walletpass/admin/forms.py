@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from walletpass.i18n.catalogues import Text, text
+from walletpass.i18n.formats import number
 from walletpass.loyalty import rules as loyalty_rules
 from walletpass.loyalty.models import ProgramKind
 from walletpass.offers.models import MAX_TOTAL_CAP, MAX_USES_PER_COUPON
@@ -115,7 +117,11 @@ def local_input_value(moment: datetime | None, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
 
 
-def parse_offer(form: Mapping[str, str], tz: ZoneInfo) -> tuple[dict[str, Any], Errors]:
+def parse_offer(
+    form: Mapping[str, str], tz: ZoneInfo, lang: str = "en"
+) -> tuple[dict[str, Any], Errors]:
+    """The offer form's values, and its errors in ``lang`` (the page's language)."""
+    t = text(lang)
     errors: Errors = []
     values: dict[str, Any] = {
         "title": _text(form, "title"),
@@ -128,9 +134,10 @@ def parse_offer(form: Mapping[str, str], tz: ZoneInfo) -> tuple[dict[str, Any], 
         "active": form.get("active") in ("on", "1", "true", "yes"),
     }
     if not values["title"]:
-        errors.append({"field": "title", "message": "Give the offer a title."})
+        errors.append({"field": "title", "message": t.gettext("Give the offer a title.")})
     if not SLUG.match(values["slug"]):
-        errors.append({"field": "slug", "message": "Use lowercase letters, digits and dashes."})
+        message = t.gettext("Use lowercase letters, digits and dashes.")
+        errors.append({"field": "slug", "message": message})
     program = _text(form, "program_id", 20)
     values["program_id"] = int(program) if program.isdigit() else None
     kind = _text(form, "discount_type", 16)
@@ -142,13 +149,17 @@ def parse_offer(form: Mapping[str, str], tz: ZoneInfo) -> tuple[dict[str, Any], 
     except InvalidOperation:
         amount = None
     if kind not in ("percent", "amount"):
-        errors.append({"field": "discount_type", "message": "Pick percent or amount."})
+        errors.append({"field": "discount_type", "message": t.gettext("Pick percent or amount.")})
     elif amount is None or amount <= 0:
-        errors.append({"field": "discount_value", "message": "Enter a positive number."})
+        errors.append({"field": "discount_value", "message": t.gettext("Enter a positive number.")})
     elif kind == "percent" and amount > 100:
-        errors.append({"field": "discount_value", "message": "A percentage is at most 100."})
+        errors.append(
+            {"field": "discount_value", "message": t.gettext("A percentage is at most 100.")}
+        )
     elif amount != amount.quantize(Decimal("0.01")):
-        errors.append({"field": "discount_value", "message": "Use at most two decimals."})
+        errors.append(
+            {"field": "discount_value", "message": t.gettext("Use at most two decimals.")}
+        )
     else:
         value: Any = int(amount) if kind == "percent" and amount == int(amount) else str(amount)
         if kind == "amount":
@@ -158,18 +169,19 @@ def parse_offer(form: Mapping[str, str], tz: ZoneInfo) -> tuple[dict[str, Any], 
         try:
             values[name] = parse_local_datetime(_text(form, name, 40), tz)
         except ValueError:
-            errors.append({"field": name, "message": "Enter a date and time."})
+            errors.append({"field": name, "message": t.gettext("Enter a date and time.")})
             values[name] = None
     if (
         values["valid_from"]
         and values["valid_until"]
         and values["valid_until"] <= values["valid_from"]
     ):
-        errors.append({"field": "valid_until", "message": "The offer must end after it starts."})
+        message = t.gettext("The offer must end after it starts.")
+        errors.append({"field": "valid_until", "message": message})
     values["uses_per_coupon"] = (
-        _int(form, "uses_per_coupon", 1, errors, minimum=1, maximum=MAX_USES_PER_COUPON) or 1
+        _int(form, "uses_per_coupon", 1, errors, t, minimum=1, maximum=MAX_USES_PER_COUPON) or 1
     )
-    values["total_cap"] = _int(form, "total_cap", None, errors, minimum=1, maximum=MAX_TOTAL_CAP)
+    values["total_cap"] = _int(form, "total_cap", None, errors, t, minimum=1, maximum=MAX_TOTAL_CAP)
     return values, errors
 
 
@@ -178,6 +190,7 @@ def _int(
     name: str,
     default: int | None,
     errors: Errors,
+    t: Text,
     *,
     minimum: int,
     maximum: int,
@@ -187,13 +200,22 @@ def _int(
         return default
     if not re.fullmatch(r"\d+", raw) or not minimum <= int(raw) <= maximum:
         errors.append(
-            {"field": name, "message": f"Enter a whole number from {minimum} to {maximum:,}."}
+            {
+                "field": name,
+                "message": t.gettext(
+                    "Enter a whole number from %(minimum)s to %(maximum)s.",
+                    minimum=number(minimum, t.lang),
+                    maximum=number(maximum, t.lang),
+                ),
+            }
         )
         return default
     return int(raw)
 
 
-def parse_store(form: Mapping[str, str]) -> tuple[dict[str, Any], Errors]:
+def parse_store(form: Mapping[str, str], lang: str = "en") -> tuple[dict[str, Any], Errors]:
+    """The store form's values, and its errors in ``lang`` (the page's language)."""
+    t = text(lang)
     errors: Errors = []
     values: dict[str, Any] = {
         "code": _text(form, "code", 64),
@@ -201,9 +223,10 @@ def parse_store(form: Mapping[str, str]) -> tuple[dict[str, Any], Errors]:
         "address": _text(form, "address", 500) or None,
     }
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", values["code"]):
-        errors.append({"field": "code", "message": "Use letters, digits, dashes or underscores."})
+        message = t.gettext("Use letters, digits, dashes or underscores.")
+        errors.append({"field": "code", "message": message})
     if not values["name"]:
-        errors.append({"field": "name", "message": "Give the store a name."})
+        errors.append({"field": "name", "message": t.gettext("Give the store a name.")})
     for name, limit in (("latitude", 90), ("longitude", 180)):
         raw = _text(form, name, 32)
         if not raw:
@@ -215,14 +238,22 @@ def parse_store(form: Mapping[str, str]) -> tuple[dict[str, Any], Errors]:
             number = float("nan")
         if not (-limit <= number <= limit):
             errors.append(
-                {"field": name, "message": f"Enter a number between -{limit} and {limit}."}
+                {
+                    "field": name,
+                    "message": t.gettext(
+                        "Enter a number between %(low)s and %(high)s.", low=-limit, high=limit
+                    ),
+                }
             )
             values[name] = None
         else:
             values[name] = number
     if (values.get("latitude") is None) != (values.get("longitude") is None) and not errors:
         errors.append(
-            {"field": "longitude", "message": "Give both latitude and longitude, or neither."}
+            {
+                "field": "longitude",
+                "message": t.gettext("Give both latitude and longitude, or neither."),
+            }
         )
     return values, errors
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.crm import bulk
+from walletpass.i18n.catalogues import N_
 from walletpass.jobs.models import Job
 from walletpass.jobs.queue import enqueue
 from walletpass.jobs.registry import JobContext, PermanentFailure, handler
@@ -39,7 +40,16 @@ MAX_REASONS = 200
 
 
 class CsvImportError(errors.ValidationFailed):
-    """The file cannot be imported at all (shown to the marketer)."""
+    """The file cannot be imported at all (shown to the marketer).
+
+    ``detail`` is the English message; ``text`` and ``params`` the same message for the
+    page to show in its reader's language (``gettext(text, **params)``).
+    """
+
+    def __init__(self, text: str, **params: object) -> None:
+        super().__init__(text % params if params else text)
+        self.text = text
+        self.params = params
 
 
 def dedupe_key(import_id: str, offset: int) -> str:
@@ -54,9 +64,12 @@ def read_rows(text: str) -> list[tuple[int, dict[str, str]]]:
     try:
         rows = bulk.read_text(text)
     except bulk.BulkError as exc:
-        raise CsvImportError(str(exc)) from None
+        # The CRM import's words about the columns, in English (crm/bulk.py).
+        raise CsvImportError(
+            N_("The file cannot be imported: %(reason)s"), reason=str(exc)
+        ) from None
     if len(rows) > MAX_ROWS:
-        raise CsvImportError(f"At most {MAX_ROWS} rows per file; split it.")
+        raise CsvImportError(N_("At most %(max)s rows per file; split it."), max=MAX_ROWS)
     return rows
 
 
@@ -68,16 +81,18 @@ def start_import(
     :raise CsvImportError: too big, not UTF-8 text, or unusable columns.
     """
     if len(data) > MAX_BYTES:
-        raise CsvImportError(f"The file is over {MAX_BYTES // 1024 // 1024} MB.")
+        raise CsvImportError(N_("The file is over %(mb)s MB."), mb=MAX_BYTES // 1024 // 1024)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise CsvImportError("The file is not UTF-8 text; export it as CSV UTF-8.") from None
+        raise CsvImportError(N_("The file is not UTF-8 text; export it as CSV UTF-8.")) from None
     if "\0" in text:
         # The file waits in a job's JSON payload, which PostgreSQL cannot hold a NUL in;
         # `walletpass import` rejects the row instead (crm/bulk.py).
         line = text.count("\n", 0, text.index("\0")) + 1
-        raise CsvImportError(f"Line {line} holds a NUL character; remove it and upload again.")
+        raise CsvImportError(
+            N_("Line %(line)s holds a NUL character; remove it and upload again."), line=line
+        )
     rows = read_rows(text)
     enqueue(
         session,

@@ -3,15 +3,17 @@ schedule), and a detail page with a polled progress view and the results."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_time, format_timedelta
 from flask import (
     Blueprint,
     Response,
     abort,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -19,20 +21,26 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletpass import errors
+from walletpass.admin import labels
 from walletpass.campaigns import audience as audiences
-from walletpass.campaigns import budget, pace, services
+from walletpass.campaigns import budget, services
 from walletpass.campaigns.models import Campaign, CampaignStatus
 from walletpass.campaigns.results import campaign_results
 from walletpass.db import utcnow
+from walletpass.i18n import formats
+from walletpass.i18n.catalogues import N_
+from walletpass.i18n.languages import babel_locale
 from walletpass.loyalty.models import Member, Program
 from walletpass.offers.models import Offer
 from walletpass.tenancy.models import Merchant
 from walletpass.web import auth
 from walletpass.web.context import current_runtime
+from walletpass.web.i18n import current_language
 
 bp = Blueprint(
     "campaigns",
@@ -42,6 +50,8 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static/campaigns",
 )
+# ``label(kind, value)`` in the templates: stored values in the page's language.
+bp.context_processor(labels.template_context)
 
 
 @bp.before_request
@@ -50,6 +60,11 @@ def _guard() -> Any:
     denied = auth.require_role(*auth.ADMIN_ROLES, login_endpoint="admin.login")(lambda: None)()
     if denied is not None:
         return denied
+    # The admin's pages fall back to the shop's language (walletpass.web.i18n).
+    with current_runtime().transaction(_merchant_id()) as session:
+        g.merchant_language = session.scalar(
+            select(Merchant.language).where(Merchant.id == _merchant_id())
+        )
     return auth.check_csrf()
 
 
@@ -132,9 +147,9 @@ def new() -> Any:
                 campaign = _create_from_form(session, runtime.settings, values)
                 campaign_id = campaign.id
         except errors.ValidationFailed as exc:
-            error_list = exc.errors or [{"field": "form", "message": exc.detail}]
+            error_list = _in_words(exc.errors or [{"field": "form", "message": exc.detail}])
         else:
-            flash("Campaign created.", "ok")
+            flash(_("Campaign created."), "ok")
             return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
     with runtime.transaction(_merchant_id()) as session:
         grouped: dict[str, list[str]] = {}
@@ -147,8 +162,56 @@ def new() -> Any:
             errors=grouped,
             error_list=error_list,
             timezone=zone.key,
+            tz=zone,
             **_choices(session),
         ), (422 if error_list else 200)
+
+
+# The form's words for each field's problem, in the page's language. The campaign service
+# (shared with the API, whose readers get its English) names the field and the rule; the
+# form says, for each field, what it takes.
+FIELD_RULES = {
+    "name": N_("Give the campaign a name (at most 200 characters)."),
+    "title": N_("Keep the title to %(title_max)s characters at most."),
+    "message": N_(
+        "Write the message to show (at most %(message_max)s characters), or pick an offer "
+        "with a description."
+    ),
+    "program_id": N_("Pick one of your programs."),
+    "offer_id": N_("Pick an offer that is active and has not ended."),
+    "holdout_share": N_("Hold back between 0 and %(holdout_max)s%% of the audience."),
+    "scheduled_at": N_("Pick a date and time."),
+    "ends_at": N_("Pick a date and time in the future."),
+    "variants": N_("Keep variant B to %(message_max)s characters at most."),
+    "audience.kind": N_("Pick who receives it."),
+    "audience.tier": N_("Name the tier."),
+    "audience.days": N_("Give a number of days between 1 and 3650."),
+    "audience.month": N_("Give a month between 1 and 12."),
+    "audience.tag": N_("Name the CRM tag (at most 100 characters)."),
+    "audience.segment": N_("Pick one of the segments."),
+}
+
+
+def _in_words(problems: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The service's problems, each with the form's words for its field (one a field)."""
+    limits = {
+        "title_max": services.TITLE_MAX,
+        "message_max": services.MESSAGE_MAX,
+        "holdout_max": round(services.MAX_HOLDOUT * 100),
+    }
+    worded: dict[str, dict[str, str]] = {}
+    for problem in problems:
+        field = problem["field"]
+        if field.startswith("variants"):
+            field = "variants"
+        rule = FIELD_RULES.get(field)
+        if field in worded:
+            continue
+        if rule is None:
+            worded[field] = {"field": field, "message": _("Check this field.")}
+        else:
+            worded[field] = {"field": field, "message": _(rule, **limits)}
+    return list(worded.values())
 
 
 def _local(value: str, zone: ZoneInfo, field: str) -> datetime | None:
@@ -159,7 +222,7 @@ def _local(value: str, zone: ZoneInfo, field: str) -> datetime | None:
     except ValueError as exc:
         raise errors.ValidationFailed(
             f"{field}: not a date and time",
-            errors=[{"field": field, "message": "not a date and time"}],
+            errors=[{"field": field, "message": _("not a date and time")}],
         ) from exc
     return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
 
@@ -193,7 +256,7 @@ def _create_from_form(session: Session, settings: Any, values: dict[str, str]) -
         if scheduled is None:
             raise errors.ValidationFailed(
                 "scheduled_at: pick a date and time",
-                errors=[{"field": "scheduled_at", "message": "pick a date and time"}],
+                errors=[{"field": "scheduled_at", "message": _("pick a date and time")}],
             )
     else:
         scheduled = utcnow()
@@ -241,8 +304,40 @@ def audience_count() -> ResponseReturnValue:
 def _progress(session: Session, campaign_id: int) -> dict[str, Any]:
     """The progress, with its pushes' pace in words in the merchant's time zone."""
     progress = services.progress(session, campaign_id)
-    progress["pace"] = pace.describe(progress, _zone(session), utcnow())
+    progress["pace"] = _pace_in_words(progress, _zone(session), utcnow())
     return progress
+
+
+def _pace_in_words(progress: dict[str, Any], zone: ZoneInfo, now: datetime) -> str:
+    """pace.describe's sentence in the page's language ("pushes paced at 500/s: all
+    100,000 wallets notified by 10:42 (in 3 minutes)"); the API keeps pace.describe's."""
+    paced = progress["pushes"]
+    if paced is None:
+        done = progress["status"] in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED)
+        return _("pushed at once") if done and progress["sent"] else "—"
+    lang = current_language()
+    locale = babel_locale(lang)
+    due = datetime.fromisoformat(paced["last_due_at"]).astimezone(zone)
+    if due.date() == now.astimezone(zone).date():
+        clock = format_time(due, format="short", locale=locale)
+    else:
+        clock = formats.moment(due, lang)
+    words = {
+        "rate": formats.number(paced["rate"], lang),
+        "count": formats.number(paced["pushes"], lang),
+        "clock": clock,
+    }
+    if paced["estimated"]:
+        text = _(
+            "pushes paced at %(rate)s/s: about %(count)s wallets notified by about %(clock)s",
+            **words,
+        )
+    else:
+        text = _("pushes paced at %(rate)s/s: all %(count)s wallets notified by %(clock)s", **words)
+    if paced["due_in_seconds"] > 0:
+        left = format_timedelta(timedelta(seconds=paced["due_in_seconds"]), locale=locale)
+        text = _("%(pace)s (in %(duration)s)", pace=text, duration=left)
+    return str(text)
 
 
 @bp.get("/<int:campaign_id>")
@@ -287,7 +382,7 @@ def launch(campaign_id: int) -> ResponseReturnValue:
     except errors.WalletpassError as exc:
         flash(exc.detail, "error")
     else:
-        flash("Campaign queued to send now.", "ok")
+        flash(_("Campaign queued to send now."), "ok")
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id))
 
 
@@ -300,5 +395,5 @@ def cancel(campaign_id: int) -> ResponseReturnValue:
     except errors.WalletpassError as exc:
         flash(exc.detail, "error")
     else:
-        flash("Campaign cancelled.", "ok")
+        flash(_("Campaign cancelled."), "ok")
     return redirect(url_for("campaigns.detail", campaign_id=campaign_id))

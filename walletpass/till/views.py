@@ -15,13 +15,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from babel.numbers import format_decimal
 from flask import (
     Blueprint,
     Response,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -29,12 +32,15 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from walletpass import errors
+from walletpass.i18n.formats import minor_units
+from walletpass.i18n.languages import babel_locale
 from walletpass.loyalty.ledger import Actor
 from walletpass.loyalty.models import Member
 from walletpass.mail import services as mail
@@ -52,8 +58,10 @@ from walletpass.scan.requests import (
     undo,
 )
 from walletpass.tenancy.models import Merchant, Store, User
+from walletpass.till.texts import problem_message, script_texts
 from walletpass.web import auth
 from walletpass.web.context import current_runtime
+from walletpass.web.i18n import current_language
 
 bp = Blueprint(
     "till",
@@ -82,12 +90,25 @@ def _http_error(exc: HTTPException) -> Any:
 
 
 def _json_error(code: str, detail: str, status: int) -> Response:
-    response = jsonify({"error": code, "detail": detail})
+    # ``message`` is for the staff, in the page's language; ``detail`` stays the domain's
+    # English, for logs and support.
+    _merchant_language(g.get("walletpass_user"))
+    response = jsonify({"error": code, "detail": detail, "message": problem_message(code, detail)})
     response.status_code = status
     return response
 
 
 # ---------------------------------------------------------------- sign in / out
+
+
+def _merchant_language(user: User | None) -> None:
+    """The staff's pages fall back to the shop's language (after the switcher's choice
+    and the browser's); read only when a text is about to be written."""
+    if user is None or g.get("merchant_language") is not None:
+        return
+    with current_runtime().transaction(user.merchant_id) as db:
+        merchant = db.get(Merchant, user.merchant_id)
+        g.merchant_language = merchant.language if merchant else None
 
 
 def _safe_next(target: str | None) -> str:
@@ -99,7 +120,9 @@ def login() -> Any:
     error = None
     email = (request.form.get("email") or "").strip()
     if request.method == "POST":
-        user, error = auth.sign_in_from_form(auth.TILL_ROLES, "This account may not use the till.")
+        user, error = auth.sign_in_from_form(
+            auth.TILL_ROLES, _("This account may not use the till.")
+        )
         if user is not None:
             return redirect(_safe_next(request.args.get("next")), code=303)
     html = render_template("till/login.html", error=error, email=email)
@@ -122,6 +145,8 @@ def index() -> str:
         store = db.get(Store, user.store_id) if user.store_id else None
         names = (merchant.name if merchant else "", store.name if store else "")
         currency = merchant.currency if merchant else "EUR"
+        timezone = merchant.timezone if merchant else "UTC"
+        g.merchant_language = merchant.language if merchant else None
     return render_template(
         "till/index.html",
         user=user,
@@ -129,7 +154,23 @@ def index() -> str:
         store_name=names[1],
         currency=currency,
         card_emails=mail.off_reason(current_runtime().settings) is None,
+        # What till.js formats amounts, counts and times with (Intl, in the browser): the
+        # page's language as a BCP 47 tag Intl knows (the pseudo-language's is English's),
+        # the currency's decimals as we count them (none for TWD) and the shop's zone.
+        number_locale=str(babel_locale(current_language())).replace("_", "-"),
+        currency_digits=minor_units(currency),
+        amount_example=_amount_example(currency),
+        timezone=timezone,
+        texts=script_texts(),
     )
+
+
+def _amount_example(currency: str) -> str:
+    """An amount as staff type it, for the fields' placeholder: ``12,50`` (el), ``12`` (TWD)."""
+    digits = minor_units(currency)
+    pattern = "0." + "0" * digits if digits else "0"
+    example = Decimal("12.50") if digits else Decimal(12)
+    return format_decimal(example, format=pattern, locale=babel_locale(current_language()))
 
 
 # ---------------------------------------------------------------- JSON endpoints

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint, g, redirect, request, url_for
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from walletpass.admin import labels
 from walletpass.tenancy.models import Merchant, User
 from walletpass.web import auth
 from walletpass.web.context import current_runtime
@@ -32,6 +34,9 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static/admin",
 )
+
+# ``label(kind, value)`` in the templates: stored values in the page's language.
+bp.context_processor(labels.template_context)
 
 # Reachable without signing in: the sign-in form needs its stylesheet.
 PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})
@@ -53,7 +58,18 @@ def _guard() -> Any:
     denied = auth.require_role(*auth.ADMIN_ROLES, login_endpoint="admin.login")(lambda: None)()
     if denied is not None:
         return denied
+    _merchant_language()
     return auth.check_csrf()
+
+
+def _merchant_language() -> None:
+    """The admin's pages fall back to the shop's language, after the switcher's choice and
+    the browser's (walletpass.web.i18n)."""
+    signed_in = user()
+    with runtime().transaction(signed_in.merchant_id) as session:
+        g.merchant_language = session.scalar(
+            select(Merchant.language).where(Merchant.id == signed_in.merchant_id)
+        )
 
 
 # --- helpers shared by the areas ----------------------------------------------------------

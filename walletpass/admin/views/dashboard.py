@@ -15,6 +15,7 @@ from walletpass.admin import charts
 from walletpass.admin.views.common import bp, merchant_tz, tx, user
 from walletpass.db import utcnow
 from walletpass.tenancy.models import Merchant
+from walletpass.web.i18n import current_language
 
 
 @bp.get("/")
@@ -33,7 +34,7 @@ def dashboard() -> Any:
         days=days,
         periods=analytics.PERIODS,
         currency=currency,
-        charts=charts.dashboard_charts(data),
+        charts=charts.dashboard_charts(data, current_language()),
         plotly_src=url_for("admin.plotly_js", v=charts.plotly_version()),
     )
 

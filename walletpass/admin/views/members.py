@@ -17,6 +17,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -30,6 +32,7 @@ from walletpass.loyalty.models import LedgerEntry, Member, Program
 from walletpass.mail import services as mail
 from walletpass.passes.models import Pass
 from walletpass.scan.models import Scan
+from walletpass.tenancy.models import Merchant
 
 PAGE_SIZE = 25
 
@@ -109,8 +112,11 @@ def member_detail(member_id: int) -> Any:
         )
         card_emails = mail.recent(session, member.id)
         tz = merchant_tz(session)
+        merchant = session.get(Merchant, user().merchant_id)
+        currency = merchant.currency if merchant else "EUR"
     return render_template(
         "admin/member.html",
+        currency=currency,
         member=member,
         program=program,
         passes=passes,
@@ -161,7 +167,7 @@ def member_adjust(member_id: int) -> Any:
         points = int(raw_points)
         uuid.UUID(key)
     except ValueError:
-        flash("Enter a whole number of points (negative to remove).", "error")
+        flash(_("Enter a whole number of points (negative to remove)."), "error")
         return redirect(url_for("admin.member_detail", member_id=member_id))
     try:
         with tx() as session:
@@ -177,13 +183,36 @@ def member_adjust(member_id: int) -> Any:
                 actor=Actor("staff", str(user().id)),
             )
     except errors.WalletpassError as exc:
-        flash(exc.detail, "error")
+        flash(_adjust_refused(exc, member_id, points, reason), "error")
         return redirect(url_for("admin.member_detail", member_id=member_id))
     if change.replayed:
-        flash("That adjustment was already recorded.", "ok")
+        flash(_("That adjustment was already recorded."), "ok")
     else:
-        flash(f"Adjusted by {points:+d} points.", "ok")
+        adjusted = ngettext(
+            "Adjusted by %(points)s point.",
+            "Adjusted by %(points)s points.",
+            abs(points),
+            points=format(points, "+d"),
+        )
+        flash(adjusted, "ok")
     return redirect(url_for("admin.member_detail", member_id=member_id))
+
+
+def _adjust_refused(exc: errors.WalletpassError, member_id: int, points: int, reason: str) -> str:
+    """Why the ledger refused an adjustment (loyalty.ledger.adjust's rules), in words."""
+    if not isinstance(exc, errors.ValidationFailed):
+        return _("The adjustment was refused.")
+    if not reason.strip():
+        return _("Give a reason for the adjustment.")
+    if points >= 0:
+        return _("An adjustment of 0 points changes nothing.")
+    with tx() as session:
+        balance = _member(session, member_id).points_balance
+    return _(
+        "The balance is %(balance)s points: removing %(points)s would take it below zero.",
+        balance=balance,
+        points=-points,
+    )
 
 
 def _member_pass(session: Session, member_id: int, pass_id: int) -> Pass:
@@ -198,7 +227,7 @@ def _member_pass(session: Session, member_id: int, pass_id: int) -> Pass:
 def pass_void(member_id: int, pass_id: int) -> Any:
     with tx() as session:
         services.void_pass(session, settings(), _member_pass(session, member_id, pass_id))
-    flash("Pass voided. It shows as void in the wallet and no longer scans.", "ok")
+    flash(_("Pass voided. It shows as void in the wallet and no longer scans."), "ok")
     return redirect(url_for("admin.member_detail", member_id=member_id))
 
 
@@ -213,7 +242,13 @@ def pass_reissue(member_id: int, pass_id: int) -> Any:
     except errors.WalletpassError as exc:
         flash(exc.detail, "error")
     else:
-        flash(f"Old pass voided; new pass {serial} issued. Send the member its link.", "ok")
+        flash(
+            _(
+                "Old pass voided; new pass %(serial)s issued. Send the member its link.",
+                serial=serial,
+            ),
+            "ok",
+        )
     return redirect(url_for("admin.member_detail", member_id=member_id))
 
 
@@ -269,9 +304,9 @@ def members_import() -> Any:
         upload = request.files.get("file")
         error = None
         if not any(p.id == program_id for p in programs):
-            error = "Pick the program the members join."
+            error = _("Pick the program the members join.")
         elif upload is None or not upload.filename:
-            error = "Choose a CSV file."
+            error = _("Choose a CSV file.")
         if error is None:
             assert upload is not None
             assert program_id is not None
@@ -285,7 +320,7 @@ def members_import() -> Any:
                     import_id=import_id,
                 )
             except imports.CsvImportError as exc:
-                error = exc.detail
+                error = _(exc.text, **exc.params)
         if error is not None:
             session.rollback()
             return (
@@ -294,7 +329,7 @@ def members_import() -> Any:
                 ),
                 422,
             )
-    flash(f"{rows} rows queued for import.", "ok")
+    flash(ngettext("%(num)s row queued for import.", "%(num)s rows queued for import.", rows), "ok")
     return redirect(url_for("admin.import_progress", import_id=import_id))
 
 

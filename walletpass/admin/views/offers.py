@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -16,6 +18,7 @@ from walletpass.loyalty.models import Program
 from walletpass.offers.lifecycle import OfferShown, offer_saved
 from walletpass.offers.models import Coupon, Offer
 from walletpass.tenancy.models import Merchant
+from walletpass.web.i18n import current_language
 
 OFFER_FIELDS = (
     "title",
@@ -99,6 +102,16 @@ def _render(
     )
 
 
+def _problem(exc: CouponExpired | OfferCapReached, offer: Offer) -> str:
+    """Why no coupon could be issued (offers.services.check_issuable), in the page's
+    language."""
+    if isinstance(exc, OfferCapReached):
+        return _("the offer has been fully redeemed")
+    if not offer.active:
+        return _("the offer is switched off")
+    return _("the offer has ended")
+
+
 @bp.get("/offers")
 def offers() -> Any:
     with tx() as session:
@@ -110,7 +123,11 @@ def offers() -> Any:
             )
         }
         tz = merchant_tz(session)
-    return render_template("admin/offers.html", offers=rows, issued=issued, tz=tz, now=utcnow())
+        merchant = session.get(Merchant, user().merchant_id)
+        currency = merchant.currency if merchant else "EUR"
+    return render_template(
+        "admin/offers.html", offers=rows, issued=issued, tz=tz, now=utcnow(), currency=currency
+    )
 
 
 def _slug_taken(session: Session, slug: str, offer_id: int | None) -> bool:
@@ -121,16 +138,16 @@ def _slug_taken(session: Session, slug: str, offer_id: int | None) -> bool:
 
 
 def _parse(session: Session, offer_id: int | None) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    values, errors = forms.parse_offer(request.form, merchant_tz(session))
+    values, errors = forms.parse_offer(request.form, merchant_tz(session), current_language())
     if not errors and _slug_taken(session, values["slug"], offer_id):
-        errors.append({"field": "slug", "message": "This slug is taken; pick another."})
+        errors.append({"field": "slug", "message": _("This slug is taken; pick another.")})
     if values.get("program_id") is not None:
         program = session.get(Program, values["program_id"])
         if program is None or program.merchant_id != user().merchant_id:
-            errors.append({"field": "program_id", "message": "Pick one of your programs."})
+            errors.append({"field": "program_id", "message": _("Pick one of your programs.")})
     if values["overlay"] and values.get("program_id") is None:
         errors.append(
-            {"field": "overlay", "message": "An overlay shows on a program's cards: pick one."}
+            {"field": "overlay", "message": _("An overlay shows on a program's cards: pick one.")}
         )
     return values, errors
 
@@ -149,7 +166,7 @@ def offer_new() -> Any:
         session.flush()
         offer_id = offer.id
         offer_saved(session, settings(), offer)
-    flash("Offer created. Issue it to members or print its flyer below.", "ok")
+    flash(_("Offer created. Issue it to members or print its flyer below."), "ok")
     return redirect(url_for("admin.offer_edit", offer_id=offer_id))
 
 
@@ -169,7 +186,7 @@ def offer_edit(offer_id: int) -> Any:
         # Coupon passes show the offer's title, discount and dates; loyalty cards show it
         # as an overlay. Both must be re-fetched by the wallets, now and when it ends.
         offer_saved(session, settings(), offer, before)
-    flash("Offer saved.", "ok")
+    flash(_("Offer saved."), "ok")
     return redirect(url_for("admin.offer_edit", offer_id=offer_id))
 
 
@@ -184,16 +201,34 @@ def offer_issue(offer_id: int) -> Any:
         if program_id and (program is None or program.merchant_id != user().merchant_id):
             abort(404)
         if tier and (program is None or tier not in services.tiers_of(program)):
-            flash("Pick a tier of the chosen program.", "error")
+            flash(_("Pick a tier of the chosen program."), "error")
             return redirect(url_for("admin.offer_edit", offer_id=offer_id))
         try:
             count = services.issue_offer_to_members(
                 session, settings(), offer, program_id=program_id, tier=tier
             )
         except (CouponExpired, OfferCapReached) as exc:
+            reason = _problem(exc, offer)
             session.rollback()
-            flash(f"No coupons issued: {exc.detail}.", "error")
+            flash(_("No coupons issued: %(reason)s.", reason=reason), "error")
             return redirect(url_for("admin.offer_edit", offer_id=offer_id))
-    audience = f"tier {tier}" if tier else (program.name if program else "all members")
-    flash(f"Issued {count} coupons to {audience}.", "ok")
+    if tier:
+        done = ngettext(
+            "Issued %(num)s coupon to tier %(tier)s.",
+            "Issued %(num)s coupons to tier %(tier)s.",
+            count,
+            tier=tier,
+        )
+    elif program is not None:
+        done = ngettext(
+            "Issued %(num)s coupon to %(program)s.",
+            "Issued %(num)s coupons to %(program)s.",
+            count,
+            program=program.name,
+        )
+    else:
+        done = ngettext(
+            "Issued %(num)s coupon to all members.", "Issued %(num)s coupons to all members.", count
+        )
+    flash(done, "ok")
     return redirect(url_for("admin.offer_edit", offer_id=offer_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,7 @@ from walletpass.tenancy import stores as store_rules
 from walletpass.tenancy.apikeys import create_api_key
 from walletpass.tenancy.apikeys import revoke as revoke_api_key
 from walletpass.tenancy.models import ApiKey, Scope, Store
+from walletpass.web.i18n import current_language
 
 # --- stores -------------------------------------------------------------------------------
 
@@ -81,20 +83,25 @@ def stores() -> Any:
 @bp.post("/stores")
 @bp.post("/stores/<int:store_id>")
 def store_save(store_id: int | None = None) -> Any:
-    values, errs = forms.parse_store(request.form)
+    values, errs = forms.parse_store(request.form, current_language())
     with tx() as session:
         editing = _store(session, store_id) if store_id else None
         if not errs:
             clash = session.scalar(select(Store.id).where(Store.code == values["code"]))
             if clash is not None and clash != store_id:
-                errs.append({"field": "code", "message": "Another store has this code."})
+                errs.append({"field": "code", "message": _("Another store has this code.")})
         if not errs:
             try:
                 store_rules.check_location_limit(
                     session, store_id=store_id, has_location=values["latitude"] is not None
                 )
-            except errors.ValidationFailed as exc:
-                errs.append({"field": "latitude", "message": exc.detail})
+            except errors.ValidationFailed:
+                limit = _(
+                    "At most %(max)s stores can have coordinates: Wallet shows a pass near "
+                    "%(max)s locations at most. Clear another store's coordinates first.",
+                    max=store_rules.MAX_LOCATED,
+                )
+                errs.append({"field": "latitude", "message": limit})
         if errs:
             session.rollback()
             return _render_stores(session, dict(request.form), errs, editing, status=422)
@@ -104,7 +111,7 @@ def store_save(store_id: int | None = None) -> Any:
             setattr(store, key, value)
         session.add(store)
         store_changed(session, settings(), store.merchant_id, before, located_as(store))
-    flash(f"Store {values['code']} saved.", "ok")
+    flash(_("Store %(code)s saved.", code=values["code"]), "ok")
     return redirect(url_for("admin.stores"))
 
 
@@ -115,12 +122,19 @@ def store_delete(store_id: int) -> Any:
         code, before = store.code, located_as(store)
         try:
             store_rules.delete_store(session, store)
-        except errors.Conflict as exc:
+        except errors.Conflict:
             session.rollback()
-            flash(f"{exc.detail} (on the API keys page).", "error")
+            flash(
+                _(
+                    "Store %(code)s still has live API keys: revoke them first (on the API "
+                    "keys page).",
+                    code=code,
+                ),
+                "error",
+            )
             return redirect(url_for("admin.stores"))
         store_changed(session, settings(), store.merchant_id, before, None)
-    flash(f"Store {code} deleted.", "ok")
+    flash(_("Store %(code)s deleted.", code=code), "ok")
     return redirect(url_for("admin.stores"))
 
 
@@ -161,12 +175,12 @@ def api_key_create() -> Any:
         if store_id is not None:
             _store(session, store_id)
         try:
-            _, plaintext = create_api_key(
+            _key, plaintext = create_api_key(
                 session, merchant_id=user().merchant_id, scope=scope, name=name, store_id=store_id
             )
-        except ValueError as exc:
+        except ValueError:
             session.rollback()
-            return _render_keys(session, error=str(exc)), 422
+            return _render_keys(session, error=_("Pick one of the scopes.")), 422
         body = _render_keys(session, new_key=plaintext)
     # The key is in this page only: never cache it, never show it again.
     return body, 201, {"Cache-Control": "no-store"}
@@ -181,8 +195,15 @@ def api_key_revoke(key_id: int) -> Any:
         revoke_api_key(session, key, runtime().api_key_cache)
         name = key.name or key.prefix
     lag = runtime().settings.api_key_cache_seconds
-    when = f"within {lag} s" if lag else "from now on"
-    flash(f"Key {name} revoked; requests using it are refused {when}.", "ok")
+    if lag:
+        done = _(
+            "Key %(name)s revoked; requests using it are refused within %(seconds)s s.",
+            name=name,
+            seconds=lag,
+        )
+    else:
+        done = _("Key %(name)s revoked; requests using it are refused from now on.", name=name)
+    flash(done, "ok")
     return redirect(url_for("admin.api_keys"))
 
 

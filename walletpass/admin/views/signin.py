@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from walletpass.admin.views.common import bp
 from walletpass.web import auth, ratelimit
@@ -23,11 +24,14 @@ def login() -> Any:
         # an account's own lock-out after repeated failures (auth.authenticate) stays.
         wait = ratelimit.hit(ratelimit.ADMIN_SIGN_IN)
         if wait is not None:
-            error = f"Too many sign-in attempts from this network. Try again in {wait} seconds."
+            error = _(
+                "Too many sign-in attempts from this network. Try again in %(seconds)s seconds.",
+                seconds=wait,
+            )
             page = render_template("admin/login.html", error=error, email=email)
             return page, 429, {"Retry-After": str(wait)}
         signed_in, error = auth.sign_in_from_form(
-            auth.ADMIN_ROLES, "This account is for the till only; ask an owner for admin access."
+            auth.ADMIN_ROLES, _("This account is for the till only; ask an owner for admin access.")
         )
         if signed_in is not None:
             return redirect(_safe_next(request.args.get("next")))
@@ -37,5 +41,5 @@ def login() -> Any:
 @bp.post("/logout")
 def logout() -> Any:
     auth.logout_user()
-    flash("Signed out.", "ok")
+    flash(_("Signed out."), "ok")
     return redirect(url_for("admin.login"))

@@ -1,6 +1,10 @@
 // The till page: look up a scanned code, then record a purchase (part paid with points),
 // add a stamp, redeem a reward or coupon, refund a purchase, and undo the last scan. Everything goes through /till/api/* with the
 // session cookie and the CSRF token; the server's answer is the API's ScanOut.
+// Every text it writes comes from the page (#till-texts, in the staff's language, from
+// walletpass/till/texts.py); amounts, counts, dates and times are formatted with Intl in
+// the page's language (data-locale), the shop's currency and decimals (data-digits) and
+// the shop's time zone (data-timezone).
 (function () {
   'use strict';
   var root = document.getElementById('till');
@@ -12,6 +16,15 @@
   var payUrl = root.dataset.payUrl;
   var cardEmailUrl = root.dataset.cardEmailUrl;  // empty: card emails are off (no SMTP)
   var currency = root.dataset.currency;
+  var locale = root.dataset.locale || 'en';
+  var digits = Number(root.dataset.digits || 2);
+  var zone = root.dataset.timezone || 'UTC';
+  var amountExample = root.dataset.amountExample || '12.50';
+  var TEXTS = JSON.parse($('till-texts').textContent);
+  var plurals = new Intl.PluralRules(locale);
+  var moneyFormat = new Intl.NumberFormat(locale, { style: 'currency', currency: currency,
+    minimumFractionDigits: digits, maximumFractionDigits: digits });
+  var countFormat = new Intl.NumberFormat(locale);
   var UNDO_WINDOW_MS = 5 * 60 * 1000;
 
   var current = null;      // the last ScanOut shown
@@ -33,11 +46,40 @@
 
   function show(el, on) { el.hidden = !on; }
 
+  // A text of the page's, its %(name)s filled in; a text given per plural form takes the
+  // form Intl's plural rules pick for the count vars.n in the page's language.
+  function t(key, vars) {
+    var text = TEXTS[key];
+    vars = vars || {};
+    if (typeof text === 'object') text = text[plurals.select(Number(vars.n))] || text.other;
+    return text.replace(/%\((\w+)\)s|%%/g, function (m, name) {
+      if (!name) return '%';
+      var value = vars[name];
+      return value === undefined || value === null ? '' : String(value);
+    });
+  }
+  function money(amount) { return moneyFormat.format(Number(amount)); }
+  function count(n) { return countFormat.format(Number(n)); }
+  function signed(n) { return (n > 0 ? '+' : n < 0 ? '-' : '') + count(Math.abs(n)); }
+  // "12 points", "+3 stamps": a count and its noun, the noun agreeing with the count.
+  function counted(key, n, shown) {
+    return t(key, { n: Math.abs(n), num: shown === undefined ? count(n) : shown });
+  }
+
   // The server gives every time in the shop's time zone, with its offset
-  // ("2026-06-30T22:00:00-04:00"): its date and clock are the counter's as written,
+  // ("2026-06-30T22:00:00-04:00"): shown in that zone, the counter's date and clock,
   // whatever zone the device running the page is set to.
-  function localDate(iso) { return iso ? iso.slice(0, 10) : ''; }
-  function localTime(iso) { return iso ? iso.slice(11, 16) : ''; }
+  function zoned(iso, options) {
+    if (!iso) return '';
+    try {
+      options.timeZone = zone;
+      return new Intl.DateTimeFormat(locale, options).format(new Date(iso));
+    } catch (e) {  // a zone this browser does not know: the date and clock as written
+      return options.timeStyle ? iso.slice(11, 16) : iso.slice(0, 10);
+    }
+  }
+  function localDate(iso) { return zoned(iso, { dateStyle: 'medium' }); }
+  function localTime(iso) { return zoned(iso, { timeStyle: 'short' }); }
 
   function status(text, isError) {
     var el = $('status');
@@ -67,7 +109,7 @@
     setButtons(true);
     return post(scanUrl, body).then(function (res) {
       if (!res.ok) {
-        status(res.data.detail || ('Error ' + res.status), true);
+        status(problem(res), true);
         return null;
       }
       render(res.data);
@@ -77,7 +119,7 @@
       }
       return res.data;
     }).catch(function () {
-      status('No connection. Try again: it will not be counted twice.', true);
+      status(t('no_connection'), true);
       return null;
     }).finally(function () {
       busy = false;
@@ -90,15 +132,31 @@
       function (b) { b.disabled = disabled; });
   }
 
+  // An error answer's words for the staff (the server's, in the page's language).
+  function problem(res) {
+    return res.data.message || res.data.detail || t('error_status', { status: res.status });
+  }
+
+  // [the figure, its unit] for the balance box.
   function balanceText(out) {
     if (out.balance.points !== null && out.balance.points !== undefined) {
-      return [String(out.balance.points), 'points'];
+      return [count(out.balance.points), t('points_label', { n: out.balance.points })];
     }
     if (out.balance.stamps !== null && out.balance.stamps !== undefined) {
       var goal = out.member && out.member.stamps_goal;
-      return [out.balance.stamps + (goal ? ' / ' + goal : ''), 'stamps'];
+      return [count(out.balance.stamps) + (goal ? ' / ' + count(goal) : ''),
+              t('stamps_label', { n: goal || out.balance.stamps })];
     }
     return ['', ''];
+  }
+
+  // The balance in a sentence: "12 points", "3 / 10 stamps".
+  function balanceSentence(out) {
+    if (out.balance.points !== null && out.balance.points !== undefined) {
+      return counted('points', out.balance.points);
+    }
+    var b = balanceText(out);
+    return (b[0] + ' ' + b[1]).trim();
   }
 
   function render(out) {
@@ -107,18 +165,24 @@
     show($('result'), true);
     if (isMember) {
       var m = out.member;
-      $('who-name').textContent = m.name || 'Member';
+      $('who-name').textContent = m.name || t('member');
       var sub = [];
-      if (m.tier) sub.push(m.tier + (m.tier_discount_percent ? ' (' + Number(m.tier_discount_percent) + '% off)' : ''));
-      if (m.membership_valid_until && !m.membership) sub.push('valid until ' + localDate(m.membership_valid_until));
-      $('who-sub').textContent = sub.join(' · ') || 'Member';
+      if (m.tier) {
+        sub.push(m.tier_discount_percent
+          ? t('tier_discount', { tier: m.tier, percent: count(m.tier_discount_percent) }) : m.tier);
+      }
+      if (m.membership_valid_until && !m.membership) {
+        sub.push(t('valid_until', { date: localDate(m.membership_valid_until) }));
+      }
+      $('who-sub').textContent = sub.join(' · ') || t('member');
       renderMembership(m.membership);
     } else if (out.coupon) {
       renderMembership(null);
       var c = out.coupon;
       $('who-name').textContent = c.title;
-      $('who-sub').textContent = (c.usable_now ? c.uses_left + ' use(s) left' : 'Not usable now (' + c.status + ')') +
-        (c.valid_until ? ' · until ' + localDate(c.valid_until) : '');
+      $('who-sub').textContent =
+        (c.usable_now ? counted('uses_left', c.uses_left) : t('not_usable', { status: c.status })) +
+        (c.valid_until ? ' · ' + t('coupon_until', { date: localDate(c.valid_until) }) : '');
     }
     var b = balanceText(out);
     $('balance-value').textContent = b[0];
@@ -130,16 +194,17 @@
     show($('refund-box'), buys);
     show($('card-email-btn'), !!cardEmailUrl && !!isMember);
     fillList('purchases', buys ? out.recent_purchases : [], function (p) {
-      var text = localDate(p.at) + ' ' + localTime(p.at) + ' · ' + currency + ' ' + p.amount +
+      var text = localDate(p.at) + ' ' + localTime(p.at) + ' · ' + money(p.amount) +
         ' · ' + p.receipt_id;
-      return [text, function () { fillRefund(p); }, 'Refund'];
+      return [text, function () { fillRefund(p); }, t('refund')];
     });
     show($('stamp-btn'), isMember && kind === 'stamps');
     show($('coupon-btn'), !isMember && out.coupon && out.coupon.usable_now);
     fillList('rewards', out.redeemable.rewards, function (r) {
       // A stamp card's reward costs stamps (its goal's) or nothing (one on the way).
-      var unit = kind === 'stamps' ? ' stamps' : ' pts';
-      return [r.name + (r.cost ? ' (' + r.cost + unit + ')' : ''), function () { redeemReward(r); }];
+      var label = !r.cost ? r.name : t(kind === 'stamps' ? 'reward_cost_stamps' : 'reward_cost_points',
+        { name: r.name, cost: count(r.cost) });
+      return [label, function () { redeemReward(r); }];
     });
     fillList('coupons', isMember ? out.redeemable.coupons : [], function (c) {
       return [c.title, function () { redeemMemberCoupon(c); }];
@@ -151,19 +216,19 @@
   function renderMembership(ms) {
     show($('membership-box'), !!ms);
     if (!ms) return;
-    var price = ms.paid ? currency + ' ' + Number(ms.price).toFixed(2) : '';
+    var price = ms.paid ? money(ms.price) : '';
     var until = localDate(ms.valid_until);
     var state = $('membership-state');
     state.className = ms.status === 'active' ? '' : 'inactive';
     state.textContent = {
-      pending: 'Membership unpaid: no member benefits until it is paid (' + price + ').',
-      lapsed: 'Membership lapsed on ' + until + ': no member benefits until it is renewed.',
-      active: 'Membership valid until ' + until + (ms.ends_soon ? ' (ends soon)' : '') + '.'
+      pending: t('membership_pending', { price: price }),
+      lapsed: t('membership_lapsed', { date: until }),
+      active: t(ms.ends_soon ? 'membership_ends_soon' : 'membership_active', { date: until })
     }[ms.status];
-    $('membership-benefits').textContent = ms.benefits ? 'Benefits: ' + ms.benefits : '';
+    $('membership-benefits').textContent = ms.benefits ? t('benefits', { benefits: ms.benefits }) : '';
     var pay = $('pay-btn');
-    pay.textContent = ms.paid ? 'Record payment of ' + price : 'Renew membership';
-    pay.dataset.amount = ms.paid ? Number(ms.price).toFixed(2) : '';
+    pay.textContent = ms.paid ? t('record_payment', { price: price }) : t('renew');
+    pay.dataset.amount = ms.paid ? Number(ms.price).toFixed(digits) : '';
     // Renewing an active card early is allowed (it extends from its end), but only
     // offered once the card says it ends soon.
     show(pay, ms.status !== 'active' || ms.ends_soon);
@@ -180,7 +245,7 @@
       var button = document.createElement('button');
       button.type = 'button';
       button.className = 'till-secondary';
-      button.textContent = d[2] || 'Redeem';
+      button.textContent = d[2] || t('redeem');
       button.addEventListener('click', d[1]);
       li.appendChild(span);
       li.appendChild(button);
@@ -191,10 +256,29 @@
 
   function delta(out) {
     var parts = [];
-    if (out.points_delta) parts.push((out.points_delta > 0 ? '+' : '') + out.points_delta + ' points');
-    if (out.stamps_delta) parts.push((out.stamps_delta > 0 ? '+' : '') + out.stamps_delta + ' stamps');
-    if (out.rewards_reached && out.rewards_reached.length) parts.push('reached: ' + out.rewards_reached.join(', '));
+    if (out.points_delta) parts.push(counted('points', out.points_delta, signed(out.points_delta)));
+    if (out.stamps_delta) parts.push(counted('stamps', out.stamps_delta, signed(out.stamps_delta)));
+    if (out.rewards_reached && out.rewards_reached.length) {
+      parts.push(t('reached', { rewards: out.rewards_reached.join(', ') }));
+    }
     return parts.join(', ');
+  }
+
+  // Sentences one after another: a space after a Latin full stop, none after a Chinese
+  // one (which carries its own space).
+  function sentences(parts) {
+    return parts.join(' ').replace(/([\u3002\uff01\uff1f]) /g, '$1');
+  }
+
+  // What a scan did, in sentences: the change, the points paid, the new balance.
+  function outcome(first, out) {
+    var d = delta(out);
+    var parts = [first];
+    if (out.replayed) parts.push(t('already_counted'));
+    if (out.discount && Number(out.discount) > 0) parts.push(t('points_paid', { amount: money(out.discount) }));
+    if (d) parts.push(t('changes', { changes: d }));
+    parts.push(t('balance', { balance: balanceSentence(out) }));
+    return sentences(parts);
   }
 
   function lookup(code) {
@@ -220,20 +304,16 @@
   $('purchase-form').addEventListener('submit', function (e) {
     e.preventDefault();
     var amount = $('amount').value.trim().replace(',', '.');
-    if (!/^\d+(\.\d{1,2})?$/.test(amount)) { status('Enter an amount like 12.50', true); return; }
+    if (!/^\d+(\.\d{1,2})?$/.test(amount)) { status(t('enter_amount', { example: amountExample }), true); return; }
     // Made once per purchase and kept until it succeeds: a double tap or a retry after a
     // lost connection sends the same receipt id, and the server counts it once.
     var points = $('points-pay').hidden ? '' : $('redeem-points').value.trim();
-    if (points && !/^\d+$/.test(points)) { status('Enter the points to pay with as a whole number', true); return; }
+    if (points && !/^\d+$/.test(points)) { status(t('enter_points'), true); return; }
     var receipt = $('receipt').value.trim() || pendingReceipt || (pendingReceipt = newId('till-'));
     var body = { code: currentCode, action: 'purchase', amount: amount, receipt_id: receipt };
     if (Number(points) > 0) body.redeem_points = Number(points);
     run(body, function (out) {
-      var d = delta(out);
-      var paid = out.discount && Number(out.discount) > 0
-        ? '; points paid ' + currency + ' ' + Number(out.discount).toFixed(2) + ' of it' : '';
-      return 'Purchase of ' + amount + ' recorded' + (out.replayed ? ' (already counted)' : '') +
-        paid + (d ? ': ' + d : '') + '. Balance ' + balanceText(out).join(' ') + '.';
+      return outcome(t('purchase_done', { amount: money(amount) }), out);
     }).then(function (out) {
       if (out) {
         pendingReceipt = null;
@@ -255,8 +335,8 @@
     e.preventDefault();
     var receipt = $('refund-receipt').value.trim();
     var amount = $('refund-amount').value.trim().replace(',', '.');
-    if (!receipt) { status('Enter the receipt number of the purchase to refund', true); return; }
-    if (!/^\d+(\.\d{1,2})?$/.test(amount)) { status('Enter an amount like 12.50', true); return; }
+    if (!receipt) { status(t('enter_receipt'), true); return; }
+    if (!/^\d+(\.\d{1,2})?$/.test(amount)) { status(t('enter_amount', { example: amountExample }), true); return; }
     // One refund id per refund, kept until it succeeds: a retry after a lost answer counts
     // once, and a second partial refund of the same receipt is a refund of its own.
     var key = receipt + ' ' + amount;
@@ -264,10 +344,7 @@
     var body = { code: currentCode, action: 'refund', receipt_id: receipt, amount: amount,
                  refund_id: pendingRefund.id };
     run(body, function (out) {
-      var d = delta(out);
-      return 'Refund of ' + amount + ' on receipt ' + receipt + ' recorded' +
-        (out.replayed ? ' (already counted)' : '') + (d ? ': ' + d : '') +
-        '. Balance ' + balanceText(out).join(' ') + '.';
+      return outcome(t('refund_done', { amount: money(amount), receipt: receipt }), out);
     }).then(function (out) {
       if (out) {
         pendingRefund = null;
@@ -279,7 +356,7 @@
 
   $('stamp-btn').addEventListener('click', function () {
     run({ code: currentCode, action: 'stamp', receipt_id: newId('stamp-') }, function (out) {
-      return 'Stamp added. Now ' + balanceText(out).join(' ') + '.';
+      return t('stamp_done', { balance: balanceSentence(out) });
     });
   });
 
@@ -293,14 +370,15 @@
     busy = true;
     setButtons(true);
     post(payUrl, body).then(function (res) {
-      if (!res.ok) { status(res.data.detail || ('Error ' + res.status), true); return; }
+      if (!res.ok) { status(problem(res), true); return; }
       pendingPayment = null;
       var until = localDate(res.data.membership.valid_until);
-      status((amount ? 'Payment of ' + currency + ' ' + amount + ' recorded' : 'Renewed') +
-        (res.data.replayed ? ' (already recorded)' : '') + ': valid until ' + until + '.', false);
+      var done = amount ? t('payment_done', { amount: money(amount), date: until })
+        : t('renewed', { date: until });
+      status(res.data.replayed ? sentences([t('already_recorded'), done]) : done, false);
       lookupQuietly();
     }).catch(function () {
-      status('No connection. Try again: it will not be counted twice.', true);
+      status(t('no_connection'), true);
     }).finally(function () {
       busy = false;
       setButtons(false);
@@ -329,21 +407,23 @@
 
   $('coupon-btn').addEventListener('click', function () {
     run({ code: currentCode, action: 'redeem_coupon' }, function (out) {
-      return 'Coupon redeemed: ' + (out.coupon ? out.coupon.title : '') + '.';
+      return t('coupon_done', { title: out.coupon ? out.coupon.title : '' });
     });
   });
 
   function redeemReward(reward) {
     run({ code: currentCode, action: 'redeem_reward', reward_id: reward.id, receipt_id: newId('rw-') },
       function (out) {
-        return 'Reward redeemed: ' + reward.name + (out.redemption_code ? ' (code ' + out.redemption_code + ')' : '') +
-          '. Balance ' + balanceText(out).join(' ') + '.';
+        var parts = [t('reward_done', { name: reward.name })];
+        if (out.redemption_code) parts.push(t('reward_code', { code: out.redemption_code }));
+        parts.push(t('balance', { balance: balanceSentence(out) }));
+        return sentences(parts);
       });
   }
 
   function redeemMemberCoupon(coupon) {
     run({ code: currentCode, action: 'redeem_coupon', coupon_id: coupon.id }, function () {
-      return 'Coupon redeemed: ' + coupon.title + '.';
+      return t('coupon_done', { title: coupon.title });
     }).then(function (out) { if (out) lookupQuietly(); });
   }
 
@@ -355,17 +435,18 @@
   }
 
   function undoLabel(body) {
-    var what = { purchase: 'purchase of ' + body.amount, stamp: 'stamp', refund: 'refund of ' + body.amount,
-                 redeem_reward: 'reward', redeem_coupon: 'coupon' }[body.action] || body.action;
-    return what;
+    if (body.action === 'purchase') return t('undo_purchase', { amount: money(body.amount) });
+    if (body.action === 'refund') return t('undo_refund', { amount: money(body.amount) });
+    var key = { stamp: 'undo_stamp', redeem_reward: 'undo_reward', redeem_coupon: 'undo_coupon' }[body.action];
+    return key ? t(key) : body.action;
   }
 
   function armUndo(out, what) {
     clearTimeout(undoTimer);
     var bar = $('undo-bar');
     bar.dataset.scanId = out.scan_id;
-    $('undo-text').textContent = 'Last scan at ' + localTime(out.scanned_at) + ': ' + what +
-      ' (undo until ' + localTime(out.undo_until) + ')';
+    $('undo-text').textContent = t('undo_bar',
+      { time: localTime(out.scanned_at), what: what, until: localTime(out.undo_until) });
     show(bar, true);
     undoTimer = setTimeout(function () { show(bar, false); }, UNDO_WINDOW_MS);
   }
@@ -376,13 +457,13 @@
     if (busy) return;
     busy = true;
     post(url, {}).then(function (res) {
-      if (!res.ok) { status(res.data.detail || ('Error ' + res.status), true); return; }
+      if (!res.ok) { status(problem(res), true); return; }
       show(bar, false);
       clearTimeout(undoTimer);
-      status('Undone at ' + localTime(res.data.undone_at) + '.', false);
+      status(t('undone', { time: localTime(res.data.undone_at) }), false);
       lookupQuietly();
     }).catch(function () {
-      status('No connection. Try undo again.', true);
+      status(t('no_connection_undo'), true);
     }).finally(function () { busy = false; });
   });
 
@@ -419,7 +500,7 @@
         });
     }).catch(function (err) {
       stopCamera();
-      status('Camera not available (' + err.name + '). Type the code or use the scanner.', true);
+      status(t('camera_unavailable', { reason: err.name }), true);
     });
   });
 
