@@ -54,7 +54,6 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "card_email_status": {
         "pending": N_("waiting"),
-        "sending": N_("sending"),
         "sent": N_("sent"),
         "failed": N_("failed"),
     },

@@ -151,10 +151,14 @@ def member_card_email(member_id: int) -> Any:
                 # The form's key: a double submit is one email.
                 request_key=f"admin:{key}",
             )
+    except mail.NoEmailAddress:
+        flash(_("This member has no email address."), "error")
+    except mail.MailNotConfigured:
+        flash(_("Card emails are off: no SMTP server is configured."), "error")
     except errors.WalletpassError as exc:
         flash(exc.detail, "error")
     else:
-        flash("The card link is on its way to the member's email.", "ok")
+        flash(_("The card link is on its way to the member's email."), "ok")
     return redirect(url_for("admin.member_detail", member_id=member_id))
 
 
