@@ -32,11 +32,10 @@ from walletpass.api.resources_schemas import (
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.i18n.merchant_texts import replaced
-from walletpass.loyalty import rules
 from walletpass.loyalty.memberships import check_in_force
 from walletpass.loyalty.models import Program, Reward
-from walletpass.loyalty.programs import program_rules
 from walletpass.loyalty.reward_windows import reward_saved
+from walletpass.loyalty.rewards import check_min_tier
 from walletpass.loyalty.texts import set_reward_texts
 from walletpass.offers import services as offers
 from walletpass.offers.lifecycle import OfferShown, offer_saved
@@ -65,18 +64,6 @@ def _check_dates(valid_from: Any, valid_until: Any) -> None:
         raise errors.ValidationFailed(
             "valid_until must be after valid_from",
             errors=[{"field": "body.valid_until", "message": "must be after valid_from"}],
-        )
-
-
-def _check_tier(program: Program, tier: str | None) -> None:
-    if tier is None:
-        return
-    parsed = program_rules(program)
-    names = [level.name for level in parsed.levels] if isinstance(parsed, rules.TiersRules) else []
-    if tier not in names:
-        raise errors.ValidationFailed(
-            f"the program has no tier {tier!r}",
-            errors=[{"field": "body.min_tier", "message": f"expected one of {names}"}],
         )
 
 
@@ -131,7 +118,7 @@ def create_reward(ctx: Context) -> RewardDetail:
     program = ctx.session.get(Program, body.program_id)
     if program is None:
         raise _unknown("body.program_id", "program")
-    _check_tier(program, body.min_tier)
+    check_min_tier(program, body.min_tier)
     reward = Reward(
         merchant_id=ctx.merchant_id,
         **body.model_dump(exclude={"translations"}),
@@ -169,7 +156,7 @@ def update_reward(ctx: Context) -> RewardDetail:
     if "min_tier" in changes:
         program = ctx.session.get(Program, reward.program_id)
         assert program is not None
-        _check_tier(program, changes["min_tier"])
+        check_min_tier(program, changes["min_tier"])
     _check_dates(
         changes.get("valid_from", reward.valid_from),
         changes.get("valid_until", reward.valid_until),

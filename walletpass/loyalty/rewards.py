@@ -372,3 +372,16 @@ def redeem_reward(
     return Change(
         points=entry.points, stamps=entry.stamps, entries=[entry.id], redemption_code=code
     )
+
+
+def check_min_tier(program: Program, tier: str | None) -> None:
+    """Refuse a reward's minimum tier the program does not have (the API's and the admin's)."""
+    if tier is None:
+        return
+    parsed = program_rules(program)
+    names = [level.name for level in parsed.levels] if isinstance(parsed, rules.TiersRules) else []
+    if tier not in names:
+        raise errors.ValidationFailed(
+            f"the program has no tier {tier!r}",
+            errors=[{"field": "body.min_tier", "message": f"expected one of {names}"}],
+        )

@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session
 from walletpass import errors as problems
 from walletpass.admin import forms, services
 from walletpass.admin.views.common import bp, field_errors, merchant_tz, settings, tx, user
-from walletpass.api.catalogue import _check_tier as check_tier
 from walletpass.api.resources_schemas import RewardIn
 from walletpass.crm.models import IdempotencyRecord
 from walletpass.i18n import formats
 from walletpass.loyalty.models import Program, Reward, RewardKind
 from walletpass.loyalty.reward_windows import reward_saved
+from walletpass.loyalty.rewards import check_min_tier
 from walletpass.web.i18n import current_language
 
 Errors = list[dict[str, str]]
@@ -117,7 +117,7 @@ def _check(session: Session, body: RewardIn) -> Errors:
     if program is None or program.merchant_id != user().merchant_id:
         return [{"field": "program_id", "message": _("Pick one of your programs.")}]
     try:
-        check_tier(program, body.min_tier)
+        check_min_tier(program, body.min_tier)
     except problems.ValidationFailed:
         tiers = ", ".join(services.tiers_of(program))
         message = (
