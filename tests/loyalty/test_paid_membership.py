@@ -190,11 +190,11 @@ def test_a_new_member_is_pending_and_gets_nothing_until_paid(client, runtime, cl
     assert refused.json["type"].endswith("/membership-inactive")
     assert "unpaid" in refused.json["detail"]
     card = _pass_json(client, runtime, club)
-    assert "Payment due (EUR 30.00)" in _field(card, "expiry")["value"]
+    assert "Payment due (€30.00)" in _field(card, "expiry")["value"]
     assert _field(card, "valid_until") is None  # no end date until paid
     assert _field(card, "benefits")["value"] == "10% off every visit"
     landing = client.get(f"/p/{card['serialNumber']}").get_data(as_text=True)
-    assert "Payment due (EUR 30.00)" in landing
+    assert "Payment due (€30.00)" in landing
 
     paid = _pay(client, club, receipt_id="R-1").json
     assert paid["entries"][0]["kind"] == "renewal"
@@ -343,7 +343,7 @@ def test_the_card_reminds_then_says_lapsed_at_the_moments_the_jobs_run(
     assert _version(runtime, club) == version + 1  # the wallet was told
     notice = _field(_pass_json(client, runtime, club), "expiry")
     assert notice["value"].startswith("Your membership ends on ")
-    assert "Renew at the counter (EUR 30.00)" in notice["value"]
+    assert "Renew at the counter (€30.00)" in notice["value"]
     assert notice["changeMessage"] == "%@"  # the lock-screen notice
 
     clock.at(until + timedelta(seconds=1))

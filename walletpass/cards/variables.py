@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.lists import format_list
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -14,6 +15,9 @@ from walletpass.campaigns.state import campaign_overlay
 from walletpass.cards.memo import shared
 from walletpass.config import Settings
 from walletpass.db import utcnow
+from walletpass.i18n import formats
+from walletpass.i18n.catalogues import Text, text
+from walletpass.i18n.languages import babel_locale
 from walletpass.loyalty import rules as loyalty_rules
 from walletpass.loyalty import tiers
 from walletpass.loyalty.models import Member, Program, ProgramKind
@@ -26,19 +30,20 @@ from walletpass.passes.models import Pass, PassStatus
 from walletpass.tenancy.models import Merchant
 
 
-def _money(amount: Decimal | None, currency: str) -> str:
-    if amount is None:
-        return ""
-    return f"{currency} {amount:,.2f}"
-
-
-def _discount_text(discount: dict[str, Any], currency: str) -> str:
+def _discount_text(discount: dict[str, Any], currency: str, lang: str) -> str:
     kind = discount.get("type")
     if kind == "percent":
-        return f"{discount.get('value')}% off"
+        percent = _percent(Decimal(str(discount.get("value"))), lang)
+        return text(lang).gettext("%(percent)s off", percent=percent)
     if kind == "amount":
-        return f"{_money(Decimal(str(discount.get('value'))), currency)} off"
+        amount = formats.money(Decimal(str(discount.get("value"))), currency, lang)
+        return text(lang).gettext("%(amount)s off", amount=amount)
     return str(discount.get("text", ""))
+
+
+def _percent(value: Decimal, lang: str) -> str:
+    # The number as the reader writes it ("12,5" in Greek), the sign as all four do.
+    return f"{formats.number(value.normalize(), lang)}%"
 
 
 def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict[str, Any]:
@@ -54,6 +59,9 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
     if program is not None:
         design.update(program.design or {})
     public = settings.public_url.rstrip("/")
+    # The member's language for a member's card; the shop's for a pass without one (a
+    # flyer's coupon). Wallet's own labels follow the phone (docs/pass-templates.md).
+    lang = member.language if member else merchant.language
     program_name = program.name if program else (offer.title if offer else merchant.name)
     variables: dict[str, Any] = {
         "serial": pass_row.serial,
@@ -74,7 +82,7 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
         "label_color": hex_to_rgb(design["label"]),
         "background_hex": design["background"],
         "logo_url": f"{public}/assets/templates/{pass_row.template}/logo@3x.png",
-        "language": member.language if member else merchant.language,
+        "language": lang,
         "member_name": member.name if member else "",
         "member_number": pass_row.barcode,
         "points": None,
@@ -97,12 +105,12 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
         "coupon_uses_left": None,
         "expiry_warning": "",
         "rewards_text": "",
-        "terms": design.get("terms", f"Issued by {merchant.name}."),
+        "terms": _terms(design, merchant, lang),
         "website_url": design.get("website_url", public),
         "google_class_id": "",
     }
     if member is not None and program is not None:
-        variables.update(_member_variables(session, merchant, program, member))
+        variables.update(_member_variables(session, merchant, program, member, lang))
     if program is not None and pass_row.coupon_id is None:
         program_id = program.id
         overlay = shared(
@@ -111,11 +119,11 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
         if overlay is not None:
             variables["offer_title"] = overlay.title
             variables["offer_text"] = overlay.description or _discount_text(
-                overlay.discount or {}, merchant.currency
+                overlay.discount or {}, merchant.currency, lang
             )
     if offer is not None and coupon is not None:
         variables["coupon_title"] = offer.title
-        variables["coupon_discount"] = _discount_text(offer.discount or {}, merchant.currency)
+        variables["coupon_discount"] = _discount_text(offer.discount or {}, merchant.currency, lang)
         variables["coupon_terms"] = offer.terms or ""
         variables["coupon_uses_left"] = max(offer.uses_per_coupon - coupon.uses, 0)
         if offer.valid_until:
@@ -129,12 +137,31 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
         shown = campaign_overlay(session, pass_row, now)
         if shown is not None:
             variables["offer_title"], variables["offer_text"] = shown
+    # The Google class is shared by every holder of the program or offer, whichever
+    # card sends it: what it shows of ours is in the shop's language (its fixed texts
+    # carry every language as translatedValues), so that it does not flip between holders.
+    shop = merchant.language
+    variables["class_texts"] = {
+        "terms": _terms(design, merchant, shop) if shop != lang else variables["terms"],
+        "coupon_discount": (
+            _discount_text(offer.discount or {}, merchant.currency, shop)
+            if offer is not None and coupon is not None and shop != lang
+            else variables["coupon_discount"]
+        ),
+    }
     status = _shown_status(pass_row, coupon, offer, now)
     variables["status"] = status.value
     # Wallet's voided flag: a withdrawn coupon, and one whose offer ended (its pass also
     # carries the end as expirationDate), so that no cached or old copy reads as usable.
     variables["voided"] = status in (PassStatus.VOIDED, PassStatus.EXPIRED)
     return variables
+
+
+def _terms(design: dict[str, Any], merchant: Merchant, lang: str) -> str:
+    # The shop's own terms as written (an empty text hides the field); ours otherwise.
+    if "terms" in design:
+        return str(design["terms"])
+    return text(lang).gettext("Issued by %(merchant)s.", merchant=merchant.name)
 
 
 def _shown_status(
@@ -183,33 +210,60 @@ def current_overlay(session: Session, program_id: int, now: datetime | None = No
     ).first()
 
 
-def _membership_variables(merchant: Merchant, program: Program, member: Member) -> dict[str, Any]:
+def _membership_variables(
+    merchant: Merchant, program: Program, member: Member, lang: str
+) -> dict[str, Any]:
     """A club card: its end date, its benefits, and in the notice field (whose change
     message is the wallet's lock-screen notice) what the member must do. A lapsed card
     says so and stays a live card (no Apple expirationDate, Google state ACTIVE): the
     member shows its barcode at the counter to renew."""
     standing = membership_standing(program, member)
     assert standing is not None
+    t = text(lang)
     out: dict[str, Any] = {"rewards_text": standing.benefits}
     if standing.valid_until is not None:
         out["membership_valid_until"] = standing.valid_until.isoformat()
-    price = f" ({_money(standing.price, merchant.currency)})" if standing.paid else ""
+    # Each notice is a whole sentence with and without the price, so that a translator
+    # can place the price where their language puts it.
+    price = formats.money(standing.price, merchant.currency, lang) if standing.paid else ""
     if standing.state == MembershipState.PENDING:
-        out["expiry_warning"] = f"Payment due{price}: pay at the counter to start your membership."
+        out["expiry_warning"] = (
+            t.gettext(
+                "Payment due (%(price)s): pay at the counter to start your membership.",
+                price=price,
+            )
+            if price
+            else t.gettext("Payment due: pay at the counter to start your membership.")
+        )
     elif standing.valid_until is not None:
         local = standing.valid_until.astimezone(ZoneInfo(merchant.timezone))
-        day = f"{local.day} {local:%B %Y}"
+        day = formats.day(local.date(), lang)
         if standing.state == MembershipState.LAPSED:
-            out["expiry_warning"] = f"Lapsed on {day}. Renew at the counter{price}."
+            out["expiry_warning"] = (
+                t.gettext(
+                    "Lapsed on %(day)s. Renew at the counter (%(price)s).", day=day, price=price
+                )
+                if price
+                else t.gettext("Lapsed on %(day)s. Renew at the counter.", day=day)
+            )
         elif standing.ends_soon:
-            out["expiry_warning"] = f"Your membership ends on {day}. Renew at the counter{price}."
+            out["expiry_warning"] = (
+                t.gettext(
+                    "Your membership ends on %(day)s. Renew at the counter (%(price)s).",
+                    day=day,
+                    price=price,
+                )
+                if price
+                else t.gettext("Your membership ends on %(day)s. Renew at the counter.", day=day)
+            )
     return out
 
 
 def _member_variables(
-    session: Session, merchant: Merchant, program: Program, member: Member
+    session: Session, merchant: Merchant, program: Program, member: Member, lang: str
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    t: Text = text(lang)
     parsed = program_rules(program)
     if program.kind in (ProgramKind.POINTS, ProgramKind.TIERS):
         out["points"] = member.points_balance
@@ -221,24 +275,39 @@ def _member_variables(
         out["stamps_left"] = max(parsed.goal - member.stamps_balance, 0)
         out["stamps_text"] = stamps_text(member.stamps_balance, parsed.goal)
     elif program.kind == ProgramKind.MEMBERSHIP:
-        out.update(_membership_variables(merchant, program, member))
+        out.update(_membership_variables(merchant, program, member, lang))
     if isinstance(parsed, loyalty_rules.TiersRules):
         level = tiers.level_named(parsed, member.tier) if member.tier else None
         if level is not None and level.discount_percent:
-            out["tier_discount"] = f"{level.discount_percent.normalize():f}%"
+            out["tier_discount"] = _percent(level.discount_percent, lang)
         upcoming = tiers.next_tier(parsed, member.lifetime_spend or Decimal(0))
         if upcoming is not None:
             target, missing = upcoming
-            out["next_tier_text"] = f"{_money(missing, merchant.currency)} to {target.name}"
+            out["next_tier_text"] = t.gettext(
+                "%(amount)s to %(tier)s",
+                amount=formats.money(missing, merchant.currency, lang),
+                tier=target.name,
+            )
     if program.kind in (ProgramKind.POINTS, ProgramKind.TIERS, ProgramKind.STAMPS):
         # A stamp card's goal and intermediate rewards are in its catalogue too.
         rewards = redeemable_rewards(session, member)
         if rewards:
-            out["rewards_text"] = ", ".join(r.name for r in rewards[:3])
+            out["rewards_text"] = _listed([r.name for r in rewards[:3]], lang)
     if member.expiry_warned_for is not None and member.expiry_warned_for > utcnow():
         upcoming_expiry = next_expiry(session, member, parsed, utcnow())
         if upcoming_expiry is not None and upcoming_expiry[1] == member.expiry_warned_for:
             # The shop's calendar day, whose points next_expiry counts.
-            day = upcoming_expiry[1].astimezone(ZoneInfo(merchant.timezone))
-            out["expiry_warning"] = f"{upcoming_expiry[0]} points expire on {day:%Y-%m-%d}"
+            day = upcoming_expiry[1].astimezone(ZoneInfo(merchant.timezone)).date()
+            out["expiry_warning"] = t.ngettext(
+                "%(points)s point expires on %(day)s",
+                "%(points)s points expire on %(day)s",
+                upcoming_expiry[0],
+                points=formats.number(upcoming_expiry[0], lang),
+                day=formats.day(day, lang),
+            )
     return out
+
+
+def _listed(names: list[str], lang: str) -> str:
+    """Names in a row as the reader lists them (CLDR): "a, b, and c", "a, b και c", "a、b和c"."""
+    return format_list(names, style="standard", locale=babel_locale(lang))
