@@ -30,6 +30,7 @@ from walletpass.events import emit
 from walletpass.jobs.queue import enqueue
 from walletpass.jobs.registry import JobContext, RetryLater, handler
 from walletpass.loyalty import expiry, rules
+from walletpass.loyalty.amounts import check_money
 from walletpass.loyalty.ledger import SYSTEM, Actor, Change, lock_member, post, replay_for
 from walletpass.loyalty.models import Member, Program, ProgramKind
 from walletpass.loyalty.programs import membership_problem, membership_standing, program_rules
@@ -155,6 +156,7 @@ def _payment(
             f"this shop's prices are in {merchant_currency}, not {currency}",
             errors=[{"field": "currency", "message": f"must be {merchant_currency}"}],
         )
+    check_money(amount, merchant_currency, "amount")
     if not parsed.paid:
         if amount:
             raise errors.ValidationFailed(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, or_, select
@@ -29,11 +30,13 @@ from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.jobs.moments import enqueue_at_moments, moment_due
 from walletpass.jobs.registry import JobContext, handler
+from walletpass.loyalty.amounts import check_money
 from walletpass.loyalty.models import Program, ProgramKind
 from walletpass.offers.models import Coupon, Offer
 from walletpass.offers.services import _roll_over
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
+from walletpass.tenancy.models import Merchant
 
 if TYPE_CHECKING:
     from walletpass.jobs.models import Job
@@ -59,6 +62,21 @@ def usable_by_time(offer: Offer, now: datetime) -> bool:
     return offer.active and (offer.valid_until is None or offer.valid_until > now)
 
 
+def check_discount(session: Session, offer: Offer) -> None:
+    """An amount off must be one the shop's currency can hold (no TWD 50.5 off): refused
+    (422) before the offer's passes are touched; the caller's transaction then writes nothing."""
+    discount = offer.discount or {}
+    if discount.get("type") != "amount" or discount.get("value") in (None, ""):
+        return
+    merchant = session.get(Merchant, offer.merchant_id)
+    assert merchant is not None
+    try:
+        value = Decimal(str(discount["value"]))
+    except InvalidOperation:
+        return  # the schemas refuse what is not a number
+    check_money(value, merchant.currency, "body.discount.value")
+
+
 def offer_saved(
     session: Session,
     settings: Settings,
@@ -74,6 +92,7 @@ def offer_saved(
     :param before: where the offer showed before this change (:meth:`OfferShown.of`,
         taken before the edit); None for a new offer.
     """
+    check_discount(session, offer)
     now = now or utcnow()
     session.flush()
     refresh_offer_passes(session, settings, offer, now)
