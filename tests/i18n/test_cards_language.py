@@ -22,6 +22,7 @@ from walletpass.loyalty.models import Reward
 from walletpass.offers.models import Offer
 from walletpass.offers.services import issue_coupon
 from walletpass.passes.models import Pass
+from walletpass.tenancy.models import Store
 
 ISSUER = "3388000000012345678"
 TIERS = {
@@ -40,6 +41,9 @@ def _card(runtime, settings, *, currency: str, merchant_language: str, member_la
     with runtime.transaction() as s:
         merchant = factories.merchant(
             s, name="Kafeneio", currency=currency, language=merchant_language
+        )
+        s.add(
+            Store(merchant_id=merchant.id, code="h", name="Harbour", latitude=37.9, longitude=23.6)
         )
         program = factories.program(s, merchant, "tiers", rules=TIERS, name="Club")
         member = factories.member(s, program, name="Eleni", language=member_language)
@@ -110,6 +114,7 @@ def test_a_greek_member_of_a_euro_shop_reads_greek_and_greek_euros(client, runti
     assert values["offer"] == "Έκπτωση 5,00\u00a0€"
     assert values["reward"] == "Espresso και Baklava"
     assert values["terms"] == "Εκδίδεται από Kafeneio."
+    assert pass_json["locations"][0]["relevantText"] == "Είστε κοντά: Harbour"
     # Wallet translates the labels itself, from the .lproj of the phone's language.
     assert {"el.lproj/pass.strings", "zh-Hans.lproj/pass.strings"} <= files
 
@@ -134,11 +139,13 @@ def test_a_taiwanese_member_reads_traditional_chinese_and_whole_dollars(client, 
     shop = _card(
         runtime, settings, currency="TWD", merchant_language="zh-Hant", member_language="zh-Hant"
     )
-    values = _values(_pkpass(client, runtime, shop["merchant_id"], shop["card"])[0])
+    pass_json = _pkpass(client, runtime, shop["merchant_id"], shop["card"])[0]
+    values = _values(pass_json)
     assert values["next_tier"] == "再消費 $4,600 升級 Gold"
     assert values["offer"] == "折抵 $5"
     assert values["reward"] == "Espresso和Baklava"
     assert values["terms"] == "由 Kafeneio 發行。"
+    assert pass_json["locations"][0]["relevantText"] == "Harbour 就在附近"
     obj = _google(runtime, settings, shop["merchant_id"], shop["card"]).object_body
     assert obj["loyaltyPoints"]["label"] == "積分"
     assert _modules(obj)["offer"] == ("Autumn", "折抵 $5")

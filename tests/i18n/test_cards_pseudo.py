@@ -35,6 +35,7 @@ from walletpass.offers.models import Offer
 from walletpass.offers.services import issue_coupon
 from walletpass.passes.models import Pass
 from walletpass.resources import package_path
+from walletpass.tenancy.models import Store
 
 ISSUER = "3388000000012345678"
 # Every name the test gives: the shop's words, shown as written in any language.
@@ -52,6 +53,7 @@ NAMES = (
     "Autumn",
     "Ten",
     "Cake",
+    "Harbour",
 )
 # Dates are written by Babel (CLDR) in the reader's language; the pseudo-language reads
 # as English there, so its month names are English by design, not left untranslated.
@@ -87,6 +89,7 @@ def cards(runtime, settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     now = utcnow()
     with runtime.transaction() as s:
         shop = factories.merchant(s, name="Corner Shop", currency="EUR")
+        s.add(Store(merchant_id=shop.id, code="h", name="Harbour", latitude=37.9, longitude=23.6))
         tiers = factories.program(s, shop, "tiers", rules=TIERS, name="Club")
         stamps = factories.program(
             s,
@@ -171,6 +174,7 @@ def _shown_on_the_pass(pass_json: dict[str, Any], localised_by_wallet: set[str])
     style = pass_json.get("storeCard") or pass_json["coupon"]
     texts = [pass_json.get("logoText", ""), pass_json["description"]]
     texts += [b.get("altText", "") for b in pass_json.get("barcodes", [])]
+    texts += [loc["relevantText"] for loc in pass_json.get("locations", [])]
     for group in style.values():
         for field in group:
             for attr in ("label", "value", "changeMessage"):
