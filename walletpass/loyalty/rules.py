@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from walletpass.i18n.formats import AmountError, check_amount
+from walletpass.loyalty.amounts import amount_problem
 
 __all__ = [
     "KINDS",
@@ -622,6 +623,18 @@ def _amounts(parsed: _Rules) -> list[tuple[str, Decimal | None]]:
         found.append(("min_spend", parsed.min_spend))
     if isinstance(parsed, MembershipRules):
         found.append(("price", parsed.price))
+    return found
+
+
+def amount_problems(parsed: ProgramRules, currency: str, lang: str) -> list[dict[str, str]]:
+    """The rules' amounts the shop's currency cannot hold, by their path, with the reason
+    in ``lang``: what the admin's form shows under each (the API's are
+    :func:`validate_rules`' with ``currency``)."""
+    found = []
+    for field, amount in _amounts(parsed):
+        problem = amount_problem(amount, currency, lang)
+        if problem is not None:
+            found.append({"field": field, "message": problem})
     return found
 
 

@@ -13,11 +13,12 @@ from walletpass.admin import designs, forms, preview
 from walletpass.admin.views.common import bp, field_errors, settings, tx, user
 from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rewards import sync_card_rewards
-from walletpass.loyalty.rules import RulesError, validate_rules
+from walletpass.loyalty.rules import RulesError, amount_problems, validate_rules
 from walletpass.passes import templates
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.refresh import move_to_template, program_passes
 from walletpass.tenancy.models import Merchant
+from walletpass.web.i18n import current_language
 
 RULE_EXAMPLES: dict[str, dict[str, Any]] = {
     "points": {"amount_per_point": "1.00", "bonuses": {"welcome": 10}},
@@ -167,6 +168,18 @@ def programs() -> Any:
     return render_template("admin/programs.html", programs=rows, members=members)
 
 
+def _amounts_held(session: Any, parsed: dict[str, Any]) -> list[dict[str, str]]:
+    """The rules' amounts the shop's currency cannot hold (a TWD threshold of 999.5),
+    under their fields, in the page's language; none when the rules did not parse."""
+    if "rules" not in parsed:
+        return []
+    merchant = session.get(Merchant, user().merchant_id)
+    problems = amount_problems(
+        validate_rules(parsed["kind"], parsed["rules"]), merchant.currency, current_language()
+    )
+    return [{"field": f"rules.{p['field']}", "message": p["message"]} for p in problems]
+
+
 @bp.route("/programs/new", methods=["GET", "POST"])
 def program_new() -> Any:
     if request.method == "GET":
@@ -179,6 +192,7 @@ def program_new() -> Any:
             return _render_form(session, None, values, [])
     parsed, errors = forms.parse_program(request.form, _template_names())
     with tx() as session:
+        errors += _amounts_held(session, parsed)
         if not errors and _slug_taken(session, parsed["slug"], None):
             errors.append({"field": "slug", "message": "This slug is taken; pick another."})
         if errors:
@@ -213,6 +227,7 @@ def program_edit(program_id: int) -> Any:
         if request.method == "GET":
             return _render_form(session, program, _form_defaults(program), [], members)
         parsed, errors = forms.parse_program(request.form, _template_names())
+        errors += _amounts_held(session, parsed)
         if not errors and _slug_taken(session, parsed["slug"], program.id):
             errors.append({"field": "slug", "message": "This slug is taken; pick another."})
         if members and parsed["kind"] != program.kind:
