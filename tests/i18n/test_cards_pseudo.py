@@ -30,7 +30,11 @@ from walletpass.cards.variables import pass_variables
 from walletpass.db import utcnow
 from walletpass.google.objects import build_pass_resources
 from walletpass.i18n.languages import PSEUDO
+from walletpass.loyalty.expiry import add_months
+from walletpass.loyalty.ledger import SYSTEM
 from walletpass.loyalty.models import Reward
+from walletpass.loyalty.purchases import record_purchase
+from walletpass.loyalty.sweeps import sweep_merchant
 from walletpass.offers.models import Offer
 from walletpass.offers.services import issue_coupon
 from walletpass.passes.models import Pass
@@ -131,6 +135,30 @@ def cards(runtime, settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         )
         out["tiers"] = factories.member_pass(s, settings, tier_member).id
 
+        expiring = factories.program(
+            s,
+            shop,
+            "points",
+            name="Club",
+            rules={
+                "amount_per_point": "1",
+                "expiry": {"mode": "lots", "months": 12, "warn_days": 30},
+            },
+        )
+        saver = factories.member(s, expiring, name="Ada", language=PSEUDO)
+        out["points_expiring"] = factories.member_pass(s, settings, saver).id
+        # A purchase a year ago, less ten days: its points expire in ten days, and the
+        # sweep below warns the member on the card.
+        record_purchase(
+            s,
+            settings,
+            saver,
+            amount=Decimal(120),
+            receipt_id="old",
+            actor=SYSTEM,
+            at=add_months(now, -12) + timedelta(days=10),
+        )
+
         stamp_member = factories.member(s, stamps, name="Ada", language=PSEUDO)
         stamp_member.stamps_balance = 3
         out["stamps"] = factories.member_pass(s, settings, stamp_member).id
@@ -155,7 +183,9 @@ def cards(runtime, settings) -> dict[str, Any]:  # type: ignore[no-untyped-def]
             s.flush()
             _, coupon = issue_coupon(s, settings, offer, member_id=tier_member.id)
             out[f"coupon_{slug}"] = coupon.id
-        return out
+    with runtime.transaction(out["merchant_id"]) as s:
+        sweep_merchant(s, settings)
+    return out
 
 
 def _pkpass(client, runtime, merchant_id: int, pass_id: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -204,6 +234,7 @@ def _shown_on_the_object(node: Any) -> list[str]:
 
 KINDS = (
     "tiers",
+    "points_expiring",
     "stamps",
     "membership",
     "membership_ending",
@@ -217,12 +248,14 @@ def test_no_english_is_left_on_a_pass_or_a_google_object(client, runtime, settin
     localised_by_wallet = _strings_keys()
     google = settings.override(google_issuer_id=ISSUER, google_service_account_file="/dev/null")
     left: dict[str, list[str]] = {}
+    on_passes: dict[str, str] = {}
     seen_marked = 0
     for kind in KINDS:
         pass_json = _pkpass(client, runtime, cards["merchant_id"], cards[kind])
         # The member number (the barcode's text) and the shop's website are data too.
         data = (*NAMES, *MONTHS, pass_json["barcodes"][0]["message"], settings.public_url)
         shown = " | ".join(_shown_on_the_pass(pass_json, localised_by_wallet))
+        on_passes[kind] = shown
         seen_marked += shown.count("\u27e6")
         if words := english_left(shown, data, html=False):
             left[f"{kind} pass: {shown}"] = words
@@ -235,5 +268,14 @@ def test_no_english_is_left_on_a_pass_or_a_google_object(client, runtime, settin
         if words := english_left(shown, data, html=False):
             left[f"{kind} Google object: {shown}"] = words
     assert left == {}
+    # Each kind of text was there to be checked: the points' expiry notice, the tier's
+    # progress, the membership's notices, the discounts, the store's lock-screen text.
+    assert "\u27e6120 ƥǿīƞŧş ḗẋƥīřḗ ǿƞ" in on_passes["points_expiring"]
+    assert "ŧǿ Gold\u27e7" in on_passes["tiers"]
+    assert "\u27e6Ƥȧẏḿḗƞŧ ḓŭḗ (€30.00)" in on_passes["membership"]
+    assert "\u27e6Ŀȧƥşḗḓ ǿƞ" in on_passes["membership_lapsed"]
+    assert "\u27e6Ẏǿŭř ḿḗḿƀḗřşħīƥ ḗƞḓş ǿƞ" in on_passes["membership_ending"]
+    assert "\u27e610% ǿƒƒ\u27e7" in on_passes["coupon_ten"]
+    assert "\u27e6Harbour īş ƞḗȧřƀẏ\u27e7" in on_passes["tiers"]
     # The cards did show our texts (marked), not only names: the test sees what it means to.
     assert seen_marked >= 20
