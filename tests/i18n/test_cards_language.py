@@ -181,6 +181,9 @@ def test_the_shared_google_class_speaks_the_shop_s_language(client, runtime, set
             "Εκκρεμεί πληρωμή (30,00\u00a0€): πληρώστε στο ταμείο για να ξεκινήσει η συνδρομή σας.",
         ),
         ("zh-Hans", "待付款（€30.00）：请到柜台付款以开通会员资格。"),
+        # A tag stored as a browser sent it reads as ours; one we do not speak, as English.
+        ("zh-TW", "尚待付款（€30.00）：請至櫃台付款以啟用會籍。"),
+        ("fr", "Payment due (€30.00): pay at the counter to start your membership."),
     ],
 )
 def test_a_membership_notice_is_in_the_member_s_language(

@@ -17,7 +17,7 @@ from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.i18n import formats
 from walletpass.i18n.catalogues import Text, text
-from walletpass.i18n.languages import babel_locale
+from walletpass.i18n.languages import DEFAULT, babel_locale, normalise
 from walletpass.loyalty import rules as loyalty_rules
 from walletpass.loyalty import tiers
 from walletpass.loyalty.models import Member, Program, ProgramKind
@@ -61,7 +61,9 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
     public = settings.public_url.rstrip("/")
     # The member's language for a member's card; the shop's for a pass without one (a
     # flyer's coupon). Wallet's own labels follow the phone (docs/pass-templates.md).
-    lang = member.language if member else merchant.language
+    # Read through normalise: a tag stored before the languages were ours ("zh-TW") or
+    # one we do not speak falls back to English rather than failing the pass.
+    lang = normalise(member.language if member else merchant.language) or DEFAULT
     program_name = program.name if program else (offer.title if offer else merchant.name)
     variables: dict[str, Any] = {
         "serial": pass_row.serial,
@@ -140,7 +142,7 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
     # The Google class is shared by every holder of the program or offer, whichever
     # card sends it: what it shows of ours is in the shop's language (its fixed texts
     # carry every language as translatedValues), so that it does not flip between holders.
-    shop = merchant.language
+    shop = normalise(merchant.language) or DEFAULT
     variables["class_texts"] = {
         "terms": _terms(design, merchant, shop) if shop != lang else variables["terms"],
         "coupon_discount": (
