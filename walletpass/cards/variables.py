@@ -144,6 +144,7 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
     # carry every language as translatedValues), so that it does not flip between holders.
     shop = normalise(merchant.language) or DEFAULT
     variables["class_texts"] = {
+        "language": shop,
         "terms": _terms(design, merchant, shop) if shop != lang else variables["terms"],
         "coupon_discount": (
             _discount_text(offer.discount or {}, merchant.currency, shop)
