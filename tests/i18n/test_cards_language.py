@@ -8,9 +8,10 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import factories
 import pytest
@@ -199,3 +200,17 @@ def test_a_membership_notice_is_in_the_member_s_language(
         ids = (merchant.id, card.id)
     pass_json, _ = _pkpass(client, runtime, *ids)
     assert _values(pass_json)["expiry"] == expected
+
+
+def test_google_shows_a_membership_s_end_on_the_shop_s_calendar_day(runtime, settings):
+    """A Taipei card ending at local midnight (16:00 UTC the day before) reads as its own
+    day on Google, which shows the date as written, in the member's language."""
+    with runtime.transaction() as s:
+        merchant = factories.merchant(s, timezone="Asia/Taipei", currency="TWD")
+        program = factories.program(s, merchant, "membership")
+        member = factories.member(s, program, language="zh-Hant")
+        member.membership_valid_until = datetime(2031, 1, 1, tzinfo=ZoneInfo("Asia/Taipei"))
+        card = factories.member_pass(s, settings, member)
+        ids = (merchant.id, card.id)
+    body = _google(runtime, settings, *ids).object_body
+    assert _modules(body)["membership"] == ("有效期限", "2031年1月1日")

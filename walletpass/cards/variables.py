@@ -225,7 +225,12 @@ def _membership_variables(
     t = text(lang)
     out: dict[str, Any] = {"rewards_text": standing.benefits}
     if standing.valid_until is not None:
-        out["membership_valid_until"] = standing.valid_until.isoformat()
+        # With the shop's offset: the same instant for Wallet, and the shop's calendar day
+        # for Google, which shows the date as written (a Taipei card ending at midnight
+        # must not read as the day before).
+        out["membership_valid_until"] = standing.valid_until.astimezone(
+            ZoneInfo(merchant.timezone)
+        ).isoformat()
     # Each notice is a whole sentence with and without the price, so that a translator
     # can place the price where their language puts it.
     price = formats.money(standing.price, merchant.currency, lang) if standing.paid else ""
