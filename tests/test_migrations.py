@@ -80,3 +80,64 @@ def test_existing_stamp_cards_get_their_rewards_as_catalogue_rows(empty_database
         (1, "Free cookie", 0, 5, True),
         (1, "Free coffee", 10, 10, True),
     ]
+
+
+def _downgrade(engine, revision: str) -> None:  # type: ignore[no-untyped-def]
+    from alembic import command
+
+    from walletpass.migrate import alembic_config
+
+    cfg = alembic_config()
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, revision)
+
+
+def test_texts_per_language_keep_every_row_up_and_down(empty_database):
+    """0014: programs, rewards and offers get ``translations``, {} for the rows there, and
+    lose it on the way down; no row is lost either way (a SQLite table copy would cascade
+    a program's deletion to its rewards)."""
+    upgrade(empty_database, "0013")
+    with empty_database.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO merchants (id, slug, name, timezone, currency, language, created_at)"
+                " VALUES (1, 'm', 'M', 'UTC', 'EUR', 'el', CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO programs (id, merchant_id, slug, name, kind, template, rules,"
+                " design, active, google_class_version, created_at) VALUES (1, 1, 'p',"
+                " 'Coffee club', 'points', 'points_tiers', '{\"amount_per_point\": \"1\"}',"
+                " '{}', true, 0, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO rewards (merchant_id, program_id, name, kind, cost_points, active,"
+                " description, created_at) VALUES (1, 1, 'Free coffee', 'item', 10, true, '',"
+                " CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO offers (merchant_id, slug, title, description, terms, discount,"
+                " uses_per_coupon, redeemed_count, overlay, active, created_at) VALUES (1, 'o',"
+                " 'Half price', '', '', '{}', 1, 0, false, true, CURRENT_TIMESTAMP)"
+            )
+        )
+    upgrade(empty_database, "0014")
+    with empty_database.connect() as conn:
+        for table in ("programs", "rewards", "offers"):
+            found = conn.execute(text(f"SELECT translations FROM {table}")).scalar_one()  # noqa: S608
+            assert (json.loads(found) if isinstance(found, str) else found) == {}
+    _downgrade(empty_database, "0013")
+    with empty_database.connect() as conn:
+        counts = [
+            conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()  # noqa: S608
+            for t in ("programs", "rewards", "offers")
+        ]
+        assert counts == [1, 1, 1]
+        columns = conn.execute(text("SELECT * FROM programs")).keys()
+        assert "translations" not in columns

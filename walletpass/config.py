@@ -6,9 +6,10 @@ import functools
 import logging
 import os
 from dataclasses import dataclass, field, fields, replace
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from walletpass.egress import Egress
 from walletpass.resources import PASS_TEMPLATES_DIR
@@ -107,6 +108,9 @@ class Settings:
         if self.database_url:
             check_database_url(self.database_url)
         check_ratelimit_storage_url(self.ratelimit_storage_url)
+        if self.smtp_url:
+            self.smtp_server  # noqa: B018 - parsed once, kept for every email sent
+            check_mail_from(self.mail_from)
         level = self.log_level.strip().upper()
         if level not in _LOG_LEVELS:
             raise SettingError(
@@ -125,6 +129,11 @@ class Settings:
     def webhook_egress(self) -> Egress:
         """Where webhooks may connect, from ``webhook_allowed_networks`` (egress.py)."""
         return Egress.parse(self.webhook_allowed_networks)
+
+    @functools.cached_property
+    def smtp_server(self) -> SmtpServer | None:
+        """Where card emails go, from ``smtp_url``; None when it is unset (no emails)."""
+        return parse_smtp_url(self.smtp_url) if self.smtp_url else None
 
     @property
     def apple_web_service_url(self) -> str:
@@ -233,6 +242,73 @@ def check_ratelimit_storage_url(url: str) -> None:
         f"WALLETPASS_RATELIMIT_STORAGE_URL: {shown!r} is not a store walletpass can use; "
         "write memory:// (each process counts alone) or redis://host:6379/0"
     )
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """``WALLETPASS_SMTP_URL`` read: how to reach the SMTP server (walletpass.mail.smtp)."""
+
+    host: str
+    port: int
+    # "plain" (smtp://), "starttls" (smtp+starttls://) or "tls" (smtps://: TLS from the start)
+    security: str
+    username: str = ""
+    # Kept out of repr(): a settings object or an error that shows it never shows this.
+    password: str = field(default="", repr=False)
+
+    def describe(self) -> str:
+        """``smtp+starttls://cards@mail.example.com:587``: the URL without its password."""
+        scheme = {v: k for k, v in _SMTP_SCHEMES.items()}[self.security]
+        user = f"{self.username}@" if self.username else ""
+        return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+_SMTP_SCHEMES = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}
+_SMTP_PORTS = {"plain": 25, "starttls": 587, "tls": 465}
+
+
+def parse_smtp_url(url: str) -> SmtpServer:
+    """``smtp://host:25``, ``smtp+starttls://user:password@host:587`` or
+    ``smtps://user:password@host:465`` (user and password percent-encoded, as in any URL).
+
+    :raise SettingError: naming the variable, with the password masked.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host, password = parts.hostname, parts.password
+    except ValueError:  # a port that is not a number, an unclosed [ of an IPv6 address
+        parts, port, host, password = None, None, None, None
+    shown = url
+    if parts is not None and parts.password:
+        # The password as it sits between ":" and "@": a bare replace of a short one
+        # could mask a letter of the scheme and show the password itself.
+        shown = url.replace(f":{parts.password}@", ":***@", 1)
+    security = _SMTP_SCHEMES.get(parts.scheme.lower()) if parts is not None else None
+    if parts is None or security is None or not host or (parts.path not in ("", "/")):
+        raise SettingError(
+            f"WALLETPASS_SMTP_URL: {shown!r} is not an SMTP server walletpass can use; write "
+            "smtp://host:25, smtp+starttls://user:password@host:587 or "
+            "smtps://user:password@host:465"
+        )
+    return SmtpServer(
+        host=host,
+        port=port or _SMTP_PORTS[security],
+        security=security,
+        username=unquote(parts.username or ""),
+        password=unquote(password or ""),
+    )
+
+
+def check_mail_from(value: str) -> None:
+    """The sender of card emails must be an address (``Demo Café <cards@example.com>``):
+    an SMTP server refuses a message without one, every time, and the emails would pile up."""
+    _name, address = parseaddr(value)
+    if "@" not in address or address.startswith("@") or address.endswith("@"):
+        raise SettingError(
+            f"WALLETPASS_MAIL_FROM: {value!r} is not an email address; with WALLETPASS_SMTP_URL "
+            "set, card emails need a sender, e.g. 'Demo Café <cards@example.com>'"
+        )
 
 
 def _coerce(variable: str, type_name: Any, raw: str) -> Any:

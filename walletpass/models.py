@@ -13,6 +13,7 @@ from walletpass.db import Base
 from walletpass.google.models import GoogleCallbackNonce, GoogleNotification
 from walletpass.jobs.models import Job, PushPace
 from walletpass.loyalty.models import LedgerEntry, Member, Program, Reward, RewardRedemption
+from walletpass.mail.models import CardEmail
 from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.models import ChangeCounter, Pass, PassEvent
 from walletpass.scan.models import Scan
@@ -24,6 +25,7 @@ __all__ = [
     "Base",
     "Campaign",
     "CampaignRecipient",
+    "CardEmail",
     "ChangeCounter",
     "Coupon",
     "Device",

@@ -16,6 +16,7 @@ import walletpass.google.sync
 import walletpass.jobs.prune
 import walletpass.loyalty.reward_windows
 import walletpass.loyalty.sweeps
+import walletpass.mail.jobs
 import walletpass.offers.lifecycle
 
 HANDLER_MODULES = (
@@ -27,6 +28,7 @@ HANDLER_MODULES = (
     walletpass.jobs.prune,
     walletpass.loyalty.reward_windows,
     walletpass.loyalty.sweeps,
+    walletpass.mail.jobs,
     walletpass.offers.lifecycle,
 )
 

@@ -110,7 +110,7 @@ def test_a_greek_member_of_a_euro_shop_reads_greek_and_greek_euros(client, runti
     shop = _card(runtime, settings, currency="EUR", merchant_language="el", member_language="el")
     pass_json, files = _pkpass(client, runtime, shop["merchant_id"], shop["card"])
     values = _values(pass_json)
-    assert values["next_tier"] == "4.600,00\u00a0€ ακόμη για Gold"
+    assert values["next_tier"] == "4.600,00\u00a0€ για Gold"
     assert values["discount"] == "12,5%"
     assert values["offer"] == "Έκπτωση 5,00\u00a0€"
     assert values["reward"] == "Espresso και Baklava"
@@ -125,10 +125,10 @@ def test_a_greek_member_of_a_euro_shop_reads_greek_and_greek_euros(client, runti
     google = _google(runtime, settings, shop["merchant_id"], shop["card"])
     obj = google.object_body
     assert obj["loyaltyPoints"]["label"] == "Πόντοι"
-    assert obj["secondaryLoyaltyPoints"]["label"] == "Βαθμίδα"
+    assert obj["secondaryLoyaltyPoints"]["label"] == "Επίπεδο"
     modules = _modules(obj)
     assert modules["offer"] == ("Autumn", "Έκπτωση 5,00\u00a0€")
-    assert modules["rewards"] == ("Δώρα", "Espresso και Baklava")
+    assert modules["rewards"] == ("Ανταμοιβές", "Espresso και Baklava")
     assert modules["tier"] == ("Προνόμια βαθμίδας", "12,5%")
     assert modules["terms"] == ("Όροι", "Εκδίδεται από Kafeneio.")
     offer = _google(runtime, settings, shop["merchant_id"], shop["coupon"])
@@ -148,7 +148,7 @@ def test_a_taiwanese_member_reads_traditional_chinese_and_whole_dollars(client, 
     assert values["terms"] == "由 Kafeneio 發行。"
     assert pass_json["locations"][0]["relevantText"] == "Harbour 就在附近"
     obj = _google(runtime, settings, shop["merchant_id"], shop["card"]).object_body
-    assert obj["loyaltyPoints"]["label"] == "積分"
+    assert obj["loyaltyPoints"]["label"] == "點數"
     assert _modules(obj)["offer"] == ("Autumn", "折抵 $5")
     assert _modules(obj)["tier"] == ("等級權益", "12.5%")
 
@@ -213,4 +213,4 @@ def test_google_shows_a_membership_s_end_on_the_shop_s_calendar_day(runtime, set
         card = factories.member_pass(s, settings, member)
         ids = (merchant.id, card.id)
     body = _google(runtime, settings, *ids).object_body
-    assert _modules(body)["membership"] == ("有效期限", "2031年1月1日")
+    assert _modules(body)["membership"] == ("有效期至", "2031年1月1日")

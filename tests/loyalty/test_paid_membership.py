@@ -175,7 +175,7 @@ def test_the_join_page_shows_the_price_and_what_the_card_gives(client, club):
     page = client.get("/join/club").get_data(as_text=True)
     terms = re.search(r'data-testid="membership-terms">(.*?)</div>', page, re.S)
     assert terms is not None
-    assert "EUR 30.00 for 12 months" in terms.group(1)
+    assert "€30.00 for 12 months" in terms.group(1)
     assert "10% off every visit" in terms.group(1)
 
 

@@ -77,11 +77,56 @@ def test_desktop_gets_a_qr_of_this_page_and_both_buttons(client, card):
     )
 
 
-def test_google_button_hidden_when_google_is_off(client, card, settings):
+def _barcode_svg_data(html: str) -> str:
+    """What the card's barcode on the page encodes (segno writes it into <title>)."""
+    block = html[html.index('data-testid="member-barcode"') :]
+    start = block.index("<svg")
+    svg = ET.fromstring(block[start : block.index("</svg>") + 6])
+    return svg.find("{http://www.w3.org/2000/svg}title").text
+
+
+def _barcode(runtime, serial: str) -> str:  # type: ignore[no-untyped-def]
+    with runtime.transaction() as s:
+        return s.scalars(select(Pass.barcode).where(Pass.serial == serial)).one()
+
+
+def test_android_without_google_gets_the_barcode_first_and_the_card_file(
+    client, runtime, card, settings
+):
     assert not settings.google_enabled
     html = client.get(f"/p/{card}", headers={"User-Agent": ANDROID_UA}).get_data(as_text=True)
-    assert _buttons(html) == ["apple"]
+    number = _barcode(runtime, card)
+    # No lone Apple button on an Android phone: the barcode to show at the till, the
+    # number as text, and the .pkpass as a plain download that Android wallets import.
+    assert _buttons(html) == []
+    assert _barcode_svg_data(html) == number
+    assert f'<strong data-testid="member-number">{number}</strong>' in html
+    assert html.index('data-testid="member-barcode"') < html.index('data-testid="card-state"')
+    download = html.index('data-testid="pkpass-download"')
+    assert f'href="/p/{card}.pkpass"' in html[download - 200 : download + 300]
+    assert "Recent Android wallet apps import it" in html
     assert client.get(f"/p/{card}/google").status_code == 404
+    assert client.get(f"/p/{card}.pkpass").mimetype == "application/vnd.apple.pkpass"
+
+
+@pytest.mark.parametrize("ua", [IPHONE_UA, DESKTOP_UA, "", "curl/8.5"])
+def test_every_other_browser_keeps_the_apple_button_first_and_still_sees_the_barcode(
+    client, runtime, card, ua
+):
+    html = client.get(f"/p/{card}", headers={"User-Agent": ua}).get_data(as_text=True)
+    assert _buttons(html) == ["apple"]
+    assert 'data-testid="pkpass-download"' not in html
+    # Never hidden, whatever the browser says it is (or nothing at all).
+    assert _barcode_svg_data(html) == _barcode(runtime, card)
+    assert html.index('data-wallet="apple"') < html.index('data-testid="member-barcode"')
+
+
+@pytest.mark.usefixtures("google_on")
+def test_with_google_on_android_gets_google_first_and_the_barcode_below(client, runtime, card):
+    html = client.get(f"/p/{card}", headers={"User-Agent": ANDROID_UA}).get_data(as_text=True)
+    assert _buttons(html) == ["google", "apple"]
+    assert 'data-testid="pkpass-download"' not in html
+    assert html.index('data-wallet="google"') < html.index('data-testid="member-barcode"')
 
 
 def test_page_shows_the_cards_state(client, card):
@@ -89,7 +134,7 @@ def test_page_shows_the_cards_state(client, card):
     assert "Coffee Card" in html
     assert "Hello Ada!" in html
     assert "3 of 10" in html
-    assert "7 more to go" in html
+    assert "7 more stamps to go." in html
     assert html.count('class="pp-stamp on"') == 3
 
 
@@ -107,8 +152,9 @@ def test_voided_pass_says_so_and_offers_no_buttons(client, runtime, card):
     with runtime.transaction() as s:
         s.scalars(select(Pass).where(Pass.serial == card)).one().status = PassStatus.VOIDED
     html = client.get(f"/p/{card}", headers={"User-Agent": IPHONE_UA}).get_data(as_text=True)
-    assert "no longer active" in html
+    assert "This card is no longer active." in html
     assert _buttons(html) == []
+    assert 'data-testid="member-barcode"' not in html  # a dead card's barcode scans nothing
 
 
 def test_unknown_serial_is_a_404_page(client):

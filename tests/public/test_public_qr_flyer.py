@@ -99,7 +99,9 @@ def test_src_override_tells_flyers_apart(client, shop):
     assert r.headers["X-QR-Data"] == f"{PUBLIC}/join/beans?src=flyer-b"
     assert _png_matrix(r.data) == _expected(f"{PUBLIC}/join/beans?src=flyer-b")
     assert _png_matrix(r.data) != _expected(f"{PUBLIC}/join/beans?src=qr")
-    assert client.get("/join/beans/qr.svg?src=<script>").status_code == 400
+    refused = client.get("/join/beans/qr.svg?src=<script>", headers={"Accept-Language": "el"})
+    assert refused.status_code == 400
+    assert "Αυτός ο σύνδεσμος δεν είναι σωστός" in refused.get_data(as_text=True)  # noqa: RUF001
 
 
 def test_unknown_program_has_no_qr(client, shop):
@@ -116,7 +118,10 @@ def test_program_flyer_prints_cleanly(client, shop):
     assert f"<title>{PUBLIC}/join/beans?src=window</title>" in html
     # No site chrome on a flyer; print rules live in flyer.css.
     assert "wp-main" not in html
-    assert "<nav" not in html
+    # The one navigation is the language switcher, in the tools that are not printed.
+    assert html.count("<nav") == 1
+    tools = html[html.index('<div class="flyer-tools noprint">') : html.index("<article")]
+    assert '<nav class="wp-languages flyer-languages"' in tools
     with client.get("/static/public/flyer.css") as static:
         css = static.get_data(as_text=True)
     assert "@page" in css

@@ -27,17 +27,21 @@ from walletpass.api.resources_schemas import (
     RewardPage,
     RewardPatch,
     RewardQuery,
+    stored_texts,
 )
 from walletpass.config import Settings
 from walletpass.db import utcnow
+from walletpass.i18n.merchant_texts import replaced
 from walletpass.loyalty import rules
 from walletpass.loyalty.memberships import check_in_force
 from walletpass.loyalty.models import Program, Reward
 from walletpass.loyalty.programs import program_rules
 from walletpass.loyalty.reward_windows import reward_saved
+from walletpass.loyalty.texts import set_reward_texts
 from walletpass.offers import services as offers
 from walletpass.offers.lifecycle import OfferShown, offer_saved
 from walletpass.offers.models import Coupon, Offer
+from walletpass.offers.texts import set_offer_texts
 from walletpass.passes.models import Pass
 
 READERS = ("till", "crm")
@@ -128,7 +132,11 @@ def create_reward(ctx: Context) -> RewardDetail:
     if program is None:
         raise _unknown("body.program_id", "program")
     _check_tier(program, body.min_tier)
-    reward = Reward(merchant_id=ctx.merchant_id, **body.model_dump())
+    reward = Reward(
+        merchant_id=ctx.merchant_id,
+        **body.model_dump(exclude={"translations"}),
+        translations=replaced({}, stored_texts(body.translations)),
+    )
     ctx.session.add(reward)
     ctx.session.flush()
     _catalogue_changed(ctx, reward)
@@ -154,7 +162,7 @@ def get_reward(ctx: Context) -> RewardDetail:
 def update_reward(ctx: Context) -> RewardDetail:
     """Change a reward (admin). A field left out is unchanged; a null clears it."""
     reward = _reward(ctx.session, ctx.path["reward_id"])
-    changes = ctx.body.model_dump(exclude_unset=True)
+    changes = ctx.body.model_dump(exclude_unset=True, exclude={"translations"})
     for required in ("name", "cost_points", "active", "description"):
         if changes.get(required, "") is None:
             del changes[required]
@@ -172,6 +180,10 @@ def update_reward(ctx: Context) -> RewardDetail:
     ctx.session.flush()
     if any(getattr(reward, name) != before for name, before in shown.items()):
         _catalogue_changed(ctx, reward)
+        if ctx.body.translations is not None:  # every card was marked changed
+            reward.translations = replaced(reward.translations, stored_texts(ctx.body.translations))
+    elif ctx.body.translations is not None:
+        set_reward_texts(ctx.session, ctx.settings, reward, stored_texts(ctx.body.translations))
     return _reward_out(reward)
 
 
@@ -233,7 +245,11 @@ def create_offer(ctx: Context) -> OfferOut:
     taken = select(Offer.id).where(Offer.slug == body.slug)
     if ctx.session.scalar(taken.execution_options(all_merchants=True)) is not None:
         raise errors.Conflict(f"the slug {body.slug!r} is taken")
-    offer = Offer(merchant_id=ctx.merchant_id, **body.model_dump(mode="python"))
+    offer = Offer(
+        merchant_id=ctx.merchant_id,
+        **body.model_dump(mode="python", exclude={"translations"}),
+        translations=replaced({}, stored_texts(body.translations)),
+    )
     offer.discount = body.discount.model_dump(mode="json")
     try:
         with ctx.session.begin_nested():
@@ -267,7 +283,7 @@ def update_offer(ctx: Context) -> OfferOut:
     nullable = {"valid_from", "valid_until", "total_cap"}
     changes: dict[str, Any] = {
         k: v
-        for k, v in body.model_dump(exclude_unset=True).items()
+        for k, v in body.model_dump(exclude_unset=True, exclude={"translations"}).items()
         if v is not None or k in nullable
     }
     if body.discount is not None:
@@ -281,6 +297,10 @@ def update_offer(ctx: Context) -> OfferOut:
         setattr(offer, name, value)
     if changes:
         offer_saved(ctx.session, ctx.settings, offer, before)
+        if body.translations is not None:  # every card showing it was marked changed
+            offer.translations = replaced(offer.translations, stored_texts(body.translations))
+    elif body.translations is not None:
+        set_offer_texts(ctx.session, ctx.settings, offer, stored_texts(body.translations))
     return _offer_out(offer)
 
 

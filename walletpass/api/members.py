@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 
@@ -13,6 +14,7 @@ from walletpass import errors
 from walletpass.api.framework import Context, Routes, paginate
 from walletpass.api.resources_schemas import (
     AdjustTx,
+    CardEmailOut,
     LedgerEntryOut,
     LedgerPage,
     MemberCreated,
@@ -35,6 +37,7 @@ from walletpass.api.scans import actor_for
 from walletpass.config import Settings
 from walletpass.loyalty import earning, enrolment, ledger, memberships, purchases, rewards
 from walletpass.loyalty.models import LedgerEntry, Member, Program, ProgramKind
+from walletpass.mail import services as mail
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.services import set_status
@@ -227,6 +230,9 @@ def create_member(ctx: Context) -> MemberCreated:
         raise errors.Conflict(
             f"external_id {body.external_id!r} belongs to member {member.id} of another program"
         )
+    if created:
+        # The card link by email, for a member with an address, when SMTP is configured.
+        mail.welcome(ctx.session, ctx.settings, member)
     detail = member_detail(ctx.session, ctx.settings, member)
     return MemberCreated(**detail.model_dump(), created=created)
 
@@ -276,6 +282,40 @@ def update_member(ctx: Context) -> MemberDetail:
     return member_detail(ctx.session, ctx.settings, member)
 
 
+@routes.operation(
+    "POST",
+    "/members/<int:member_id>/card-email",
+    scopes=READERS,
+    response=CardEmailOut,
+    status=202,
+    tag="members",
+    problems=(mail.NoEmailAddress, mail.MailNotConfigured),
+)
+def send_card_email(ctx: Context) -> CardEmailOut:
+    """Email the member the link to their card and its QR code ("send my card again").
+
+    In the member's language, through the outbox: queued now, sent and retried in the
+    background (``status`` tells). One email per Idempotency-Key; a request while an
+    email to the member is still waiting returns that email rather than a second one.
+    A member without an email address is a 409 ``no-email-address``; an installation
+    without an SMTP server (WALLETPASS_SMTP_URL) a 409 ``mail-not-configured``.
+    """
+    member = get_member(ctx.session, ctx.path["member_id"])
+    key = None
+    if ctx.idempotency_key:
+        # Hashed: the header may be 200 characters, and the email's key is no longer.
+        digest = hashlib.sha256(ctx.idempotency_key.encode()).hexdigest()
+        key = f"api{ctx.api_key.id}:{digest}"
+    row = mail.request_card_email(
+        ctx.session,
+        ctx.settings,
+        member,
+        source=f"api:{ctx.api_key.id}",
+        request_key=key,
+    )
+    return CardEmailOut.model_validate(row, from_attributes=True)
+
+
 @routes.operation("DELETE", "/members/<int:member_id>", scopes=("crm",), status=204, tag="members")
 def delete_member(ctx: Context) -> None:
     """Erase a member's personal data and void their cards (the ledger is kept)."""
@@ -284,6 +324,7 @@ def delete_member(ctx: Context) -> None:
         set_status(ctx.session, pass_row, PassStatus.VOIDED, ctx.settings)
     member.name = ""
     member.email = None
+    mail.forget_member(ctx.session, member.id)
     member.phone = None
     member.birthday = None
     member.external_id = None

@@ -22,12 +22,15 @@ from walletpass.api.resources_schemas import (
     StoreOut,
     StorePage,
     StorePatch,
+    stored_texts,
 )
 from walletpass.cards.locations import located_as, store_changed
 from walletpass.config import Settings
+from walletpass.i18n.merchant_texts import replaced
 from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rewards import sync_card_rewards
 from walletpass.loyalty.rules import RulesError, validate_rules
+from walletpass.loyalty.texts import set_program_texts, stored
 from walletpass.passes import templates
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.refresh import move_to_template, program_passes
@@ -56,6 +59,7 @@ def program_out(settings: Settings, program: Program) -> ProgramOut:
         rules=program.rules or {},
         design=program.design or {},
         active=program.active,
+        translations=stored(program.translations),
         join_url=f"{settings.public_url.rstrip('/')}/join/{program.slug}",
         created_at=program.created_at,
     )
@@ -154,6 +158,7 @@ def create_program(ctx: Context) -> ProgramOut:
         rules=rules,
         design=_design(body.design),
         active=body.active,
+        translations=replaced({}, stored_texts(body.translations)),
     )
     try:
         with ctx.session.begin_nested():
@@ -213,6 +218,12 @@ def update_program(ctx: Context) -> ProgramOut:
         program.name = body.name
     if body.active is not None:
         program.active = body.active
+    if body.translations is not None:
+        texts = stored_texts(body.translations)
+        if shown_changed:  # every pass is marked changed below
+            program.translations = replaced(program.translations, texts)
+        else:
+            set_program_texts(ctx.session, ctx.settings, program, texts)
     if shown_changed:
         mark_changed(ctx.session, ctx.settings, passes=program_passes(program.id), notify=False)
     return program_out(ctx.settings, program)

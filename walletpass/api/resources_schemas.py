@@ -23,6 +23,7 @@ from pydantic import (
 
 from walletpass.events import EVENT_TYPES
 from walletpass.i18n.languages import PSEUDO, languages, normalise
+from walletpass.i18n.merchant_texts import by_language
 from walletpass.offers.models import MAX_TOTAL_CAP, MAX_USES_PER_COUPON
 from walletpass.scan.requests import BalanceOut, LineIn, MembershipOut, Money, Strict
 
@@ -63,6 +64,81 @@ Language = Annotated[
     Field(min_length=2, max_length=16, examples=["zh-Hant"]),
     AfterValidator(_language),
 ]
+
+
+# --- a merchant's texts in other languages -----------------------------------------------
+
+_TRANSLATIONS_DOC = (
+    "The texts in the merchant's other languages, keyed by language (en, el, zh-Hans, "
+    "zh-Hant; a regional tag such as zh-TW is read as its language): a member reading a "
+    "language without its own text reads the default field."
+)
+_PATCH_DOC = (
+    " Each language given replaces that language's texts; null or {} removes them (back to "
+    "the default); languages left out are unchanged."
+)
+
+
+def _texts_by_language(value: dict[str, Any]) -> dict[str, Any]:
+    # After the values validated: zh-TW becomes zh-Hant, an unknown language is refused.
+    return by_language(value)
+
+
+class ProgramTexts(Strict):
+    name: Name | None = None
+
+
+class RewardTexts(Strict):
+    name: Name | None = None
+
+
+class OfferTexts(Strict):
+    title: Name | None = None
+    description: Text | None = None
+    terms: Text | None = None
+
+
+ProgramTranslations = Annotated[
+    dict[str, ProgramTexts],
+    AfterValidator(_texts_by_language),
+    Field(description=_TRANSLATIONS_DOC, examples=[{"el": {"name": "Κάρτα καφέ"}}]),
+]
+ProgramTranslationsPatch = Annotated[
+    dict[str, ProgramTexts | None],
+    AfterValidator(_texts_by_language),
+    Field(description=_TRANSLATIONS_DOC + _PATCH_DOC),
+]
+RewardTranslations = Annotated[
+    dict[str, RewardTexts],
+    AfterValidator(_texts_by_language),
+    Field(description=_TRANSLATIONS_DOC, examples=[{"zh-Hant": {"name": "免費咖啡"}}]),
+]
+RewardTranslationsPatch = Annotated[
+    dict[str, RewardTexts | None],
+    AfterValidator(_texts_by_language),
+    Field(description=_TRANSLATIONS_DOC + _PATCH_DOC),
+]
+OfferTranslations = Annotated[
+    dict[str, OfferTexts],
+    AfterValidator(_texts_by_language),
+    Field(description=_TRANSLATIONS_DOC, examples=[{"el": {"title": "Δεύτερος καφές -50%"}}]),
+]
+OfferTranslationsPatch = Annotated[
+    dict[str, OfferTexts | None],
+    AfterValidator(_texts_by_language),
+    Field(description=_TRANSLATIONS_DOC + _PATCH_DOC),
+]
+TranslationsOut = Annotated[dict[str, dict[str, str]], Field(description=_TRANSLATIONS_DOC)]
+
+
+def stored_texts(value: dict[str, Any] | None) -> dict[str, dict[str, str]]:
+    """A request's translations as stored: ``{lang: {field: text}}``, texts trimmed, empty
+    ones dropped (an empty language removes that language's texts)."""
+    out: dict[str, dict[str, str]] = {}
+    for lang, texts in (value or {}).items():
+        fields = texts.model_dump(exclude_none=True) if texts is not None else {}
+        out[lang] = {k: v.strip() for k, v in fields.items() if v.strip()}
+    return out
 
 
 # --- pagination ------------------------------------------------------------------------
@@ -112,12 +188,15 @@ class ProgramIn(Strict):
     )
     design: Design = Field(default_factory=Design)
     active: bool = True
+    translations: ProgramTranslations = Field(default_factory=dict)
 
 
 class ProgramPatch(Strict):
-    """Fields left out (or null) are unchanged. New rules or design refresh every pass."""
+    """Fields left out (or null) are unchanged. New rules or design refresh every pass;
+    new texts in a language refresh the passes of the members reading it."""
 
     name: Name | None = None
+    translations: ProgramTranslationsPatch | None = None
     template: str | None = Field(None, pattern=r"^[a-z0-9_]{1,64}$")
     rules: dict[str, Any] | None = None
     design: Design | None = None
@@ -133,6 +212,7 @@ class ProgramOut(BaseModel):
     rules: dict[str, Any]
     design: dict[str, Any]
     active: bool
+    translations: TranslationsOut
     join_url: str
     created_at: datetime
 
@@ -260,6 +340,22 @@ class MemberDetail(BaseModel):
 
 class MemberCreated(MemberDetail):
     created: bool = Field(description="False when an existing member was returned.")
+
+
+class CardEmailOut(BaseModel):
+    """An email with the member's card link, queued (sent by the outbox, retried)."""
+
+    id: int
+    member_id: int
+    reason: str = Field(description="welcome (after joining) or resend.")
+    status: str = Field(
+        description="pending (queued or being retried), sent (the SMTP server accepted "
+        "it), failed (refused for good; last_error says why)."
+    )
+    message_id: str = Field(description="The email's Message-ID, the same on every retry.")
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
 
 
 class MemberQuery(PageQuery):
@@ -427,6 +523,7 @@ class RewardIn(Strict):
     valid_until: UtcDatetime | None = None
     active: bool = True
     description: Text = ""
+    translations: RewardTranslations = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _dates(self) -> RewardIn:
@@ -445,6 +542,7 @@ class RewardPatch(Strict):
     valid_until: UtcDatetime | None = None
     active: bool | None = None
     description: Text | None = None
+    translations: RewardTranslationsPatch | None = None
 
 
 class RewardDetail(BaseModel):
@@ -460,6 +558,7 @@ class RewardDetail(BaseModel):
     valid_until: datetime | None
     active: bool
     description: str
+    translations: TranslationsOut
     created_at: datetime
 
 
@@ -503,6 +602,7 @@ class OfferIn(Strict):
     overlay: bool = Field(False, description="Shown on the program's cards while valid.")
     active: bool = True
     program_id: Id | None = None
+    translations: OfferTranslations = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _dates(self) -> OfferIn:
@@ -522,6 +622,7 @@ class OfferPatch(Strict):
     total_cap: int | None = Field(None, ge=1, le=MAX_TOTAL_CAP)
     overlay: bool | None = None
     active: bool | None = None
+    translations: OfferTranslationsPatch | None = None
 
 
 class OfferOut(BaseModel):
@@ -539,6 +640,7 @@ class OfferOut(BaseModel):
     redeemed_count: int
     overlay: bool
     active: bool
+    translations: TranslationsOut
     created_at: datetime
 
 

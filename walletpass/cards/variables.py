@@ -18,6 +18,7 @@ from walletpass.db import utcnow
 from walletpass.i18n import formats
 from walletpass.i18n.catalogues import Text, text
 from walletpass.i18n.languages import DEFAULT, babel_locale, normalise
+from walletpass.i18n.merchant_texts import localised
 from walletpass.loyalty import rules as loyalty_rules
 from walletpass.loyalty import tiers
 from walletpass.loyalty.models import Member, Program, ProgramKind
@@ -46,8 +47,15 @@ def _percent(value: Decimal, lang: str) -> str:
     return f"{formats.number(value.normalize(), lang)}%"
 
 
-def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict[str, Any]:
-    """Every variable a template may use (docs/pass-templates.md), for this pass now."""
+def pass_variables(
+    session: Session, pass_row: Pass, settings: Settings, *, lang: str | None = None
+) -> dict[str, Any]:
+    """Every variable a template may use (docs/pass-templates.md), for this pass now.
+
+    :param lang: the language of the card's texts, ours (notices, discounts, money) and
+        the merchant's (program, offer, tier and reward names): the member's by default;
+        the card page passes the page's.
+    """
     merchant = session.get(Merchant, pass_row.merchant_id)
     assert merchant is not None
     program = session.get(Program, pass_row.program_id) if pass_row.program_id else None
@@ -59,12 +67,19 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
     if program is not None:
         design.update(program.design or {})
     public = settings.public_url.rstrip("/")
-    # The member's language for a member's card; the shop's for a pass without one (a
-    # flyer's coupon). Wallet's own labels follow the phone (docs/pass-templates.md).
-    # Read through normalise: a tag stored before the languages were ours ("zh-TW") or
-    # one we do not speak falls back to English rather than failing the pass.
-    lang = normalise(member.language if member else merchant.language) or DEFAULT
-    program_name = program.name if program else (offer.title if offer else merchant.name)
+    # The member's language for a member's card (the page's on the card page); the
+    # shop's for a pass without one (a flyer's coupon). Wallet's own labels follow the
+    # phone (docs/pass-templates.md). Read through normalise: a tag stored before the
+    # languages were ours ("zh-TW") or one we do not speak falls back to English rather
+    # than failing the pass.
+    reader = normalise(lang or (member.language if member else merchant.language)) or DEFAULT
+    program_name = (
+        localised(program.name, program.translations, "name", reader)
+        if program
+        else (
+            localised(offer.title, offer.translations, "title", reader) if offer else merchant.name
+        )
+    )
     variables: dict[str, Any] = {
         "serial": pass_row.serial,
         "status": pass_row.status,
@@ -84,7 +99,7 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
         "label_color": hex_to_rgb(design["label"]),
         "background_hex": design["background"],
         "logo_url": f"{public}/assets/templates/{pass_row.template}/logo@3x.png",
-        "language": lang,
+        "language": reader,
         "member_name": member.name if member else "",
         "member_number": pass_row.barcode,
         "points": None,
@@ -107,26 +122,43 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
         "coupon_uses_left": None,
         "expiry_warning": "",
         "rewards_text": "",
-        "terms": _terms(design, merchant, lang),
+        "terms": _terms(design, merchant, reader),
         "website_url": design.get("website_url", public),
         "google_class_id": "",
+        # A Google class is shared by every holder: it is written with the merchant's own
+        # texts, and carries the name in each language (walletpass.google.objects), not
+        # the reader's; else each holder's sync would rewrite it in their language.
+        "merchant_language": merchant.language,
+        "class_texts": {"program_name": _default_name(program, offer, merchant)},
+        "program_name_translations": _all_languages(program.translations, "name")
+        if program
+        else {},
+        "coupon_title_translations": {},
     }
     if member is not None and program is not None:
-        variables.update(_member_variables(session, merchant, program, member, lang))
+        variables.update(_member_variables(session, merchant, program, member, reader))
     if program is not None and pass_row.coupon_id is None:
         program_id = program.id
         overlay = shared(
             session, ("overlay", program_id), lambda: current_overlay(session, program_id, now)
         )
         if overlay is not None:
-            variables["offer_title"] = overlay.title
-            variables["offer_text"] = overlay.description or _discount_text(
-                overlay.discount or {}, merchant.currency, lang
+            variables["offer_title"] = localised(
+                overlay.title, overlay.translations, "title", reader
             )
+            variables["offer_text"] = localised(
+                overlay.description, overlay.translations, "description", reader
+            ) or _discount_text(overlay.discount or {}, merchant.currency, reader)
     if offer is not None and coupon is not None:
-        variables["coupon_title"] = offer.title
-        variables["coupon_discount"] = _discount_text(offer.discount or {}, merchant.currency, lang)
-        variables["coupon_terms"] = offer.terms or ""
+        variables["coupon_title"] = localised(offer.title, offer.translations, "title", reader)
+        variables["class_texts"].update(coupon_title=offer.title, coupon_terms=offer.terms or "")
+        variables["coupon_title_translations"] = _all_languages(offer.translations, "title")
+        variables["coupon_discount"] = _discount_text(
+            offer.discount or {}, merchant.currency, reader
+        )
+        variables["coupon_terms"] = localised(
+            offer.terms or "", offer.translations, "terms", reader
+        )
         variables["coupon_uses_left"] = max(offer.uses_per_coupon - coupon.uses, 0)
         if offer.valid_until:
             variables["coupon_valid_until"] = offer.valid_until.isoformat()
@@ -139,19 +171,18 @@ def pass_variables(session: Session, pass_row: Pass, settings: Settings) -> dict
         shown = campaign_overlay(session, pass_row, now)
         if shown is not None:
             variables["offer_title"], variables["offer_text"] = shown
-    # The Google class is shared by every holder of the program or offer, whichever
-    # card sends it: what it shows of ours is in the shop's language (its fixed texts
-    # carry every language as translatedValues), so that it does not flip between holders.
+    # Our texts on the shared Google class are in the shop's language too, so that it does
+    # not flip between holders (its fixed texts carry every language as translatedValues).
     shop = normalise(merchant.language) or DEFAULT
-    variables["class_texts"] = {
-        "language": shop,
-        "terms": _terms(design, merchant, shop) if shop != lang else variables["terms"],
-        "coupon_discount": (
+    variables["class_texts"].update(
+        language=shop,
+        terms=_terms(design, merchant, shop) if shop != reader else variables["terms"],
+        coupon_discount=(
             _discount_text(offer.discount or {}, merchant.currency, shop)
-            if offer is not None and coupon is not None and shop != lang
+            if offer is not None and coupon is not None and shop != reader
             else variables["coupon_discount"]
         ),
-    }
+    )
     status = _shown_status(pass_row, coupon, offer, now)
     variables["status"] = status.value
     # Wallet's voided flag: a withdrawn coupon, and one whose offer ended (its pass also
@@ -165,6 +196,21 @@ def _terms(design: dict[str, Any], merchant: Merchant, lang: str) -> str:
     if "terms" in design:
         return str(design["terms"])
     return text(lang).gettext("Issued by %(merchant)s.", merchant=merchant.name)
+
+
+def _default_name(program: Program | None, offer: Offer | None, merchant: Merchant) -> str:
+    if program is not None:
+        return program.name
+    return offer.title if offer is not None else merchant.name
+
+
+def _all_languages(translations: dict[str, Any] | None, field: str) -> dict[str, str]:
+    """``{lang: text}`` for each language that has its own ``field``."""
+    return {
+        lang: texts[field]
+        for lang, texts in (translations or {}).items()
+        if isinstance(texts, dict) and texts.get(field)
+    }
 
 
 def _shown_status(
@@ -268,14 +314,17 @@ def _membership_variables(
 
 
 def _member_variables(
-    session: Session, merchant: Merchant, program: Program, member: Member, lang: str
+    session: Session, merchant: Merchant, program: Program, member: Member, reader: str
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    t: Text = text(lang)
+    t: Text = text(reader)
     parsed = program_rules(program)
     if program.kind in (ProgramKind.POINTS, ProgramKind.TIERS):
         out["points"] = member.points_balance
         out["tier"] = member.tier or ""
+        if member.tier and isinstance(parsed, loyalty_rules.TiersRules):
+            named = tiers.level_named(parsed, member.tier)
+            out["tier"] = named.name_in(reader) if named is not None else member.tier
     elif program.kind == ProgramKind.STAMPS:
         assert isinstance(parsed, loyalty_rules.StampsRules)
         out["stamps"] = member.stamps_balance
@@ -283,24 +332,26 @@ def _member_variables(
         out["stamps_left"] = max(parsed.goal - member.stamps_balance, 0)
         out["stamps_text"] = stamps_text(member.stamps_balance, parsed.goal)
     elif program.kind == ProgramKind.MEMBERSHIP:
-        out.update(_membership_variables(merchant, program, member, lang))
+        out.update(_membership_variables(merchant, program, member, reader))
     if isinstance(parsed, loyalty_rules.TiersRules):
         level = tiers.level_named(parsed, member.tier) if member.tier else None
         if level is not None and level.discount_percent:
-            out["tier_discount"] = _percent(level.discount_percent, lang)
+            out["tier_discount"] = _percent(level.discount_percent, reader)
         upcoming = tiers.next_tier(parsed, member.lifetime_spend or Decimal(0))
         if upcoming is not None:
             target, missing = upcoming
             out["next_tier_text"] = t.gettext(
                 "%(amount)s to %(tier)s",
-                amount=formats.money(missing, merchant.currency, lang),
-                tier=target.name,
+                amount=formats.money(missing, merchant.currency, reader),
+                tier=target.name_in(reader),
             )
     if program.kind in (ProgramKind.POINTS, ProgramKind.TIERS, ProgramKind.STAMPS):
         # A stamp card's goal and intermediate rewards are in its catalogue too.
         rewards = redeemable_rewards(session, member)
         if rewards:
-            out["rewards_text"] = _listed([r.name for r in rewards[:3]], lang)
+            out["rewards_text"] = _listed(
+                [localised(r.name, r.translations, "name", reader) for r in rewards[:3]], reader
+            )
     if member.expiry_warned_for is not None and member.expiry_warned_for > utcnow():
         upcoming_expiry = next_expiry(session, member, parsed, utcnow())
         if upcoming_expiry is not None and upcoming_expiry[1] == member.expiry_warned_for:
@@ -310,8 +361,8 @@ def _member_variables(
                 "%(points)s point expires on %(day)s",
                 "%(points)s points expire on %(day)s",
                 upcoming_expiry[0],
-                points=formats.number(upcoming_expiry[0], lang),
-                day=formats.day(day, lang),
+                points=formats.number(upcoming_expiry[0], reader),
+                day=formats.day(day, reader),
             )
     return out
 

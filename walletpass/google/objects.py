@@ -317,12 +317,35 @@ def finish_class(
             else default_loyalty_class(variables)
         )
     body = dict(rendered)
+    body.update(_class_names(resource, variables))
     body["id"] = class_id
     body["reviewStatus"] = "UNDER_REVIEW"
     # Google only calls HTTPS endpoints; a dev public_url on http would be refused.
     if callback_url and callback_url.startswith("https://"):
         body["callbackOptions"] = {"url": callback_url}
     return body
+
+
+def _class_names(resource: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """The class's name in the merchant's language and each language it was given in:
+    one class serves every holder, and Google shows each phone its language's."""
+    if resource == "loyaltyClass":
+        field, localized_field, prefix = "programName", "localizedProgramName", "program_name"
+    else:
+        field, localized_field, prefix = "title", "localizedTitle", "coupon_title"
+    default = str(variables.get(prefix) or "")
+    if not default:
+        return {}
+    language = str(variables.get("merchant_language") or "en")
+    translated = [
+        {"language": lang, "value": str(value)}
+        for lang, value in sorted(dict(variables.get(f"{prefix}_translations") or {}).items())
+        if lang != language and value
+    ]
+    localized = _localized(default, language)
+    if translated:
+        localized["translatedValues"] = translated
+    return {field: default, localized_field: localized}
 
 
 def callback_url(settings: Settings) -> str:
@@ -387,14 +410,14 @@ def build_pass_resources(
         class_resource, object_resource = "loyaltyClass", "loyaltyObject"
         class_id = program_class_id(issuer, program.slug, program.google_class_version)
     variables = {**variables, "google_class_id": class_id}
-    # The class is every holder's: it shows our texts in the shop's language
-    # (walletpass.cards.variables' class_texts), the object this holder's.
-    shared = {**variables, **(variables.get("class_texts") or {})}
-    rendered = render_template_class(settings, pass_row.template, shared)
+    # One class for every holder: written with the merchant's own texts, not the reader's
+    # (walletpass.cards.variables' class_texts), the names in each language beside them.
+    class_variables = {**variables, **dict(variables.get("class_texts") or {})}
+    rendered = render_template_class(settings, pass_row.template, class_variables)
     class_body = finish_class(
         class_resource,
         rendered,
-        shared,
+        class_variables,
         class_id=class_id,
         callback_url=callback_url(settings),
     )

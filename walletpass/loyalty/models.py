@@ -19,9 +19,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from walletpass.db import Base, BigId, MerchantOwned, created_at, int_pk
+
+# Rows inserted by raw SQL (and those migration 0014 added the column to) have no texts.
+EMPTY_JSON = sql_text("'{}'")
 
 
 class ProgramKind(StrEnum):
@@ -45,6 +49,9 @@ class Program(MerchantOwned, Base):
     rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Colours, texts and image overrides for the pass design.
     design: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # ``name`` in the merchant's other languages, {"el": {"name": ...}}: see
+    # walletpass.i18n.merchant_texts (tiers' names are in the rules).
+    translations: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=EMPTY_JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     google_class_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[created_at]
@@ -200,6 +207,8 @@ class Reward(MerchantOwned, Base):
     valid_until: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    # ``name`` in the merchant's other languages (walletpass.i18n.merchant_texts).
+    translations: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=EMPTY_JSON)
     created_at: Mapped[created_at]
 
 

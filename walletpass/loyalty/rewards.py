@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +46,8 @@ class CatalogueReward:
     valid_until: datetime | None
     active: bool
     card_stamps: int | None
+    # The name in the merchant's other languages (walletpass.i18n.merchant_texts).
+    translations: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def on_the_way(self) -> bool:

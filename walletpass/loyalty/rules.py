@@ -16,14 +16,17 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from walletpass.i18n.formats import AmountError, check_amount
+from walletpass.i18n.merchant_texts import by_language, localised
 from walletpass.loyalty.amounts import amount_problem
 
 __all__ = [
@@ -338,13 +341,45 @@ class PointsRules(_Rules):
         return value
 
 
-class TierLevel(_Rules):
-    """A tier reached at ``min_spend`` qualifying spend."""
+TierName = Annotated[str, Field(min_length=1, max_length=64)]
 
-    name: Annotated[str, Field(min_length=1, max_length=64)]
+
+class TierLevel(_Rules):
+    """A tier reached at ``min_spend`` qualifying spend.
+
+    ``name`` is in the merchant's default language and is what ``Member.tier`` stores;
+    ``names`` gives it in other languages (``{"el": "Χρυσό"}``), shown to the members who
+    read them (walletpass.i18n.merchant_texts.localised).
+    """
+
+    name: TierName
     min_spend: Money
     discount_percent: Percent = Decimal(0)
     earn_multiplier: Annotated[Decimal, _NoBool, Field(ge=1, le=10, decimal_places=2)] = Decimal(1)
+    names: dict[str, TierName] = Field(default_factory=dict)
+
+    @field_validator("names", mode="before")
+    @classmethod
+    def _our_languages(cls, value: Any) -> Any:
+        # zh-TW is stored as zh-Hant; a language we do not speak is refused.
+        if not isinstance(value, dict):
+            return value
+        try:
+            return by_language(value)
+        except ValueError as exc:
+            raise _error(str(exc)) from None
+
+    @model_serializer(mode="wrap")
+    def _without_empty_names(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Rules stored before tiers had names read back unchanged: no "names": {} added.
+        dumped: dict[str, Any] = handler(self)
+        if not dumped.get("names"):
+            dumped.pop("names", None)
+        return dumped
+
+    def name_in(self, lang: str | None) -> str:
+        """The tier's name for a reader of ``lang``: its own, or the default one."""
+        return localised(self.name, {k: {"name": v} for k, v in self.names.items()}, "name", lang)
 
 
 class LifetimeWindow(_Rules):

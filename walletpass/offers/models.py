@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from walletpass.db import Base, BigId, MerchantOwned, created_at, int_pk
@@ -14,6 +15,8 @@ from walletpass.db import Base, BigId, MerchantOwned, created_at, int_pk
 # columns are 32-bit integers, and no till needs more.
 MAX_USES_PER_COUPON = 1000
 MAX_TOTAL_CAP = 1_000_000_000
+# Rows inserted by raw SQL (and those migration 0014 added the column to) have no texts.
+EMPTY_JSON = sql_text("'{}'")
 
 
 class Offer(MerchantOwned, Base):
@@ -27,6 +30,9 @@ class Offer(MerchantOwned, Base):
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     terms: Mapped[str] = mapped_column(Text, default="")
+    # title, description and terms in the merchant's other languages, {"el": {"title": ...}}
+    # (walletpass.i18n.merchant_texts).
+    translations: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=EMPTY_JSON)
     # e.g. {"type": "percent", "value": 20} or {"type": "amount", "value": "5.00"}
     discount: Mapped[dict[str, Any]] = mapped_column(default=dict)
     valid_from: Mapped[datetime | None]

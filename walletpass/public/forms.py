@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+from walletpass.i18n.catalogues import N_
+
 # Stored normalised, so that the same number typed two ways finds the same member.
 from walletpass.loyalty.models import normalize_phone
 
@@ -19,6 +21,9 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 @dataclass
 class JoinForm:
+    """The join form's fields; ``errors`` holds English texts marked for the catalogues,
+    translated where the page shows them (join.html)."""
+
     name: str = ""
     email: str = ""
     phone: str = ""
@@ -48,31 +53,31 @@ class JoinForm:
     def validate(self, today: date) -> bool:
         errors: dict[str, str] = {}
         if not self.name:
-            errors["name"] = "Please tell us your name."
+            errors["name"] = N_("Please tell us your name.")
         elif len(self.name) > 200:
-            errors["name"] = "That name is too long (200 characters at most)."
+            errors["name"] = N_("That name is too long (200 characters at most).")
         if self.email and (len(self.email) > 320 or not _EMAIL.match(self.email)):
-            errors["email"] = "This does not look like an email address."
+            errors["email"] = N_("This does not look like an email address.")
         if self.phone:
             normalized = normalize_phone(self.phone)
             if normalized is None:
-                errors["phone"] = "Please enter a phone number with 6 to 15 digits."
+                errors["phone"] = N_("Please enter a phone number with 6 to 15 digits.")
             else:
                 self.phone = normalized
         if not self.email and not self.phone and "email" not in errors:
-            errors["email"] = "Please give an email address or a phone number."
+            errors["email"] = N_("Please give an email address or a phone number.")
         if self.birthday:
             try:
                 self.birthday_date = date.fromisoformat(self.birthday)
             except ValueError:
-                errors["birthday"] = "Please use the date picker (YYYY-MM-DD)."
+                errors["birthday"] = N_("Please use the date picker (YYYY-MM-DD).")
             else:
                 if self.birthday_date > today:
-                    errors["birthday"] = "Your birthday cannot be in the future."
+                    errors["birthday"] = N_("Your birthday cannot be in the future.")
                 elif self.birthday_date.year < 1900:
-                    errors["birthday"] = "Please check the year."
+                    errors["birthday"] = N_("Please check the year.")
         if self.referral_code and not _TOKEN.match(self.referral_code):
-            errors["referral_code"] = "This referral code is not valid."
+            errors["referral_code"] = N_("This referral code is not valid.")
         self.errors = errors
         return not errors
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import (
@@ -18,6 +18,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    g,
     make_response,
     redirect,
     render_template,
@@ -25,6 +26,7 @@ from flask import (
     url_for,
 )
 from flask import session as cookie
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
@@ -34,19 +36,24 @@ from walletpass.cards.variables import pass_variables
 from walletpass.db import utcnow
 from walletpass.google import client as google_client
 from walletpass.google import savelink
+from walletpass.i18n import formats
+from walletpass.i18n.catalogues import N_
+from walletpass.i18n.merchant_texts import localised
 from walletpass.loyalty.enrolment import enroll, find_enrolled, issue_member_pass, member_passes
 from walletpass.loyalty.models import Member, Program, ProgramKind
 from walletpass.loyalty.programs import program_rules, today_for
 from walletpass.loyalty.rules import MembershipRules
+from walletpass.mail import services as mail
 from walletpass.offers.models import Offer
 from walletpass.offers.services import claim_coupon, claim_email, find_claim
 from walletpass.passes.colours import DEFAULT_COLOURS
 from walletpass.passes.models import Pass, PassStatus
-from walletpass.public import qr
+from walletpass.public import card_page, qr
 from walletpass.public.forms import JoinForm, clean_token
 from walletpass.tenancy.models import Merchant
 from walletpass.web import auth, ratelimit
 from walletpass.web.context import current_runtime
+from walletpass.web.i18n import current_language
 
 bp = Blueprint(
     "public",
@@ -55,6 +62,16 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static/public",
 )
+
+
+@bp.after_request
+def _vary_by_language(response: Response) -> Response:
+    # Each page is written in the language its visitor's browser or cookie asks for: a
+    # shared cache must not hand a Greek page to a Taiwanese phone.
+    response.vary.add("Accept-Language")
+    response.vary.add("Cookie")
+    return response
+
 
 # A second submit of the same details this soon after the first is a double tap, not
 # someone else typing a stranger's email: it gets the card page again.
@@ -68,8 +85,11 @@ def _rate_limited(rule: ratelimit.Rule) -> Response | None:
     if seconds is None:
         return None
     response = _message(
-        "Slow down a little",
-        f"Too many attempts from this network. Please try again in {seconds} seconds.",
+        _("Slow down a little"),
+        _(
+            "Too many attempts from this network. Please try again in %(seconds)s seconds.",
+            seconds=seconds,
+        ),
         status=429,
     )
     response.headers["Retry-After"] = str(seconds)
@@ -84,10 +104,30 @@ def _message(title: str, text: str, *, status: int = 200, brand: Brand | None = 
 @bp.errorhandler(404)
 def _not_found_page(_exc: Exception) -> Response:
     return _message(
-        "Not found",
-        "This link does not lead to a card or offer. It may have been mistyped, or the "
-        "program may have ended.",
+        _("Not found"),
+        _(
+            "This link does not lead to a card or offer. It may have been mistyped, or the "
+            "program may have ended."
+        ),
         status=404,
+    )
+
+
+class BadLink(BadRequest):
+    """A link with a part we refuse (a printed QR code's ``?src=``); the description says
+    which, in the page's language."""
+
+
+@bp.errorhandler(400)
+def _bad_request_page(exc: BadRequest) -> Response:
+    # Werkzeug's own 400s (a malformed form body) describe themselves in English to
+    # developers: a customer gets a plain sentence instead. A refusal that says what was
+    # wrong (ours, or web/nulbytes.py's NUL character) shows that.
+    text = exc.description if exc.description != BadRequest.description else ""
+    return _message(
+        _("This link is not right"),
+        str(text or _("Please check the link, or scan the code again.")),
+        status=400,
     )
 
 
@@ -112,13 +152,19 @@ def _brand(program: Program | None, merchant: Merchant, *, template: str | None 
             design[key] = value
     template = template or (program.template if program else "coupon")
     return Brand(
-        name=program.name if program else merchant.name,
+        name=_in_page_language(program, "name", program.name) if program else merchant.name,
         merchant=merchant.name,
         background=design["background"],
         foreground=design["foreground"],
         label=design["label"],
         logo_url=url_for("web.template_asset", name=template, filename="logo@2x.png"),
     )
+
+
+def _in_page_language(row: Program | Offer, field: str, default: str) -> str:
+    """A merchant's text (a program's name, an offer's title...) in the page's language,
+    or as the merchant typed it when that language has none."""
+    return localised(default, row.translations, field, current_language())
 
 
 def _active_program(session: Session, slug: str) -> Program:
@@ -154,12 +200,10 @@ def _pass_or_404(session: Session, serial: str) -> Pass:
 def _merchant(session: Session, merchant_id: int) -> Merchant:
     merchant = session.get(Merchant, merchant_id)
     assert merchant is not None
+    # The page's language falls back to the shop's when neither the switcher nor the
+    # browser names one of ours (walletpass/web/i18n.py): read before anything renders.
+    g.merchant_language = merchant.language
     return merchant
-
-
-def _language() -> str:
-    best = request.accept_languages.best_match(["en", "zh-Hant", "zh-TW", "zh-HK"])
-    return "zh-Hant" if best and best != "en" else "en"
 
 
 # ---------------------------------------------------------------- join
@@ -191,9 +235,12 @@ def join(slug: str) -> Any:
         return redirect(url_for("public.landing", serial=value), code=303)
     if kind == "already":
         return _message(
-            "You are already a member",
-            f"These details already belong to a {brand.name} card. Open it from your "
-            "phone's wallet app, or ask us at the counter to send it to you again.",
+            _("You are already a member"),
+            _(
+                "These details already belong to a %(program)s card. Open it from your "
+                "phone's wallet app, or ask us at the counter to send it to you again.",
+                program=brand.name,
+            ),
             brand=brand,
         )
     html = render_template(
@@ -207,7 +254,7 @@ class MembershipTerms:
     """What the join page says a membership costs and gives."""
 
     paid: bool
-    price: str
+    price: str  # in the merchant's currency, written as the page's reader writes it
     months: int
     benefits: str
 
@@ -216,7 +263,7 @@ def _membership_terms(program: Program, merchant: Merchant) -> MembershipTerms |
     parsed = program_rules(program)
     if not isinstance(parsed, MembershipRules):
         return None
-    price = f"{merchant.currency} {parsed.price:,.2f}" if parsed.price is not None else ""
+    price = formats.money(parsed.price, merchant.currency, current_language())
     return MembershipTerms(parsed.paid, price, parsed.validity_months, parsed.benefits)
 
 
@@ -231,7 +278,7 @@ def _enroll_from_form(
             select(Member.id).where(Member.referral_code == form.referral_code)
         ).first()
         if referrer is None:
-            form.errors["referral_code"] = (
+            form.errors["referral_code"] = N_(
                 "We do not know this referral code. Check it, or leave it empty."
             )
             return "form", 422
@@ -248,12 +295,16 @@ def _enroll_from_form(
                 email=form.email or None,
                 phone=form.phone or None,
                 birthday=form.birthday_date,
-                language=_language(),
+                # The language of the page they joined on: their card, its messages and
+                # emails speak it from now on.
+                language=current_language(),
                 marketing_consent=form.marketing_consent,
                 referral_code=form.referral_code or None,
                 source=form.source or None,
             )
             if created:
+                # The card link by email, if an address was given and SMTP is configured.
+                mail.welcome(session, settings, member)
                 _remember_serial(pass_row.serial)
                 return "pass", pass_row.serial
             # A simultaneous tap or API call enrolled these details first (the database's
@@ -297,7 +348,9 @@ def _src_param(default: str) -> str:
         return default
     src = clean_token(raw)
     if not src:
-        abort(400, description="src must be 1-64 letters, digits, '.', '_', ':' or '-'")
+        raise BadLink(
+            _("The src part of this link must be 1 to 64 letters, digits, '.', '_', ':' or '-'.")
+        )
     return src
 
 
@@ -340,23 +393,24 @@ def join_flyer(slug: str) -> str:
     return render_template(
         "public/flyer.html",
         brand=brand,
-        headline=f"Join {program.name}",
+        headline=_("Join %(program)s", program=_in_page_language(program, "name", program.name)),
         subline=_join_pitch(program),
         terms=(program.design or {}).get("terms") or "",
         link=link,
         qr_svg=qr.inline_svg(link),
-        cta="Scan with your phone camera to add the card to your wallet",
+        cta=_("Scan with your phone camera to add the card to your wallet"),
     )
 
 
 def _join_pitch(program: Program) -> str:
-    return {
-        ProgramKind.STAMPS: "Collect stamps on your phone, no paper card to lose.",
-        ProgramKind.POINTS: "Earn points on every visit, right in your phone's wallet.",
-        ProgramKind.TIERS: "Earn points and move up the levels, right in your phone's wallet.",
-        ProgramKind.MEMBERSHIP: "Your membership card, always in your phone's wallet.",
-        ProgramKind.OFFERS: "Our offers and coupons, straight to your phone's wallet.",
-    }.get(ProgramKind(program.kind), "Your card, always in your phone's wallet.")
+    pitches = {
+        ProgramKind.STAMPS: _("Collect stamps on your phone, no paper card to lose."),
+        ProgramKind.POINTS: _("Earn points on every visit, right in your phone's wallet."),
+        ProgramKind.TIERS: _("Earn points and move up the levels, right in your phone's wallet."),
+        ProgramKind.MEMBERSHIP: _("Your membership card, always in your phone's wallet."),
+        ProgramKind.OFFERS: _("Our offers and coupons, straight to your phone's wallet."),
+    }
+    return pitches.get(ProgramKind(program.kind), _("Your card, always in your phone's wallet."))
 
 
 @bp.get("/offers/<slug>/flyer")
@@ -365,18 +419,19 @@ def offer_flyer(slug: str) -> str:
     with current_runtime().transaction() as session:
         offer = _active_offer(session, slug)
         program = session.get(Program, offer.program_id) if offer.program_id else None
-        brand = _brand(program, _merchant(session, offer.merchant_id), template="coupon")
+        merchant = _merchant(session, offer.merchant_id)
+        brand = _brand(program, merchant, template="coupon")
     link = qr.public_link(settings.public_url, f"/offers/{slug}/claim", src=_src_param("flyer"))
-    valid = _validity_text(offer.valid_from, offer.valid_until)
+    valid = card_page.validity_text(offer.valid_from, offer.valid_until, merchant.timezone)
     return render_template(
         "public/flyer.html",
         brand=brand,
-        headline=offer.title,
-        subline=offer.description,
-        terms=" ".join(t for t in (valid, offer.terms) if t),
+        headline=_in_page_language(offer, "title", offer.title),
+        subline=_in_page_language(offer, "description", offer.description),
+        terms=" ".join(t for t in (valid, _in_page_language(offer, "terms", offer.terms)) if t),
         link=link,
         qr_svg=qr.inline_svg(link),
-        cta="Scan with your phone camera to save the coupon to your wallet",
+        cta=_("Scan with your phone camera to save the coupon to your wallet"),
     )
 
 
@@ -389,15 +444,16 @@ def claim_offer(slug: str) -> Any:
     claimed: dict[str, str] = dict(cookie.get("claimed", {}))
     with runtime.transaction() as session:
         offer = _active_offer(session, slug)
-        brand = _brand(None, _merchant(session, offer.merchant_id), template="coupon")
-        problem = _offer_problem(offer, utcnow())
+        merchant = _merchant(session, offer.merchant_id)
+        brand = _brand(None, merchant, template="coupon")
+        problem = _offer_problem(offer, utcnow(), merchant.timezone)
         if problem is not None:
             title, text, status = problem
             return _message(title, text, status=status, brand=brand)
         earlier = claimed.get(slug)
         if earlier and not _still_active(session, earlier):
             earlier = None
-        page = ClaimPage(offer, brand, earlier or "")
+        page = ClaimPage(offer, brand, earlier or "", merchant.timezone)
         if request.method != "POST":  # GET, and HEAD: a link preview must not mint
             return page.render()
         try:
@@ -405,12 +461,18 @@ def claim_offer(slug: str) -> Any:
         except BadRequest:
             # A page left open past its session, or cookies cleared: the form again, which
             # now carries a good token, rather than an error page.
-            return page.render("This page had expired. Please send it again.", 400)
+            return page.render(_("This page had expired. Please send it again."), 400)
         typed = (request.form.get("email") or "").strip()
         try:
             email = claim_email(typed)
-        except errors.ValidationFailed as exc:
-            return page.render(exc.detail, 422, email=typed)
+        except errors.ValidationFailed:
+            # claim_email's two refusals (offers/services.py), in the page's language.
+            error = (
+                _("This does not look like an email address.")
+                if typed
+                else _("Please give your email address.")
+            )
+            return page.render(error, 422, email=typed)
         claim = find_claim(session, offer, email)
         if claim is None:
             # Counted only when a coupon would be minted: a customer's second claim is free.
@@ -420,8 +482,8 @@ def claim_offer(slug: str) -> Any:
             claim = claim_coupon(session, runtime.settings, offer, email)
         if claim.pass_row is None:
             return _message(
-                "Already used",
-                "This coupon was already used with this email address. Thanks for coming back!",
+                _("Already used"),
+                _("This coupon was already used with this email address. Thanks for coming back!"),
                 brand=brand,
             )
         serial = claim.pass_row.serial
@@ -438,16 +500,19 @@ class ClaimPage:
     offer: Offer
     brand: Brand
     earlier: str  # this browser's own coupon of the offer, from its cookie
+    timezone: str  # the merchant's: offer dates are the shop's calendar days
 
     def render(self, error: str = "", status: int = 200, *, email: str = "") -> Response:
         offer = self.offer
-        terms = " ".join(
-            t for t in (_validity_text(offer.valid_from, offer.valid_until), offer.terms) if t
-        )
+        valid = card_page.validity_text(offer.valid_from, offer.valid_until, self.timezone)
+        own_terms = _in_page_language(offer, "terms", offer.terms)
+        terms = " ".join(t for t in (valid, own_terms) if t)
         html = render_template(
             "public/claim.html",
             brand=self.brand,
             offer=offer,
+            offer_title=_in_page_language(offer, "title", offer.title),
+            offer_description=_in_page_language(offer, "description", offer.description),
             terms=terms,
             earlier=self.earlier,
             error=error,
@@ -463,15 +528,24 @@ def _still_active(session: Session, serial: str) -> bool:
     return row == PassStatus.ACTIVE
 
 
-def _offer_problem(offer: Offer, now: datetime) -> tuple[str, str, int] | None:
+def _offer_problem(offer: Offer, now: datetime, timezone: str) -> tuple[str, str, int] | None:
     if offer.valid_until is not None and offer.valid_until <= now:
-        return "This offer has ended", "Thanks for your interest; watch out for the next one.", 410
-    if offer.total_cap is not None and offer.redeemed_count >= offer.total_cap:
-        return "All gone", "This offer has been fully redeemed. Thanks for your interest!", 410
-    if offer.valid_from is not None and offer.valid_from > now:
         return (
-            "Not started yet",
-            f"This offer starts on {_human_date(offer.valid_from)}. Scan again then!",
+            _("This offer has ended"),
+            _("Thanks for your interest; watch out for the next one."),
+            410,
+        )
+    if offer.total_cap is not None and offer.redeemed_count >= offer.total_cap:
+        return (
+            _("All gone"),
+            _("This offer has been fully redeemed. Thanks for your interest!"),
+            410,
+        )
+    if offer.valid_from is not None and offer.valid_from > now:
+        start = card_page.shop_day(offer.valid_from, timezone)
+        return (
+            _("Not started yet"),
+            _("This offer starts on %(day)s. Scan again then!", day=start),
             200,
         )
     return None
@@ -496,93 +570,38 @@ def landing(serial: str) -> Response:
     settings = runtime.settings
     with runtime.transaction() as session:
         pass_row = _pass_or_404(session, serial)
-        variables = pass_variables(session, pass_row, settings)
+        merchant = _merchant(session, pass_row.merchant_id)
+        variables = pass_variables(session, pass_row, settings, lang=current_language())
         program = session.get(Program, pass_row.program_id) if pass_row.program_id else None
-        brand = _brand(
-            program, _merchant(session, pass_row.merchant_id), template=pass_row.template
-        )
+        brand = _brand(program, merchant, template=pass_row.template)
+        rows = card_page.card_rows(session, pass_row, variables, merchant, program)
         active = pass_row.status == PassStatus.ACTIVE
+        barcode = pass_row.barcode
     platform = detect_platform(request.user_agent.string)
-    buttons = ["apple", "google"] if platform != "google" else ["google", "apple"]
-    if not settings.google_enabled:
-        buttons.remove("google")
+    wallets = card_page.wallet_choices(platform, google_enabled=settings.google_enabled)
     page_link = qr.public_link(settings.public_url, f"/p/{serial}")
     html = render_template(
         "public/landing.html",
         brand=brand,
         v=variables,
-        card=_card_rows(variables),
+        card=rows,
         active=active,
         serial=serial,
-        buttons=buttons if active else [],
+        wallets=wallets if active else None,
         platform=platform,
         qr_svg=qr.inline_svg(page_link) if platform == "desktop" and active else None,
-        stamps=_stamp_slots(variables),
+        # Shown to everyone whose card is active, whatever their browser: the till scans
+        # it from the screen when no wallet app took the card.
+        barcode=barcode if active else "",
+        barcode_svg=qr.inline_svg(barcode) if active else None,
+        stamps=card_page.stamp_slots(variables),
+        stamps_to_go=card_page.stamps_to_go(variables),
     )
     response = make_response(html)
     # Balances change and the page holds the pass's barcode: never cache it in between.
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["Vary"] = "User-Agent"
     return response
-
-
-def _card_rows(v: dict[str, Any]) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
-    if v.get("member_name"):
-        rows.append(("Member", v["member_name"]))
-    if v.get("points") is not None:
-        rows.append(("Points", f"{v['points']:,}"))
-    if v.get("stamps") is not None:
-        # A full card waiting for its reward stays full; the stamps since are the next
-        # card's (as the pass's stamps_text shows them).
-        stamps, goal = int(v["stamps"]), int(v["stamps_goal"])
-        extra = f" +{stamps - goal}" if stamps > goal else ""
-        rows.append(("Stamps", f"{min(stamps, goal)} of {goal}{extra}"))
-    if v.get("tier"):
-        discount = f" ({v['tier_discount']} off)" if v.get("tier_discount") else ""
-        rows.append(("Level", f"{v['tier']}{discount}"))
-    if v.get("next_tier_text"):
-        rows.append(("Next level", v["next_tier_text"]))
-    if v.get("membership_valid_until"):
-        rows.append(("Valid until", _human_date(v["membership_valid_until"])))
-    if v.get("coupon_discount"):
-        rows.append(("Discount", v["coupon_discount"]))
-    if v.get("coupon_uses_left") is not None and v.get("coupon_title"):
-        rows.append(("Uses left", str(v["coupon_uses_left"])))
-    validity = _validity_text(_parse(v.get("offer_valid_from")), _parse(v.get("offer_valid_until")))
-    if v.get("coupon_title") and validity:
-        rows.append(("Valid", validity))
-    if v.get("rewards_text"):
-        is_membership = v.get("program_kind") == ProgramKind.MEMBERSHIP
-        rows.append(("Member benefits" if is_membership else "Ready to redeem", v["rewards_text"]))
-    return rows
-
-
-def _stamp_slots(v: dict[str, Any]) -> list[bool]:
-    if v.get("stamps") is None or not v.get("stamps_goal"):
-        return []
-    goal = min(int(v["stamps_goal"]), 20)  # a row of dots, not a wall of them
-    return [i < int(v["stamps"]) for i in range(goal)]
-
-
-def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _human_date(value: str | date | datetime) -> str:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return f"{value.day} {value:%B %Y}"
-
-
-def _validity_text(start: datetime | None, end: datetime | None) -> str:
-    if start and end:
-        return f"Valid {_human_date(start)} to {_human_date(end)}."
-    if end:
-        return f"Valid until {_human_date(end)}."
-    if start:
-        return f"Valid from {_human_date(start)}."
-    return ""
 
 
 @bp.get("/p/<serial>/google")
@@ -606,8 +625,8 @@ def google_save(serial: str) -> Response:
     except savelink.SaveLinkError:
         current_app.logger.exception("no Google save link for pass %s", serial)
         response = _message(
-            "Google Wallet is busy",
-            "We could not reach Google Wallet just now. Please try again in a minute.",
+            _("Google Wallet is busy"),
+            _("We could not reach Google Wallet just now. Please try again in a minute."),
             status=503,
         )
         response.headers["Retry-After"] = "60"
@@ -615,9 +634,11 @@ def google_save(serial: str) -> Response:
     except google_client.GooglePermanent:
         current_app.logger.exception("Google refused the pass %s", serial)
         return _message(
-            "Google Wallet said no",
-            "Google Wallet did not accept this card. We have been told; please use the "
-            "other button or try again later.",
+            _("Google Wallet said no"),
+            _(
+                "Google Wallet did not accept this card. We have been told; please use the "
+                "other button or try again later."
+            ),
             status=502,
         )
     return redirect(url, code=302)  # type: ignore[return-value]

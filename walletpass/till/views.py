@@ -36,6 +36,8 @@ from werkzeug.exceptions import HTTPException
 
 from walletpass import errors
 from walletpass.loyalty.ledger import Actor
+from walletpass.loyalty.models import Member
+from walletpass.mail import services as mail
 from walletpass.offers.models import Coupon
 from walletpass.passes.models import Pass
 from walletpass.scan import history
@@ -126,6 +128,7 @@ def index() -> str:
         merchant_name=names[0],
         store_name=names[1],
         currency=currency,
+        card_emails=mail.off_reason(current_runtime().settings) is None,
     )
 
 
@@ -246,6 +249,35 @@ def api_membership_payment(user: User) -> Response:
         with runtime.transaction(user.merchant_id) as db:
             out = pay_membership(db, runtime.settings, pay_in, _actor(user))
             payload = _in_zone(out, _shop_zone(db, user)).model_dump(mode="json")
+    except errors.WalletpassError as exc:
+        return _json_error(exc.code, exc.detail, exc.status)
+    return jsonify(payload)
+
+
+@bp.post("/api/card-email")
+@_api_user
+def api_card_email(user: User) -> Response:
+    """ "Send my card again": the scanned card's link by email (walletpass.mail)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("code"), str):
+        return _json_error("bad-request", "Send the card's code.", 400)
+    key = body.get("request_key")
+    runtime = current_runtime()
+    try:
+        with runtime.transaction(user.merchant_id) as db:
+            card = scan_services.resolve(db, body["code"])
+            member = db.get(Member, card.member_id) if card.member_id else None
+            if member is None:
+                raise errors.ActionNotAllowed("this code is not a member's card")
+            row = mail.request_card_email(
+                db,
+                runtime.settings,
+                member,
+                source=f"staff:{user.id}",
+                # The page's key for this tap: a retry after a lost answer is one email.
+                request_key=f"till:{key[:100]}" if isinstance(key, str) and key else None,
+            )
+            payload = {"id": row.id, "status": row.status}
     except errors.WalletpassError as exc:
         return _json_error(exc.code, exc.detail, exc.status)
     return jsonify(payload)

@@ -8,10 +8,19 @@ package registers every area.
 
 from __future__ import annotations
 
-from walletpass.admin.views import dashboard, members, offers, programs, settings, signin
+from walletpass.admin.views import (
+    dashboard,
+    members,
+    offers,
+    programs,
+    rewards,
+    settings,
+    signin,
+    texts,
+)
 from walletpass.admin.views.common import bp
 
 # Imported for the routes they register on ``bp``.
-AREAS = (signin, dashboard, members, offers, programs, settings)
+AREAS = (signin, dashboard, members, offers, programs, rewards, settings, texts)
 
 __all__ = ["AREAS", "bp"]

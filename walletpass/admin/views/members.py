@@ -27,6 +27,7 @@ from walletpass.crm import bulk
 from walletpass.db import utcnow
 from walletpass.loyalty.ledger import Actor, adjust
 from walletpass.loyalty.models import LedgerEntry, Member, Program
+from walletpass.mail import services as mail
 from walletpass.passes.models import Pass
 from walletpass.scan.models import Scan
 
@@ -106,6 +107,7 @@ def member_detail(member_id: int) -> Any:
                 .limit(100)
             )
         )
+        card_emails = mail.recent(session, member.id)
         tz = merchant_tz(session)
     return render_template(
         "admin/member.html",
@@ -119,7 +121,35 @@ def member_detail(member_id: int) -> Any:
         # twice, and the ledger's idempotency makes that one adjustment.
         adjust_key=str(uuid.uuid4()),
         public_url=settings().public_url.rstrip("/"),
+        card_emails=card_emails,
+        card_email_key=str(uuid.uuid4()),
+        mail_off=mail.off_reason(settings()),
     )
+
+
+@bp.post("/members/<int:member_id>/card-email")
+def member_card_email(member_id: int) -> Any:
+    """ "Send my card again": the member's card link by email (walletpass.mail)."""
+    key = (request.form.get("key") or "").strip()
+    try:
+        uuid.UUID(key)
+    except ValueError:
+        abort(400)
+    try:
+        with tx() as session:
+            mail.request_card_email(
+                session,
+                settings(),
+                _member(session, member_id),
+                source=f"staff:{user().id}",
+                # The form's key: a double submit is one email.
+                request_key=f"admin:{key}",
+            )
+    except errors.WalletpassError as exc:
+        flash(exc.detail, "error")
+    else:
+        flash("The card link is on its way to the member's email.", "ok")
+    return redirect(url_for("admin.member_detail", member_id=member_id))
 
 
 @bp.post("/members/<int:member_id>/adjust")

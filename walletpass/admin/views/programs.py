@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import json
+import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 
-from walletpass.admin import designs, forms, preview
+from walletpass.admin import designs, forms, preview, rules_forms
 from walletpass.admin.views.common import bp, field_errors, settings, tx, user
 from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rewards import sync_card_rewards
@@ -20,20 +23,24 @@ from walletpass.passes.refresh import move_to_template, program_passes
 from walletpass.tenancy.models import Merchant
 from walletpass.web.i18n import current_language
 
-RULE_EXAMPLES: dict[str, dict[str, Any]] = {
-    "points": {"amount_per_point": "1.00", "bonuses": {"welcome": 10}},
-    "stamps": {"goal": 10, "reward_name": "Free coffee"},
-    "tiers": {
-        "amount_per_point": "1.00",
-        "levels": [
-            {"name": "Member", "min_spend": "0"},
-            {"name": "Silver", "min_spend": "500", "discount_percent": "5"},
-            {"name": "Gold", "min_spend": "1500", "discount_percent": "10"},
-        ],
-    },
-    "membership": {"paid": False, "validity_months": 12},
-    "offers": {},
-}
+
+def rule_examples() -> dict[str, dict[str, Any]]:
+    """What a new program of each kind starts from; its names in the page's language (the
+    merchant edits them, and they are stored as written)."""
+    return {
+        "points": {"amount_per_point": "1.00", "bonuses": {"welcome": 10}},
+        "stamps": {"goal": 10, "reward_name": _("Free coffee")},
+        "tiers": {
+            "amount_per_point": "1.00",
+            "levels": [
+                {"name": _("Member"), "min_spend": "0"},
+                {"name": _("Silver"), "min_spend": "500", "discount_percent": "5"},
+                {"name": _("Gold"), "min_spend": "1500", "discount_percent": "10"},
+            ],
+        },
+        "membership": {"paid": False, "validity_months": 12},
+        "offers": {},
+    }
 
 
 def _template_names() -> list[str]:
@@ -80,7 +87,7 @@ def _form_defaults(program: Program | None) -> dict[str, str]:
             "slug": "",
             "kind": kind,
             "template": template,
-            "rules": json.dumps(RULE_EXAMPLES[kind], indent=2),
+            **rules_forms.to_form(kind, rule_examples()[kind]),
             **colours,
             "logo_text": "",
         }
@@ -91,7 +98,7 @@ def _form_defaults(program: Program | None) -> dict[str, str]:
         "slug": program.slug,
         "kind": program.kind,
         "template": program.template,
-        "rules": json.dumps(program.rules or {}, indent=2),
+        **rules_forms.to_form(program.kind, program.rules),
         **{k: design.get(k, colours[k]) for k in forms.COLOUR_FIELDS},
         "logo_text": design.get("logo_text", ""),
     }
@@ -109,6 +116,12 @@ def _render_form(
     # second one opened inside the first would wait for it forever.
     merchant = session.get(Merchant, user().merchant_id)
     organization = merchant.name if merchant else ""
+    kind = str(values.get("kind") or "")
+    rule_fields = rules_forms.field_names(kind, values)
+    errors = [
+        {**e, "message": _rule_message(e["message"])} if e["field"] in rule_fields else e
+        for e in errors
+    ]
     return (
         render_template(
             "admin/program_form.html",
@@ -118,7 +131,18 @@ def _render_form(
             error_list=errors,
             kinds=forms.KINDS,
             template_names=_template_names(),
-            rule_examples=RULE_EXAMPLES,
+            rules_kind=kind,
+            rows=rules_forms.row_indices(kind, values),
+            rule_fields=rule_fields,
+            # Errors at rules no field shows (a promotion's, the JSON's own) are listed
+            # under the advanced JSON.
+            advanced_errors=[
+                e
+                for e in errors
+                if e["field"].split(".")[0] == "rules" and e["field"] not in rule_fields
+            ],
+            currency=merchant.currency if merchant else "",
+            public_url=settings().public_url.rstrip("/"),
             members=members,
             preview=_build_preview(values, program, organization),
             images=_image_urls(program),
@@ -142,7 +166,7 @@ def _build_preview(
         name=str(values.get("name") or ""),
         kind=str(values.get("kind") or ""),
         design=design,
-        organization=organization or "Your business",
+        organization=organization or _("Your business"),
     )
     images = _image_urls(program)
     return preview.build(
@@ -165,7 +189,12 @@ def programs() -> Any:
                 select(Member.program_id, func.count(Member.id)).group_by(Member.program_id)
             )
         }
-    return render_template("admin/programs.html", programs=rows, members=members)
+    return render_template(
+        "admin/programs.html",
+        programs=rows,
+        members=members,
+        public_url=settings().public_url.rstrip("/"),
+    )
 
 
 def _amounts_held(session: Any, parsed: dict[str, Any]) -> list[dict[str, str]]:
@@ -185,19 +214,19 @@ def program_new() -> Any:
     if request.method == "GET":
         values = _form_defaults(None)
         kind = request.args.get("kind")
-        if kind in RULE_EXAMPLES:
-            values["kind"] = kind
-            values["rules"] = json.dumps(RULE_EXAMPLES[kind], indent=2)
+        examples = rule_examples()
+        if kind in examples:
+            values = {k: v for k, v in values.items() if not k.startswith("rules")}
+            values.update(kind=kind, **rules_forms.to_form(kind, examples[kind]))
         with tx() as session:
             return _render_form(session, None, values, [])
-    parsed, errors = forms.parse_program(request.form, _template_names())
     with tx() as session:
-        errors += _amounts_held(session, parsed)
+        parsed, errors = _parse_form(session)
         if not errors and _slug_taken(session, parsed["slug"], None):
-            errors.append({"field": "slug", "message": "This slug is taken; pick another."})
+            errors.append({"field": "slug", "message": _("This slug is taken; pick another.")})
         if errors:
             session.rollback()
-            return _render_form(session, None, dict(request.form), errors, status=422)
+            return _render_form(session, None, request.form.to_dict(), errors, status=422)
         else:
             program = Program(
                 merchant_id=user().merchant_id,
@@ -212,7 +241,10 @@ def program_new() -> Any:
             session.flush()
             sync_card_rewards(session, program)
             program_id = program.id
-    flash(f"Program {parsed['name']!r} created. Add a logo and a strip image below.", "ok")
+    flash(
+        _("Program “%(name)s” created. Add a logo and a strip image below.", name=parsed["name"]),
+        "ok",
+    )
     return redirect(url_for("admin.program_edit", program_id=program_id))
 
 
@@ -226,22 +258,22 @@ def program_edit(program_id: int) -> Any:
         )
         if request.method == "GET":
             return _render_form(session, program, _form_defaults(program), [], members)
-        parsed, errors = forms.parse_program(request.form, _template_names())
-        errors += _amounts_held(session, parsed)
+        parsed, errors = _parse_form(session)
         if not errors and _slug_taken(session, parsed["slug"], program.id):
-            errors.append({"field": "slug", "message": "This slug is taken; pick another."})
+            errors.append({"field": "slug", "message": _("This slug is taken; pick another.")})
         if members and parsed["kind"] != program.kind:
             # Their balances are in the old kind's unit (stamps are not points); the API
             # never changes a kind either.
-            errors.append({"field": "kind", "message": "A program with members keeps its kind."})
+            errors.append({"field": "kind", "message": _("A program with members keeps its kind.")})
         if members and parsed["slug"] != program.slug:
             # Members joined through /join/<slug>: printed QR codes and links point there.
             errors.append(
-                {"field": "slug", "message": "A program with members keeps its join link."}
+                {"field": "slug", "message": _("A program with members keeps its join link.")}
             )
         if errors:
             session.rollback()
-            return _render_form(session, program, dict(request.form), errors, members, status=422)
+            values = request.form.to_dict()
+            return _render_form(session, program, values, errors, members, status=422)
         # Uploaded images are kept when the colours change: they are not form fields.
         design = {
             **{k: v for k, v in (program.design or {}).items() if k not in ("logo_text",)},
@@ -269,10 +301,108 @@ def program_edit(program_id: int) -> Any:
             else 0
         )
     if refreshed:
-        flash(f"Saved. {refreshed} passes will update on their phones.", "ok")
+        flash(
+            ngettext(
+                "Saved. %(num)d pass will update on its phone.",
+                "Saved. %(num)d passes will update on their phones.",
+                refreshed,
+            ),
+            "ok",
+        )
     else:
-        flash("Saved.", "ok")
+        flash(_("Saved."), "ok")
     return redirect(url_for("admin.program_edit", program_id=program_id))
+
+
+def _parse_form(session: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The program form: its rules fields and advanced JSON merged into the rules JSON that
+    forms.parse_program validates, each error moved back to the field it came from."""
+    posted = rules_forms.from_form(str(request.form.get("kind") or ""), request.form)
+    form = {**request.form.to_dict(), rules_forms.ADVANCED: posted.text}
+    parsed, errors = forms.parse_program(form, _template_names())
+    errors += _amounts_held(session, parsed)
+    return parsed, [{**err, "field": posted.field(err["field"])} for err in errors]
+
+
+# The rules validation (walletpass.loyalty.rules) speaks English, to the API too; next to
+# a field of this form its messages are said in the page's language, in the form's words
+# (a tier, not a level). Under the advanced JSON they stay the API's, as does a message
+# not listed here.
+_NUM = r"(?P<num>-?[0-9][0-9.,]*)"
+_RULE_MESSAGES: tuple[tuple[re.Pattern[str], Callable[[dict[str, str]], str]], ...] = tuple(
+    (re.compile(pattern), say)
+    for pattern, say in (
+        (r"This field is required\.", lambda m: _("This field is required.")),
+        (r"Must be a whole number\.", lambda m: _("Enter a whole number.")),
+        (
+            r'Must be a number, (e\.g\. "1\.00"|not true or false)\.',
+            lambda m: _("Enter a number, e.g. 1.00."),
+        ),
+        (r"Must be '.*", lambda m: _("Pick one of the choices.")),
+        (
+            rf"Must be greater than the previous level's min_spend \({_NUM}\); .*",
+            lambda m: _(
+                "Must be more than the previous tier's spend (%(num)s): list tiers from the "
+                "lowest to the highest.",
+                num=m["num"],
+            ),
+        ),
+        (
+            r"Duplicate level name '(?P<name>.*)'\.",
+            lambda m: _("Another tier is already named %(name)s.", name=m["name"]),
+        ),
+        (
+            rf"Must be greater than the previous reward's \({_NUM}\)\.",
+            lambda m: _("Must be more than the previous reward's (%(num)s).", num=m["num"]),
+        ),
+        (
+            rf"Must be less than the goal \({_NUM}\)\.",
+            lambda m: _("Must be less than the stamps to fill the card (%(num)s).", num=m["num"]),
+        ),
+        (
+            rf"Must not exceed the goal \({_NUM}\)\.",
+            lambda m: _(
+                "Must not be more than the stamps to fill the card (%(num)s).", num=m["num"]
+            ),
+        ),
+        (
+            rf"Must be shorter than the expiry period of {_NUM} month\(s\)\.",
+            lambda m: _("Must be shorter than the expiry period (%(num)s months).", num=m["num"]),
+        ),
+        (r"Required for a paid membership\.", lambda m: _("A paid membership needs a price.")),
+        (
+            r"Only a paid membership has a price: .*",
+            lambda m: _("Only a paid membership has a price: tick it or clear the price."),
+        ),
+        (
+            r"Only applies when points_to_currency is set\.",
+            lambda m: _("Only applies when a point has a value."),
+        ),
+        (
+            rf"Must be greater than {_NUM}\.",
+            lambda m: _("Must be greater than %(num)s.", num=m["num"]),
+        ),
+        (rf"Must be at least {_NUM}\.", lambda m: _("Must be at least %(num)s.", num=m["num"])),
+        (rf"Must be less than {_NUM}\.", lambda m: _("Must be less than %(num)s.", num=m["num"])),
+        (rf"Must be at most {_NUM}\.", lambda m: _("Must be at most %(num)s.", num=m["num"])),
+        (
+            rf"Must have at most {_NUM} decimal places\.",
+            lambda m: _("At most %(num)s decimals.", num=m["num"]),
+        ),
+        (
+            rf"Must be at most {_NUM} characters long\.",
+            lambda m: _("At most %(num)s characters.", num=m["num"]),
+        ),
+        (r"Must have at least 1 item\(s\)\.", lambda m: _("Fill in at least one row.")),
+    )
+)
+
+
+def _rule_message(message: str) -> str:
+    for pattern, say in _RULE_MESSAGES:
+        if found := pattern.fullmatch(message):
+            return say(found.groupdict())
+    return message
 
 
 def _normalised_rules(program: Program) -> dict[str, Any]:
@@ -292,7 +422,7 @@ def program_images(program_id: int) -> Any:
         if (upload := request.files.get(kind)) and upload.filename
     }
     if not uploads:
-        flash("Choose a logo or a strip image to upload.", "error")
+        flash(_("Choose a logo or a strip image to upload."), "error")
         return redirect(url_for("admin.program_edit", program_id=program_id))
     home = settings().home
     with tx() as session:
@@ -305,7 +435,8 @@ def program_images(program_id: int) -> Any:
                 stored.update(designs.store(home, program.id, kind, data))
             except designs.DesignImageError as exc:
                 session.rollback()
-                errors = [{"field": kind, "message": f"{kind.capitalize()}: {exc}"}]
+                message = _("%(image)s: %(problem)s", image=_image_name(kind), problem=str(exc))
+                errors = [{"field": kind, "message": message}]
                 return _render_form(session, program, _form_defaults(program), errors, status=422)
         design = dict(program.design or {})
         design["images"] = {**(design.get("images") or {}), **stored}
@@ -314,12 +445,20 @@ def program_images(program_id: int) -> Any:
         refreshed = len(
             mark_changed(session, settings(), passes=program_passes(program.id), notify=False)
         )
-    flash(
-        f"{' and '.join(k.capitalize() for k in uploads)} saved at Wallet's sizes."
-        + (f" {refreshed} passes will update." if refreshed else ""),
-        "ok",
-    )
+    if len(uploads) == 2:
+        message = _("Logo and strip saved at Wallet's sizes.")
+    else:
+        message = _("%(image)s saved at Wallet's sizes.", image=_image_name(next(iter(uploads))))
+    if refreshed:
+        message += " " + ngettext(
+            "%(num)d pass will update.", "%(num)d passes will update.", refreshed
+        )
+    flash(message, "ok")
     return redirect(url_for("admin.program_edit", program_id=program_id))
+
+
+def _image_name(kind: str) -> str:
+    return _("Logo") if kind == "logo" else _("Strip")
 
 
 @bp.get("/programs/<int:program_id>/images/<name>")

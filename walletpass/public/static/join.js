@@ -6,6 +6,8 @@ document.addEventListener('DOMContentLoaded', function () {
   form.addEventListener('submit', function () {
     var button = form.querySelector('button[type=submit]');
     // After the event: a button disabled before submit would drop out of the form data.
-    setTimeout(function () { button.disabled = true; button.textContent = 'Creating your card…'; }, 0);
+    // The words come from the page, in its language (join.html's data-busy-text).
+    var busy = form.getAttribute('data-busy-text') || button.textContent;
+    setTimeout(function () { button.disabled = true; button.textContent = busy; }, 0);
   });
 });

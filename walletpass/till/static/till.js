@@ -10,6 +10,7 @@
   var scanUrl = root.dataset.scanUrl;
   var undoUrl = root.dataset.undoUrl;
   var payUrl = root.dataset.payUrl;
+  var cardEmailUrl = root.dataset.cardEmailUrl;  // empty: card emails are off (no SMTP)
   var currency = root.dataset.currency;
   var UNDO_WINDOW_MS = 5 * 60 * 1000;
 
@@ -18,6 +19,7 @@
   var pendingReceipt = null;
   var pendingPayment = null;  // the receipt id of a membership payment not yet confirmed
   var pendingRefund = null;   // {key, id}: the refund id of a refund not yet confirmed
+  var pendingCardEmail = null;  // {code, key}: a card email not yet confirmed
   var undoTimer = null;
   var busy = false;
 
@@ -126,6 +128,7 @@
     show($('purchase-form'), buys);
     show($('points-pay'), isMember && (kind === 'points' || kind === 'tiers'));
     show($('refund-box'), buys);
+    show($('card-email-btn'), !!cardEmailUrl && !!isMember);
     fillList('purchases', buys ? out.recent_purchases : [], function (p) {
       var text = localDate(p.at) + ' ' + localTime(p.at) + ' · ' + currency + ' ' + p.amount +
         ' · ' + p.receipt_id;
@@ -296,6 +299,26 @@
       status((amount ? 'Payment of ' + currency + ' ' + amount + ' recorded' : 'Renewed') +
         (res.data.replayed ? ' (already recorded)' : '') + ': valid until ' + until + '.', false);
       lookupQuietly();
+    }).catch(function () {
+      status('No connection. Try again: it will not be counted twice.', true);
+    }).finally(function () {
+      busy = false;
+      setButtons(false);
+    });
+  });
+
+  $('card-email-btn').addEventListener('click', function () {
+    if (busy) return;
+    // Kept until the server confirms: a retry after a lost answer is the same email.
+    if (!pendingCardEmail || pendingCardEmail.code !== currentCode) {
+      pendingCardEmail = { code: currentCode, key: newId('mail-') };
+    }
+    busy = true;
+    setButtons(true);
+    post(cardEmailUrl, { code: currentCode, request_key: pendingCardEmail.key }).then(function (res) {
+      if (!res.ok) { status(res.data.detail || ('Error ' + res.status), true); return; }
+      pendingCardEmail = null;
+      status($('card-email-btn').dataset.done, false);
     }).catch(function () {
       status('No connection. Try again: it will not be counted twice.', true);
     }).finally(function () {
