@@ -103,7 +103,7 @@ def test_membership_object_has_no_balance(schema):
         program_kind="membership", points=None, membership_valid_until="2031-01-01T00:00:00+00:00"
     )
     assert "loyaltyPoints" not in body
-    assert {"id": "membership", "header": "Valid until", "body": "2031-01-01"} in body[
+    assert {"id": "membership", "header": "Valid until", "body": "Jan 1, 2031"} in body[
         "textModulesData"
     ]
     assert schema.validate("LoyaltyObject", body, required=True, semantic=True) == []

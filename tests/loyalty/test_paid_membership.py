@@ -190,11 +190,11 @@ def test_a_new_member_is_pending_and_gets_nothing_until_paid(client, runtime, cl
     assert refused.json["type"].endswith("/membership-inactive")
     assert "unpaid" in refused.json["detail"]
     card = _pass_json(client, runtime, club)
-    assert "Payment due (EUR 30.00)" in _field(card, "expiry")["value"]
+    assert "Payment due (€30.00)" in _field(card, "expiry")["value"]
     assert _field(card, "valid_until") is None  # no end date until paid
     assert _field(card, "benefits")["value"] == "10% off every visit"
     landing = client.get(f"/p/{card['serialNumber']}").get_data(as_text=True)
-    assert "Payment due (EUR 30.00)" in landing
+    assert "Payment due (€30.00)" in landing
 
     paid = _pay(client, club, receipt_id="R-1").json
     assert paid["entries"][0]["kind"] == "renewal"
@@ -262,7 +262,7 @@ def test_the_crm_event_activates_a_pending_card_once(client, runtime, club):
 
 def test_a_wrong_amount_or_currency_renews_nothing(client, runtime, club):
     r = _pay(client, club, expect=422, receipt_id="R-1", amount="3.00")
-    assert "costs EUR 30.00 for 12 months" in r.json["detail"]
+    assert "costs €30.00 for 12 months" in r.json["detail"]
     r = _pay(client, club, expect=422, receipt_id="R-2", currency="USD")
     assert r.json["errors"][0]["field"] == "currency"
     assert _renewals(runtime, club) == []
@@ -299,7 +299,7 @@ def test_the_till_page_records_a_payment_once(client, runtime, club):
         headers=headers,
     )
     assert wrong.status_code == 422
-    assert "costs EUR 30.00" in wrong.json["detail"]
+    assert "costs €30.00" in wrong.json["detail"]
 
 
 def test_renewal_before_the_end_extends_it_after_the_end_starts_from_the_payment(
@@ -343,7 +343,7 @@ def test_the_card_reminds_then_says_lapsed_at_the_moments_the_jobs_run(
     assert _version(runtime, club) == version + 1  # the wallet was told
     notice = _field(_pass_json(client, runtime, club), "expiry")
     assert notice["value"].startswith("Your membership ends on ")
-    assert "Renew at the counter (EUR 30.00)" in notice["value"]
+    assert "Renew at the counter (€30.00)" in notice["value"]
     assert notice["changeMessage"] == "%@"  # the lock-screen notice
 
     clock.at(until + timedelta(seconds=1))

@@ -17,7 +17,7 @@ from walletpass.resources import PASS_TEMPLATES_DIR
 
 ROOT = PASS_TEMPLATES_DIR
 NAMES = ["coupon", "membership", "points_tiers", "stamp_card"]
-LANGUAGES = ("en", "zh-Hant")
+LANGUAGES = ("en", "el", "zh-Hans", "zh-Hant")
 DISCOVERY = (
     Path(googleapiclient.__file__).parent
     / "discovery_cache"
@@ -191,10 +191,46 @@ def test_strings_cover_every_label_and_change_message(template):
         for key, value in table.items():
             assert value.count("%@") == key.count("%@"), (lang, key)
     assert all(tables["en"][k] == k for k in wanted)
-    # Real Traditional Chinese: every label translated into CJK text, not left in English.
-    zh = tables["zh-Hant"]
-    for key in wanted - {"%@"}:
-        assert re.search(r"[\u4e00-\u9fff]", zh[key]), key
+    # Every language has the English file's keys, no fewer and no more: a key only one
+    # language has is a label renamed in pass.json and forgotten there.
+    for lang, table in tables.items():
+        assert set(table) == set(tables["en"]), (template.name, lang)
+    # Real translations: every text in Chinese characters or Greek letters, not English.
+    scripts = {
+        "zh-Hant": r"[\u4e00-\u9fff]",
+        "zh-Hans": r"[\u4e00-\u9fff]",
+        "el": r"[\u0370-\u03ff]",
+    }
+    for lang, script in scripts.items():
+        for key in set(tables["en"]) - {"%@"}:
+            assert re.search(script, tables[lang][key]), (lang, key)
+            assert not re.search(r"[A-Za-z]{2,}", tables[lang][key]), (lang, key)
+    # Traditional and Simplified are two scripts, not one table copied.
+    assert tables["zh-Hans"] != tables["zh-Hant"]
+
+
+def test_google_class_fixed_texts_carry_every_language(template):
+    """A class is shared by every holder of a program: Google shows each holder the
+    translatedValue of their phone's language, so each fixed text carries all of ours."""
+    if template.google_class is None:
+        return
+    found = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "defaultValue" in node:
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(template.google_class)
+    assert found
+    for localized in found:
+        languages = {v["language"] for v in localized.get("translatedValues", [])}
+        assert languages == {"el", "zh-Hans", "zh-Hant"}, localized["defaultValue"]
 
 
 def test_missing_icon_or_pass_json_is_rejected(tmp_path):
@@ -295,7 +331,11 @@ def test_google_class_keys_exist_in_discovery_schema(template, discovery):
         "sourceUri": {"uri": variables["logo_url"]},
         "contentDescription": {
             "defaultValue": {"language": "en", "value": "Bean There Coffee logo"},
-            "translatedValues": [{"language": "zh-Hant", "value": "Bean There Coffee 標誌"}],
+            "translatedValues": [
+                {"language": "el", "value": "Λογότυπο Bean There Coffee"},
+                {"language": "zh-Hans", "value": "Bean There Coffee 标志"},
+                {"language": "zh-Hant", "value": "Bean There Coffee 標誌"},
+            ],
         },
     }
 

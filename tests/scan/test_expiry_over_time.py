@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from scan_helpers import Till, join, reward, shop
 from test_scan_seed_examples import _set_clock, assert_ledger_matches
 
+from walletpass.i18n.formats import day as day_text
 from walletpass.loyalty.expiry import add_months
 from walletpass.loyalty.sweeps import sweep_merchant
 from walletpass.tenancy.apikeys import create_api_key
@@ -68,7 +69,7 @@ def test_the_notice_counts_every_point_expiring_on_the_day_it_names(
     with runtime.transaction(cafe["merchant_id"]) as s:
         sweep_merchant(s, settings)
     named = date(day.year + 1, day.month, day.day)
-    assert _notice(client, card["serial"]) == f"140 points expire on {named:%Y-%m-%d}"
+    assert _notice(client, card["serial"]) == f"140 points expire on {day_text(named, 'en')}"
 
 
 START = datetime(2025, 1, 10, 12, tzinfo=UTC)

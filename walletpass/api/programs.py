@@ -35,7 +35,7 @@ from walletpass.passes import templates
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.refresh import move_to_template, program_passes
 from walletpass.tenancy import stores as store_rules
-from walletpass.tenancy.models import Store
+from walletpass.tenancy.models import Merchant, Store
 
 TEMPLATE_FOR_KIND = {
     "stamps": "stamp_card",
@@ -72,9 +72,9 @@ def get_program(session: Session, program_id: int) -> Program:
     return program
 
 
-def checked_rules(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
+def checked_rules(kind: str, raw: dict[str, Any], currency: str | None = None) -> dict[str, Any]:
     try:
-        return validate_rules(kind, raw).model_dump(mode="json")
+        return validate_rules(kind, raw, currency).model_dump(mode="json")
     except RulesError as exc:
         raise errors.ValidationFailed(
             "the program rules are not valid",
@@ -86,6 +86,13 @@ def checked_rules(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
                 for e in exc.errors
             ],
         ) from None
+
+
+def _currency(ctx: Context) -> str:
+    # The rules' amounts are in the shop's currency: TWD and JPY hold no decimals.
+    merchant = ctx.session.get(Merchant, ctx.merchant_id)
+    assert merchant is not None
+    return merchant.currency
 
 
 def checked_template(settings: Settings, name: str) -> str:
@@ -138,7 +145,7 @@ def list_programs(ctx: Context) -> ProgramPage:
 def create_program(ctx: Context) -> ProgramOut:
     """Create a program (admin)."""
     body: ProgramIn = ctx.body
-    rules = checked_rules(body.kind, body.rules)
+    rules = checked_rules(body.kind, body.rules, _currency(ctx))
     template = checked_template(ctx.settings, body.template or TEMPLATE_FOR_KIND[body.kind])
     if _slug_taken(ctx.session, body.slug):
         raise errors.Conflict(f"the slug {body.slug!r} is taken")
@@ -189,7 +196,7 @@ def update_program(ctx: Context) -> ProgramOut:
     program = get_program(ctx.session, ctx.path["program_id"])
     shown_changed = False
     if body.rules is not None:
-        rules = checked_rules(program.kind, body.rules)
+        rules = checked_rules(program.kind, body.rules, _currency(ctx))
         shown_changed |= rules != program.rules
         program.rules = rules
         sync_card_rewards(ctx.session, program)

@@ -375,11 +375,22 @@ ReceiptId = Annotated[str, Field(min_length=1, max_length=128)]
 StoreCode = Annotated[str | None, Field(None, max_length=64, description="Store code.")]
 
 
+WHOLE_UNITS = (
+    "In the shop's currency; whole units in a currency without a minor unit (TWD, JPY): "
+    '"12.5" is refused (422 on this field).'
+)
+
+
 class PurchaseTx(Strict):
     """Earn by receipt: a retried receipt id counts once."""
 
     type: Literal["purchase"]
-    amount: Money = Field(ge=0, max_digits=12, decimal_places=2)
+    amount: Money = Field(
+        ge=0,
+        max_digits=12,
+        decimal_places=2,
+        description=WHOLE_UNITS,
+    )
     receipt_id: ReceiptId
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
     redeem_points: int = Field(0, ge=0, le=10_000_000)
@@ -392,7 +403,7 @@ class RefundTx(Strict):
 
     type: Literal["refund"]
     receipt_id: ReceiptId
-    amount: Money = Field(gt=0, max_digits=12, decimal_places=2)
+    amount: Money = Field(gt=0, max_digits=12, decimal_places=2, description=WHOLE_UNITS)
     refund_id: str | None = Field(None, min_length=1, max_length=128)
     store: StoreCode = None
 

@@ -22,15 +22,18 @@ def build_bundle(session: Session, settings: Settings, pass_row: Pass) -> servic
     # Before the variables: a moment between the two reads then ends the kept parts'
     # life at once, instead of being missed.
     until = fresh_until(session, pass_row, utcnow())
+    variables = pass_variables(session, pass_row, settings)
+    # The stores are every card's; their lock-screen text is in each card's language.
+    lang = str(variables["language"])
     return services.build_bundle(
         settings,
         pass_row,
-        pass_variables(session, pass_row, settings),
+        variables,
         design_images=_design_images(session, pass_row),
         locations=shared(
             session,
-            ("locations", pass_row.merchant_id),
-            lambda: store_locations(session, pass_row.merchant_id),
+            ("locations", pass_row.merchant_id, lang),
+            lambda: store_locations(session, pass_row.merchant_id, lang),
         ),
         fresh_until=until,
     )

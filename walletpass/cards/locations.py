@@ -14,14 +14,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from walletpass.config import Settings
+from walletpass.i18n.catalogues import text
+from walletpass.i18n.languages import DEFAULT
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.render import MAX_LOCATIONS
 from walletpass.tenancy.models import Store
 
 
-def store_locations(session: Session, merchant_id: int) -> list[dict[str, Any]]:
-    """The pass's ``locations``: the merchant's stores with both coordinates, oldest first."""
+def store_locations(
+    session: Session, merchant_id: int, lang: str = DEFAULT
+) -> list[dict[str, Any]]:
+    """The pass's ``locations``: the merchant's stores with both coordinates, oldest first,
+    each with its lock-screen text in the card's language (``lang``)."""
+    t = text(lang)
     rows = session.execute(
         select(Store.name, Store.latitude, Store.longitude)
         .where(
@@ -33,7 +39,11 @@ def store_locations(session: Session, merchant_id: int) -> list[dict[str, Any]]:
         .limit(MAX_LOCATIONS)
     ).all()
     return [
-        {"latitude": lat, "longitude": lon, "relevantText": f"{name} is nearby"}
+        {
+            "latitude": lat,
+            "longitude": lon,
+            "relevantText": t.gettext("%(store)s is nearby", store=name),
+        }
         for name, lat, lon in rows
     ]
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.lists import format_list
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -14,6 +15,9 @@ from walletpass.campaigns.state import campaign_overlay
 from walletpass.cards.memo import shared
 from walletpass.config import Settings
 from walletpass.db import utcnow
+from walletpass.i18n import formats
+from walletpass.i18n.catalogues import Text, text
+from walletpass.i18n.languages import DEFAULT, babel_locale, normalise
 from walletpass.i18n.merchant_texts import localised
 from walletpass.loyalty import rules as loyalty_rules
 from walletpass.loyalty import tiers
@@ -27,19 +31,20 @@ from walletpass.passes.models import Pass, PassStatus
 from walletpass.tenancy.models import Merchant
 
 
-def _money(amount: Decimal | None, currency: str) -> str:
-    if amount is None:
-        return ""
-    return f"{currency} {amount:,.2f}"
-
-
-def _discount_text(discount: dict[str, Any], currency: str) -> str:
+def _discount_text(discount: dict[str, Any], currency: str, lang: str) -> str:
     kind = discount.get("type")
     if kind == "percent":
-        return f"{discount.get('value')}% off"
+        percent = _percent(Decimal(str(discount.get("value"))), lang)
+        return text(lang).gettext("%(percent)s off", percent=percent)
     if kind == "amount":
-        return f"{_money(Decimal(str(discount.get('value'))), currency)} off"
+        amount = formats.money(Decimal(str(discount.get("value"))), currency, lang)
+        return text(lang).gettext("%(amount)s off", amount=amount)
     return str(discount.get("text", ""))
+
+
+def _percent(value: Decimal, lang: str) -> str:
+    # The number as the reader writes it ("12,5" in Greek), the sign as all four do.
+    return f"{formats.number(value.normalize(), lang)}%"
 
 
 def pass_variables(
@@ -47,8 +52,9 @@ def pass_variables(
 ) -> dict[str, Any]:
     """Every variable a template may use (docs/pass-templates.md), for this pass now.
 
-    :param lang: the language of the merchant's texts (program, offer, tier and reward
-        names): the member's by default; the card page passes the page's.
+    :param lang: the language of the card's texts, ours (notices, discounts, money) and
+        the merchant's (program, offer, tier and reward names): the member's by default;
+        the card page passes the page's.
     """
     merchant = session.get(Merchant, pass_row.merchant_id)
     assert merchant is not None
@@ -61,7 +67,12 @@ def pass_variables(
     if program is not None:
         design.update(program.design or {})
     public = settings.public_url.rstrip("/")
-    reader = lang or (member.language if member else merchant.language)
+    # The member's language for a member's card (the page's on the card page); the
+    # shop's for a pass without one (a flyer's coupon). Wallet's own labels follow the
+    # phone (docs/pass-templates.md). Read through normalise: a tag stored before the
+    # languages were ours ("zh-TW") or one we do not speak falls back to English rather
+    # than failing the pass.
+    reader = normalise(lang or (member.language if member else merchant.language)) or DEFAULT
     program_name = (
         localised(program.name, program.translations, "name", reader)
         if program
@@ -88,7 +99,7 @@ def pass_variables(
         "label_color": hex_to_rgb(design["label"]),
         "background_hex": design["background"],
         "logo_url": f"{public}/assets/templates/{pass_row.template}/logo@3x.png",
-        "language": member.language if member else merchant.language,
+        "language": reader,
         "member_name": member.name if member else "",
         "member_number": pass_row.barcode,
         "points": None,
@@ -111,7 +122,7 @@ def pass_variables(
         "coupon_uses_left": None,
         "expiry_warning": "",
         "rewards_text": "",
-        "terms": design.get("terms", f"Issued by {merchant.name}."),
+        "terms": _terms(design, merchant, reader),
         "website_url": design.get("website_url", public),
         "google_class_id": "",
         # A Google class is shared by every holder: it is written with the merchant's own
@@ -137,12 +148,14 @@ def pass_variables(
             )
             variables["offer_text"] = localised(
                 overlay.description, overlay.translations, "description", reader
-            ) or _discount_text(overlay.discount or {}, merchant.currency)
+            ) or _discount_text(overlay.discount or {}, merchant.currency, reader)
     if offer is not None and coupon is not None:
         variables["coupon_title"] = localised(offer.title, offer.translations, "title", reader)
         variables["class_texts"].update(coupon_title=offer.title, coupon_terms=offer.terms or "")
         variables["coupon_title_translations"] = _all_languages(offer.translations, "title")
-        variables["coupon_discount"] = _discount_text(offer.discount or {}, merchant.currency)
+        variables["coupon_discount"] = _discount_text(
+            offer.discount or {}, merchant.currency, reader
+        )
         variables["coupon_terms"] = localised(
             offer.terms or "", offer.translations, "terms", reader
         )
@@ -158,12 +171,31 @@ def pass_variables(
         shown = campaign_overlay(session, pass_row, now)
         if shown is not None:
             variables["offer_title"], variables["offer_text"] = shown
+    # Our texts on the shared Google class are in the shop's language too, so that it does
+    # not flip between holders (its fixed texts carry every language as translatedValues).
+    shop = normalise(merchant.language) or DEFAULT
+    variables["class_texts"].update(
+        language=shop,
+        terms=_terms(design, merchant, shop) if shop != reader else variables["terms"],
+        coupon_discount=(
+            _discount_text(offer.discount or {}, merchant.currency, shop)
+            if offer is not None and coupon is not None and shop != reader
+            else variables["coupon_discount"]
+        ),
+    )
     status = _shown_status(pass_row, coupon, offer, now)
     variables["status"] = status.value
     # Wallet's voided flag: a withdrawn coupon, and one whose offer ended (its pass also
     # carries the end as expirationDate), so that no cached or old copy reads as usable.
     variables["voided"] = status in (PassStatus.VOIDED, PassStatus.EXPIRED)
     return variables
+
+
+def _terms(design: dict[str, Any], merchant: Merchant, lang: str) -> str:
+    # The shop's own terms as written (an empty text hides the field); ours otherwise.
+    if "terms" in design:
+        return str(design["terms"])
+    return text(lang).gettext("Issued by %(merchant)s.", merchant=merchant.name)
 
 
 def _default_name(program: Program | None, offer: Offer | None, merchant: Merchant) -> str:
@@ -227,26 +259,57 @@ def current_overlay(session: Session, program_id: int, now: datetime | None = No
     ).first()
 
 
-def _membership_variables(merchant: Merchant, program: Program, member: Member) -> dict[str, Any]:
+def _membership_variables(
+    merchant: Merchant, program: Program, member: Member, lang: str
+) -> dict[str, Any]:
     """A club card: its end date, its benefits, and in the notice field (whose change
     message is the wallet's lock-screen notice) what the member must do. A lapsed card
     says so and stays a live card (no Apple expirationDate, Google state ACTIVE): the
     member shows its barcode at the counter to renew."""
     standing = membership_standing(program, member)
     assert standing is not None
+    t = text(lang)
     out: dict[str, Any] = {"rewards_text": standing.benefits}
     if standing.valid_until is not None:
-        out["membership_valid_until"] = standing.valid_until.isoformat()
-    price = f" ({_money(standing.price, merchant.currency)})" if standing.paid else ""
+        # With the shop's offset: the same instant for Wallet, and the shop's calendar day
+        # for Google, which shows the date as written (a Taipei card ending at midnight
+        # must not read as the day before).
+        out["membership_valid_until"] = standing.valid_until.astimezone(
+            ZoneInfo(merchant.timezone)
+        ).isoformat()
+    # Each notice is a whole sentence with and without the price, so that a translator
+    # can place the price where their language puts it.
+    price = formats.money(standing.price, merchant.currency, lang) if standing.paid else ""
     if standing.state == MembershipState.PENDING:
-        out["expiry_warning"] = f"Payment due{price}: pay at the counter to start your membership."
+        out["expiry_warning"] = (
+            t.gettext(
+                "Payment due (%(price)s): pay at the counter to start your membership.",
+                price=price,
+            )
+            if price
+            else t.gettext("Payment due: pay at the counter to start your membership.")
+        )
     elif standing.valid_until is not None:
         local = standing.valid_until.astimezone(ZoneInfo(merchant.timezone))
-        day = f"{local.day} {local:%B %Y}"
+        day = formats.day(local.date(), lang)
         if standing.state == MembershipState.LAPSED:
-            out["expiry_warning"] = f"Lapsed on {day}. Renew at the counter{price}."
+            out["expiry_warning"] = (
+                t.gettext(
+                    "Lapsed on %(day)s. Renew at the counter (%(price)s).", day=day, price=price
+                )
+                if price
+                else t.gettext("Lapsed on %(day)s. Renew at the counter.", day=day)
+            )
         elif standing.ends_soon:
-            out["expiry_warning"] = f"Your membership ends on {day}. Renew at the counter{price}."
+            out["expiry_warning"] = (
+                t.gettext(
+                    "Your membership ends on %(day)s. Renew at the counter (%(price)s).",
+                    day=day,
+                    price=price,
+                )
+                if price
+                else t.gettext("Your membership ends on %(day)s. Renew at the counter.", day=day)
+            )
     return out
 
 
@@ -254,6 +317,7 @@ def _member_variables(
     session: Session, merchant: Merchant, program: Program, member: Member, reader: str
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    t: Text = text(reader)
     parsed = program_rules(program)
     if program.kind in (ProgramKind.POINTS, ProgramKind.TIERS):
         out["points"] = member.points_balance
@@ -268,27 +332,41 @@ def _member_variables(
         out["stamps_left"] = max(parsed.goal - member.stamps_balance, 0)
         out["stamps_text"] = stamps_text(member.stamps_balance, parsed.goal)
     elif program.kind == ProgramKind.MEMBERSHIP:
-        out.update(_membership_variables(merchant, program, member))
+        out.update(_membership_variables(merchant, program, member, reader))
     if isinstance(parsed, loyalty_rules.TiersRules):
         level = tiers.level_named(parsed, member.tier) if member.tier else None
         if level is not None and level.discount_percent:
-            out["tier_discount"] = f"{level.discount_percent.normalize():f}%"
+            out["tier_discount"] = _percent(level.discount_percent, reader)
         upcoming = tiers.next_tier(parsed, member.lifetime_spend or Decimal(0))
         if upcoming is not None:
             target, missing = upcoming
-            target_name = target.name_in(reader)
-            out["next_tier_text"] = f"{_money(missing, merchant.currency)} to {target_name}"
+            out["next_tier_text"] = t.gettext(
+                "%(amount)s to %(tier)s",
+                amount=formats.money(missing, merchant.currency, reader),
+                tier=target.name_in(reader),
+            )
     if program.kind in (ProgramKind.POINTS, ProgramKind.TIERS, ProgramKind.STAMPS):
         # A stamp card's goal and intermediate rewards are in its catalogue too.
         rewards = redeemable_rewards(session, member)
         if rewards:
-            out["rewards_text"] = ", ".join(
-                localised(r.name, r.translations, "name", reader) for r in rewards[:3]
+            out["rewards_text"] = _listed(
+                [localised(r.name, r.translations, "name", reader) for r in rewards[:3]], reader
             )
     if member.expiry_warned_for is not None and member.expiry_warned_for > utcnow():
         upcoming_expiry = next_expiry(session, member, parsed, utcnow())
         if upcoming_expiry is not None and upcoming_expiry[1] == member.expiry_warned_for:
             # The shop's calendar day, whose points next_expiry counts.
-            day = upcoming_expiry[1].astimezone(ZoneInfo(merchant.timezone))
-            out["expiry_warning"] = f"{upcoming_expiry[0]} points expire on {day:%Y-%m-%d}"
+            day = upcoming_expiry[1].astimezone(ZoneInfo(merchant.timezone)).date()
+            out["expiry_warning"] = t.ngettext(
+                "%(points)s point expires on %(day)s",
+                "%(points)s points expire on %(day)s",
+                upcoming_expiry[0],
+                points=formats.number(upcoming_expiry[0], reader),
+                day=formats.day(day, reader),
+            )
     return out
+
+
+def _listed(names: list[str], lang: str) -> str:
+    """Names in a row as the reader lists them (CLDR): "a, b, and c", "a, b και c", "a、b和c"."""
+    return format_list(names, style="standard", locale=babel_locale(lang))

@@ -31,12 +31,14 @@ from walletpass.crm.members import UNSET, MemberFields, merge_tags, require_memb
 from walletpass.crm.models import InboundEvent, InboundSource
 from walletpass.db import utcnow
 from walletpass.loyalty import earning, ledger, memberships, purchases
-from walletpass.loyalty.models import Program
+from walletpass.loyalty.amounts import check_money
+from walletpass.loyalty.models import Member, Program
 from walletpass.offers.models import Coupon, Offer
 from walletpass.offers.services import issue_coupon
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.runtime import Runtime
 from walletpass.security import SealError, random_token, seal, unseal
+from walletpass.tenancy.models import Merchant
 
 log = logging.getLogger(__name__)
 
@@ -384,8 +386,21 @@ def _member_upsert(context: _Context, data: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+def _amounts_held(context: _Context, member: Member, data: dict[str, Any]) -> None:
+    """The event's amounts in the shop's currency, refused by the field the CRM sent
+    (``data.amount``) when it cannot hold them: TWD 12.5 is a CRM's rounding bug, not a
+    purchase to count (the loyalty operations refuse it too, named as the API's)."""
+    merchant = context.session.get(Merchant, member.merchant_id)
+    assert merchant is not None
+    if "amount" in data:
+        check_money(Decimal(data["amount"]), merchant.currency, "data.amount")
+    for i, line in enumerate(data.get("lines", [])):
+        check_money(Decimal(line["amount"]), merchant.currency, f"data.lines[{i}].amount")
+
+
 def _purchase(context: _Context, data: dict[str, Any]) -> dict[str, Any]:
     member = require_member(context.session, data["member"])
+    _amounts_held(context, member, data)
     lines = [
         earning.Line(Decimal(line["amount"]), line.get("category"))
         for line in data.get("lines", [])
@@ -406,6 +421,7 @@ def _purchase(context: _Context, data: dict[str, Any]) -> dict[str, Any]:
 
 def _refund(context: _Context, data: dict[str, Any]) -> dict[str, Any]:
     member = require_member(context.session, data["member"])
+    _amounts_held(context, member, data)
     change = ledger.refund(
         context.session,
         context.settings,
@@ -434,6 +450,7 @@ def _points_adjust(context: _Context, data: dict[str, Any]) -> dict[str, Any]:
 
 def _membership_payment(context: _Context, data: dict[str, Any]) -> dict[str, Any]:
     member = require_member(context.session, data["member"])
+    _amounts_held(context, member, data)
     receipt_id = data.get("receipt_id")
     change = memberships.renew_membership(
         context.session,

@@ -11,10 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from walletpass.i18n import formats
+from walletpass.i18n.catalogues import Text, text
+from walletpass.i18n.languages import DEFAULT
 from walletpass.loyalty.models import Program
 from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.render import render_google_class
@@ -97,8 +100,14 @@ def _image(uri: Any, description: str | None = None) -> dict[str, Any] | None:
     return image
 
 
-def _localized(text: str, language: Any) -> dict[str, Any]:
-    return {"defaultValue": {"language": str(language or "en"), "value": text}}
+def _localized(value: str, language: Any) -> dict[str, Any]:
+    return {"defaultValue": {"language": str(language or DEFAULT), "value": value}}
+
+
+def _texts(variables: Mapping[str, Any]) -> Text:
+    """The texts of the object's holder: an object is one member's (a class is shared, and
+    carries its fixed texts in every language as ``translatedValues``)."""
+    return text(str(variables.get("language") or DEFAULT))
 
 
 def _module(module_id: str, header: str, body: Any) -> dict[str, Any] | None:
@@ -107,9 +116,16 @@ def _module(module_id: str, header: str, body: Any) -> dict[str, Any] | None:
     return {"id": module_id, "header": header, "body": str(body)}
 
 
-def _date_text(value: Any) -> str:
-    text = str(value or "")
-    return text[:10] if len(text) >= 10 and text[4] == "-" else text
+def _date_text(value: Any, lang: str) -> str:
+    """An ISO date or date-time as the reader writes the day (Google shows module bodies
+    as given, unlike Wallet's dateStyle)."""
+    shown = str(value or "")
+    if len(shown) >= 10 and shown[4] == "-":
+        try:
+            return formats.day(date.fromisoformat(shown[:10]), lang)
+        except ValueError:
+            return shown[:10]
+    return shown
 
 
 def barcode(variables: Mapping[str, Any]) -> dict[str, Any]:
@@ -125,7 +141,13 @@ def _links(variables: Mapping[str, Any]) -> dict[str, Any]:
     uris = []
     website = variables.get("website_url")
     if website and str(website).startswith(("https:", "http:")):
-        uris.append({"id": "website", "uri": str(website), "description": "Website"})
+        uris.append(
+            {
+                "id": "website",
+                "uri": str(website),
+                "description": _texts(variables).gettext("Website"),
+            }
+        )
     # Always sent, even empty: PATCH replaces arrays whole, so an empty list clears a stale one.
     return {"uris": uris}
 
@@ -138,6 +160,8 @@ def loyalty_object(
 ) -> dict[str, Any]:
     """A LoyaltyObject for a member card. Every array is whole, never a delta."""
     kind = str(variables.get("program_kind") or "points")
+    t = _texts(variables)
+    lang = t.lang
     body: dict[str, Any] = {
         "id": object_id,
         "classId": class_id,
@@ -153,14 +177,14 @@ def loyalty_object(
     stamps = variables.get("stamps")
     if kind in ("points", "tiers") and points is not None:
         body["loyaltyPoints"] = {
-            "label": str(variables.get("points_label") or "Points"),
+            "label": str(variables.get("points_label") or t.gettext("Points")),
             "balance": {"int": int(points)},
         }
         if variables.get("tier"):
             # LoyaltyObject has no per-holder tier field (rewardsTier is on the class), so
             # the member's tier goes in the secondary balance, shown beside the points.
             body["secondaryLoyaltyPoints"] = {
-                "label": str(variables.get("tier_label") or "Tier"),
+                "label": str(variables.get("tier_label") or t.gettext("Tier")),
                 "balance": {"string": str(variables["tier"])},
             }
     elif kind == "stamps" and stamps is not None:
@@ -170,26 +194,30 @@ def loyalty_object(
             f"{int(stamps)}/{int(goal)}" if goal else str(int(stamps))
         )
         body["loyaltyPoints"] = {
-            "label": str(variables.get("stamps_label") or "Stamps"),
+            "label": str(variables.get("stamps_label") or t.gettext("Stamps")),
             "balance": {"string": shown},
         }
     # membership and offers-only cards carry no balance at all.
 
     modules = [
-        _module("offer", str(variables.get("offer_title") or "Offer"), variables.get("offer_text")),
-        _module("expiry", "Notice", variables.get("expiry_warning")),
+        _module(
+            "offer",
+            str(variables.get("offer_title") or t.gettext("Offer")),
+            variables.get("offer_text"),
+        ),
+        _module("expiry", t.gettext("Notice"), variables.get("expiry_warning")),
         _module(
             "rewards",
-            "Member benefits" if kind == "membership" else "Rewards",
+            t.gettext("Member benefits") if kind == "membership" else t.gettext("Rewards"),
             variables.get("rewards_text"),
         ),
-        _module("tier", "Tier benefits", variables.get("tier_discount")),
+        _module("tier", t.gettext("Tier benefits"), variables.get("tier_discount")),
         _module(
             "membership",
-            "Valid until",
-            _date_text(variables.get("membership_valid_until")) or None,
+            t.gettext("Valid until"),
+            _date_text(variables.get("membership_valid_until"), lang) or None,
         ),
-        _module("terms", "Terms", variables.get("terms")),
+        _module("terms", t.gettext("Terms"), variables.get("terms")),
     ]
     body["textModulesData"] = [m for m in modules if m]
     body["linksModuleData"] = _links(variables)
@@ -216,15 +244,18 @@ def offer_object(
     if interval:
         body["validTimeInterval"] = interval
     uses_left = variables.get("coupon_uses_left")
+    t = _texts(variables)
     modules = [
-        _module("discount", "Discount", variables.get("coupon_discount")),
+        _module("discount", t.gettext("Discount"), variables.get("coupon_discount")),
         _module(
             "uses_left",
-            "Uses left",
-            uses_left if uses_left is not None and int(uses_left) != 1 else None,
+            t.gettext("Uses left"),
+            formats.number(int(uses_left), t.lang)
+            if uses_left is not None and int(uses_left) != 1
+            else None,
         ),
-        _module("expiry", "Notice", variables.get("expiry_warning")),
-        _module("terms", "Terms", variables.get("coupon_terms")),
+        _module("expiry", t.gettext("Notice"), variables.get("expiry_warning")),
+        _module("terms", t.gettext("Terms"), variables.get("coupon_terms")),
     ]
     body["textModulesData"] = [m for m in modules if m]
     body["linksModuleData"] = _links(variables)
@@ -252,7 +283,11 @@ def default_offer_class(variables: Mapping[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "issuerName": str(variables.get("organization_name") or ""),
         "provider": str(variables.get("organization_name") or ""),
-        "title": str(variables.get("coupon_title") or variables.get("offer_title") or "Offer"),
+        "title": str(
+            variables.get("coupon_title")
+            or variables.get("offer_title")
+            or _texts(variables).gettext("Offer")
+        ),
         "redemptionChannel": "INSTORE",
     }
     if variables.get("coupon_terms"):

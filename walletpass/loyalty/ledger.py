@@ -38,9 +38,11 @@ from walletpass.db import utcnow
 from walletpass.driversql import DriverStatement
 from walletpass.events import emit
 from walletpass.loyalty import earning
+from walletpass.loyalty.amounts import check_money
 from walletpass.loyalty.models import LedgerEntry, Member
 from walletpass.passes.changes import PassBump, bump_statement, mark_changed
 from walletpass.passes.models import Pass, PassStatus
+from walletpass.tenancy.models import Merchant
 
 
 @dataclass(frozen=True)
@@ -391,6 +393,9 @@ def refund(
     refund (:func:`undo_entry` reverses only what its refunds left).
     """
     member = lock_member(session, member.id)
+    merchant = session.get(Merchant, member.merchant_id)
+    assert merchant is not None
+    check_money(amount, merchant.currency, "body.amount")
     original, _ = entry_in_force(session, member.merchant_id, f"purchase:{receipt_id}")
     if original is None or original.member_id != member.id:
         raise errors.UnknownReceipt(f"no purchase with receipt id {receipt_id!r} on this card")

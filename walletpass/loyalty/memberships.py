@@ -27,9 +27,12 @@ from walletpass import errors
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.events import emit
+from walletpass.i18n.formats import money
+from walletpass.i18n.languages import DEFAULT
 from walletpass.jobs.queue import enqueue
 from walletpass.jobs.registry import JobContext, RetryLater, handler
 from walletpass.loyalty import expiry, rules
+from walletpass.loyalty.amounts import check_money
 from walletpass.loyalty.ledger import SYSTEM, Actor, Change, lock_member, post, replay_for
 from walletpass.loyalty.models import Member, Program, ProgramKind
 from walletpass.loyalty.programs import membership_problem, membership_standing, program_rules
@@ -155,6 +158,7 @@ def _payment(
             f"this shop's prices are in {merchant_currency}, not {currency}",
             errors=[{"field": "currency", "message": f"must be {merchant_currency}"}],
         )
+    check_money(amount, merchant_currency, "amount")
     if not parsed.paid:
         if amount:
             raise errors.ValidationFailed(
@@ -162,7 +166,10 @@ def _payment(
                 errors=[{"field": "amount", "message": "a free membership takes no payment"}],
             )
         return None, None
-    price = f"{merchant_currency} {parsed.price:.2f} for {parsed.validity_months} months"
+    # The API's and the till's words (English), the amounts as the currency writes them:
+    # "€30.00", "NT$300" (no decimals in a whole-unit currency).
+    cost = money(parsed.price, merchant_currency, DEFAULT)
+    price = f"{cost} for {parsed.validity_months} months"
     if amount is None:
         raise errors.ValidationFailed(
             f"a paid membership needs the amount paid ({price})",
@@ -171,8 +178,9 @@ def _payment(
     if amount != parsed.price:
         # A part payment, a discount or a typo: refused rather than a period sold for less.
         raise errors.ValidationFailed(
-            f"the membership costs {price}; {amount:.2f} was recorded",
-            errors=[{"field": "amount", "message": f"must be the price, {parsed.price:.2f}"}],
+            f"the membership costs {price}; {money(amount, merchant_currency, DEFAULT)} was "
+            "recorded",
+            errors=[{"field": "amount", "message": f"must be the price, {cost}"}],
         )
     return amount, merchant_currency
 

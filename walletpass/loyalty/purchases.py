@@ -15,6 +15,7 @@ from walletpass import errors
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.loyalty import earning, expiry, rules, tiers
+from walletpass.loyalty.amounts import check_money
 from walletpass.loyalty.ledger import (
     SYSTEM,
     Actor,
@@ -70,6 +71,9 @@ def record_purchase(
             f"this shop counts purchases in {merchant.currency}, not {currency}",
             errors=[{"field": "body.currency", "message": f"must be {merchant.currency}"}],
         )
+    check_money(amount, merchant.currency, "body.amount")
+    for i, line in enumerate(lines or ()):
+        check_money(line.amount, merchant.currency, f"body.lines[{i}].amount")
     parsed = program_rules(program)
     at = at or utcnow()
     change = Change(tier_before=member.tier)

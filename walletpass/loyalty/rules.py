@@ -25,7 +25,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from walletpass.i18n.formats import AmountError, check_amount
 from walletpass.i18n.merchant_texts import by_language, localised
+from walletpass.loyalty.amounts import amount_problem
 
 __all__ = [
     "KINDS",
@@ -639,7 +641,39 @@ def _unknown_field_message(kind: str, field: str) -> str:
     return f"Unknown field for {_a(kind)} program."
 
 
-def validate_rules(kind: str, raw: Any) -> ProgramRules:
+def _amounts(parsed: _Rules) -> list[tuple[str, Decimal | None]]:
+    """The rules' amounts of money, by their path in the JSON."""
+    found: list[tuple[str, Decimal | None]] = []
+    if isinstance(parsed, PointsRules):
+        found += [
+            ("amount_per_point", parsed.amount_per_point),
+            ("min_spend", parsed.min_spend),
+            ("points_to_currency", parsed.points_to_currency),
+        ]
+    if isinstance(parsed, TiersRules):
+        found += [
+            (f"levels.{i}.min_spend", level.min_spend) for i, level in enumerate(parsed.levels)
+        ]
+    if isinstance(parsed, StampsRules):
+        found.append(("min_spend", parsed.min_spend))
+    if isinstance(parsed, MembershipRules):
+        found.append(("price", parsed.price))
+    return found
+
+
+def amount_problems(parsed: ProgramRules, currency: str, lang: str) -> list[dict[str, str]]:
+    """The rules' amounts the shop's currency cannot hold, by their path, with the reason
+    in ``lang``: what the admin's form shows under each (the API's are
+    :func:`validate_rules`' with ``currency``)."""
+    found = []
+    for field, amount in _amounts(parsed):
+        problem = amount_problem(amount, currency, lang)
+        if problem is not None:
+            found.append({"field": field, "message": problem})
+    return found
+
+
+def validate_rules(kind: str, raw: Any, currency: str | None = None) -> ProgramRules:
     """Validate a program's rules for its kind.
 
     Every problem is reported at once, one entry per bad rule. Store the result as
@@ -648,6 +682,8 @@ def validate_rules(kind: str, raw: Any) -> ProgramRules:
 
     :param kind: the program kind: ``points``, ``stamps``, ``tiers``, ``membership``, ``offers``.
     :param raw: the rules as decoded JSON; ``None`` is read as ``{}``.
+    :param currency: the shop's, when its rules are being set: an amount it cannot hold
+        (a TWD tier threshold of 999.5) is refused. Stored rules are read without it.
     :raise RulesError: with ``errors`` listing ``{"field": <dotted path>, "message": ...}``.
     """
     model = _MODELS.get(kind)
@@ -661,10 +697,21 @@ def validate_rules(kind: str, raw: Any) -> ProgramRules:
     if not isinstance(raw, dict):
         raise RulesError([{"field": "", "message": "Rules must be a JSON object."}])
     try:
-        return model.model_validate(raw)  # type: ignore[return-value]
+        parsed = model.model_validate(raw)
     except ValidationError as exc:
         errors = []
         for err in exc.errors(include_url=False):
             field = _path(err["loc"])
             errors.append({"field": field, "message": _message(err, kind, field)})
         raise RulesError(errors) from None
+    if currency is not None:
+        problems = []
+        for field, amount in _amounts(parsed):
+            try:
+                if amount is not None:
+                    check_amount(amount, currency)
+            except AmountError as exc:
+                problems.append({"field": field, "message": f"{exc}."})
+        if problems:
+            raise RulesError(problems)
+    return parsed  # type: ignore[return-value]

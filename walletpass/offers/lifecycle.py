@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
@@ -29,11 +30,13 @@ from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.jobs.moments import enqueue_at_moments, moment_due
 from walletpass.jobs.registry import JobContext, handler
+from walletpass.loyalty.amounts import amount_problem, check_money
 from walletpass.loyalty.models import Program, ProgramKind
 from walletpass.offers.models import Coupon, Offer
 from walletpass.offers.services import _roll_over
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.models import Pass, PassStatus
+from walletpass.tenancy.models import Merchant
 
 if TYPE_CHECKING:
     from walletpass.jobs.models import Job
@@ -59,6 +62,38 @@ def usable_by_time(offer: Offer, now: datetime) -> bool:
     return offer.active and (offer.valid_until is None or offer.valid_until > now)
 
 
+def check_discount(session: Session, offer: Offer) -> None:
+    """An amount off must be one the shop's currency can hold (no TWD 50.5 off): refused
+    (422) before the offer's passes are touched; the caller's transaction then writes nothing."""
+    value = _amount_off(offer.discount)
+    if value is not None:
+        merchant = session.get(Merchant, offer.merchant_id)
+        assert merchant is not None
+        check_money(value, merchant.currency, "body.discount.value")
+
+
+def discount_problem(
+    session: Session, merchant_id: int, discount: dict[str, Any] | None, lang: str
+) -> str | None:
+    """Why the shop's currency cannot hold this amount off, in ``lang`` (the admin's form
+    says so under the field), or None."""
+    value = _amount_off(discount)
+    if value is None:
+        return None
+    merchant = session.get(Merchant, merchant_id)
+    assert merchant is not None
+    return amount_problem(value, merchant.currency, lang)
+
+
+def _amount_off(discount: dict[str, Any] | None) -> Decimal | None:
+    if not discount or discount.get("type") != "amount":
+        return None
+    try:
+        return Decimal(str(discount.get("value")))
+    except InvalidOperation:
+        return None  # the schemas and the form refuse what is not a number
+
+
 def offer_saved(
     session: Session,
     settings: Settings,
@@ -74,6 +109,7 @@ def offer_saved(
     :param before: where the offer showed before this change (:meth:`OfferShown.of`,
         taken before the edit); None for a new offer.
     """
+    check_discount(session, offer)
     now = now or utcnow()
     session.flush()
     refresh_offer_passes(session, settings, offer, now)

@@ -54,7 +54,8 @@ class ScanIn(Strict):
         ge=0,
         max_digits=12,
         decimal_places=2,
-        description='Purchase or refund amount, e.g. "12.50".',
+        description='Purchase or refund amount, e.g. "12.50"; whole units in a currency '
+        'without a minor unit (TWD, JPY: "12.5" is refused, 422).',
     )
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
     receipt_id: str | None = Field(

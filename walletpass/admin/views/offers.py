@@ -15,7 +15,7 @@ from walletpass.admin.views.common import bp, field_errors, merchant_tz, setting
 from walletpass.db import utcnow
 from walletpass.errors import CouponExpired, OfferCapReached
 from walletpass.loyalty.models import Program
-from walletpass.offers.lifecycle import OfferShown, offer_saved
+from walletpass.offers.lifecycle import OfferShown, discount_problem, offer_saved
 from walletpass.offers.models import Coupon, Offer
 from walletpass.tenancy.models import Merchant
 from walletpass.web.i18n import current_language
@@ -149,6 +149,12 @@ def _parse(session: Session, offer_id: int | None) -> tuple[dict[str, Any], list
         errors.append(
             {"field": "overlay", "message": _("An overlay shows on a program's cards: pick one.")}
         )
+    # An amount off the shop's currency cannot hold (TWD 50.5), said in the page's language.
+    problem = discount_problem(
+        session, user().merchant_id, values.get("discount"), current_language()
+    )
+    if problem is not None:
+        errors.append({"field": "discount_value", "message": problem})
     return values, errors
 
 

@@ -16,11 +16,12 @@ from walletpass.admin import designs, forms, preview, rules_forms
 from walletpass.admin.views.common import bp, field_errors, settings, tx, user
 from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rewards import sync_card_rewards
-from walletpass.loyalty.rules import RulesError, validate_rules
+from walletpass.loyalty.rules import RulesError, amount_problems, validate_rules
 from walletpass.passes import templates
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.refresh import move_to_template, program_passes
 from walletpass.tenancy.models import Merchant
+from walletpass.web.i18n import current_language
 
 
 def rule_examples() -> dict[str, dict[str, Any]]:
@@ -196,6 +197,18 @@ def programs() -> Any:
     )
 
 
+def _amounts_held(session: Any, parsed: dict[str, Any]) -> list[dict[str, str]]:
+    """The rules' amounts the shop's currency cannot hold (a TWD threshold of 999.5),
+    under their fields, in the page's language; none when the rules did not parse."""
+    if "rules" not in parsed:
+        return []
+    merchant = session.get(Merchant, user().merchant_id)
+    problems = amount_problems(
+        validate_rules(parsed["kind"], parsed["rules"]), merchant.currency, current_language()
+    )
+    return [{"field": f"rules.{p['field']}", "message": p["message"]} for p in problems]
+
+
 @bp.route("/programs/new", methods=["GET", "POST"])
 def program_new() -> Any:
     if request.method == "GET":
@@ -207,8 +220,8 @@ def program_new() -> Any:
             values.update(kind=kind, **rules_forms.to_form(kind, examples[kind]))
         with tx() as session:
             return _render_form(session, None, values, [])
-    parsed, errors = _parse_form()
     with tx() as session:
+        parsed, errors = _parse_form(session)
         if not errors and _slug_taken(session, parsed["slug"], None):
             errors.append({"field": "slug", "message": _("This slug is taken; pick another.")})
         if errors:
@@ -245,7 +258,7 @@ def program_edit(program_id: int) -> Any:
         )
         if request.method == "GET":
             return _render_form(session, program, _form_defaults(program), [], members)
-        parsed, errors = _parse_form()
+        parsed, errors = _parse_form(session)
         if not errors and _slug_taken(session, parsed["slug"], program.id):
             errors.append({"field": "slug", "message": _("This slug is taken; pick another.")})
         if members and parsed["kind"] != program.kind:
@@ -301,12 +314,13 @@ def program_edit(program_id: int) -> Any:
     return redirect(url_for("admin.program_edit", program_id=program_id))
 
 
-def _parse_form() -> tuple[dict[str, Any], list[dict[str, str]]]:
+def _parse_form(session: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """The program form: its rules fields and advanced JSON merged into the rules JSON that
     forms.parse_program validates, each error moved back to the field it came from."""
     posted = rules_forms.from_form(str(request.form.get("kind") or ""), request.form)
     form = {**request.form.to_dict(), rules_forms.ADVANCED: posted.text}
     parsed, errors = forms.parse_program(form, _template_names())
+    errors += _amounts_held(session, parsed)
     return parsed, [{**err, "field": posted.field(err["field"])} for err in errors]
 
 
