@@ -68,3 +68,21 @@ def test_every_catalogue_translates_every_text_of_its_area(lang: str) -> None:
     assert missing == [], "\n".join(missing[:40]) + (
         "\nrun: python -m walletpass.i18n.extract update, then translate" if missing else ""
     )
+
+
+@pytest.mark.parametrize("lang", [lang for lang in languages() if lang != "en"])
+def test_a_text_in_two_areas_is_translated_the_same_in_both(lang: str) -> None:
+    """A language's catalogues are merged into one, so a text two areas share shows one of
+    their translations everywhere: they must agree, or a page reads another area's words.
+    A text whose meaning differs by place needs a text of its own ("no expiry", not "never")."""
+    seen: dict[str, dict[str, object]] = {}
+    for area in extract.AREAS:
+        for message in extract.read(lang, area):
+            if message.id and isinstance(message.id, str):
+                seen.setdefault(message.id, {})[area] = message.string
+    differing = {
+        msgid: by_area
+        for msgid, by_area in seen.items()
+        if len(set(map(str, by_area.values()))) > 1
+    }
+    assert differing == {}
