@@ -70,11 +70,13 @@ def active_catalogue(program_id: Any, merchant_id: Any) -> ColumnElement[bool]:
     )
 
 
-# Built once: every scan answers with what is redeemable now.
+# Built once: every scan answers with what is redeemable now. Rewards of the same cost
+# in the order they were made: without the tie-break PostgreSQL returns them in any order,
+# and a card listing them ("Espresso and Baklava") would change with no change made.
 _ACTIVE_REWARDS = (
     select(*CATALOGUE_COLUMNS)
     .where(active_catalogue(bindparam("program_id"), bindparam("merchant_id")))
-    .order_by(_REWARDS.c.cost_points)
+    .order_by(_REWARDS.c.cost_points, _REWARDS.c.id)
 )
 
 
