@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from babel.support import NullTranslations
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from flask_babel import Babel, Domain
 
 from walletpass.i18n import formats
@@ -60,8 +60,6 @@ def current_language() -> str:
 def _allowed(tag: str | None) -> str | None:
     found = normalise(tag)
     if found == PSEUDO:
-        from flask import current_app
-
         return found if current_app.config.get("WALLETPASS_PSEUDO_LOCALE") else None
     return found
 
