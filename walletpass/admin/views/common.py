@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, g, redirect, request, url_for
+from flask import Blueprint, abort, g, redirect, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,9 @@ from walletpass.admin import labels
 from walletpass.tenancy.models import Merchant, User
 from walletpass.web import auth
 from walletpass.web.context import current_runtime
+
+# A merchant's own row: a model with a ``merchant_id`` column.
+Owned = TypeVar("Owned")
 
 bp = Blueprint(
     "admin",
@@ -95,6 +98,18 @@ def tx() -> Iterator[Session]:
     """A transaction scoped to the signed-in user's merchant (every query is filtered)."""
     with runtime().transaction(user().merchant_id) as session:
         yield session
+
+
+def owned(session: Session, model: type[Owned], ident: int) -> Owned:
+    """The signed-in merchant's row of ``model`` with this id, or a 404.
+
+    The session is scoped to the merchant, but get() reads the identity map first:
+    checking the owner keeps another merchant's id a 404 either way.
+    """
+    row = session.get(model, ident)
+    if row is None or getattr(row, "merchant_id", None) != user().merchant_id:
+        abort(404)
+    return row
 
 
 def merchant_tz(session: Session) -> ZoneInfo:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors
 from walletpass.admin import imports, services
-from walletpass.admin.views.common import bp, merchant_tz, runtime, settings, tx, user
+from walletpass.admin.views.common import bp, merchant_tz, owned, runtime, settings, tx, user
 from walletpass.crm import bulk
 from walletpass.db import utcnow
 from walletpass.loyalty.ledger import Actor, adjust
@@ -38,10 +38,7 @@ PAGE_SIZE = 25
 
 
 def _member(session: Session, member_id: int) -> Member:
-    member = session.get(Member, member_id)
-    if member is None or member.merchant_id != user().merchant_id:
-        abort(404)
-    return member
+    return owned(session, Member, member_id)
 
 
 @bp.get("/members")

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from walletpass.admin import forms, services
-from walletpass.admin.views.common import bp, field_errors, merchant_tz, settings, tx, user
+from walletpass.admin.views.common import bp, field_errors, merchant_tz, owned, settings, tx, user
 from walletpass.db import utcnow
 from walletpass.errors import CouponExpired, OfferCapReached
 from walletpass.loyalty.models import Program
@@ -37,10 +37,7 @@ OFFER_FIELDS = (
 
 
 def _offer(session: Session, offer_id: int) -> Offer:
-    offer = session.get(Offer, offer_id)
-    if offer is None or offer.merchant_id != user().merchant_id:
-        abort(404)
-    return offer
+    return owned(session, Offer, offer_id)
 
 
 def _form_values(offer: Offer | None, session: Session) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from flask_babel import ngettext
 from sqlalchemy import func, select
 
 from walletpass.admin import designs, forms, preview, rules_forms
-from walletpass.admin.views.common import bp, field_errors, settings, tx, user
+from walletpass.admin.views.common import bp, field_errors, owned, settings, tx, user
 from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rewards import sync_card_rewards
 from walletpass.loyalty.rules import RulesError, amount_problems, validate_rules
@@ -48,12 +48,7 @@ def _template_names() -> list[str]:
 
 
 def _program(session: Any, program_id: int) -> Program:
-    program = session.get(Program, program_id)
-    # The session is scoped to the merchant, but get() reads the identity map first;
-    # checking the owner keeps another merchant's id a 404 either way.
-    if program is None or program.merchant_id != user().merchant_id:
-        abort(404)
-    return program
+    return owned(session, Program, program_id)
 
 
 def _slug_taken(session: Any, slug: str, program_id: int | None) -> bool:

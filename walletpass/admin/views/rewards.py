@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from walletpass import errors as problems
 from walletpass.admin import forms, services
-from walletpass.admin.views.common import bp, field_errors, merchant_tz, settings, tx, user
+from walletpass.admin.views.common import bp, field_errors, merchant_tz, owned, settings, tx, user
 from walletpass.api.resources_schemas import RewardIn
 from walletpass.crm.models import IdempotencyRecord
 from walletpass.i18n import formats
@@ -49,10 +49,7 @@ FIELDS = (
 
 
 def _reward(session: Session, reward_id: int) -> Reward:
-    reward = session.get(Reward, reward_id)
-    if reward is None or reward.merchant_id != user().merchant_id:
-        abort(404)
-    return reward
+    return owned(session, Reward, reward_id)
 
 
 def _programs(session: Session) -> list[Program]:

@@ -15,6 +15,7 @@ from walletpass.admin.views.common import (
     bp,
     field_errors,
     merchant_tz,
+    owned,
     runtime,
     settings,
     tx,
@@ -33,10 +34,7 @@ from walletpass.web.i18n import current_language
 
 
 def _store(session: Session, store_id: int) -> Store:
-    store = session.get(Store, store_id)
-    if store is None or store.merchant_id != user().merchant_id:
-        abort(404)
-    return store
+    return owned(session, Store, store_id)
 
 
 def _render_stores(

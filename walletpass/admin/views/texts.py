@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from walletpass.admin.views.common import bp, settings, tx, user
+from walletpass.admin.views.common import bp, owned, settings, tx, user
 from walletpass.i18n.languages import languages, native_name
 from walletpass.i18n.merchant_texts import (
     OFFER_FIELDS,
@@ -175,9 +175,7 @@ def _program_rows(session: Session, program: Program, langs: list[str]) -> list[
 @bp.route("/programs/<int:program_id>/texts", methods=["GET", "POST"])
 def program_texts(program_id: int) -> Any:
     with tx() as session:
-        program = session.get(Program, program_id)
-        if program is None or program.merchant_id != user().merchant_id:
-            abort(404)
+        program = owned(session, Program, program_id)
         langs = _other_languages(session)
         rows = _program_rows(session, program, langs)
         title = _("%(name)s: texts in other languages", name=program.name)
@@ -230,9 +228,7 @@ def _offer_rows(offer: Offer, langs: list[str]) -> list[Row]:
 @bp.route("/offers/<int:offer_id>/texts", methods=["GET", "POST"])
 def offer_texts(offer_id: int) -> Any:
     with tx() as session:
-        offer = session.get(Offer, offer_id)
-        if offer is None or offer.merchant_id != user().merchant_id:
-            abort(404)
+        offer = owned(session, Offer, offer_id)
         langs = _other_languages(session)
         rows = _offer_rows(offer, langs)
         title = _("%(name)s: texts in other languages", name=offer.title)
