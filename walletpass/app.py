@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from walletpass import wiring
+from walletpass.apple.fastpath import PassFetches
 from walletpass.config import Settings
 from walletpass.jobs.worker import EmbeddedWorker
 from walletpass.runtime import Runtime
@@ -48,6 +49,8 @@ def create_app(
     # A NUL character is refused before any view reads it (PostgreSQL cannot store one).
     nulbytes.init_app(app)
     register_blueprints(app)
+    # The wallets' pass fetches that need no rendering are answered beneath Flask.
+    app.wsgi_app = PassFetches(app.wsgi_app, runtime, readiness)  # type: ignore[method-assign]
     if start_worker if start_worker is not None else settings.embedded_worker:
         start_embedded_worker(app, runtime, readiness)
     return app

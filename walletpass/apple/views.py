@@ -5,12 +5,10 @@ No session cookies and no CSRF here: Wallet authenticates with ``ApplePass <toke
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
-
 from flask import Blueprint, Response, jsonify, request
 
 from walletpass.apple import services
+from walletpass.apple.dates import http_date, if_modified_since
 from walletpass.cards.build import build_bundle
 from walletpass.db import utcnow
 from walletpass.passes import stored
@@ -73,7 +71,7 @@ def changed_serials(library_id: str, pass_type_id: str) -> Response:
 @bp.get("/passes/<pass_type_id>/<serial>")
 def latest_pass(pass_type_id: str, serial: str) -> Response:
     runtime = current_runtime()
-    since = _if_modified_since()
+    since = if_modified_since(request.headers.get("If-Modified-Since"))
     # One statement, outside a transaction block: the pass's token, dates and kept parts
     # (walletpass.passes.stored). A pass whose version was signed is answered from them.
     with runtime.single_statement() as conn:
@@ -83,7 +81,7 @@ def latest_pass(pass_type_id: str, serial: str) -> Response:
     if not services.token_matches(request.headers.get("Authorization"), row.auth_token):
         return Response(status=401)
     if since is not None and row.modified_at <= since:
-        return Response(status=304, headers={"Last-Modified": _http_date(row.modified_at)})
+        return Response(status=304, headers={"Last-Modified": http_date(row.modified_at)})
     data = stored.answer(row, utcnow(), runtime.settings)
     version, modified_at = row.version, row.modified_at
     if data is None:
@@ -102,7 +100,7 @@ def latest_pass(pass_type_id: str, serial: str) -> Response:
     return Response(
         data,
         mimetype="application/vnd.apple.pkpass",
-        headers={"Last-Modified": _http_date(modified_at)},
+        headers={"Last-Modified": http_date(modified_at)},
     )
 
 
@@ -115,18 +113,3 @@ def log() -> Response:
     with current_runtime().transaction() as session:
         services.record_logs(session, logs, request.remote_addr)
     return Response(status=200)
-
-
-def _http_date(moment: datetime) -> str:
-    return format_datetime(moment, usegmt=True)
-
-
-def _if_modified_since() -> datetime | None:
-    raw = request.headers.get("If-Modified-Since")
-    if not raw:
-        return None
-    try:
-        moment = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None  # an unreadable date means "send the pass"
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
