@@ -54,6 +54,18 @@ def live_coupon_passes(session: Session, member_id: int, now: datetime) -> list[
     return list(reversed(rows))
 
 
+def loyalty_cards(session: Session, member_id: int) -> list[Pass]:
+    """The member's active loyalty passes that Google holds: the cards their coupons are
+    linked to."""
+    return list(
+        session.scalars(
+            select(Pass)
+            .where(member_cards(member_id), Pass.google_object_id.is_not(None))
+            .order_by(Pass.id)
+        )
+    )
+
+
 def member_cards(member_id: int) -> ColumnElement[bool]:
     """The member's active loyalty passes: the cards their coupons are linked to."""
     return (

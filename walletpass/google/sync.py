@@ -35,9 +35,10 @@ from walletpass.google.client import (
     GoogleWalletClient,
     shared_client,
 )
-from walletpass.google.links import live_coupon_passes, queue_card_sync
+from walletpass.google.links import live_coupon_passes, loyalty_cards
 from walletpass.google.objects import build_pass_resources, notifying_fields
 from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater, handler
+from walletpass.passes.changes import queue_google_sync
 from walletpass.passes.models import Pass
 
 if TYPE_CHECKING:
@@ -107,9 +108,7 @@ def sync_pass(ctx: JobContext, job: Job) -> None:
         raise PermanentFailure(str(exc)) from exc
     _run(lambda: client.ensure_class(res.class_resource, res.class_body))  # type: ignore[arg-type]
     if pass_row.coupon_id is not None and pass_row.member_id is not None:
-        # The coupon may have been used up, voided or ended (or come back): the member's
-        # cards are written again, and their linked offers follow (links.py).
-        queue_card_sync(ctx.session, ctx.settings, pass_row.member_id)
+        _relink_cards(ctx, client, pass_row, res.object_id)
     moment = now()
     notify = (
         bool(job.payload.get("notify"))
@@ -156,6 +155,28 @@ def sync_pass(ctx: JobContext, job: Job) -> None:
         )
         return
     _run(lambda: write(False))
+
+
+def _relink_cards(
+    ctx: JobContext, client: GoogleWalletClient, coupon_pass: Pass, offer_object: str
+) -> None:
+    """The coupon may have been used up, voided or ended (or come back): each of the
+    member's cards whose links on Google disagree is queued a write, which sets them
+    (links.py). Read first, so that the many syncs of a coupon that changed nothing of
+    the sort (every purchase bumps all the member's passes) cost a GET, not a PATCH."""
+    assert coupon_pass.member_id is not None
+    live = any(
+        p.id == coupon_pass.id
+        for p in live_coupon_passes(ctx.session, coupon_pass.member_id, now())
+    )
+    for card in loyalty_cards(ctx.session, coupon_pass.member_id):
+        assert card.google_object_id is not None
+        object_id = card.google_object_id
+        current = _run(lambda o=object_id: _get_or_none(client, "loyaltyObject", o))  # type: ignore[misc]
+        if current is None:
+            continue  # not on Google yet: its first write links what is live then
+        if (offer_object in (current.get("linkedOfferIds") or [])) != live:
+            queue_google_sync(ctx.session, ctx.settings, Pass.id == card.id)
 
 
 def _insert_linked_offers(ctx: JobContext, client: GoogleWalletClient, member_id: int) -> None:
