@@ -7,6 +7,7 @@ sends is checked against Google's discovery schema by the stand-in.
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -31,6 +32,7 @@ from walletpass.passes.models import Pass
 
 ISSUER = "3388000000012345678"
 STAFF = Actor("staff", "1")
+_seq = itertools.count(1)
 
 
 @pytest.fixture
@@ -89,7 +91,7 @@ class Shop:
             offer = Offer(
                 merchant_id=self.merchant_id,
                 program_id=self.program_id,
-                slug=f"offer-{now.timestamp()}-{len(fields)}-{days}",
+                slug=f"offer-{next(_seq)}",
                 title="Free pastry",
                 discount={"type": "percent", "value": 100},
                 valid_from=fields.pop("valid_from", None),

@@ -1,8 +1,10 @@
 """Build Google Wallet class and object payloads (walletobjects v1) from pass variables.
 
 Builders are pure functions over the template variable mapping of
-``walletpass.cards.variables.pass_variables``; only :func:`build_pass_resources` touches the
-database (to name the class after the program or offer). Field names and enums follow the
+``walletpass.cards.variables.pass_variables``; only :func:`build_pass_resources` (with
+:func:`merchant_locations` and the linked offers of walletpass.google.links) touches the
+database (the class's program or offer, the shop's stores, the member's live coupons).
+Field names and enums follow the
 discovery document exactly, canonical UPPER_CASE forms only (specs/google-wallet.md §4).
 """
 
