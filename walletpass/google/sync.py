@@ -7,8 +7,9 @@
     holder is told of (objects.notifying_fields: balance, tier, rewards) compared with
     what Google holds: a no-op or a retried write that already landed goes silently.
     A loyalty card's write carries its linked offers (walletpass.google.links): the
-    offer objects of the member's live coupons are inserted first. A coupon's write
-    queues its member's cards' sync, which drops the offer once it is over.
+    offer objects of the member's live coupons are inserted first. A member's coupon's
+    write reads their cards and queues a sync of each that links it when it should not
+    (used up, voided, ended) or the other way round.
 ``google.message``  payload ``{"pass_id": int, "message_id": str, "header": str,
                     "body": str, "notify": bool}``
     Add a message to the pass's object, once per ``message_id``, keeping at most 10.
