@@ -169,6 +169,7 @@ def test_budget_window_rolls(db, settings):
 def test_server_error_is_retry_later(google, client, settings, db, services):
     world = member_pass(db)
     object_id = saved(db, settings, client, world)
+    set_points(db, world, 55)  # a change to notify of (an unchanged balance never is)
     google.fail(f"/loyaltyObject/{object_id}", 500, method="PATCH")
     with pytest.raises(RetryLater):
         run(db, settings, services, "google.sync", {"pass_id": world.pass_id, "notify": True})

@@ -44,6 +44,10 @@ HEX_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 MODULE_SCHEMAS = {"TextModuleData", "ImageModuleData", "Uri"}
 RESOURCE_SCHEMAS = {"LoyaltyClass", "OfferClass", "LoyaltyObject", "OfferObject"}
 ID_REFERENCES = {"classId"}
+# Caps Google states in prose on classes and objects ("any additional ... will be rejected";
+# value added modules: fifteen on an object or class).
+MAX_MERCHANT_LOCATIONS = 10
+MAX_VALUE_ADDED_MODULES = 15
 
 
 @dataclass(frozen=True)
@@ -271,6 +275,7 @@ class WalletObjectsSchema:
         messages = value.get("messages")
         if isinstance(messages, list) and len(messages) > 10:
             problems.append(Problem(f"{path}.messages", f"{len(messages)} messages, at most 10"))
+        self._semantic_2026(ref, value, path, problems)
         if ref == "TimeInterval":
             ends = [value.get(k, {}).get("date") for k in ("start", "end") if k in value]
             offsets = {
@@ -280,6 +285,42 @@ class WalletObjectsSchema:
                 problems.append(
                     Problem(path, "start and end must both carry an offset, or neither")
                 )
+
+    def _semantic_2026(
+        self, ref: str, value: dict[str, Any], path: str, problems: list[Problem]
+    ) -> None:
+        """The prose rules of the fields issue 22 sends: merchantLocations, linked offers,
+        value added modules, app links."""
+        if ref in RESOURCE_SCHEMAS:
+            for key, cap in (
+                ("merchantLocations", MAX_MERCHANT_LOCATIONS),
+                ("valueAddedModuleData", MAX_VALUE_ADDED_MODULES),
+            ):
+                items = value.get(key)
+                if isinstance(items, list) and len(items) > cap:
+                    problems.append(Problem(f"{path}.{key}", f"{len(items)} given, at most {cap}"))
+            for i, linked in enumerate(value.get("linkedOfferIds") or []):
+                if not (isinstance(linked, str) and RESOURCE_ID.fullmatch(linked)):
+                    problems.append(
+                        Problem(f"{path}.linkedOfferIds[{i}]", f"{linked!r}: not <issuer>.<suffix>")
+                    )
+        if ref in ("MerchantLocation", "LatLongPoint"):
+            for key, limit in (("latitude", 90.0), ("longitude", 180.0)):
+                number = value.get(key)
+                if number is None:
+                    problems.append(Problem(f"{path}.{key}", "required"))
+                elif isinstance(number, int | float) and not -limit <= number <= limit:
+                    problems.append(Problem(f"{path}.{key}", f"{number} outside ±{limit}"))
+        if ref == "ValueAddedModuleData":
+            # "Required fields are header and uri."
+            for key in ("header", "uri"):
+                if not value.get(key):
+                    problems.append(Problem(f"{path}.{key}", "required in a value added module"))
+        if ref == "AppLinkDataAppLinkInfoAppTarget":
+            target = value.get("targetUri")
+            if isinstance(target, dict) and not target.get("description"):
+                # "The description on the URI must be set."
+                problems.append(Problem(f"{path}.targetUri.description", "required"))
 
 
 def _canonical(prop: dict[str, Any]) -> list[str]:

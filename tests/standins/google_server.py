@@ -4,10 +4,12 @@ ECv2SigningOnly callback envelopes.
 
 Behaviour follows specs/google-wallet.md: insert → 200 or 409; get → 200/404; PATCH merges
 top-level fields and replaces arrays whole; addMessage appends and answers
-``{"resource": obj}``; no PUT, no DELETE; 401 without a valid Bearer token; the 4th
-notifying write per object in 24 h gets 403 quotaExceeded. Every body is validated against
-Google's discovery schema (tests/google/walletobjects_schema.py); a violation is answered
-400 and kept in :attr:`GoogleStandIn.violations`, which fixtures assert is empty.
+``{"resource": obj}``; a loyalty object's ``linkedOfferIds`` must name offer objects that
+exist (Google: "The offer objects must already exist"), else 400; no PUT, no DELETE; 401
+without a valid Bearer token; the 4th notifying write per object in 24 h gets 403
+quotaExceeded. Every body is validated against Google's discovery schema
+(tests/google/walletobjects_schema.py); a violation is answered 400 and kept in
+:attr:`GoogleStandIn.violations`, which fixtures assert is empty.
 
 Usage::
 
@@ -408,6 +410,9 @@ class GoogleStandIn:
             return 400, _error(400, problem, "invalidArgument"), {}
         item = {k: v for k, v in body.items() if k != "notifyPreference"}
         with self.lock:
+            missing = self._missing_links(resource, item)
+            if missing:
+                return 400, _error(400, missing, "invalidResource"), {}
             store = self.resources[resource]
             if item["id"] in store:
                 return 409, _error(409, f"Resource {item['id']} already exists", "duplicate"), {}
@@ -426,6 +431,20 @@ class GoogleStandIn:
             if item is None:
                 return 404, _error(404, f"Resource {rid} not found", "resourceNotFound"), {}
             return 200, copy.deepcopy(item), {}
+
+    def _missing_links(self, resource: str, body: dict[str, Any]) -> str | None:
+        # Caller holds the lock. Linking an offer object that was never inserted fails the
+        # whole write at Google; the loyalty object is left as it was.
+        if resource != "loyaltyObject":
+            return None
+        offers = self.resources["offerObject"]
+        missing = [i for i in body.get("linkedOfferIds") or [] if i not in offers]
+        return f"linked offer objects not found: {', '.join(missing)}" if missing else None
+
+    def linked_offers(self, loyalty_object_id: str) -> list[str]:
+        """The offer object ids the loyalty card shows (its stored linkedOfferIds)."""
+        item = self.stored("loyaltyObject", loyalty_object_id) or {}
+        return list(item.get("linkedOfferIds") or [])
 
     def _notify_allowed(self, rid: str) -> bool:
         # Caller holds the lock. Google's rule: 3 notifying writes per pass per 24 h.
@@ -451,6 +470,9 @@ class GoogleStandIn:
             item = self.resources[resource].get(rid)
             if item is None:
                 return 404, _error(404, f"Resource {rid} not found", "resourceNotFound"), {}
+            missing = self._missing_links(resource, body)
+            if missing:
+                return 400, _error(400, missing, "invalidResource"), {}
             if body.get("notifyPreference") == "NOTIFY_ON_UPDATE" and not self._notify_allowed(rid):
                 return 403, _quota_error(rid), {}
             # PATCH semantics: top-level fields merge, arrays (and sub-objects) are replaced.

@@ -50,8 +50,9 @@ def store_locations(
 
 def locations_changed(session: Session, settings: Settings, merchant_id: int) -> None:
     """A store with coordinates was added, moved, renamed or removed: every active card of
-    the merchant carries the stores, so each is marked changed (a push; Google's objects
-    carry no locations, and no holder is notified of housekeeping)."""
+    the merchant carries the stores, so each is marked changed (a push; on Google the
+    stores are the classes' merchantLocations, sent again with the next sync; no holder is
+    notified of housekeeping)."""
     mark_changed(
         session,
         settings,

@@ -1,8 +1,10 @@
 """Build Google Wallet class and object payloads (walletobjects v1) from pass variables.
 
 Builders are pure functions over the template variable mapping of
-``walletpass.cards.variables.pass_variables``; only :func:`build_pass_resources` touches the
-database (to name the class after the program or offer). Field names and enums follow the
+``walletpass.cards.variables.pass_variables``; only :func:`build_pass_resources` (with
+:func:`merchant_locations` and the linked offers of walletpass.google.links) touches the
+database (the class's program or offer, the shop's stores, the member's live coupons).
+Field names and enums follow the
 discovery document exactly, canonical UPPER_CASE forms only (specs/google-wallet.md §4).
 """
 
@@ -14,7 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from walletpass.cards.locations import store_locations
+from walletpass.db import utcnow
+from walletpass.google.links import live_coupon_passes
 from walletpass.i18n import formats
 from walletpass.i18n.catalogues import Text, text
 from walletpass.i18n.languages import DEFAULT
@@ -22,6 +28,7 @@ from walletpass.loyalty.models import Program
 from walletpass.offers.models import Coupon, Offer
 from walletpass.passes.render import render_google_class
 from walletpass.passes.templates import load_template
+from walletpass.tenancy.models import Merchant
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -32,8 +39,14 @@ if TYPE_CHECKING:
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
 _HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 
-ACTIVE, INACTIVE, EXPIRED = "ACTIVE", "INACTIVE", "EXPIRED"
+ACTIVE, INACTIVE, EXPIRED, COMPLETED = "ACTIVE", "INACTIVE", "EXPIRED", "COMPLETED"
 _STATE_BY_STATUS = {"active": ACTIVE, "voided": INACTIVE, "expired": EXPIRED}
+
+# Google's cap on merchantLocations, per class and per object ("any additional
+# MerchantLocations added beyond the 10 will be rejected").
+MAX_MERCHANT_LOCATIONS = 10
+# appLinkData.displayText is cut at 30 characters by Google.
+MAX_APP_LINK_TEXT = 30
 
 # Resource names as they appear in REST paths, and their save-JWT payload keys.
 PAYLOAD_KEYS = {
@@ -152,13 +165,92 @@ def _links(variables: Mapping[str, Any]) -> dict[str, Any]:
     return {"uris": uris}
 
 
+def app_link(variables: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The button at the foot of the pass that opens the holder's card page (/p/<serial>,
+    with both wallets' buttons, the barcode and the shop's news): Google's appLinkData
+    with a web target only (we ship no Android app; iOS targets are deprecated).
+
+    None when the card page is not on https: Google opens links from a pass on the web,
+    and a dev server's http://localhost is of no use to a phone.
+    """
+    url = str(variables.get("card_url") or "")
+    if not url.startswith("https://"):
+        return None
+    t = _texts(variables)
+    label = t.gettext("View your card")[:MAX_APP_LINK_TEXT]
+    return {
+        "webAppLinkInfo": {"appTarget": {"targetUri": {"uri": url, "description": label}}},
+        "displayText": _localized(label, t.lang),
+    }
+
+
+def _when(value: Any, variables: Mapping[str, Any], lang: str) -> str:
+    """An offer's start or end as the reader writes a date and time, in the shop's zone."""
+    moment = datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return formats.moment(moment, lang, str(variables.get("merchant_timezone") or "UTC"))
+
+
+def offer_window_module(variables: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A value added module saying when a time-windowed offer runs, shown by Google only
+    inside that window (its viewConstraints.displayInterval is the offer's own start and
+    end), so the card never advertises an offer that has not begun or is over.
+
+    None for an offer with neither start nor end, or without an https card page: the
+    module's ``uri`` is required, and it leads to the card page.
+    """
+    start_value = variables.get("offer_valid_from")
+    end_value = variables.get("offer_valid_until") or variables.get("coupon_valid_until")
+    url = str(variables.get("card_url") or "")
+    if not (start_value or end_value) or not url.startswith("https://"):
+        return None
+    t = _texts(variables)
+    lang = t.lang
+    if start_value and end_value:
+        body = t.gettext(
+            "Valid %(start)s to %(end)s",
+            start=_when(start_value, variables, lang),
+            end=_when(end_value, variables, lang),
+        )
+    elif end_value:
+        body = t.gettext("Valid until %(day)s", day=_when(end_value, variables, lang))
+    else:
+        body = t.gettext("Valid from %(day)s", day=_when(start_value, variables, lang))
+    interval: dict[str, Any] = {}
+    start, end = iso_with_offset(start_value), iso_with_offset(end_value)
+    if start:
+        interval["start"] = {"date": start}
+    if end:
+        interval["end"] = {"date": end}
+    title = str(variables.get("coupon_title") or t.gettext("Offer"))
+    return {
+        "header": _localized(title, lang),
+        "body": _localized(body, lang),
+        "uri": url,
+        "viewConstraints": {"displayInterval": interval},
+        "sortIndex": 0,
+    }
+
+
 # -- objects --------------------------------------------------------------------------
 
 
 def loyalty_object(
-    variables: Mapping[str, Any], *, object_id: str, class_id: str, state: str
+    variables: Mapping[str, Any],
+    *,
+    object_id: str,
+    class_id: str,
+    state: str,
+    linked_offer_ids: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A LoyaltyObject for a member card. Every array is whole, never a delta."""
+    """A LoyaltyObject for a member card. Every array is whole, never a delta.
+
+    :param linked_offer_ids: the offer objects of the member's live coupons, shown on the
+        card (walletpass.google.links). Sent whole on every write, an empty list too: a
+        PATCH replaces the array, so an ended coupon's offer drops off the card with the
+        next write, whatever the write was for.
+    """
     kind = str(variables.get("program_kind") or "points")
     t = _texts(variables)
     lang = t.lang
@@ -221,7 +313,45 @@ def loyalty_object(
     ]
     body["textModulesData"] = [m for m in modules if m]
     body["linksModuleData"] = _links(variables)
+    if linked_offer_ids is not None:
+        body["linkedOfferIds"] = list(linked_offer_ids)
+    link = app_link(variables)
+    if link:
+        body["appLinkData"] = link
     return body
+
+
+def notifying_fields(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """What of a LoyaltyObject its holder is told of when it changes: the balance, the
+    tier (our secondary balance) and the rewards module, whose text changes when a reward
+    is unlocked. Compared between what Google holds and what we would send, so that a
+    write that changes none of them (a no-op, or the retry of a write that already landed)
+    never spends the holder's 3-a-day notifications. Google itself pushes only for
+    allowlisted fields; the balance and the tier are named in its guide."""
+
+    def balance(points: Any) -> str:
+        value = (points or {}).get("balance") if isinstance(points, Mapping) else None
+        if not isinstance(value, Mapping):
+            return ""
+        for kind in ("int", "string", "double"):
+            if kind in value:
+                return f"{kind}:{value[kind]}"
+        money = value.get("money") or {}
+        return f"money:{money.get('currencyCode', '')}:{money.get('micros', '')}"
+
+    rewards = next(
+        (
+            str(m.get("body") or "")
+            for m in body.get("textModulesData") or []
+            if isinstance(m, Mapping) and m.get("id") == "rewards"
+        ),
+        "",
+    )
+    return (
+        balance(body.get("loyaltyPoints")),
+        balance(body.get("secondaryLoyaltyPoints")),
+        rewards,
+    )
 
 
 def offer_object(
@@ -243,6 +373,11 @@ def offer_object(
         interval["end"] = {"date": end}
     if interval:
         body["validTimeInterval"] = interval
+    if end:
+        # Google tells the holder about 48 h before validTimeInterval.end (if the offer was
+        # saved more than 12 h before that); false is Google's default, sent so the
+        # choice is ours and visible, not an accident of leaving the field out.
+        body["disableExpirationNotification"] = False
     uses_left = variables.get("coupon_uses_left")
     t = _texts(variables)
     modules = [
@@ -259,6 +394,12 @@ def offer_object(
     ]
     body["textModulesData"] = [m for m in modules if m]
     body["linksModuleData"] = _links(variables)
+    window = offer_window_module(variables)
+    # Always sent, even empty: an offer whose dates were removed must lose its module.
+    body["valueAddedModuleData"] = [window] if window else []
+    link = app_link(variables)
+    if link:
+        body["appLinkData"] = link
     return body
 
 
@@ -307,9 +448,16 @@ def finish_class(
     *,
     class_id: str,
     callback_url: str | None,
+    merchant_locations: list[dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """The class body to send: the rendered template (or a default) with our id,
-    reviewStatus UNDER_REVIEW (DRAFT classes cannot hold objects) and the callback URL."""
+    reviewStatus UNDER_REVIEW (DRAFT classes cannot hold objects), the callback URL and
+    the shop's stores as merchantLocations.
+
+    :param merchant_locations: ``{latitude, longitude}`` of the shop's stores, at most
+        :data:`MAX_MERCHANT_LOCATIONS`. On the class, not each object: the stores are the
+        shop's, the same for every holder, and one class write moves them for all.
+    """
     if rendered is None:
         rendered = (
             default_offer_class(variables)
@@ -323,7 +471,20 @@ def finish_class(
     # Google only calls HTTPS endpoints; a dev public_url on http would be refused.
     if callback_url and callback_url.startswith("https://"):
         body["callbackOptions"] = {"url": callback_url}
+    # Google's geofenced notice near a store; ``locations`` is deprecated and never sent
+    # (a template that carried it would have it dropped here). Always sent, even empty, so
+    # a shop that removed its last store's coordinates loses them on Google too.
+    body.pop("locations", None)
+    body["merchantLocations"] = list(merchant_locations or [])[:MAX_MERCHANT_LOCATIONS]
     return body
+
+
+def merchant_locations(session: Session, merchant_id: int) -> list[dict[str, float]]:
+    """The shop's stores with coordinates, oldest first, as Google's MerchantLocation."""
+    return [
+        {"latitude": float(loc["latitude"]), "longitude": float(loc["longitude"])}
+        for loc in store_locations(session, merchant_id)[:MAX_MERCHANT_LOCATIONS]
+    ]
 
 
 def _class_names(resource: str, variables: Mapping[str, Any]) -> dict[str, Any]:
@@ -350,6 +511,11 @@ def _class_names(resource: str, variables: Mapping[str, Any]) -> dict[str, Any]:
 
 def callback_url(settings: Settings) -> str:
     return settings.public_url.rstrip("/") + "/google/callbacks"
+
+
+def card_url(settings: Settings, serial: str) -> str:
+    """The holder's card page (walletpass.public: GET /p/<serial>)."""
+    return settings.public_url.rstrip("/") + "/p/" + quote(serial, safe="")
 
 
 # -- a pass's resources -----------------------------------------------------------------
@@ -396,20 +562,39 @@ def build_pass_resources(
     # The status the card shows now (walletpass.cards): a coupon whose offer ended is
     # EXPIRED on Google before any sweep has written the pass's own status.
     state = object_state(str(variables.get("status") or pass_row.status))
+    linked: list[str] | None = None
     if pass_row.coupon_id is not None:
         coupon = session.get(Coupon, pass_row.coupon_id)
         offer = session.get(Offer, coupon.offer_id) if coupon else None
-        if offer is None:
+        if coupon is None or offer is None:
             raise ValueError(f"pass {pass_row.serial}: coupon or offer gone")
         class_resource, object_resource = "offerClass", "offerObject"
         class_id = offer_class_id(issuer, offer.slug)
+        if state == ACTIVE and (coupon.status == "used" or coupon.uses >= offer.uses_per_coupon):
+            # Used up: done, not withdrawn nor run out. It leaves the holder's active
+            # passes, and the loyalty card it was linked to (walletpass.google.links).
+            state = COMPLETED
     else:
         program = session.get(Program, pass_row.program_id) if pass_row.program_id else None
         if program is None:
             raise ValueError(f"pass {pass_row.serial}: neither program nor coupon")
         class_resource, object_resource = "loyaltyClass", "loyaltyObject"
         class_id = program_class_id(issuer, program.slug, program.google_class_version)
-    variables = {**variables, "google_class_id": class_id}
+        if pass_row.member_id is not None:
+            # Only offers already on Google: linking one that is not fails the whole
+            # write. walletpass.google.sync inserts the others before it builds this.
+            linked = [
+                str(p.google_object_id)
+                for p in live_coupon_passes(session, pass_row.member_id, utcnow())
+                if p.google_object_id
+            ]
+    merchant = session.get(Merchant, pass_row.merchant_id)
+    variables = {
+        **variables,
+        "google_class_id": class_id,
+        "card_url": card_url(settings, pass_row.serial),
+        "merchant_timezone": merchant.timezone if merchant is not None else "UTC",
+    }
     # One class for every holder: written with the merchant's own texts, not the reader's
     # (walletpass.cards.variables' class_texts), the names in each language beside them.
     class_variables = {**variables, **dict(variables.get("class_texts") or {})}
@@ -420,7 +605,16 @@ def build_pass_resources(
         class_variables,
         class_id=class_id,
         callback_url=callback_url(settings),
+        merchant_locations=merchant_locations(session, pass_row.merchant_id),
     )
-    builder = offer_object if object_resource == "offerObject" else loyalty_object
-    object_body = builder(variables, object_id=object_id, class_id=class_id, state=state)
+    if object_resource == "offerObject":
+        object_body = offer_object(variables, object_id=object_id, class_id=class_id, state=state)
+    else:
+        object_body = loyalty_object(
+            variables,
+            object_id=object_id,
+            class_id=class_id,
+            state=state,
+            linked_offer_ids=linked,
+        )
     return PassResources(class_resource, class_body, object_resource, object_body)

@@ -19,14 +19,17 @@ from google.auth import crypt
 from google.auth import jwt as google_jwt
 
 from walletpass.cards.variables import pass_variables
+from walletpass.db import utcnow
 from walletpass.google.client import GoogleQuotaExceeded, GoogleTransient, GoogleWalletClient
+from walletpass.google.links import live_coupon_passes, queue_card_sync
 from walletpass.google.objects import PAYLOAD_KEYS, build_pass_resources
+from walletpass.passes.changes import queue_google_sync
+from walletpass.passes.models import Pass
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from walletpass.config import Settings
-    from walletpass.passes.models import Pass
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +148,15 @@ def save_url_for_pass(
     )
     if pass_row.google_object_id != resources.object_id:
         pass_row.google_object_id = resources.object_id
+    if pass_row.member_id is not None and pass_row.coupon_id is None:
+        # The card links only the member's coupons Google already holds; a sync after
+        # this commit inserts the others and links them (walletpass.google.links).
+        live = live_coupon_passes(session, pass_row.member_id, utcnow())
+        if any(not p.google_object_id for p in live):
+            queue_google_sync(session, settings, Pass.id == pass_row.id)
+    elif pass_row.member_id is not None and pass_row.google_object_id is not None:
+        # A member's coupon saved from its own link: their card links it too.
+        queue_card_sync(session, settings, pass_row.member_id)
     return save_url(
         settings,
         client,

@@ -2,8 +2,14 @@
 
 ``google.sync``     payload ``{"pass_id": int, "notify": bool}``
     Upsert the pass's class (once per process per class body) and PATCH its object with
-    whole arrays and the state for the pass status; NOTIFY_ON_UPDATE only when asked and
-    the 24 h budget allows.
+    whole arrays and the state for the pass status. NOTIFY_ON_UPDATE only on a loyalty
+    card, when asked, when the 24 h budget allows, and when the write changes what the
+    holder is told of (objects.notifying_fields: balance, tier, rewards) compared with
+    what Google holds: a no-op or a retried write that already landed goes silently.
+    A loyalty card's write carries its linked offers (walletpass.google.links): the
+    offer objects of the member's live coupons are inserted first. A member's coupon's
+    write reads their cards and queues a sync of each that links it when it should not
+    (used up, voided, ended) or the other way round.
 ``google.message``  payload ``{"pass_id": int, "message_id": str, "header": str,
                     "body": str, "notify": bool}``
     Add a message to the pass's object, once per ``message_id``, keeping at most 10.
@@ -30,8 +36,10 @@ from walletpass.google.client import (
     GoogleWalletClient,
     shared_client,
 )
-from walletpass.google.objects import build_pass_resources
+from walletpass.google.links import live_coupon_passes, loyalty_cards
+from walletpass.google.objects import build_pass_resources, notifying_fields
 from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater, handler
+from walletpass.passes.changes import queue_google_sync
 from walletpass.passes.models import Pass
 
 if TYPE_CHECKING:
@@ -91,17 +99,33 @@ def sync_pass(ctx: JobContext, job: Job) -> None:
     pass_row = _load(ctx, job)
     if pass_row is None:
         return
+    client = client_for(ctx)
+    if pass_row.coupon_id is None and pass_row.member_id is not None:
+        _insert_linked_offers(ctx, client, pass_row.member_id)
     variables = pass_variables(ctx.session, pass_row, ctx.settings)
     try:
         res = build_pass_resources(ctx.session, ctx.settings, pass_row, variables)
     except ValueError as exc:
         raise PermanentFailure(str(exc)) from exc
-    client = client_for(ctx)
     _run(lambda: client.ensure_class(res.class_resource, res.class_body))  # type: ignore[arg-type]
+    if pass_row.coupon_id is not None and pass_row.member_id is not None:
+        _relink_cards(ctx, client, pass_row, res.object_id)
     moment = now()
-    notify = bool(job.payload.get("notify")) and budget.may_notify(
-        ctx.session, res.object_id, moment
+    notify = (
+        bool(job.payload.get("notify"))
+        # Offers have no allowlisted field to notify of: Google's own expiry notice and
+        # our messages speak for them.
+        and res.object_resource == "loyaltyObject"
+        and budget.may_notify(ctx.session, res.object_id, moment)
     )
+    if notify:
+        current = _run(lambda: _get_or_none(client, res.object_resource, res.object_id))
+        if current is None or notifying_fields(current) == notifying_fields(res.object_body):
+            # Not on Google (the insert below never notifies), or nothing the holder is
+            # told of changed: a no-op, or this write already landed on an earlier try
+            # whose transaction (and budget row) was lost.
+            log.info("google %s: nothing to notify of; updating silently", res.object_id)
+            notify = False
 
     def write(notify_now: bool) -> None:
         try:
@@ -132,6 +156,53 @@ def sync_pass(ctx: JobContext, job: Job) -> None:
         )
         return
     _run(lambda: write(False))
+
+
+def _relink_cards(
+    ctx: JobContext, client: GoogleWalletClient, coupon_pass: Pass, offer_object: str
+) -> None:
+    """The coupon may have been used up, voided or ended (or come back): each of the
+    member's cards whose links on Google disagree is queued a write, which sets them
+    (links.py). Read first, so that the many syncs of a coupon that changed nothing of
+    the sort (every purchase bumps all the member's passes) cost a GET, not a PATCH."""
+    assert coupon_pass.member_id is not None
+    live = any(
+        p.id == coupon_pass.id
+        for p in live_coupon_passes(ctx.session, coupon_pass.member_id, now())
+    )
+    for card in loyalty_cards(ctx.session, coupon_pass.member_id):
+        assert card.google_object_id is not None
+        object_id = card.google_object_id
+        current = _run(lambda o=object_id: _get_or_none(client, "loyaltyObject", o))  # type: ignore[misc]
+        if current is None:
+            continue  # not on Google yet: its first write links what is live then
+        if (offer_object in (current.get("linkedOfferIds") or [])) != live:
+            queue_google_sync(ctx.session, ctx.settings, Pass.id == card.id)
+
+
+def _insert_linked_offers(ctx: JobContext, client: GoogleWalletClient, member_id: int) -> None:
+    """Put the member's live coupons that Google does not hold yet on Google, so that the
+    card's write can link them (linking an object that does not exist fails the write).
+
+    Idempotent: ids are deterministic and an insert of an existing object patches it. A
+    coupon Google refuses is left unlinked (logged) rather than holding up the card.
+    """
+    for coupon_pass in live_coupon_passes(ctx.session, member_id, now()):
+        if coupon_pass.google_object_id:
+            continue
+        try:
+            res = build_pass_resources(
+                ctx.session,
+                ctx.settings,
+                coupon_pass,
+                pass_variables(ctx.session, coupon_pass, ctx.settings),
+            )
+            _run(lambda r=res: client.ensure_class(r.class_resource, r.class_body))  # type: ignore[misc]
+            _run(lambda r=res: client.insert_or_patch(r.object_resource, r.object_body))  # type: ignore[misc]
+        except (ValueError, PermanentFailure) as exc:
+            log.warning("google: coupon pass %s not linked: %s", coupon_pass.id, exc)
+            continue
+        coupon_pass.google_object_id = res.object_id
 
 
 @handler("google.message")

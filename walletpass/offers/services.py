@@ -16,7 +16,7 @@ from walletpass.db import utcnow
 from walletpass.events import emit
 from walletpass.loyalty.models import Program, ProgramKind, normalize_email
 from walletpass.offers.models import Coupon, Offer
-from walletpass.passes.changes import mark_changed
+from walletpass.passes.changes import mark_changed, queue_google_sync
 from walletpass.passes.models import Pass, PassStatus
 from walletpass.passes.services import issue_pass, set_status
 
@@ -225,6 +225,16 @@ def issue_coupon(
         coupon_id=coupon.id,
         member_id=member_id,
     )
+    if member_id is not None:
+        # On Google the coupon shows on the member's loyalty card as a linked offer: the
+        # card's sync inserts the offer object and links it (walletpass.google.links).
+        queue_google_sync(
+            session,
+            settings,
+            (Pass.member_id == member_id)
+            & Pass.coupon_id.is_(None)
+            & (Pass.status == PassStatus.ACTIVE),
+        )
     return coupon, pass_row
 
 

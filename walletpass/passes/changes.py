@@ -523,3 +523,27 @@ def _after_bump(session: Session, settings: Settings, rows: Sequence[Any], notif
             )
     for merchant_id, syncs in by_merchant.items():
         enqueue_many(session, "google.sync", syncs, merchant_id=merchant_id)
+
+
+def queue_google_sync(session: Session, settings: Settings, passes: ColumnElement[bool]) -> int:
+    """Queue a silent ``google.sync`` for each pass Google holds among ``passes`` (a
+    condition on walletpass.passes rows), without a bump: for a change that only Google's
+    side of the card shows (a coupon issued to the member appears on their Google loyalty
+    card as a linked offer; walletpass.google.links), so Apple gets no push and the pass
+    no new version. Returns the number of jobs queued (pending ones absorb repeats)."""
+    if not settings.google_enabled:
+        return 0
+    rows = session.execute(
+        select(Pass.id, Pass.merchant_id)
+        .where(passes, Pass.google_object_id.is_not(None))
+        .order_by(Pass.id)
+    ).all()
+    by_merchant: dict[int, list[tuple[dict[str, Any], str | None]]] = {}
+    for pass_id, merchant_id in rows:
+        # The key _after_bump uses for a silent sync: one pending job per pass.
+        by_merchant.setdefault(merchant_id, []).append(
+            ({"pass_id": pass_id, "notify": False}, f"google:{pass_id}:0")
+        )
+    for merchant_id, syncs in by_merchant.items():
+        enqueue_many(session, "google.sync", syncs, merchant_id=merchant_id)
+    return len(rows)
