@@ -6,9 +6,13 @@ import json
 from datetime import timedelta
 
 import factories
-from healthkit import PASS_TYPE_ID
+import pytest
+from healthkit import PASS_TYPE_ID, chain_settings, doctor, fresh_caches
 
 from walletpass.db import utcnow
+
+__all__ = ["chain_settings", "doctor", "fresh_caches"]  # fixtures, imported for the tests
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 def test_a_certificate_expiring_in_10_days_is_a_warning_with_its_date(doctor, chain_settings):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from healthkit import PASS_TYPE_ID, with_settings
+from healthkit import PASS_TYPE_ID, chain_settings, fresh_caches, with_settings
 from standins.google_server import GoogleStandIn, make_service_account
 from standins.tls import make_test_pki
 from werkzeug.serving import make_server
@@ -27,6 +27,9 @@ from walletpass.health.probes import (
     check_google,
     check_public_url,
 )
+
+__all__ = ["chain_settings", "fresh_caches"]  # fixtures, imported for the tests below
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 ISSUER = "3388000000012345678"
 
