@@ -11,6 +11,7 @@ from walletpass.crm.models import (
 )
 from walletpass.db import Base
 from walletpass.google.models import GoogleCallbackNonce, GoogleNotification
+from walletpass.health.models import CertificateWarning
 from walletpass.jobs.models import Job, PushPace
 from walletpass.loyalty.models import LedgerEntry, Member, Program, Reward, RewardRedemption
 from walletpass.mail.models import CardEmail
@@ -26,6 +27,7 @@ __all__ = [
     "Campaign",
     "CampaignRecipient",
     "CardEmail",
+    "CertificateWarning",
     "ChangeCounter",
     "Coupon",
     "Device",

@@ -13,6 +13,7 @@ import walletpass.apple.push
 import walletpass.campaigns.jobs
 import walletpass.crm.outbound
 import walletpass.google.sync
+import walletpass.health.warnings
 import walletpass.jobs.prune
 import walletpass.loyalty.reward_windows
 import walletpass.loyalty.sweeps
@@ -25,6 +26,7 @@ HANDLER_MODULES = (
     walletpass.campaigns.jobs,
     walletpass.crm.outbound,
     walletpass.google.sync,
+    walletpass.health.warnings,
     walletpass.jobs.prune,
     walletpass.loyalty.reward_windows,
     walletpass.loyalty.sweeps,

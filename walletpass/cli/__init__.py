@@ -25,6 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "demo:demo",
         "Create a demo merchant (stamp card, points card, coupon); print URLs and keys.",
     ),
+    "doctor": (
+        "doctor:doctor",
+        "Check certificates, APNs, the public URL and Google; exit 1 on any error.",
+    ),
     "export": ("members:export_group", "Bulk exports to CSV."),
     "import": ("members:import_group", "Bulk imports from CSV."),
     "init": (

@@ -47,7 +47,7 @@ AREAS: dict[str, tuple[str, ...]] = {
         "admin/static/*",
     ),
     "texts": ("admin/templates/admin/texts*", "admin/views/texts.py"),
-    "admin": ("admin/*", "campaigns/*"),
+    "admin": ("admin/*", "campaigns/*", "health/*"),
     "cards": ("cards/*", "loyalty/*", "offers/*", "passes/*", "google/*", "apple/*"),
     "mail": ("mail/*",),
 }

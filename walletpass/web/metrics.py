@@ -7,11 +7,14 @@ process (web or `walletpass worker`) is scraped.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from walletpass.apple.models import Registration
+from walletpass.health.expiry import CertificateDate
 from walletpass.jobs.models import Job, JobStatus
 from walletpass.passes.models import Pass
 
@@ -20,7 +23,12 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render(session: Session, services: dict[str, object]) -> str:
+def render(
+    session: Session,
+    services: dict[str, object],
+    certificates: list[CertificateDate] | None = None,
+    now: float | None = None,
+) -> str:
     lines: list[str] = []
 
     def metric(
@@ -75,4 +83,36 @@ def render(session: Session, services: dict[str, object]) -> str:
         "1 when APNs refused the pass certificate (403) in this process; pushes are paused.",
         [({}, 1.0 if cert_error else 0.0)],
     )
+    if certificates is not None:
+        _certificate_gauges(metric, certificates, time.time() if now is None else now)
     return "\n".join(lines) + "\n"
+
+
+def _certificate_gauges(
+    metric: Callable[[str, str, str, list[tuple[dict[str, str], float]]], None],
+    certificates: list[CertificateDate],
+    now: float,
+) -> None:
+    # Read from a per-process cache (walletpass.health.expiry): /metrics is scraped every
+    # few seconds, the certificates change when one is imported.
+    when = datetime.fromtimestamp(now, UTC)
+    samples = [
+        ({"kind": c.kind, "pass_type_id": c.pass_type_id}, c.not_after.timestamp() - now)
+        for c in certificates
+    ]
+    metric(
+        "walletpass_certificate_expiry_seconds",
+        "gauge",
+        "Seconds until the certificate's notAfter (negative: expired); kind pass signs "
+        "passes, apns authenticates pushes, wwdr is the intermediate.",
+        samples,
+    )
+    metric(
+        "walletpass_certificate_expiring",
+        "gauge",
+        "1 when the certificate expires within 30 days (or has expired).",
+        [
+            ({"kind": c.kind, "pass_type_id": c.pass_type_id}, 1.0 if c.expiring(when) else 0.0)
+            for c in certificates
+        ],
+    )

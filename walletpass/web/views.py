@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, jsonify, request, send_file
 from sqlalchemy import select, text
 
 from walletpass.cards.build import build_bundle
+from walletpass.health.expiry import cached_dates
 from walletpass.passes.models import Pass
 from walletpass.web import metrics
 from walletpass.web.context import current_runtime
@@ -44,8 +45,9 @@ def prometheus() -> Response:
                 mimetype="text/plain",
                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
             )
+    certificates = cached_dates(runtime)
     with runtime.transaction(readonly=True) as session:
-        body = metrics.render(session, runtime.services)
+        body = metrics.render(session, runtime.services, certificates)
     return Response(body, mimetype="text/plain; version=0.0.4")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from walletpass.admin.views import (
     dashboard,
+    health,
     members,
     offers,
     programs,
@@ -21,6 +22,6 @@ from walletpass.admin.views import (
 from walletpass.admin.views.common import bp
 
 # Imported for the routes they register on ``bp``.
-AREAS = (signin, dashboard, members, offers, programs, rewards, settings, texts)
+AREAS = (signin, dashboard, health, members, offers, programs, rewards, settings, texts)
 
 __all__ = ["AREAS", "bp"]

@@ -12,8 +12,9 @@ from plotly.offline import get_plotlyjs
 
 from walletpass import analytics
 from walletpass.admin import charts
-from walletpass.admin.views.common import bp, merchant_tz, tx, user
+from walletpass.admin.views.common import bp, merchant_tz, runtime, tx, user
 from walletpass.db import utcnow
+from walletpass.health.expiry import CertificateDate, cached_dates
 from walletpass.tenancy.models import Merchant
 from walletpass.web.i18n import current_language
 
@@ -30,6 +31,7 @@ def dashboard() -> Any:
     currency = merchant.currency if merchant else ""
     return render_template(
         "admin/dashboard.html",
+        expiring=_expiring(),
         data=data,
         days=days,
         periods=analytics.PERIODS,
@@ -37,6 +39,17 @@ def dashboard() -> Any:
         charts=charts.dashboard_charts(data, current_language()),
         plotly_src=url_for("admin.plotly_js", v=charts.plotly_version()),
     )
+
+
+def _expiring() -> tuple[CertificateDate, int] | None:
+    """The certificate nearest its end if that is within 30 days, and its days left: the
+    banner that sends the owner to the Health page."""
+    now = utcnow()
+    soon = [c for c in cached_dates(runtime()) if c.kind != "apns" and c.expiring(now)]
+    if not soon:
+        return None
+    first = min(soon, key=lambda c: c.not_after)
+    return first, first.days_left(now)
 
 
 @functools.cache
