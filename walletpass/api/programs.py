@@ -31,7 +31,7 @@ from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rewards import sync_card_rewards
 from walletpass.loyalty.rules import RulesError, validate_rules
 from walletpass.loyalty.texts import set_program_texts, stored
-from walletpass.passes import templates
+from walletpass.passes import barcodes, templates
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.refresh import move_to_template, program_passes
 from walletpass.tenancy import stores as store_rules
@@ -117,6 +117,58 @@ def _design(raw: Any) -> dict[str, Any]:
     return raw.model_dump(mode="json", exclude_none=True)
 
 
+def checked_design(
+    session: Session,
+    settings: Settings,
+    design: dict[str, Any],
+    template: str,
+    program_id: int | None,
+) -> dict[str, Any]:
+    """``design`` if its Apple settings can be honoured: the poster style needs a template
+    with a poster layout, and a barcode format every member's card number fits.
+
+    :raise errors.ValidationFailed: saying which setting and what to fix; nothing changes.
+    """
+    problems: list[dict[str, str]] = []
+    if design.get("poster_style"):
+        loaded = templates.load_template(templates.template_dir(settings.templates_dir, template))
+        if loaded.poster is None:
+            problems.append(
+                {
+                    "field": "body.design.poster_style",
+                    "message": f"the pass template {template!r} has no poster layout "
+                    "(poster.json); turn the poster style off or pick another template",
+                }
+            )
+    fmt = design.get("barcode_format") or "qr"
+    if fmt != "qr" and program_id is not None:
+        numbers = session.scalars(
+            select(Member.external_id).where(
+                Member.program_id == program_id, Member.external_id.is_not(None)
+            )
+        )
+        unfit = []
+        for number in numbers:
+            try:
+                barcodes.check_message(fmt, str(number))
+            except barcodes.BarcodeFormatError as exc:
+                unfit.append(str(exc))
+                if len(unfit) == 3:
+                    break
+        if unfit:
+            problems.append(
+                {
+                    "field": "body.design.barcode_format",
+                    "message": "members' card numbers do not fit this format: "
+                    + "; ".join(unfit)
+                    + ". Fix those card numbers (external_id) or keep the QR code.",
+                }
+            )
+    if problems:
+        raise errors.ValidationFailed("the design cannot be used", errors=problems)
+    return design
+
+
 @routes.operation(
     "GET", "/programs", scopes=READERS, query=ProgramQuery, response=ProgramPage, tag="programs"
 )
@@ -156,7 +208,7 @@ def create_program(ctx: Context) -> ProgramOut:
         kind=body.kind,
         template=template,
         rules=rules,
-        design=_design(body.design),
+        design=checked_design(ctx.session, ctx.settings, _design(body.design), template, None),
         active=body.active,
         translations=replaced({}, stored_texts(body.translations)),
     )
@@ -204,7 +256,13 @@ def update_program(ctx: Context) -> ProgramOut:
         # The API's design is the colours and texts; the images uploaded in the admin
         # (design["images"], not in the schema) stay with the program.
         kept = {k: v for k, v in (program.design or {}).items() if k not in Design.model_fields}
-        design = {**kept, **_design(body.design)}
+        design = checked_design(
+            ctx.session,
+            ctx.settings,
+            {**kept, **_design(body.design)},
+            body.template or program.template,
+            program.id,
+        )
         shown_changed |= design != program.design
         program.design = design
     if body.template is not None:

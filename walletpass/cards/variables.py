@@ -244,12 +244,14 @@ def _shown_status(
     pass_row: Pass, coupon: Coupon | None, offer: Offer | None, now: datetime
 ) -> PassStatus:
     """The pass's status as its card shows it now. A coupon pass follows its offer by
-    itself: the offer's end expires it, a deactivated offer or a voided coupon withdraws
-    it, at render time, without waiting for a sweep to write anything."""
+    itself: the offer's end expires it, a deactivated offer or a voided or used-up coupon
+    withdraws it, at render time, without waiting for a sweep to write anything."""
     status = PassStatus(pass_row.status)
     if status != PassStatus.ACTIVE or coupon is None or offer is None:
         return status
-    if coupon.status == "void" or not offer.active:
+    # Used up (its last use scanned, no next offer to roll over to) is as dead as
+    # withdrawn: Wallet files it under Expired rather than showing a live code.
+    if coupon.status in ("void", "used") or not offer.active:
         return PassStatus.VOIDED
     if offer.valid_until is not None and offer.valid_until <= now:
         return PassStatus.EXPIRED
