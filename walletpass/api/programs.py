@@ -24,6 +24,7 @@ from walletpass.api.resources_schemas import (
     StorePatch,
     stored_texts,
 )
+from walletpass.cards.design import design_problems
 from walletpass.cards.locations import located_as, store_changed
 from walletpass.config import Settings
 from walletpass.i18n.merchant_texts import replaced
@@ -31,7 +32,7 @@ from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rewards import sync_card_rewards
 from walletpass.loyalty.rules import RulesError, validate_rules
 from walletpass.loyalty.texts import set_program_texts, stored
-from walletpass.passes import barcodes, templates
+from walletpass.passes import templates
 from walletpass.passes.changes import mark_changed
 from walletpass.passes.refresh import move_to_template, program_passes
 from walletpass.tenancy import stores as store_rules
@@ -124,48 +125,18 @@ def checked_design(
     template: str,
     program_id: int | None,
 ) -> dict[str, Any]:
-    """``design`` if its Apple settings can be honoured: the poster style needs a template
-    with a poster layout, and a barcode format every member's card number fits.
+    """``design`` if Apple Wallet can honour it (walletpass.cards.design).
 
     :raise errors.ValidationFailed: saying which setting and what to fix; nothing changes.
     """
-    problems: list[dict[str, str]] = []
-    if design.get("poster_style"):
-        loaded = templates.load_template(templates.template_dir(settings.templates_dir, template))
-        if loaded.poster is None:
-            problems.append(
-                {
-                    "field": "body.design.poster_style",
-                    "message": f"the pass template {template!r} has no poster layout "
-                    "(poster.json); turn the poster style off or pick another template",
-                }
-            )
-    fmt = design.get("barcode_format") or "qr"
-    if fmt != "qr" and program_id is not None:
-        numbers = session.scalars(
-            select(Member.external_id).where(
-                Member.program_id == program_id, Member.external_id.is_not(None)
-            )
-        )
-        unfit = []
-        for number in numbers:
-            try:
-                barcodes.check_message(fmt, str(number))
-            except barcodes.BarcodeFormatError as exc:
-                unfit.append(str(exc))
-                if len(unfit) == 3:
-                    break
-        if unfit:
-            problems.append(
-                {
-                    "field": "body.design.barcode_format",
-                    "message": "members' card numbers do not fit this format: "
-                    + "; ".join(unfit)
-                    + ". Fix those card numbers (external_id) or keep the QR code.",
-                }
-            )
+    problems = design_problems(session, settings.templates_dir, design, template, program_id)
     if problems:
-        raise errors.ValidationFailed("the design cannot be used", errors=problems)
+        raise errors.ValidationFailed(
+            "the design cannot be used",
+            errors=[
+                {"field": f"body.design.{p['field']}", "message": p["message"]} for p in problems
+            ],
+        )
     return design
 
 
