@@ -171,6 +171,9 @@ class PassTemplate:
     # Parsed poster.json: the posterGeneric and generic styles a design with the poster
     # style on carries in place of ``style`` (None: the template has no poster layout).
     poster: dict | None = field(default=None, compare=False, repr=False)
+    # A field formats a ``${name}`` as a number (numberStyle, currencyCode): only the
+    # rendered pass can show that the value is one, so render checks it again.
+    typed_placeholders: bool = field(default=False, compare=False, repr=False)
 
 
 def list_templates(templates_root: Path) -> list[str]:
@@ -266,7 +269,21 @@ def _load_resolved(path: Path) -> PassTemplate:
         google_class=google_class,
         meta=MappingProxyType(meta),
         poster=poster,
+        typed_placeholders=_has_typed_placeholders(pass_json[styles[0]], poster),
     )
+
+
+def _has_typed_placeholders(style: Mapping[str, Any], poster: Mapping[str, Any] | None) -> bool:
+    for body in (style, *(poster or {}).values()):
+        for fields in body.values() if isinstance(body, Mapping) else ():
+            for entry in fields if isinstance(fields, list) else ():
+                if not isinstance(entry, Mapping):
+                    continue
+                value = entry.get("value")
+                typed = "numberStyle" in entry or "currencyCode" in entry
+                if typed and isinstance(value, str) and "${" in value:
+                    return True
+    return False
 
 
 def check_template(
