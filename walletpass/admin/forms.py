@@ -26,6 +26,7 @@ Errors = list[dict[str, str]]
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 COLOUR_FIELDS = ("background", "foreground", "label")
+BARCODE_FORMATS = ("qr", "ean13", "code39", "codabar", "itf")
 KINDS = tuple(k.value for k in ProgramKind)
 
 
@@ -40,6 +41,20 @@ def parse_colour(raw: str) -> str | None:
     if re.fullmatch(r"#[0-9a-fA-F]{3}", raw):
         return "#" + "".join(ch * 2 for ch in raw[1:]).lower()
     return None
+
+
+def _apple_design(form: Mapping[str, str], errors: Errors) -> dict[str, Any]:
+    """Apple Wallet's iOS 27 settings (walletpass.cards.design checks them against the
+    template and the members' card numbers); left out while off, as a design without them."""
+    design: dict[str, Any] = {}
+    if form.get("poster_style"):
+        design["poster_style"] = True
+    barcode_format = _text(form, "barcode_format", 16) or "qr"
+    if barcode_format not in BARCODE_FORMATS:
+        errors.append({"field": "barcode_format", "message": "Pick one of the barcode formats."})
+    elif barcode_format != "qr":
+        design["barcode_format"] = barcode_format
+    return design
 
 
 def parse_program(form: Mapping[str, str], templates: list[str]) -> tuple[dict[str, Any], Errors]:
@@ -64,7 +79,7 @@ def parse_program(form: Mapping[str, str], templates: list[str]) -> tuple[dict[s
         errors.append({"field": "kind", "message": f"Pick one of: {', '.join(KINDS)}."})
     if values["template"] not in templates:
         errors.append({"field": "template", "message": "Pick one of the pass templates."})
-    design: dict[str, str] = {}
+    design: dict[str, Any] = {}
     for name in COLOUR_FIELDS:
         colour = parse_colour(_text(form, name, 16))
         if colour is None:
@@ -74,6 +89,7 @@ def parse_program(form: Mapping[str, str], templates: list[str]) -> tuple[dict[s
     logo_text = _text(form, "logo_text", 60)
     if logo_text:
         design["logo_text"] = logo_text
+    design.update(_apple_design(form, errors))
     values["design"] = design
     raw_rules = str(form.get("rules") or "").strip() or "{}"
     try:

@@ -24,6 +24,7 @@ from walletpass.api.resources_schemas import (
     StorePatch,
     stored_texts,
 )
+from walletpass.cards.design import design_problems
 from walletpass.cards.locations import located_as, store_changed
 from walletpass.config import Settings
 from walletpass.i18n.merchant_texts import replaced
@@ -117,6 +118,28 @@ def _design(raw: Any) -> dict[str, Any]:
     return raw.model_dump(mode="json", exclude_none=True)
 
 
+def checked_design(
+    session: Session,
+    settings: Settings,
+    design: dict[str, Any],
+    template: str,
+    program_id: int | None,
+) -> dict[str, Any]:
+    """``design`` if Apple Wallet can honour it (walletpass.cards.design).
+
+    :raise errors.ValidationFailed: saying which setting and what to fix; nothing changes.
+    """
+    problems = design_problems(session, settings.templates_dir, design, template, program_id)
+    if problems:
+        raise errors.ValidationFailed(
+            "the design cannot be used",
+            errors=[
+                {"field": f"body.design.{p['field']}", "message": p["message"]} for p in problems
+            ],
+        )
+    return design
+
+
 @routes.operation(
     "GET", "/programs", scopes=READERS, query=ProgramQuery, response=ProgramPage, tag="programs"
 )
@@ -156,7 +179,7 @@ def create_program(ctx: Context) -> ProgramOut:
         kind=body.kind,
         template=template,
         rules=rules,
-        design=_design(body.design),
+        design=checked_design(ctx.session, ctx.settings, _design(body.design), template, None),
         active=body.active,
         translations=replaced({}, stored_texts(body.translations)),
     )
@@ -204,7 +227,13 @@ def update_program(ctx: Context) -> ProgramOut:
         # The API's design is the colours and texts; the images uploaded in the admin
         # (design["images"], not in the schema) stay with the program.
         kept = {k: v for k, v in (program.design or {}).items() if k not in Design.model_fields}
-        design = {**kept, **_design(body.design)}
+        design = checked_design(
+            ctx.session,
+            ctx.settings,
+            {**kept, **_design(body.design)},
+            body.template or program.template,
+            program.id,
+        )
         shown_changed |= design != program.design
         program.design = design
     if body.template is not None:

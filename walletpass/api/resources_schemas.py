@@ -172,6 +172,17 @@ class Design(Strict):
     logo_text: str | None = Field(None, max_length=100)
     terms: str | None = Field(None, max_length=2000)
     website_url: HttpUrl | None = None
+    poster_style: bool | None = Field(
+        None,
+        description="iOS 27's poster style (posterGeneric, with the generic style for older "
+        "iOS); off by default, so that existing cards do not change.",
+    )
+    barcode_format: Literal["qr", "ean13", "code39", "codabar", "itf"] | None = Field(
+        None,
+        description="The first barcode on Apple (iOS 27) and the Google barcode: the member's "
+        "card number (external_id) in this format, the QR code after it for older iOS. Every "
+        "member's card number must fit it.",
+    )
 
 
 class ProgramIn(Strict):

@@ -70,6 +70,10 @@ def changed_serials(library_id: str, pass_type_id: str) -> Response:
 
 @bp.get("/passes/<pass_type_id>/<serial>")
 def latest_pass(pass_type_id: str, serial: str) -> Response:
+    """GET, and HEAD (Flask routes it here; Werkzeug drops the body and keeps the headers,
+    Content-Length included): the same status, dates and authentication. A HEAD is no
+    fetch: a phone that only asked whether the pass changed holds no new version, so it
+    is left out of the fetch log (the delivery proxy of campaigns and the KPIs)."""
     runtime = current_runtime()
     since = if_modified_since(request.headers.get("If-Modified-Since"))
     # One statement, outside a transaction block: the pass's token, dates and kept parts
@@ -96,7 +100,8 @@ def latest_pass(pass_type_id: str, serial: str) -> Response:
         if bundle.keep is not None:
             with runtime.transaction(row.merchant_id) as session:
                 remember_signature(session, row.id, bundle)
-    fetch_log(runtime).record(row.merchant_id, row.id, version)
+    if request.method != "HEAD":
+        fetch_log(runtime).record(row.merchant_id, row.id, version)
     return Response(
         data,
         mimetype="application/vnd.apple.pkpass",

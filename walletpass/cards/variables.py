@@ -125,6 +125,17 @@ def pass_variables(
         "terms": _terms(design, merchant, reader),
         "website_url": design.get("website_url", public),
         "google_class_id": "",
+        # The card page: where the pass's featured actions (iOS 27) lead.
+        "card_url": f"{public}/p/{pass_row.serial}",
+        # The design's iOS 27 poster style (off: the template's classic style only).
+        "poster_style": bool(design.get("poster_style")),
+        # The design's barcode format, and the number it carries: the member's card
+        # number from the shop's own system (walletpass.passes.barcodes).
+        "barcode_format": str(design.get("barcode_format") or "qr"),
+        "card_number": (member.external_id or "") if member else "",
+        # The window the card is about, for Wallet's relevantDates (ISO, shop's offset).
+        "relevant_start": "",
+        "relevant_end": "",
         # A Google class is shared by every holder: it is written with the merchant's own
         # texts, and carries the name in each language (walletpass.google.objects), not
         # the reader's; else each holder's sync would rewrite it in their language.
@@ -149,6 +160,7 @@ def pass_variables(
             variables["offer_text"] = localised(
                 overlay.description, overlay.translations, "description", reader
             ) or _discount_text(overlay.discount or {}, merchant.currency, reader)
+            variables.update(_window(overlay, merchant))
     if offer is not None and coupon is not None:
         variables["coupon_title"] = localised(offer.title, offer.translations, "title", reader)
         variables["class_texts"].update(coupon_title=offer.title, coupon_terms=offer.terms or "")
@@ -165,6 +177,7 @@ def pass_variables(
             variables["offer_valid_until"] = offer.valid_until.isoformat()
         if offer.valid_from:
             variables["offer_valid_from"] = offer.valid_from.isoformat()
+        variables.update(_window(offer, merchant))
     if pass_row.coupon_id is None:
         # A campaign message aimed at this member is newer and more specific than a
         # program-wide overlay, so it wins the offer field on both wallets.
@@ -189,6 +202,20 @@ def pass_variables(
     # carries the end as expirationDate), so that no cached or old copy reads as usable.
     variables["voided"] = status in (PassStatus.VOIDED, PassStatus.EXPIRED)
     return variables
+
+
+def _window(offer: Offer, merchant: Merchant) -> dict[str, str]:
+    """An offer's start and end in the shop's time zone (the instant is the same; the
+    offset says which day it is there), for the pass's relevantDates."""
+    zone = ZoneInfo(merchant.timezone)
+    return {
+        "relevant_start": offer.valid_from.astimezone(zone).isoformat(timespec="seconds")
+        if offer.valid_from
+        else "",
+        "relevant_end": offer.valid_until.astimezone(zone).isoformat(timespec="seconds")
+        if offer.valid_until
+        else "",
+    }
 
 
 def _terms(design: dict[str, Any], merchant: Merchant, lang: str) -> str:
@@ -217,12 +244,14 @@ def _shown_status(
     pass_row: Pass, coupon: Coupon | None, offer: Offer | None, now: datetime
 ) -> PassStatus:
     """The pass's status as its card shows it now. A coupon pass follows its offer by
-    itself: the offer's end expires it, a deactivated offer or a voided coupon withdraws
-    it, at render time, without waiting for a sweep to write anything."""
+    itself: the offer's end expires it, a deactivated offer or a voided or used-up coupon
+    withdraws it, at render time, without waiting for a sweep to write anything."""
     status = PassStatus(pass_row.status)
     if status != PassStatus.ACTIVE or coupon is None or offer is None:
         return status
-    if coupon.status == "void" or not offer.active:
+    # Used up (its last use scanned, no next offer to roll over to) is as dead as
+    # withdrawn: Wallet files it under Expired rather than showing a live code.
+    if coupon.status in ("void", "used") or not offer.active:
         return PassStatus.VOIDED
     if offer.valid_until is not None and offer.valid_until <= now:
         return PassStatus.EXPIRED

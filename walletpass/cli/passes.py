@@ -29,6 +29,7 @@ DEFAULT_VARIABLES: dict[str, Any] = {
     "label_color": "rgb(207, 227, 238)",
     "background_hex": "#1f3b4d",
     "logo_url": "",
+    "card_url": "",
     "language": "en",
     "member_name": "Alex Example",
     "points": 120,

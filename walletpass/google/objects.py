@@ -26,6 +26,7 @@ from walletpass.i18n.catalogues import Text, text
 from walletpass.i18n.languages import DEFAULT
 from walletpass.loyalty.models import Program
 from walletpass.offers.models import Coupon, Offer
+from walletpass.passes import barcodes
 from walletpass.passes.render import render_google_class
 from walletpass.passes.templates import load_template
 from walletpass.tenancy.models import Merchant
@@ -142,7 +143,13 @@ def _date_text(value: Any, lang: str) -> str:
 
 
 def barcode(variables: Mapping[str, Any]) -> dict[str, Any]:
-    """The same payload as the Apple pass, so one scanner path serves both wallets."""
+    """The same payload as the Apple pass, so one scanner path serves both wallets: the
+    member's card number in the design's format (EAN_13, CODE_39, CODABAR, ITF_14) when
+    it fits, else the pass's own code as a QR code (walletpass.passes.barcodes)."""
+    fmt = str(variables.get("barcode_format") or "qr")
+    number = str(variables.get("card_number") or "")
+    if fmt != "qr" and barcodes.fits(fmt, number):
+        return barcodes.google_barcode(fmt, number, str(variables["barcode_message"]))
     result: dict[str, Any] = {"type": "QR_CODE", "value": str(variables["barcode_message"])}
     alt = variables.get("barcode_alt_text")
     if alt:

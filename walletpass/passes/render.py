@@ -11,16 +11,20 @@ from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
 
+from walletpass.passes import barcodes, wallet_rules
 from walletpass.passes.stamp_strip import StampPalette, render_stamp_strip
 from walletpass.passes.templates import (
     FIELD_GROUPS,
     PLACEHOLDER,
+    POSTER_GROUPS,
+    POSTER_STYLES,
     MissingVariableError,
     PassTemplate,
     TemplateError,
 )
 
 MAX_LOCATIONS = 10
+_GROUPS = (*FIELD_GROUPS, *POSTER_GROUPS)
 # Keys Wallet refuses a pass without; an empty variable here is a caller bug, not an
 # optional field, so it fails loudly instead of producing a pass that will not install.
 _REQUIRED_KEYS = (
@@ -127,7 +131,8 @@ def render_pass_json(
     :raise MissingVariableError: the template uses a variable not in ``variables``.
     :raise TemplateError: duplicate field keys, or an empty required key.
     """
-    out = _fill_pass_json(template, variables)
+    poster = uses_poster(template, variables)
+    out = _fill_pass_json(template, variables, poster)
     for key in _REQUIRED_KEYS:
         if out.get(key) in _EMPTY:
             raise TemplateError(f"pass template {template.name!r}: {key} came out empty")
@@ -135,18 +140,56 @@ def render_pass_json(
         # Wallet needs both or neither: half a web service makes the pass fail to install.
         out.pop("webServiceURL", None)
         out.pop("authenticationToken", None)
-    _check_unique_keys(template, out[template.style])
+    for style in POSTER_STYLES if poster else (template.style,):
+        _check_unique_keys(template, out[style])
     if voided:
         out["voided"] = True
     if expiration_date is not None:
         out["expirationDate"] = _iso(expiration_date, "expiration_date")
     if locations:
         out["locations"] = [_location(loc) for loc in list(locations)[:MAX_LOCATIONS]]
+    _add_relevant_dates(out, variables)
+    fmt = str(variables.get("barcode_format") or "qr")
+    if fmt != "qr" and out.get("barcodes"):
+        number = variables.get("card_number")
+        out["barcodes"] = barcodes.apple_entries(fmt, str(number or ""), out["barcodes"])
+    # The rest of Wallet's rules were checked when the template was loaded, and what the
+    # variables add (barcodes, locations, dates) is built to fit them: checking every
+    # rendered pass again cost a third of a render (26 of 82 us, measured).
+    if template.typed_placeholders:
+        found = wallet_rules.problems(out, rendered=True)
+        if found:
+            raise TemplateError(f"pass template {template.name!r}: " + "; ".join(found))
     return out
 
 
-def _fill_pass_json(template: PassTemplate, variables: Mapping[str, Any]) -> dict[str, Any]:
-    """The parsed template walked and filled, top-level key by key, in template order.
+def uses_poster(template: PassTemplate, variables: Mapping[str, Any]) -> bool:
+    """Whether this pass carries the iOS 27 poster style (its design says so and the
+    template has a poster layout); the classic style otherwise."""
+    return bool(variables.get("poster_style")) and template.poster is not None
+
+
+def _add_relevant_dates(out: dict[str, Any], variables: Mapping[str, Any]) -> None:
+    """``relevantDates`` (iOS 18+) for the window the card is about (a coupon's validity,
+    an offer shown on a loyalty card), and ``relevantDate``, the one older iOS reads: the
+    window's start, or its end when it has no start. ISO 8601 with the shop's offset."""
+    if "relevantDates" in out or "relevantDate" in out:
+        return  # the template sets its own
+    start, end = variables.get("relevant_start"), variables.get("relevant_end")
+    if start and end:
+        out["relevantDates"] = [{"startDate": str(start), "endDate": str(end)}]
+    elif start or end:
+        out["relevantDates"] = [{"date": str(start or end)}]
+    else:
+        return
+    out["relevantDate"] = str(start or end)
+
+
+def _fill_pass_json(
+    template: PassTemplate, variables: Mapping[str, Any], poster: bool = False
+) -> dict[str, Any]:
+    """The parsed template walked and filled, top-level key by key, in template order;
+    with ``poster``, the template's poster.json styles in place of its classic style.
 
     About 80 µs for a shipped template (benchmarks/bench_render.py), paid on every fetch:
     a kept signature is reused only for the same pass.json (walletpass.passes.services).
@@ -154,7 +197,11 @@ def _fill_pass_json(template: PassTemplate, variables: Mapping[str, Any]) -> dic
     filler = _Filler(template, variables)
     out: dict[str, Any] = {}
     for key, raw in template.pass_json.items():
-        if key == template.style:
+        if key == template.style and poster:
+            assert template.poster is not None
+            for style in POSTER_STYLES:
+                out[style] = _fill_style(filler, template.poster[style])
+        elif key == template.style:
             out[key] = _fill_style(filler, raw)
         elif key == "barcodes":
             barcodes = _fill_barcodes(filler, raw)
@@ -165,7 +212,8 @@ def _fill_pass_json(template: PassTemplate, variables: Mapping[str, Any]) -> dic
             continue
         else:
             value, _ = filler.fill(raw)
-            if value not in _EMPTY:
+            # An empty list too: featuredActions whose every action was optional and empty.
+            if value not in _EMPTY and value != []:
                 out[key] = value
     return out
 
@@ -173,7 +221,7 @@ def _fill_pass_json(template: PassTemplate, variables: Mapping[str, Any]) -> dic
 def _fill_style(filler: _Filler, raw: Mapping[str, Any]) -> dict[str, Any]:
     style: dict[str, Any] = {}
     for group, value in raw.items():
-        if group not in FIELD_GROUPS:
+        if group not in _GROUPS:
             style[group], _ = filler.fill(value)
             continue
         fields = []
@@ -214,7 +262,7 @@ def _finish_barcode(filled: Any) -> dict[str, Any] | None:
 
 def _check_unique_keys(template: PassTemplate, style: Mapping[str, Any]) -> None:
     seen: dict[str, str] = {}
-    for group in FIELD_GROUPS:
+    for group in _GROUPS:
         for field in style.get(group, ()):
             key = field.get("key")
             if not key:
@@ -278,6 +326,23 @@ def bundle_files(
                 files[name] = data
                 hashes[name] = digest
     return files, hashes
+
+
+# The poster face's images (WWDC26 session 209 "What's new in Wallet": a background image
+# and a primary logo) drawn from the template's strip and logo when it ships none.
+POSTER_IMAGES = {"background": "strip", "primaryLogo": "logo"}
+
+
+def add_poster_images(files: dict[str, bytes], hashes: dict[str, str]) -> None:
+    """Put background.png and primaryLogo.png (1x, 2x, 3x) in a poster pass's bundle: the
+    strip (a stamp card's, with the member's stamps) and the logo as they are now, after
+    the merchant's own images replaced the template's."""
+    for target, source in POSTER_IMAGES.items():
+        for suffix in (".png", "@2x.png", "@3x.png"):
+            name, origin = target + suffix, source + suffix
+            if name not in files and origin in files:
+                files[name] = files[origin]
+                hashes[name] = hashes[origin]
 
 
 def _copy_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:

@@ -153,6 +153,8 @@ def build_bundle(
     files, hashes = render.bundle_files(template, variables)
     if design_images:
         _apply_design_images(settings, template, design_images, files, hashes)
+    if render.uses_poster(template, variables):
+        render.add_poster_images(files, hashes)
     pass_json = render.dumps_pass_json(
         render.render_pass_json(
             template,

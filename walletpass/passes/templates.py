@@ -13,8 +13,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from walletpass.passes import wallet_rules
+
 STYLES = ("storeCard", "coupon")
 FIELD_GROUPS = ("headerFields", "primaryFields", "secondaryFields", "auxiliaryFields", "backFields")
+# The poster style's groups besides those (walletpass.passes.wallet_rules checks them all).
+POSTER_GROUPS = ("footerFields", "additionalInfoFields")
+# The iOS 27 poster style and the style iOS 26 and older read beside it (poster.json).
+POSTER_STYLES = ("posterGeneric", "generic")
 REQUIRED_ICONS = ("icon.png", "icon@2x.png", "icon@3x.png")
 
 # Everything the service may pass to a template (docs/pass-templates.md documents each).
@@ -59,6 +65,7 @@ VARIABLES = frozenset(
         "terms",
         "website_url",
         "google_class_id",
+        "card_url",
     }
 )
 
@@ -104,6 +111,7 @@ SAMPLE_VARIABLES: Mapping[str, Any] = MappingProxyType(
         "terms": "Points have no cash value. Full terms on our website.",
         "website_url": "https://beanthere.example",
         "google_class_id": "3388000000012345678.coffee-club-v1",
+        "card_url": "https://wallet.example.com/p/5b0e6f1c-7d7a-4d8e-9a43-2f6a1c9e0b11",
     }
 )
 
@@ -112,7 +120,14 @@ PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Files in a template folder that are not part of the .pkpass bundle. manifest.json and
 # signature are listed so that a stale signed bundle unpacked into a folder cannot leak in.
 _NOT_BUNDLED = frozenset(
-    {"pass.json", "template.json", "google_class.json", "manifest.json", "signature"}
+    {
+        "pass.json",
+        "poster.json",
+        "template.json",
+        "google_class.json",
+        "manifest.json",
+        "signature",
+    }
 )
 
 
@@ -153,6 +168,12 @@ class PassTemplate:
     google_class: dict | None = field(compare=False, repr=False)
     # Parsed template.json (program kinds, default colours, dynamic strip settings).
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Parsed poster.json: the posterGeneric and generic styles a design with the poster
+    # style on carries in place of ``style`` (None: the template has no poster layout).
+    poster: dict | None = field(default=None, compare=False, repr=False)
+    # A field formats a ``${name}`` as a number (numberStyle, currencyCode): only the
+    # rendered pass can show that the value is one, so render checks it again.
+    typed_placeholders: bool = field(default=False, compare=False, repr=False)
 
 
 def list_templates(templates_root: Path) -> list[str]:
@@ -226,6 +247,9 @@ def _load_resolved(path: Path) -> PassTemplate:
             f"pass template {path.name!r} needs exactly one style key of {STYLES}, "
             f"found {styles or 'none'}"
         )
+    poster_path = path / "poster.json"
+    poster = _read_json(poster_path) if poster_path.is_file() else None
+    check_template(path.name, pass_json, poster)
     google_path = path / "google_class.json"
     google_class = _read_json(google_path) if google_path.is_file() else None
     meta_path = path / "template.json"
@@ -244,7 +268,47 @@ def _load_resolved(path: Path) -> PassTemplate:
         static_hashes=MappingProxyType(hashes),
         google_class=google_class,
         meta=MappingProxyType(meta),
+        poster=poster,
+        typed_placeholders=_has_typed_placeholders(pass_json[styles[0]], poster),
     )
+
+
+def _has_typed_placeholders(style: Mapping[str, Any], poster: Mapping[str, Any] | None) -> bool:
+    for body in (style, *(poster or {}).values()):
+        for fields in body.values() if isinstance(body, Mapping) else ():
+            for entry in fields if isinstance(fields, list) else ():
+                if not isinstance(entry, Mapping):
+                    continue
+                value = entry.get("value")
+                typed = "numberStyle" in entry or "currencyCode" in entry
+                if typed and isinstance(value, str) and "${" in value:
+                    return True
+    return False
+
+
+def check_template(
+    name: str, pass_json: Mapping[str, Any], poster: Mapping[str, Any] | None
+) -> None:
+    """Refuse a template Wallet would refuse, in its classic style and, when it has one,
+    in its poster style (walletpass.passes.wallet_rules says what each rule is).
+
+    :raise TemplateError: naming every problem and what to fix.
+    """
+    found = [f"pass.json: {p}" for p in wallet_rules.problems(pass_json)]
+    if poster is not None:
+        unknown = sorted(set(poster) - set(POSTER_STYLES))
+        missing = [s for s in POSTER_STYLES if s not in poster]
+        if unknown or missing:
+            found.append(
+                f"poster.json must hold exactly {' and '.join(POSTER_STYLES)} "
+                f"(missing: {', '.join(missing) or 'none'}; "
+                f"unknown: {', '.join(unknown) or 'none'})"
+            )
+        else:
+            styled = {k: v for k, v in pass_json.items() if k not in STYLES}
+            found += [f"poster.json: {p}" for p in wallet_rules.problems({**styled, **poster})]
+    if found:
+        raise TemplateError(f"pass template {name!r}: " + "; ".join(found))
 
 
 def _read_json(path: Path) -> dict:

@@ -90,8 +90,36 @@ def resolve(session: Session, code: str) -> Pass:
     normalized = codes.normalize_barcode(code)
     pass_row = session.scalars(select(Pass).where(Pass.barcode == normalized)).one_or_none()
     if pass_row is None:
+        own = code_of_card_number(session, code)
+        if own is not None:
+            pass_row = session.scalars(select(Pass).where(Pass.barcode == own)).one_or_none()
+    if pass_row is None:
         raise _unknown_code()
     return pass_row
+
+
+def code_of_card_number(session: Session, scanned: str) -> str | None:
+    """The pass code of the member whose card number (``external_id``) was scanned: a card
+    whose design puts that number first in an EAN-13, Code 39, Codabar or ITF barcode
+    (walletpass.passes.barcodes) is scanned by the number the shop's tills already know.
+    Only a member's active card answers; a code of ours is looked up first, as ever."""
+    number = scanned.strip()
+    if not number:
+        return None
+    stmt = select(Pass.barcode)
+    merchant_id = session.info.get("merchant_id")
+    if merchant_id is not None:  # the session's filter does this too; stated for the reader
+        stmt = stmt.where(Pass.merchant_id == merchant_id)
+    return session.scalars(
+        stmt.join(Member, Member.id == Pass.member_id)
+        .where(
+            Member.external_id == number,
+            Pass.status == PassStatus.ACTIVE.value,
+            Pass.coupon_id.is_(None),
+        )
+        .order_by(Pass.id.desc())
+        .limit(1)
+    ).first()
 
 
 def _unknown_code() -> errors.WalletpassError:
@@ -231,6 +259,10 @@ def _resolve_for_scan(session: Session, code: str, *, lock: bool) -> Resolved:
         raise AssertionError("a scan runs in a session bound to its merchant")
     params = {"code": codes.normalize_barcode(code), MERCHANT_PARAMETER: merchant_id}
     row, locked = _resolved_row(session, params, lock=lock)
+    if row is None:
+        own = code_of_card_number(session, code)
+        if own is not None:
+            row, locked = _resolved_row(session, {**params, "code": own}, lock=lock)
     if row is None:
         raise _unknown_code()
     at = len(_SCANNED_PASS)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from walletpass.admin import designs, forms, preview, rules_forms
 from walletpass.admin.views.common import bp, field_errors, owned, settings, tx, user
+from walletpass.cards.design import APPLE_KEYS, design_problems
 from walletpass.loyalty.models import Member, Program
 from walletpass.loyalty.rewards import sync_card_rewards
 from walletpass.loyalty.rules import RulesError, amount_problems, validate_rules
@@ -85,6 +86,8 @@ def _form_defaults(program: Program | None) -> dict[str, str]:
             **rules_forms.to_form(kind, rule_examples()[kind]),
             **colours,
             "logo_text": "",
+            "poster_style": "",
+            "barcode_format": "qr",
         }
     design = program.design or {}
     colours = preview.template_defaults(settings().templates_dir, program.template)
@@ -96,6 +99,8 @@ def _form_defaults(program: Program | None) -> dict[str, str]:
         **rules_forms.to_form(program.kind, program.rules),
         **{k: design.get(k, colours[k]) for k in forms.COLOUR_FIELDS},
         "logo_text": design.get("logo_text", ""),
+        "poster_style": "on" if design.get("poster_style") else "",
+        "barcode_format": design.get("barcode_format", "qr"),
     }
 
 
@@ -253,7 +258,7 @@ def program_edit(program_id: int) -> Any:
         )
         if request.method == "GET":
             return _render_form(session, program, _form_defaults(program), [], members)
-        parsed, errors = _parse_form(session)
+        parsed, errors = _parse_form(session, program.id)
         if not errors and _slug_taken(session, parsed["slug"], program.id):
             errors.append({"field": "slug", "message": _("This slug is taken; pick another.")})
         if members and parsed["kind"] != program.kind:
@@ -271,7 +276,11 @@ def program_edit(program_id: int) -> Any:
             return _render_form(session, program, values, errors, members, status=422)
         # Uploaded images are kept when the colours change: they are not form fields.
         design = {
-            **{k: v for k, v in (program.design or {}).items() if k not in ("logo_text",)},
+            **{
+                k: v
+                for k, v in (program.design or {}).items()
+                if k not in ("logo_text", *APPLE_KEYS)
+            },
             **parsed["design"],
         }
         changed = (
@@ -309,14 +318,42 @@ def program_edit(program_id: int) -> Any:
     return redirect(url_for("admin.program_edit", program_id=program_id))
 
 
-def _parse_form(session: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
+def _parse_form(
+    session: Any, program_id: int | None = None
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """The program form: its rules fields and advanced JSON merged into the rules JSON that
     forms.parse_program validates, each error moved back to the field it came from."""
     posted = rules_forms.from_form(str(request.form.get("kind") or ""), request.form)
     form = {**request.form.to_dict(), rules_forms.ADVANCED: posted.text}
     parsed, errors = forms.parse_program(form, _template_names())
     errors += _amounts_held(session, parsed)
+    if not errors:
+        errors += _apple_problems(session, parsed, program_id)
     return parsed, [{**err, "field": posted.field(err["field"])} for err in errors]
+
+
+def _apple_problems(
+    session: Any, parsed: dict[str, Any], program_id: int | None
+) -> list[dict[str, str]]:
+    """The design's poster style and barcode format, as walletpass.cards.design finds them,
+    in the page's language (the card numbers that do not fit are quoted as checked)."""
+    found = design_problems(
+        session, settings().templates_dir, parsed["design"], parsed["template"], program_id
+    )
+    out = []
+    for problem in found:
+        if problem["field"] == "poster_style":
+            message = _(
+                "This pass template has no poster layout: turn the poster style off or "
+                "pick another template."
+            )
+        else:
+            message = _(
+                "Some members' card numbers do not fit this barcode format (%(details)s).",
+                details=problem["message"],
+            )
+        out.append({"field": problem["field"], "message": message})
+    return out
 
 
 # The rules validation (walletpass.loyalty.rules) speaks English, to the API too; next to
