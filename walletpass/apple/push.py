@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from walletpass.apple.apns import ApnsClient, PushOutcome
 from walletpass.apple.models import Device
@@ -120,17 +121,15 @@ def push_batch(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
     for job in jobs:
         by_topic[job.payload["pass_type_id"]].append(job)
     clients = apns_clients(ctx)
+    identities = _identities(ctx, list(by_topic))
     started = time.time()
     for topic, all_jobs in by_topic.items():
         # A topic's pushes go out with the certificate of that pass type, on its own
         # connection; one refused certificate pauses only its own pushes.
-        try:
-            identity = merchant_certs.signer_for(ctx.session, ctx.settings, topic).identity(
-                ctx.session, ctx.settings
-            )
-        except CertificateError as exc:
-            log.error("no certificate for APNs topic %s: %s", topic, exc)
-            retry = RetryLater(f"no certificate for {topic}: {exc}", CERTIFICATE_RETRY_S)
+        identity = identities[topic]
+        if isinstance(identity, CertificateError):
+            log.error("no certificate for APNs topic %s: %s", topic, identity)
+            retry = RetryLater(f"no certificate for {topic}: {identity}", CERTIFICATE_RETRY_S)
             outcomes.update({job.id: retry for job in all_jobs})
             continue
         paused = clients.paused(identity.fingerprint)
@@ -154,6 +153,27 @@ def push_batch(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
                 _sign_and_push(ctx, clients, identity.fingerprint, client, topic, topic_jobs)
             )
     return outcomes
+
+
+def _identities(
+    ctx: JobContext, topics: list[str]
+) -> dict[str, SigningIdentity | CertificateError]:
+    """The certificate of each topic (pass type), or why there is none."""
+    if ctx.runtime is None:
+        return {topic: _identity(ctx.session, ctx.settings, topic) for topic in topics}
+    # Read in a transaction of its own: the job's own session has not begun yet, and on
+    # SQLite beginning it takes the one write lock that sign_before_push's write needs.
+    with ctx.runtime.transaction(readonly=True) as session:
+        return {topic: _identity(session, ctx.settings, topic) for topic in topics}
+
+
+def _identity(
+    session: Session, settings: Settings, topic: str
+) -> SigningIdentity | CertificateError:
+    try:
+        return merchant_certs.signer_for(session, settings, topic).identity(session, settings)
+    except CertificateError as exc:
+        return exc
 
 
 # The pushes of a batch go out as their passes are signed, this many at a time: each

@@ -154,6 +154,13 @@ def _load_p12(
             "(in Keychain Access select both)"
         )
     if cert is None:
+        if extra:
+            # OpenSSL pairs the key with the certificate it belongs to; none did.
+            raise CertificateError(
+                f"the private key in {p12_path} does not match its certificate "
+                f"({extra[0].subject.rfc4514_string()}); export the certificate together "
+                "with its own key"
+            )
         raise CertificateError(f"no certificate in {p12_path}")
     if not isinstance(key, _PrivateKey):
         raise CertificateError(f"the key in {p12_path} is not an RSA or EC key")
