@@ -29,7 +29,7 @@ from walletpass.passes.signing import CertificateError
 from walletpass.tenancy import stores as store_rules
 from walletpass.tenancy.apikeys import create_api_key
 from walletpass.tenancy.apikeys import revoke as revoke_api_key
-from walletpass.tenancy.models import ApiKey, Role, Scope, Store
+from walletpass.tenancy.models import ApiKey, Scope, Store
 from walletpass.web.i18n import current_language
 
 # --- stores -------------------------------------------------------------------------------
@@ -222,7 +222,6 @@ def _render_certificate(session: Session, error: str | None = None, status: int 
             installation_type=settings().pass_type_id,
             error=error,
             tz=merchant_tz(session),
-            can_change=user().role == Role.OWNER,
         ),
         status,
     )
@@ -236,8 +235,6 @@ def certificate() -> Any:
 
 @bp.post("/certificate")
 def certificate_upload() -> Any:
-    if user().role != Role.OWNER:
-        abort(403)
     upload = request.files.get("p12")
     data = upload.stream.read(MAX_P12_BYTES + 1) if upload is not None else b""
     password = request.form.get("password", "")
@@ -267,8 +264,6 @@ def certificate_upload() -> Any:
 
 @bp.post("/certificate/remove")
 def certificate_remove() -> Any:
-    if user().role != Role.OWNER:
-        abort(403)
     with tx() as session:
         removed = merchant_certs.remove(session, user().merchant_id)
     if removed:
