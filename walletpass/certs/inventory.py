@@ -84,7 +84,7 @@ def identities_in_use(session: Session, settings: Settings) -> list[IdentityInUs
             continue
         try:
             identity, error = identity_from_row(row, settings.secret_key), None
-        except (CertificateError, ValueError) as exc:
+        except CertificateError as exc:
             identity, error = None, str(exc)
         merchant = session.get(Merchant, row.merchant_id)
         out.append(

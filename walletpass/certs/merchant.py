@@ -22,6 +22,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -29,7 +30,7 @@ from walletpass.certs.dev import make_dev_certificates
 from walletpass.certs.models import MerchantCertificate
 from walletpass.certs.p12 import CheckedP12, check_p12
 from walletpass.config import Settings
-from walletpass.db import utcnow
+from walletpass.db import rowcount, utcnow
 from walletpass.passes.signing import (
     CertificateError,
     SigningIdentity,
@@ -132,8 +133,7 @@ def _deactivate(session: Session, merchant_id: int) -> int:
         .values(active=False, removed_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    session.flush()
-    return int(getattr(result, "rowcount", 0) or 0)
+    return rowcount(result)
 
 
 def remove(session: Session, merchant_id: int) -> bool:
@@ -258,10 +258,17 @@ def identity_from_row(row: MerchantCertificate, secret_key: str) -> SigningIdent
         raise CertificateError(
             f"cannot open the private key of {row.pass_type_id}'s certificate: {exc}"
         ) from None
-    key = serialization.load_pem_private_key(key_pem, password=None)
-    cert = x509.load_pem_x509_certificate(row.cert_pem.encode("ascii"))
-    intermediate = x509.load_pem_x509_certificate(row.intermediate_pem.encode("ascii"))
-    return SigningIdentity(cert=cert, key=key, intermediate=intermediate)  # type: ignore[arg-type]
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        cert = x509.load_pem_x509_certificate(row.cert_pem.encode("ascii"))
+        intermediate = x509.load_pem_x509_certificate(row.intermediate_pem.encode("ascii"))
+    except (ValueError, TypeError) as exc:
+        raise CertificateError(
+            f"{row.pass_type_id}'s stored certificate is unreadable: {exc}"
+        ) from None
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise CertificateError(f"{row.pass_type_id}'s stored key is not an RSA or EC key")
+    return SigningIdentity(cert=cert, key=key, intermediate=intermediate)
 
 
 def clear_cache() -> None:
