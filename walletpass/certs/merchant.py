@@ -31,6 +31,7 @@ from walletpass.certs.models import MerchantCertificate
 from walletpass.certs.p12 import CheckedP12, check_p12
 from walletpass.config import Settings
 from walletpass.db import rowcount, utcnow
+from walletpass.passes.models import Pass
 from walletpass.passes.signing import (
     CertificateError,
     SigningIdentity,
@@ -109,6 +110,14 @@ def _store(
             f"pass type {checked.pass_type_id} is already used by another merchant"
         )
     _deactivate(session, merchant_id)
+    # A renewal (same pass type): the signatures kept on its passes were made with the
+    # certificate being replaced; the next fetch signs again with the new one.
+    session.execute(
+        update(Pass)
+        .where(Pass.merchant_id == merchant_id, Pass.pass_type_id == checked.pass_type_id)
+        .values(signed_version=None)
+        .execution_options(synchronize_session=False)
+    )
     row = MerchantCertificate(
         merchant_id=merchant_id,
         pass_type_id=checked.pass_type_id,
