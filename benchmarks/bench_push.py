@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import shutil
 import ssl
 import sys
 import tempfile
@@ -209,7 +210,25 @@ def bench_outbox(
 
     with tempfile.TemporaryDirectory(prefix="bench-outbox-") as home:
         db_url = database_url or f"sqlite:///{home}/outbox.sqlite3"
-        runtime = Runtime.create(Settings(home=Path(home), database_url=db_url))
+        # The worker pushes each topic with the certificate of that pass type (issue 22):
+        # the stand-in's client certificate is the installation's here.
+        certs = Path(home) / "certs"
+        certs.mkdir()
+        shutil.copy(pki.client_cert, certs / "pass.pem")
+        shutil.copy(pki.client_key, certs / "pass.key")
+        shutil.copy(pki.ca_cert, certs / "ca.pem")
+        runtime = Runtime.create(
+            Settings(
+                home=Path(home),
+                database_url=db_url,
+                certs_dir=certs,
+                pass_type_id=pki.pass_type_id,
+                team_id=pki.team_id,
+                apns_url=url,
+                apns_ca_file=str(pki.ca_cert),
+                apns_concurrency=concurrency,
+            )
+        )
         try:
             Base.metadata.drop_all(runtime.engine)
             Base.metadata.create_all(runtime.engine)
@@ -234,14 +253,6 @@ def bench_outbox(
                 ]
                 for start in range(0, len(rows), 5000):
                     s.execute(insert(Job), rows[start : start + 5000])
-            client = ApnsClient(
-                base_url=url,
-                cert=pki.client_cert,
-                key=pki.client_key,
-                ca_file=str(pki.ca_cert),
-                concurrency=concurrency,
-            )
-            runtime.services["apns"] = client
             worker = Worker(runtime, name="bench", claim_size=1000)
             t0 = time.perf_counter()
             handled = worker.run_until_idle(max_rounds=10_000)

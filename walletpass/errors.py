@@ -146,6 +146,12 @@ class MembershipInactive(WalletpassError):
     title = "This membership is not paid up: record its payment first"
 
 
+class CertificateRefused(WalletpassError):
+    status = 422
+    code = "certificate-refused"
+    title = "The certificate cannot sign passes"
+
+
 def all_problem_types() -> list[type[WalletpassError]]:
     """Every problem type, for the OpenAPI document and the /problems pages."""
     return [WalletpassError, *WalletpassError.__subclasses__()]

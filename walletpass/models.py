@@ -2,6 +2,7 @@
 
 from walletpass.apple.models import AppleLog, Device, Registration
 from walletpass.campaigns.models import Campaign, CampaignRecipient
+from walletpass.certs.models import MerchantCertificate
 from walletpass.crm.models import (
     IdempotencyRecord,
     InboundEvent,
@@ -40,6 +41,7 @@ __all__ = [
     "LedgerEntry",
     "Member",
     "Merchant",
+    "MerchantCertificate",
     "Offer",
     "Pass",
     "PassEvent",

@@ -17,6 +17,7 @@ NAV = (
     "/admin/members",
     "/admin/stores",
     "/admin/api-keys",
+    "/admin/certificate",
     "/admin/wallet-logs",
 )
 TIERS = {

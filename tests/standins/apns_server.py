@@ -10,7 +10,11 @@ it, point a client at the returned URL and stop it again::
 TLS requires a client certificate signed by the test CA (``CERT_REQUIRED``),
 so a client that presents none is refused during the handshake, like Apple's
 certificate-based endpoint. The subject of every presented client certificate
-is kept in :attr:`ApnsStandIn.peer_subjects`.
+is kept in :attr:`ApnsStandIn.peer_subjects`, and, like APNs, a push whose
+``apns-topic`` is not the connection's certificate's topic (its UID) is answered
+400 TopicDisallowed. ``topic=None`` serves every certificate's own topic (several
+pass types, e.g. merchants with certificates of their own); a topic given is the
+only one accepted (400 BadTopic for another).
 
 Per request it checks method, path, ``apns-topic`` and payload, and replies
 200 + ``apns-id`` or an error status with a JSON ``{"reason": ...}`` body.
@@ -120,6 +124,8 @@ class _ServerProtocol(asyncio.Protocol):
         self.apns_id_seq = 0
         self.transport: asyncio.Transport | None = None
         self.conn_no = 0
+        # The UID (pass type) of the connection's client certificate.
+        self.peer_topic: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -243,8 +249,14 @@ class _ServerProtocol(asyncio.Protocol):
         if topic is None:
             self._reply(stream_id, 400, "MissingTopic")
             return
-        if topic.decode("latin-1") != standin.topic:
+        topic_text = topic.decode("latin-1")
+        if standin.topic is not None and topic_text != standin.topic:
             self._reply(stream_id, 400, "BadTopic")
+            return
+        if self.peer_topic is not None and topic_text != self.peer_topic:
+            # Like APNs: a certificate connection may push only to its own topic, the
+            # pass type in its certificate's UID.
+            self._reply(stream_id, 400, "TopicDisallowed")
             return
         body = bytes(s.body)
         if len(body) > MAX_PAYLOAD:
@@ -300,7 +312,7 @@ class ApnsStandIn:
         cert_file: str | Path,
         key_file: str | Path,
         *,
-        topic: str,
+        topic: str | None,
         host: str = "127.0.0.1",
         port: int = 0,
         max_concurrent_streams: int = 1000,
@@ -471,6 +483,7 @@ class ApnsStandIn:
         for rdn in peer.get("subject", ()):
             for k, v in rdn:
                 subject[k] = v
+        proto.peer_topic = subject.get("userId")
         with self._lock:
             self.connections += 1
             self.peer_subjects.append(subject)

@@ -126,9 +126,15 @@ nav h3 { margin: 1rem 0 .25rem; font-size: .8rem; text-transform: uppercase; col
 {% endfor %}
 </table>
 {% endif %}
-{% if op.requestBody %}
+{% if op.requestBody and "application/json" in op.requestBody.content %}
 {% set body = op.requestBody.content["application/json"].schema %}
 <p>Body: <a href="#schema-{{ body | type_of }}"><code>{{ body | type_of }}</code></a></p>
+{% elif op.requestBody %}
+{% set form = op.requestBody.content["multipart/form-data"].schema %}
+<p>Body: <code>multipart/form-data</code> with
+{% for name, field in form.properties.items() %}<code>{{ name }}</code>
+({{ "file" if field.format == "binary" else field.type -}}
+{{ ", required" if name in form.required }}){{ ", " if not loop.last }}{% endfor %}.</p>
 {% endif %}
 <table><tr><th>Status</th><th>Answer</th></tr>
 {% for status, resp in op.responses.items() %}

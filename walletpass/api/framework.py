@@ -132,6 +132,9 @@ class Operation:
     problems: tuple[type[errors.WalletpassError], ...]
     # Called in a fresh transaction after a domain error rolled the request back.
     on_error: ErrorHook | None = None
+    # A multipart/form-data body (a file upload), as its JSON schema for the OpenAPI
+    # document; the handler reads flask.request.files and .form.
+    form: dict[str, Any] | None = None
 
     @property
     def operation_id(self) -> str:
@@ -163,6 +166,7 @@ class Routes:
         tag: str = "",
         problems: tuple[type[errors.WalletpassError], ...] = (),
         on_error: ErrorHook | None = None,
+        form: dict[str, Any] | None = None,
     ) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
             self.operations.append(
@@ -179,6 +183,7 @@ class Routes:
                     tag,
                     problems,
                     on_error,
+                    form,
                 )
             )
             return fn
@@ -584,6 +589,11 @@ class Api:
             doc["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+            }
+        if op.form is not None:
+            doc["requestBody"] = {
+                "required": True,
+                "content": {"multipart/form-data": {"schema": op.form}},
             }
         if op.status == 204 or op.response is None:
             doc["responses"][str(op.status)] = {"description": "Done"}

@@ -5,7 +5,16 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from walletpass import errors
-from walletpass.api import campaigns, catalogue, members, programs, scans, stats, webhooks
+from walletpass.api import (
+    campaigns,
+    catalogue,
+    certificates,
+    members,
+    programs,
+    scans,
+    stats,
+    webhooks,
+)
 from walletpass.api.framework import Api, MethodNotAllowed, PayloadTooLarge, problem_response
 from walletpass.web.context import current_runtime
 
@@ -14,7 +23,7 @@ api = Api(bp, title="walletpass API", version="1")
 
 # Each resource module declares its operations on its ``routes``; this is the order of the
 # OpenAPI document's paths.
-for resource in (scans, programs, members, catalogue, campaigns, webhooks, stats):
+for resource in (scans, programs, members, catalogue, campaigns, webhooks, stats, certificates):
     api.include(resource.routes)
 
 

@@ -7,19 +7,23 @@ token of one pass type; the queue already merged a burst of changes into one job
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from walletpass.apple.apns import ApnsClient, PushOutcome
 from walletpass.apple.models import Device
 from walletpass.apple.prebuild import sign_before_push
+from walletpass.certs import merchant as merchant_certs
+from walletpass.config import Settings
 from walletpass.jobs.models import Job
 from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater, batch_handler
-from walletpass.passes.signing import load_identity
+from walletpass.passes.signing import CertificateError, SigningIdentity
 
 log = logging.getLogger(__name__)
 
@@ -28,24 +32,84 @@ log = logging.getLogger(__name__)
 CERTIFICATE_RETRY_S = 900.0
 
 
-def apns_client(ctx: JobContext):  # type: ignore[no-untyped-def]
-    client = ctx.services.get("apns")
-    if client is None:
-        settings = ctx.settings
-        identity = load_identity(settings.resolved_certs_dir, settings.secret_key or None)
-        client = ApnsClient(
-            base_url=settings.apns_url,
-            cert=identity.cert.public_bytes(serialization.Encoding.PEM),
-            key=identity.key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-            ca_file=settings.apns_ca_file,
-            concurrency=settings.apns_concurrency,
-        )
-        ctx.services["apns"] = client
-    return client
+class ApnsClients:
+    """One APNs client (one HTTP/2 connection) per signing certificate, made on first
+    use and shared by that certificate's pushes; and which certificates APNs refused.
+
+    APNs authenticates a connection by its client certificate and accepts on it only the
+    topic (pass type) that certificate is for, so a merchant's own certificate needs a
+    connection of its own. Kept in ``ctx.services["apns_clients"]`` for the worker's life
+    (the runtime closes it); thread-safe, as the worker's threads share it.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        # topic -> (certificate fingerprint, client): a topic's certificate replaced (a
+        # renewal, a merchant's new import) closes the old connection.
+        self._clients: dict[str, tuple[str, ApnsClient]] = {}
+        # certificate fingerprint -> (when, APNs's reason) of its last 403.
+        self.pauses: dict[str, tuple[float, str | None]] = {}
+
+    def client(self, topic: str, identity: SigningIdentity) -> ApnsClient:
+        with self._lock:
+            found = self._clients.get(topic)
+            if found is not None and found[0] == identity.fingerprint:
+                return found[1]
+            client = ApnsClient(
+                base_url=self._settings.apns_url,
+                cert=identity.cert.public_bytes(serialization.Encoding.PEM),
+                key=identity.key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ),
+                ca_file=self._settings.apns_ca_file,
+                concurrency=self._settings.apns_concurrency,
+            )
+            self._clients[topic] = (identity.fingerprint, client)
+        if found is not None:
+            found[1].close()
+        return client
+
+    def paused(self, fingerprint: str) -> tuple[float, str | None] | None:
+        with self._lock:
+            return self.pauses.get(fingerprint)
+
+    def pause(self, fingerprint: str, reason: str | None, services: dict[str, object]) -> None:
+        with self._lock:
+            self.pauses[fingerprint] = (time.time(), reason)
+            services["apns_certificate_error"] = max(self.pauses.values(), key=lambda p: p[0])
+
+    def resume(self, fingerprint: str, services: dict[str, object]) -> None:
+        with self._lock:
+            if self.pauses.pop(fingerprint, None) is None:
+                return
+            if self.pauses:
+                services["apns_certificate_error"] = max(self.pauses.values(), key=lambda p: p[0])
+            else:
+                services.pop("apns_certificate_error", None)
+
+    def close(self) -> None:
+        with self._lock:
+            clients = [client for _, client in self._clients.values()]
+            self._clients.clear()
+        for client in clients:
+            client.close()
+
+
+def apns_clients(ctx: JobContext) -> ApnsClients:
+    clients = ctx.services.get("apns_clients")
+    if clients is None:
+        with _SERVICES_LOCK:
+            clients = ctx.services.get("apns_clients")
+            if clients is None:
+                clients = ctx.services["apns_clients"] = ApnsClients(ctx.settings)
+    assert isinstance(clients, ApnsClients)
+    return clients
+
+
+_SERVICES_LOCK = threading.Lock()
 
 
 # Retried by time (settings.job_retry_hours), not by count: twelve attempts of the
@@ -56,25 +120,60 @@ def push_batch(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
     by_topic: dict[str, list[Job]] = defaultdict(list)
     for job in jobs:
         by_topic[job.payload["pass_type_id"]].append(job)
-    paused = ctx.services.get("apns_certificate_error")
-    if paused is not None and time.time() - paused[0] < CERTIFICATE_RETRY_S:
-        # APNs refused our certificate moments ago: don't send this batch only to be
-        # refused again; try once more when the pause is over.
-        wait = CERTIFICATE_RETRY_S - (time.time() - paused[0])
-        return {job.id: RetryLater(f"pushes paused: APNs 403 {paused[1]}", wait) for job in jobs}
-    client = apns_client(ctx)
+    clients = apns_clients(ctx)
+    identities = _identities(ctx, list(by_topic))
     started = time.time()
     for topic, all_jobs in by_topic.items():
+        # A topic's pushes go out with the certificate of that pass type, on its own
+        # connection; one refused certificate pauses only its own pushes.
+        identity = identities[topic]
+        if isinstance(identity, CertificateError):
+            log.error("no certificate for APNs topic %s: %s", topic, identity)
+            retry = RetryLater(f"no certificate for {topic}: {identity}", CERTIFICATE_RETRY_S)
+            outcomes.update({job.id: retry for job in all_jobs})
+            continue
+        paused = clients.paused(identity.fingerprint)
+        if paused is not None and time.time() - paused[0] < CERTIFICATE_RETRY_S:
+            # APNs refused this certificate moments ago: don't send these only to be
+            # refused again; try once more when the pause is over.
+            wait = CERTIFICATE_RETRY_S - (time.time() - paused[0])
+            retry = RetryLater(f"pushes paused: APNs 403 {paused[1]}", wait)
+            outcomes.update({job.id: retry for job in all_jobs})
+            continue
+        client = clients.client(topic, identity)
         for start in range(0, len(all_jobs), SIGNED_CHUNK):
             topic_jobs = all_jobs[start : start + SIGNED_CHUNK]
-            refused = ctx.services.get("apns_certificate_error")
+            refused = clients.paused(identity.fingerprint)
             if refused is not None and refused[0] >= started:
                 # Refused in an earlier chunk: the rest waits for the pause, unsent.
                 retry = RetryLater(f"pushes paused: APNs 403 {refused[1]}", CERTIFICATE_RETRY_S)
                 outcomes.update({job.id: retry for job in topic_jobs})
                 continue
-            outcomes.update(_sign_and_push(ctx, client, topic, topic_jobs))
+            outcomes.update(
+                _sign_and_push(ctx, clients, identity.fingerprint, client, topic, topic_jobs)
+            )
     return outcomes
+
+
+def _identities(
+    ctx: JobContext, topics: list[str]
+) -> dict[str, SigningIdentity | CertificateError]:
+    """The certificate of each topic (pass type), or why there is none."""
+    if ctx.runtime is None:
+        return {topic: _identity(ctx.session, ctx.settings, topic) for topic in topics}
+    # Read in a transaction of its own: the job's own session has not begun yet, and on
+    # SQLite beginning it takes the one write lock that sign_before_push's write needs.
+    with ctx.runtime.transaction(readonly=True) as session:
+        return {topic: _identity(session, ctx.settings, topic) for topic in topics}
+
+
+def _identity(
+    session: Session, settings: Settings, topic: str
+) -> SigningIdentity | CertificateError:
+    try:
+        return merchant_certs.signer_for(session, settings, topic).identity(session, settings)
+    except CertificateError as exc:
+        return exc
 
 
 # The pushes of a batch go out as their passes are signed, this many at a time: each
@@ -86,7 +185,12 @@ SIGNED_CHUNK = 20
 
 
 def _sign_and_push(
-    ctx: JobContext, client: ApnsClient, topic: str, topic_jobs: list[Job]
+    ctx: JobContext,
+    clients: ApnsClients,
+    fingerprint: str,
+    client: ApnsClient,
+    topic: str,
+    topic_jobs: list[Job],
 ) -> dict[int, Exception | None]:
     outcomes: dict[int, Exception | None] = {}
     tokens = [job.payload["token"] for job in topic_jobs]
@@ -96,13 +200,15 @@ def _sign_and_push(
     for job, result in zip(topic_jobs, results, strict=True):
         if result.outcome == PushOutcome.OK:
             outcomes[job.id] = None
-            ctx.services.pop("apns_certificate_error", None)
+            clients.resume(fingerprint, ctx.services)
         elif result.outcome in (PushOutcome.UNREGISTERED, PushOutcome.BAD_TOKEN):
             forget_token(ctx, topic, result.token, result.timestamp_ms)
             outcomes[job.id] = None
         elif result.outcome == PushOutcome.CERTIFICATE:
-            ctx.services["apns_certificate_error"] = (time.time(), result.reason)
-            log.error("APNs refused the certificate (%s): pushes paused", result.reason)
+            clients.pause(fingerprint, result.reason, ctx.services)
+            log.error(
+                "APNs refused the certificate for %s (%s): its pushes paused", topic, result.reason
+            )
             outcomes[job.id] = RetryLater(f"APNs 403 {result.reason}", CERTIFICATE_RETRY_S)
         elif result.outcome == PushOutcome.RETRY:
             outcomes[job.id] = RetryLater(

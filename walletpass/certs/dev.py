@@ -77,6 +77,46 @@ def create_dev_chain(
             f"{', '.join(str(p) for p in existing)} already exist; use --force to replace"
         )
 
+    ca_cert, pass_cert, pass_key = make_dev_certificates(
+        pass_type_id, team_id, organization, now=now
+    )
+    pem = serialization.Encoding.PEM
+    for path in stale:
+        path.unlink(missing_ok=True)
+    ca_path, cert_path, key_path = paths
+    write_private(ca_path, ca_cert.public_bytes(pem), mode=0o644)
+    write_private(cert_path, pass_cert.public_bytes(pem), mode=0o644)
+    write_private(
+        key_path,
+        pass_key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    )
+    return DevChain(
+        ca_path=ca_path,
+        cert_path=cert_path,
+        key_path=key_path,
+        pass_type_id=pass_type_id,
+        team_id=team_id,
+        not_after=pass_cert.not_valid_after_utc,
+    )
+
+
+def make_dev_certificates(
+    pass_type_id: str,
+    team_id: str,
+    organization: str = "walletpass dev",
+    *,
+    now: dt.datetime | None = None,
+) -> tuple[x509.Certificate, x509.Certificate, rsa.RSAPrivateKey]:
+    """A fresh development CA and a pass certificate it issued, with the pass key, in
+    memory: (CA certificate, pass certificate, pass key). A new CA each time, so two
+    chains never verify each other's passes.
+
+    :raise CertificateError: an id is empty.
+    """
+    if not pass_type_id or not team_id:
+        raise CertificateError("a pass type id and a team id are needed for a dev chain")
     now = now or dt.datetime.now(dt.UTC)
     ca_key, pass_key = _new_key(), _new_key()
     ca_name = x509.Name(
@@ -160,23 +200,4 @@ def create_dev_chain(
         .sign(ca_key, hashes.SHA256())
     )
 
-    pem = serialization.Encoding.PEM
-    for path in stale:
-        path.unlink(missing_ok=True)
-    ca_path, cert_path, key_path = paths
-    write_private(ca_path, ca_cert.public_bytes(pem), mode=0o644)
-    write_private(cert_path, pass_cert.public_bytes(pem), mode=0o644)
-    write_private(
-        key_path,
-        pass_key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-    )
-    return DevChain(
-        ca_path=ca_path,
-        cert_path=cert_path,
-        key_path=key_path,
-        pass_type_id=pass_type_id,
-        team_id=team_id,
-        not_after=pass_cert.not_valid_after_utc,
-    )
+    return ca_cert, pass_cert, pass_key

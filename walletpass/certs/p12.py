@@ -127,14 +127,12 @@ _PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
 def _load_p12(
-    p12_path: Path, password: bytes | None
+    data: bytes, p12_path: Path | str, password: bytes | None
 ) -> tuple[_PrivateKey, x509.Certificate, list[x509.Certificate]]:
-    """The .p12's private key, its certificate (checked to match) and the others it holds."""
-    try:
-        data = p12_path.read_bytes()
-    except OSError as exc:
-        raise CertificateError(f"cannot read {p12_path}: {exc.strerror}") from None
+    """The .p12's private key, its certificate (checked to match) and the others it holds.
 
+    :param p12_path: the file's name, for the messages (an upload has no path).
+    """
     try:
         key, cert, extra = pkcs12.load_key_and_certificates(data, password or None)
     except ValueError as exc:
@@ -156,6 +154,13 @@ def _load_p12(
             "(in Keychain Access select both)"
         )
     if cert is None:
+        if extra:
+            # OpenSSL pairs the key with the certificate it belongs to; none did.
+            raise CertificateError(
+                f"the private key in {p12_path} does not match its certificate "
+                f"({extra[0].subject.rfc4514_string()}); export the certificate together "
+                "with its own key"
+            )
         raise CertificateError(f"no certificate in {p12_path}")
     if not isinstance(key, _PrivateKey):
         raise CertificateError(f"the key in {p12_path} is not an RSA or EC key")
@@ -203,6 +208,58 @@ def _check_identity(
     return pass_type_id, team_id
 
 
+@dataclass(frozen=True, eq=False)
+class CheckedP12:
+    """A .p12 that passed every check: what signs with it (kept in memory only)."""
+
+    key: _PrivateKey
+    cert: x509.Certificate
+    wwdr: x509.Certificate
+    pass_type_id: str
+    team_id: str | None
+
+    @property
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+
+def check_p12(
+    data: bytes,
+    name: Path | str,
+    password: bytes | None,
+    *,
+    wwdr_candidates: list[Path] | None = None,
+    expected_pass_type_id: str | None = None,
+    expected_team_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> CheckedP12:
+    """Every check an import makes, on a .p12's bytes, writing nothing: the password, the
+    key matching the certificate, a Pass Type ID certificate valid now (and for the
+    expected ids when given), and the WWDR intermediate that really issued it.
+
+    :param name: the file's name, for the messages.
+    :raise CertificateError: with a message naming the problem and the values involved.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    key, cert, extra = _load_p12(data, name, password)
+    pass_type_id, team_id = _check_identity(
+        cert,
+        Path(name),
+        now,
+        expected_pass_type_id=expected_pass_type_id,
+        expected_team_id=expected_team_id,
+    )
+    candidate_paths = [Path(p) for p in (wwdr_candidates or [])]
+    if BUNDLED_CERTS_DIR.is_dir():
+        candidate_paths.append(BUNDLED_CERTS_DIR)
+    wwdr = pick_wwdr(cert, extra, candidate_paths, now)
+    return CheckedP12(key, cert, wwdr, pass_type_id, team_id)
+
+
 def import_p12(
     p12_path: Path,
     password: bytes | None,
@@ -224,45 +281,45 @@ def import_p12(
     """
     p12_path = Path(p12_path)
     out_dir = Path(out_dir)
-    now = now or dt.datetime.now(dt.UTC)
     if not secret_key:
         raise CertificateError(
             "WALLETPASS_SECRET_KEY is not set; it is needed to seal the imported private key"
         )
-    key, cert, extra = _load_p12(p12_path, password)
-    pass_type_id, team_id = _check_identity(
-        cert,
+    checked = check_p12(
+        read_p12(p12_path),
         p12_path,
-        now,
+        password,
+        wwdr_candidates=wwdr_candidates,
         expected_pass_type_id=expected_pass_type_id,
         expected_team_id=expected_team_id,
+        now=now,
     )
-
-    candidate_paths = [Path(p) for p in (wwdr_candidates or [])]
-    if BUNDLED_CERTS_DIR.is_dir():
-        candidate_paths.append(BUNDLED_CERTS_DIR)
-    wwdr = pick_wwdr(cert, extra, candidate_paths, now)
-
+    cert, wwdr = checked.cert, checked.wwdr
     pem = serialization.Encoding.PEM
-    key_pem = key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
     cert_path = out_dir / PASS_CERT_FILE
     wwdr_path = out_dir / WWDR_CERT_FILE
     sealed_path = out_dir / SEALED_KEY_FILE
     # Key first: a crash part-way leaves a sealed key that the old pass.pem does not match,
     # which SigningIdentity reports clearly, rather than a new cert with an old key.
-    write_private(sealed_path, seal(secret_key, key_pem))
+    write_private(sealed_path, seal(secret_key, checked.key_pem))
     write_private(cert_path, cert.public_bytes(pem))
     write_private(wwdr_path, wwdr.public_bytes(pem))
     for stale in (PLAIN_KEY_FILE, DEV_CA_FILE):
         (out_dir / stale).unlink(missing_ok=True)
     return ImportedIdentity(
-        pass_type_id=pass_type_id,
-        team_id=team_id,
+        pass_type_id=checked.pass_type_id,
+        team_id=checked.team_id,
         not_after=cert.not_valid_after_utc,
         issuer=cert.issuer.rfc4514_string(),
         cert_path=cert_path,
         wwdr_path=wwdr_path,
         sealed_key_path=sealed_path,
     )
+
+
+def read_p12(p12_path: Path) -> bytes:
+    """:raise CertificateError: the file cannot be read."""
+    try:
+        return Path(p12_path).read_bytes()
+    except OSError as exc:
+        raise CertificateError(f"cannot read {p12_path}: {exc.strerror}") from None

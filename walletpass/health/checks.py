@@ -19,13 +19,14 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from walletpass.certs.inventory import identities_in_use
 from walletpass.certs.trust import apple_root, issued_by, judge_chain
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.health.findings import Finding, Status
 from walletpass.i18n.catalogues import N_
 from walletpass.passes.models import Pass
-from walletpass.passes.signing import CertificateError, SigningIdentity, load_identity
+from walletpass.passes.signing import SigningIdentity
 
 # A certificate this close to its end is a warning (the admin's banner, the gauges' flag).
 WARN_DAYS = 30
@@ -43,6 +44,9 @@ class IdentityInUse:
     error: str | None
     # The passTypeIdentifier of passes already issued that this identity signs.
     pass_type_ids: frozenset[str]
+    # Whose own certificate it is (its owners get the expiry emails); None for the
+    # installation's.
+    merchant_id: int | None = None
 
     @property
     def label(self) -> str:
@@ -53,19 +57,26 @@ class IdentityInUse:
 
 
 def _identities(session: Session, settings: Settings) -> list[IdentityInUse]:
-    """Every signing identity in use: today the installation's, which signs every pass.
-
-    The one place the checks, the gauges and the warnings learn which certificates there
-    are; per-merchant certificates replace this body with their own list.
-    """
+    """Every signing identity in use (walletpass.certs.inventory), each with the pass types
+    of the issued passes it signs: a merchant's certificate its own type, the
+    installation's every issued type no merchant certificate signs."""
+    found = identities_in_use(session, settings)
     issued = frozenset(
         session.scalars(select(Pass.pass_type_id).distinct().execution_options(all_merchants=True))
     )
-    try:
-        identity = load_identity(settings.resolved_certs_dir, settings.secret_key or None)
-    except CertificateError as exc:
-        return [IdentityInUse(None, None, str(exc), issued)]
-    return [IdentityInUse(None, identity, None, issued)]
+    merchants_types = {item.pass_type_id for item in found if item.merchant is not None}
+    out = []
+    for item in found:
+        if item.merchant is None:
+            out.append(IdentityInUse(None, item.identity, item.error, issued - merchants_types))
+        else:
+            signs = frozenset({item.pass_type_id}) if item.passes else frozenset()
+            out.append(
+                IdentityInUse(
+                    item.merchant.slug, item.identity, item.error, signs, item.merchant.id
+                )
+            )
+    return out
 
 
 def identities(session: Session, settings: Settings) -> list[IdentityInUse]:

@@ -28,6 +28,8 @@ class CertificateDate:
     subject: str
     not_after: datetime
     fingerprint: str
+    # The merchant whose own certificate it is; None for the installation's.
+    merchant_id: int | None = None
 
     def days_left(self, now: datetime) -> int:
         return days_left(self.not_after, now)
@@ -51,6 +53,7 @@ def certificate_dates(session: Session, settings: Settings) -> list[CertificateD
                     subject=c.subject.rfc4514_string(),
                     not_after=c.not_valid_after_utc,
                     fingerprint=fingerprint(c),
+                    merchant_id=item.merchant_id,
                 )
             )
     return dates

@@ -89,7 +89,10 @@ def queue_warnings(session: Session, settings: Settings, now: datetime) -> int:
     )
     queued = 0
     for cert, threshold in due:
-        for owner in owners:
+        # A merchant's own certificate concerns its owners only; the installation's, every
+        # shop whose passes it signs.
+        to = [o for o in owners if cert.merchant_id in (None, o.merchant_id)]
+        for owner in to:
             exists = session.scalar(
                 select(CertificateWarning.id)
                 .where(

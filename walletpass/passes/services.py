@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from walletpass.certs import merchant as merchant_certs
 from walletpass.config import Settings
 from walletpass.db import utcnow
 from walletpass.events import emit
 from walletpass.passes import codes, pkpass, render, stamps, stored, templates
 from walletpass.passes.changes import mark_changed, next_modified_at
 from walletpass.passes.models import Pass, PassEvent, PassStatus
-from walletpass.passes.signing import load_identity
 
 if TYPE_CHECKING:
     from walletpass.passes.templates import PassTemplate
@@ -39,11 +39,15 @@ def issue_pass(
     member_id: int | None = None,
     coupon_id: int | None = None,
 ) -> Pass:
-    """Create a pass row (nothing is signed until a wallet asks for it)."""
+    """Create a pass row (nothing is signed until a wallet asks for it).
+
+    Its pass type is the merchant's own certificate's when it has one, else the
+    installation's; the pass keeps it for life (walletpass.certs.merchant).
+    """
     pass_row = Pass(
         merchant_id=merchant_id,
         serial=codes.new_serial(),
-        pass_type_id=settings.pass_type_id,
+        pass_type_id=merchant_certs.pass_type_for_new_pass(session, settings, merchant_id),
         auth_token=codes.new_auth_token(),
         barcode=codes.new_barcode(),
         template=template,
@@ -147,6 +151,11 @@ def build_bundle(
     :param fresh_until: the first moment the clock alone may change ``variables``
         (walletpass.cards.clock); the kept parts answer fetches until then.
     """
+    signer, session = _signer(settings, pass_row)
+    if signer.row_id is not None:
+        # A merchant's own certificate: pass.json must name its team, or Wallet refuses
+        # the pass (the type is the pass's own already).
+        variables = {**variables, "team_id": signer.team_id}
     template = templates.load_template(
         templates.template_dir(settings.templates_dir, pass_row.template)
     )
@@ -200,7 +209,7 @@ def build_bundle(
             pass_json, pass_row.signed_manifest, pass_row.signature, files
         )
         return Bundle(data, pass_row.modified_at, pass_row.version, keep)
-    identity = load_identity(settings.resolved_certs_dir, settings.secret_key or None)
+    identity = signer.identity(session, settings)
     parts = pkpass.build_pkpass(pass_json, files, hashes, identity)
     return Bundle(
         parts.zip_bytes,
@@ -214,6 +223,20 @@ def build_bundle(
             files_key,
             fresh_until,
         ),
+    )
+
+
+def _signer(settings: Settings, pass_row: Pass) -> tuple[merchant_certs.Signer, Session | None]:
+    """Who signs this pass: chosen by the pass's own type (and merchant), never by the
+    merchant's current certificate alone, since a pass's type cannot change."""
+    session = object_session(pass_row)
+    if pass_row.pass_type_id == settings.pass_type_id or session is None:
+        # The installation's type needs no lookup; a detached pass of another type finds
+        # no signer and fails in Signer.identity.
+        return merchant_certs.installation_signer(settings, pass_row.pass_type_id), session
+    return (
+        merchant_certs.signer_for(session, settings, pass_row.pass_type_id, pass_row.merchant_id),
+        session,
     )
 
 

@@ -71,6 +71,10 @@ def cert_team_id(cert: x509.Certificate) -> str | None:
     return _name_value(cert.subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
 
 
+def cert_fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
 def key_matches_cert(key: SigningKey, cert: x509.Certificate) -> bool:
     """Whether ``key`` is the private half of ``cert``'s public key."""
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo
@@ -140,6 +144,16 @@ class SigningIdentity:
     @property
     def cert_pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of the certificate (hex): which certificate this is, in caches, APNs
+        connections and pauses."""
+        return cert_fingerprint(self.cert)
+
+    @property
+    def subject(self) -> str:
+        return self.cert.subject.rfc4514_string()
 
     def sign(self, data: bytes) -> bytes:
         """A detached DER PKCS#7 signature over ``data`` (a manifest or a personalization token).

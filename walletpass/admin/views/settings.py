@@ -1,4 +1,4 @@
-"""Stores, API keys and the Wallet log."""
+"""Stores, API keys, the signing certificate and the Wallet log."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ from walletpass.admin.views.common import (
 )
 from walletpass.apple.models import AppleLog
 from walletpass.cards.locations import located_as, store_changed
+from walletpass.certs import merchant as merchant_certs
 from walletpass.passes.models import Pass
+from walletpass.passes.signing import CertificateError
 from walletpass.tenancy import stores as store_rules
 from walletpass.tenancy.apikeys import create_api_key
 from walletpass.tenancy.apikeys import revoke as revoke_api_key
@@ -203,6 +205,70 @@ def api_key_revoke(key_id: int) -> Any:
         done = _("Key %(name)s revoked; requests using it are refused from now on.", name=name)
     flash(done, "ok")
     return redirect(url_for("admin.api_keys"))
+
+
+# --- signing certificate ------------------------------------------------------------------
+
+# A Pass Type ID .p12 is a few kilobytes; anything far larger is not one.
+MAX_P12_BYTES = 64 * 1024
+
+
+def _render_certificate(session: Session, error: str | None = None, status: int = 200) -> Any:
+    own = merchant_certs.active_certificate(session, user().merchant_id)
+    return (
+        render_template(
+            "admin/certificate.html",
+            own=own,
+            installation_type=settings().pass_type_id,
+            error=error,
+            tz=merchant_tz(session),
+        ),
+        status,
+    )
+
+
+@bp.get("/certificate")
+def certificate() -> Any:
+    with tx() as session:
+        return _render_certificate(session)
+
+
+@bp.post("/certificate")
+def certificate_upload() -> Any:
+    upload = request.files.get("p12")
+    data = upload.stream.read(MAX_P12_BYTES + 1) if upload is not None else b""
+    password = request.form.get("password", "")
+    with tx() as session:
+        if not data:
+            return _render_certificate(session, _("Choose the .p12 file to upload."), 422)
+        if len(data) > MAX_P12_BYTES:
+            return _render_certificate(session, _("That file is too large to be a .p12."), 422)
+        try:
+            row = merchant_certs.import_p12(
+                session,
+                settings(),
+                user().merchant_id,
+                data,
+                password.encode("utf-8") or None,
+                name=".p12",
+            )
+        except CertificateError as exc:
+            session.rollback()
+            # The reason is the import's own (English) text: it names values to check.
+            reason = _("The certificate was not imported: %(reason)s", reason=str(exc))
+            return _render_certificate(session, reason, 422)
+        pass_type = row.pass_type_id
+    flash(_("Your new passes are now signed with %(type)s.", type=pass_type), "ok")
+    return redirect(url_for("admin.certificate"))
+
+
+@bp.post("/certificate/remove")
+def certificate_remove() -> Any:
+    with tx() as session:
+        removed = merchant_certs.remove(session, user().merchant_id)
+    if removed:
+        flash(_("Your new passes are signed with the platform's certificate again."), "ok")
+    return redirect(url_for("admin.certificate"))
 
 
 # --- Wallet log ---------------------------------------------------------------------------
