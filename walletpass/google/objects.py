@@ -577,9 +577,11 @@ def build_pass_resources(
             raise ValueError(f"pass {pass_row.serial}: coupon or offer gone")
         class_resource, object_resource = "offerClass", "offerObject"
         class_id = offer_class_id(issuer, offer.slug)
-        if state == ACTIVE and (coupon.status == "used" or coupon.uses >= offer.uses_per_coupon):
-            # Used up: done, not withdrawn nor run out. It leaves the holder's active
-            # passes, and the loyalty card it was linked to (walletpass.google.links).
+        used_up = coupon.status == "used" or coupon.uses >= offer.uses_per_coupon
+        if used_up and coupon.status != "void" and state in (ACTIVE, INACTIVE):
+            # Used up: done, not withdrawn nor run out (Apple's copy is voided for it,
+            # walletpass.cards.variables). It leaves the holder's active passes, and the
+            # loyalty card it was linked to (walletpass.google.links).
             state = COMPLETED
     else:
         program = session.get(Program, pass_row.program_id) if pass_row.program_id else None
