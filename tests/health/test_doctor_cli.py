@@ -98,3 +98,28 @@ def test_a_dev_chain_is_a_warning_on_https_and_fine_on_http(doctor, chain_settin
     assert [c["status"] for c in https["checks"] if c["check"] == "chain"] == ["warning"]
     assert [c["status"] for c in http["checks"] if c["check"] == "chain"] == ["ok"]
     assert https["status"] == "warning"
+
+
+def test_a_merchants_own_certificate_is_checked_beside_the_installations(
+    doctor, chain_settings, runtime
+):
+    from walletpass.certs.merchant import install_dev_chain
+
+    settings = chain_settings()
+    with runtime.transaction() as s:
+        m = factories.merchant(s, slug="rosa")
+        install_dev_chain(s, settings, m.id, "pass.example.rosa", "ROSATEAM01", "Rosa")
+        member = factories.member(s, factories.program(s, m, "points"))
+        row = factories.member_pass(s, settings, member)
+        assert row.pass_type_id == "pass.example.rosa"  # signed with the merchant's own
+
+    report = json.loads(doctor(settings, "--offline", "--json").output)
+
+    types = {c["subject"]: c for c in report["checks"] if c["check"] == "pass_type"}
+    # Rosa's passes are not the installation's mismatch: her certificate signs them.
+    assert types[f"installation: {PASS_TYPE_ID}"]["status"] == "ok"
+    assert types["rosa: pass.example.rosa"]["status"] == "ok"
+    assert {c["subject"] for c in report["checks"] if c["check"] == "expiry.pass"} == {
+        f"installation: {PASS_TYPE_ID}",
+        "rosa: pass.example.rosa",
+    }
