@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from walletpass.apple.apns import ApnsClient, PushOutcome
 from walletpass.apple.models import Device
 from walletpass.apple.prebuild import sign_before_push
+from walletpass.apple.problems import record_apns_errors
 from walletpass.jobs.models import Job
 from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater, batch_handler
 from walletpass.passes.signing import load_identity
@@ -93,7 +94,10 @@ def _sign_and_push(
     # The phones fetch as soon as they are woken: have their passes signed by then.
     sign_before_push(ctx, topic_jobs[0].merchant_id, topic, tokens)
     results = client.send_many(topic, tokens)
+    refused: dict[int | None, list[tuple[int | None, str | None]]] = defaultdict(list)
     for job, result in zip(topic_jobs, results, strict=True):
+        if result.outcome != PushOutcome.OK:
+            refused[job.merchant_id].append((result.status, result.reason))
         if result.outcome == PushOutcome.OK:
             outcomes[job.id] = None
             ctx.services.pop("apns_certificate_error", None)
@@ -110,6 +114,9 @@ def _sign_and_push(
             )
         else:
             outcomes[job.id] = PermanentFailure(f"APNs {result.status} {result.reason}")
+    # For the admin's "Wallet problems" page: a row per merchant and kind of refusal.
+    for merchant_id, answers in refused.items():
+        record_apns_errors(ctx.session, merchant_id, topic, answers)
     return outcomes
 
 

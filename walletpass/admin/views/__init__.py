@@ -12,6 +12,7 @@ from walletpass.admin.views import (
     dashboard,
     members,
     offers,
+    problems,
     programs,
     rewards,
     settings,
@@ -21,6 +22,6 @@ from walletpass.admin.views import (
 from walletpass.admin.views.common import bp
 
 # Imported for the routes they register on ``bp``.
-AREAS = (signin, dashboard, members, offers, programs, rewards, settings, texts)
+AREAS = (signin, dashboard, members, offers, problems, programs, rewards, settings, texts)
 
 __all__ = ["AREAS", "bp"]

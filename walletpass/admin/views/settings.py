@@ -22,6 +22,7 @@ from walletpass.admin.views.common import (
     user,
 )
 from walletpass.apple.models import AppleLog
+from walletpass.apple.problems import WALLET
 from walletpass.cards.locations import located_as, store_changed
 from walletpass.passes.models import Pass
 from walletpass.tenancy import stores as store_rules
@@ -220,7 +221,10 @@ def wallet_logs() -> Any:
         rows = list(
             session.scalars(
                 select(AppleLog)
-                .where(or_(AppleLog.serial.is_(None), AppleLog.serial.in_(own_serials)))
+                .where(
+                    AppleLog.source == WALLET,
+                    or_(AppleLog.serial.is_(None), AppleLog.serial.in_(own_serials)),
+                )
                 .order_by(AppleLog.created_at.desc(), AppleLog.id.desc())
                 .limit(300)
             )
