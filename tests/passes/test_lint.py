@@ -287,3 +287,25 @@ def test_every_code_is_documented_and_every_documented_code_exists() -> None:
     assert emitted == documented
     tested = {code for code, _, _ in CASES} | {"chain-untrusted", "template-invalid"}
     assert emitted == tested
+
+
+@pytest.mark.broken_pass  # the point: the hook must see it, and this marker lets it pass
+def test_the_conftest_hook_sees_every_pass_the_service_builds(certs_dir: Path) -> None:
+    import conftest
+
+    from walletpass.passes import pkpass, render, templates
+    from walletpass.passes.signing import SigningIdentity
+
+    identity = SigningIdentity.from_dir(certs_dir, None)
+    template = templates.load_template(PASS_TEMPLATES_DIR / "coupon")
+    variables = {
+        **templates.SAMPLE_VARIABLES,
+        "pass_type_id": identity.pass_type_id,
+        "team_id": identity.team_id,
+        "auth_token": "too-short",
+    }
+    pass_json = render.dumps_pass_json(render.render_pass_json(template, variables))
+    files, hashes = render.bundle_files(template, variables)
+    parts = pkpass.build_pkpass(pass_json, files, hashes, identity)
+    pkpass.assemble_pkpass(parts.pass_json, parts.manifest, parts.signature, files)
+    assert any("token-too-short" in failure for failure in conftest._LINT_FAILURES)

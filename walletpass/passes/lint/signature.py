@@ -112,6 +112,12 @@ def _time(value: Tlv) -> datetime:
     return datetime.strptime(text, fmt).replace(tzinfo=UTC)
 
 
+@functools.lru_cache(maxsize=64)
+def _issued(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    # A service signs every pass with the same chain: its checks are made once.
+    return issued_by(cert, issuer)
+
+
 def _signer(signed: _Signed) -> x509.Certificate | None:
     for cert in signed.certs:
         if signed.serial is not None:
@@ -335,7 +341,7 @@ def _check_chain(
             f"{signer.not_valid_after_utc:%Y-%m-%d}. Renew the Pass Type ID certificate.",
         )
     others = [c for c in certs if c != signer]
-    issuer = next((c for c in others if issued_by(signer, c)), None)
+    issuer = next((c for c in others if _issued(signer, c)), None)
     if issuer is None:
         found = ", ".join(c.subject.rfc4514_string() for c in others) or "none"
         report.error(
@@ -367,4 +373,4 @@ def _check_chain(
 
 
 def _trusted(issuer: x509.Certificate, trust: Sequence[x509.Certificate]) -> bool:
-    return any(issuer == root or issued_by(issuer, root) for root in (apple_root(), *trust))
+    return any(issuer == root or _issued(issuer, root) for root in (apple_root(), *trust))
