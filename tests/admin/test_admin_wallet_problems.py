@@ -172,3 +172,24 @@ def test_apns_refusals_are_counted_per_merchant(  # type: ignore[no-untyped-def]
     assert "<td>2</td>" in html
     sign_in(client, theirs.emails["owner"])
     assert title not in client.get("/admin/wallet-problems").get_data(as_text=True)
+
+
+def test_a_batchs_refusals_are_one_row_however_many(client, runtime, settings, worker, apns, shops):  # type: ignore[no-untyped-def]
+    # More pushes than one signed chunk (walletpass.apple.push.SIGNED_CHUNK): still one row.
+    mine, _, cards, _ = shops
+    card = cards[0]
+    for i in range(25):
+        token = f"{i:02d}" * 32
+        client.post(
+            f"/apple/v1/devices/device-{i}/registrations/{card['type']}/{card['serial']}",
+            json={"pushToken": token},
+            headers={"Authorization": f"ApplePass {card['token']}"},
+        )
+        apns.respond(token, 410, "Unregistered", timestamp=int(time.time() * 1000) + 5000)
+    with runtime.transaction(mine.merchant_id) as s:
+        s.get(Member, card["member_id"]).points_balance = 7
+        mark_changed(s, settings, passes=[card["id"]])
+    worker.run_until_idle()
+    with runtime.transaction() as s:
+        rows = s.execute(select(AppleLog.pattern, AppleLog.count)).all()
+    assert [tuple(r) for r in rows] == [("apns-unregistered", 25)]

@@ -65,6 +65,9 @@ def push_batch(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
         return {job.id: RetryLater(f"pushes paused: APNs 403 {paused[1]}", wait) for job in jobs}
     client = apns_client(ctx)
     started = time.time()
+    # APNs's refusals, per merchant and topic, recorded once a batch for the admin's
+    # "Wallet problems" page: a row per kind of refusal, however many pushes it covers.
+    refusals: Refusals = defaultdict(list)
     for topic, all_jobs in by_topic.items():
         for start in range(0, len(all_jobs), SIGNED_CHUNK):
             topic_jobs = all_jobs[start : start + SIGNED_CHUNK]
@@ -74,7 +77,9 @@ def push_batch(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
                 retry = RetryLater(f"pushes paused: APNs 403 {refused[1]}", CERTIFICATE_RETRY_S)
                 outcomes.update({job.id: retry for job in topic_jobs})
                 continue
-            outcomes.update(_sign_and_push(ctx, client, topic, topic_jobs))
+            outcomes.update(_sign_and_push(ctx, client, topic, topic_jobs, refusals))
+    for (merchant_id, topic), answers in refusals.items():
+        record_apns_errors(ctx.session, merchant_id, topic, answers)
     return outcomes
 
 
@@ -86,18 +91,20 @@ def push_batch(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
 SIGNED_CHUNK = 20
 
 
+Refusals = dict[tuple[int | None, str], list[tuple[int | None, str | None]]]
+
+
 def _sign_and_push(
-    ctx: JobContext, client: ApnsClient, topic: str, topic_jobs: list[Job]
+    ctx: JobContext, client: ApnsClient, topic: str, topic_jobs: list[Job], refusals: Refusals
 ) -> dict[int, Exception | None]:
     outcomes: dict[int, Exception | None] = {}
     tokens = [job.payload["token"] for job in topic_jobs]
     # The phones fetch as soon as they are woken: have their passes signed by then.
     sign_before_push(ctx, topic_jobs[0].merchant_id, topic, tokens)
     results = client.send_many(topic, tokens)
-    refused: dict[int | None, list[tuple[int | None, str | None]]] = defaultdict(list)
     for job, result in zip(topic_jobs, results, strict=True):
         if result.outcome != PushOutcome.OK:
-            refused[job.merchant_id].append((result.status, result.reason))
+            refusals[job.merchant_id, topic].append((result.status, result.reason))
         if result.outcome == PushOutcome.OK:
             outcomes[job.id] = None
             ctx.services.pop("apns_certificate_error", None)
@@ -114,9 +121,6 @@ def _sign_and_push(
             )
         else:
             outcomes[job.id] = PermanentFailure(f"APNs {result.status} {result.reason}")
-    # For the admin's "Wallet problems" page: a row per merchant and kind of refusal.
-    for merchant_id, answers in refused.items():
-        record_apns_errors(ctx.session, merchant_id, topic, answers)
     return outcomes
 
 
