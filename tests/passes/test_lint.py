@@ -270,6 +270,7 @@ def test_poster_with_its_generic_fallback_and_new_barcodes_with_qr_are_sound() -
         featuredActions=[{"identifier": "a"}, {"identifier": "b"}],
         relevantDates=[{"startDate": "2026-05-01T09:00:00+02:00"}],
     )
+    bundle.files["background@3x.png"] = _png(1125, 1500)  # the poster's artwork
     assert lint_pkpass(bundle.zip(), trust=[CHAIN.ca]) == []
 
 

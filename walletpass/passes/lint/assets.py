@@ -46,6 +46,8 @@ def check_images(report: Report, files: Mapping[str, bytes], style: str | None) 
             continue
         slot = match["slot"]
         limit = _STRIP.get(style or "", _STRIP_OTHER) if slot == "strip" else _SLOTS.get(slot)
+        if style == "posterGeneric" and slot == "background":
+            limit = None  # the poster's artwork fills the pass face: no small slot
         if limit is None:
             continue  # personalizationLogo, artwork keys of newer styles: not checked
         size = png_size(data)

@@ -21,7 +21,8 @@ REQUIRED_STRINGS = (
     "organizationName",
     "description",
 )
-STYLES = ("boardingPass", "coupon", "eventTicket", "generic", "storeCard", "posterGeneric")
+# posterGeneric first: beside its generic fallback, it is the style that lays images out.
+STYLES = ("posterGeneric", "boardingPass", "coupon", "eventTicket", "generic", "storeCard")
 FIELD_GROUPS = (
     "headerFields",
     "primaryFields",
