@@ -21,8 +21,8 @@ WALLET = "wallet"
 APNS = "apns"
 
 # Wallet's log messages, most specific first: every "Get pass task" message also names its
-# web service URL, so the URL pattern must not swallow them. Wording from Apple's
-# "PassKit Web Service Reference" (Logging errors) and the messages devices send.
+# web service URL, so the URL pattern must not swallow them. The endpoint is Apple's
+# "Log a Message" (WalletPasses); the wording is what devices send.
 KNOWN: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (key, re.compile(regex, re.I))
     for key, regex in (
