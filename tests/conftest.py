@@ -9,6 +9,8 @@ read the variable use it too."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import sys
 from collections.abc import Iterator
@@ -77,6 +79,62 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         from browser_support import describe_pages
 
         report.sections.append(("pages in the browser", describe_pages(opener.drivers)))
+
+
+# Every pass the service builds in the tests is linted (walletpass.passes.lint): the
+# builders are wrapped once, here, so a pass Wallet would refuse fails the test that made
+# it, with the findings. In-process and cached by content (a pass fetched again is the same
+# bytes), about 1 ms a new pass. A test that builds a deliberately broken pass says so
+# with @pytest.mark.broken_pass.
+_LINT_FAILURES: list[str] = []
+_LINTED: dict[bytes, tuple[str, ...]] = {}
+
+
+def _lint_built(zip_bytes: bytes) -> None:
+    from walletpass.passes.lint import errors, lint_pkpass
+
+    digest = hashlib.sha1(zip_bytes, usedforsecurity=False).digest()
+    found = _LINTED.get(digest)
+    if found is None:
+        found = tuple(str(f) for f in errors(lint_pkpass(zip_bytes)))
+        if len(_LINTED) > 10_000:
+            _LINTED.clear()
+        _LINTED[digest] = found
+    _LINT_FAILURES.extend(found)
+
+
+def _install_lint_hook() -> None:
+    from walletpass.passes import pkpass
+
+    def wrap(fn: Any, zip_of: Any) -> Any:
+        @functools.wraps(fn)
+        def linted(*args: Any, **kwargs: Any) -> Any:
+            out = fn(*args, **kwargs)
+            _lint_built(zip_of(out))
+            return out
+
+        return linted
+
+    pkpass.build_pkpass = wrap(pkpass.build_pkpass, lambda parts: parts.zip_bytes)
+    pkpass.assemble_pkpass = wrap(pkpass.assemble_pkpass, lambda data: data)
+    pkpass.zip_signed = wrap(pkpass.zip_signed, lambda data: data)
+
+
+_install_lint_hook()
+
+
+@pytest.fixture(autouse=True)
+def _lint_built_passes(request: pytest.FixtureRequest) -> Iterator[None]:
+    _LINT_FAILURES.clear()
+    yield
+    failures = list(dict.fromkeys(_LINT_FAILURES))
+    _LINT_FAILURES.clear()
+    if failures and request.node.get_closest_marker("broken_pass") is None:
+        pytest.fail(
+            "a pass built in this test would not open in Wallet (walletpass.passes.lint):\n"
+            + "\n".join(failures),
+            pytrace=False,
+        )
 
 
 def _test_db_url(tmp: Path | None) -> str:

@@ -293,6 +293,7 @@ def test_refuses_without_a_secret_key(fake_apple):
 # --- .p12 import: success ------------------------------------------------------------------
 
 
+@pytest.mark.broken_pass  # signs an empty pass.json: only the signing is under test
 def test_import_writes_sealed_key_and_loads_back(fake_apple):
     out = fake_apple["tmp"] / "out"
     out.mkdir()

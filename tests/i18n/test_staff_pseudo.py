@@ -376,6 +376,7 @@ def test_every_admin_page_speaks_only_through_the_catalogues(
         f"/admin/stores?edit={store_id}",
         "/admin/api-keys",
         "/admin/wallet-logs",
+        "/admin/wallet-problems",
         "/admin/members/import",
         "/admin/campaigns/",
         "/admin/campaigns/new",

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from walletpass.apple.apns import ApnsClient, PushOutcome
 from walletpass.apple.models import Device
 from walletpass.apple.prebuild import sign_before_push
+from walletpass.apple.problems import record_apns_errors
 from walletpass.certs import merchant as merchant_certs
 from walletpass.config import Settings
 from walletpass.jobs.models import Job
@@ -123,6 +124,9 @@ def push_batch(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
     clients = apns_clients(ctx)
     identities = _identities(ctx, list(by_topic))
     started = time.time()
+    # APNs's refusals, per merchant and topic, recorded once a batch for the admin's
+    # "Wallet problems" page: a row per kind of refusal, however many pushes it covers.
+    refusals: Refusals = defaultdict(list)
     for topic, all_jobs in by_topic.items():
         # A topic's pushes go out with the certificate of that pass type, on its own
         # connection; one refused certificate pauses only its own pushes.
@@ -150,8 +154,12 @@ def push_batch(ctx: JobContext, jobs: list[Job]) -> dict[int, Exception | None]:
                 outcomes.update({job.id: retry for job in topic_jobs})
                 continue
             outcomes.update(
-                _sign_and_push(ctx, clients, identity.fingerprint, client, topic, topic_jobs)
+                _sign_and_push(
+                    ctx, clients, identity.fingerprint, client, topic, topic_jobs, refusals
+                )
             )
+    for (merchant_id, topic), answers in refusals.items():
+        record_apns_errors(ctx.session, merchant_id, topic, answers)
     return outcomes
 
 
@@ -184,6 +192,9 @@ def _identity(
 SIGNED_CHUNK = 20
 
 
+Refusals = dict[tuple[int | None, str], list[tuple[int | None, str | None]]]
+
+
 def _sign_and_push(
     ctx: JobContext,
     clients: ApnsClients,
@@ -191,6 +202,7 @@ def _sign_and_push(
     client: ApnsClient,
     topic: str,
     topic_jobs: list[Job],
+    refusals: Refusals,
 ) -> dict[int, Exception | None]:
     outcomes: dict[int, Exception | None] = {}
     tokens = [job.payload["token"] for job in topic_jobs]
@@ -198,6 +210,8 @@ def _sign_and_push(
     sign_before_push(ctx, topic_jobs[0].merchant_id, topic, tokens)
     results = client.send_many(topic, tokens)
     for job, result in zip(topic_jobs, results, strict=True):
+        if result.outcome != PushOutcome.OK:
+            refusals[job.merchant_id, topic].append((result.status, result.reason))
         if result.outcome == PushOutcome.OK:
             outcomes[job.id] = None
             clients.resume(fingerprint, ctx.services)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from walletpass.apple.models import AppleLog, Device, Registration
+from walletpass.apple import problems
+from walletpass.apple.models import Device, Registration
 from walletpass.db import rowcount, utcnow
 from walletpass.driversql import DriverStatement
 from walletpass.passes import stamps
@@ -332,21 +332,7 @@ _LISTING_SQLITE = _listing_statement(
 
 
 def record_logs(session: Session, messages: list[str], remote_addr: str | None) -> int:
-    count = 0
-    for message in messages[:100]:
-        if not isinstance(message, str):
-            continue
-        session.add(
-            AppleLog(message=message[:4000], serial=_serial_in(message), remote_addr=remote_addr)
-        )
-        count += 1
-    return count
-
-
-_SERIAL_IN_LOG = re.compile(r"serial number ([A-Za-z0-9._-]+)")
-
-
-def _serial_in(message: str) -> str | None:
-    # Wallet's messages name the pass as "... serial number <serial> ..." or in the URL.
-    match = _SERIAL_IN_LOG.search(message)
-    return match.group(1)[:64] if match else None
+    """Store up to 100 of a post's messages (walletpass.apple.problems: with the serial,
+    the pattern and, for one of our passes, the merchant)."""
+    texts = [m for m in messages[:100] if isinstance(m, str)]
+    return problems.record_wallet_logs(session, texts, remote_addr)

@@ -1,7 +1,9 @@
-"""`walletpass pass build`: sign a static .pkpass from a template, with no server behind it."""
+"""`walletpass pass build` signs a static .pkpass from a template, with no server behind it;
+`walletpass pass lint` explains why a .pkpass or a template would not open."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -187,3 +189,45 @@ def build(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(parts.zip_bytes)
     click.echo(f"{output} ({len(parts.zip_bytes)} bytes)")
+
+
+@pass_group.command("lint")
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as a JSON array.")
+@click.option(
+    "--ca",
+    "ca_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Also trust this root or intermediate certificate (PEM or DER; repeatable), e.g. "
+    "a development chain's ca.pem.",
+)
+def lint(target: Path, as_json: bool, ca_files: tuple[Path, ...]) -> None:
+    """Explain why a .pkpass or a pass template would not open or update in Wallet.
+
+    TARGET is a .pkpass file or a template folder. Prints each finding (error, warning
+    or note, a code that docs/pass-lint.md explains, where, and the fix); exits 1 when
+    any finding is an error.
+    """
+    from walletpass.passes.lint import errors, lint_pkpass, lint_template
+    from walletpass.passes.signing import load_cert_file
+
+    trust = []
+    for ca in ca_files:
+        try:
+            trust.extend(load_cert_file(ca))
+        except CertificateError as exc:
+            raise click.ClickException(str(exc)) from None
+    if target.is_dir():
+        findings = lint_template(target)
+    else:
+        findings = lint_pkpass(target.read_bytes(), trust=trust)
+    if as_json:
+        click.echo(json.dumps([f.as_dict() for f in findings], indent=2, ensure_ascii=False))
+    elif not findings:
+        click.echo(f"{target}: no problems found")
+    else:
+        for finding in findings:
+            click.echo(f"{target}: {finding}")
+    if errors(findings):
+        raise SystemExit(1)

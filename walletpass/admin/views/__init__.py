@@ -13,6 +13,7 @@ from walletpass.admin.views import (
     health,
     members,
     offers,
+    problems,
     programs,
     rewards,
     settings,
@@ -22,6 +23,17 @@ from walletpass.admin.views import (
 from walletpass.admin.views.common import bp
 
 # Imported for the routes they register on ``bp``.
-AREAS = (signin, dashboard, health, members, offers, programs, rewards, settings, texts)
+AREAS = (
+    signin,
+    dashboard,
+    health,
+    members,
+    offers,
+    problems,
+    programs,
+    rewards,
+    settings,
+    texts,
+)
 
 __all__ = ["AREAS", "bp"]

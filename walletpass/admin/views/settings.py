@@ -22,6 +22,7 @@ from walletpass.admin.views.common import (
     user,
 )
 from walletpass.apple.models import AppleLog
+from walletpass.apple.problems import WALLET
 from walletpass.cards.locations import located_as, store_changed
 from walletpass.certs import merchant as merchant_certs
 from walletpass.passes.models import Pass
@@ -286,7 +287,10 @@ def wallet_logs() -> Any:
         rows = list(
             session.scalars(
                 select(AppleLog)
-                .where(or_(AppleLog.serial.is_(None), AppleLog.serial.in_(own_serials)))
+                .where(
+                    AppleLog.source == WALLET,
+                    or_(AppleLog.serial.is_(None), AppleLog.serial.in_(own_serials)),
+                )
                 .order_by(AppleLog.created_at.desc(), AppleLog.id.desc())
                 .limit(300)
             )

@@ -1,7 +1,7 @@
 """Certificate warnings: the expiry emails sent, one per certificate, threshold and owner
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-08
 
 A daily job (walletpass.health.warnings) emails the merchants' owners when a signing
