@@ -19,6 +19,7 @@ NAV = (
     "/admin/api-keys",
     "/admin/certificate",
     "/admin/wallet-logs",
+    "/admin/wallet-problems",
 )
 TIERS = {
     "amount_per_point": "1",
