@@ -15,8 +15,13 @@ from walletpass.web.auth import MAX_FAILURES
 
 # Reachable without signing in: the sign-in form and its stylesheet.
 PUBLIC = {"admin.login", "admin.static"}
-# The installation's certificates: only an owner acts on them (issue 22).
-OWNER_ONLY = {"admin.health"}
+# Certificates, the installation's and a shop's own: only an owner acts on them (issue 22).
+OWNER_ONLY = {
+    "admin.health",
+    "admin.certificate",
+    "admin.certificate_upload",
+    "admin.certificate_remove",
+}
 
 
 def admin_rules(app: Any) -> list[Any]:

@@ -17,7 +17,6 @@ NAV = (
     "/admin/members",
     "/admin/stores",
     "/admin/api-keys",
-    "/admin/certificate",
     "/admin/wallet-logs",
     "/admin/wallet-problems",
 )

@@ -30,7 +30,7 @@ from walletpass.passes.signing import CertificateError
 from walletpass.tenancy import stores as store_rules
 from walletpass.tenancy.apikeys import create_api_key
 from walletpass.tenancy.apikeys import revoke as revoke_api_key
-from walletpass.tenancy.models import ApiKey, Scope, Store
+from walletpass.tenancy.models import ApiKey, Role, Scope, Store
 from walletpass.web.i18n import current_language
 
 # --- stores -------------------------------------------------------------------------------
@@ -228,14 +228,23 @@ def _render_certificate(session: Session, error: str | None = None, status: int 
     )
 
 
+def _owner_only() -> None:
+    # A shop's signing key decides whose name its customers' passes carry: the owner
+    # replaces it, a marketer cannot (as on the Health page).
+    if user().role != Role.OWNER:
+        abort(403)
+
+
 @bp.get("/certificate")
 def certificate() -> Any:
+    _owner_only()
     with tx() as session:
         return _render_certificate(session)
 
 
 @bp.post("/certificate")
 def certificate_upload() -> Any:
+    _owner_only()
     upload = request.files.get("p12")
     data = upload.stream.read(MAX_P12_BYTES + 1) if upload is not None else b""
     password = request.form.get("password", "")
@@ -265,6 +274,7 @@ def certificate_upload() -> Any:
 
 @bp.post("/certificate/remove")
 def certificate_remove() -> Any:
+    _owner_only()
     with tx() as session:
         removed = merchant_certs.remove(session, user().merchant_id)
     if removed:

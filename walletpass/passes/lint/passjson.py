@@ -12,7 +12,15 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from walletpass.passes.barcodes import APPLE_IOS27_ONLY, APPLE_KNOWN
 from walletpass.passes.lint.findings import Report
+from walletpass.passes.wallet_rules import (
+    CLASSIC_STYLES,
+    FIELD_GROUPS,
+    MAX_FEATURED_ACTIONS,
+    MAX_LOCATIONS,
+    POSTER_STYLE,
+)
 
 REQUIRED_STRINGS = (
     "passTypeIdentifier",
@@ -21,39 +29,20 @@ REQUIRED_STRINGS = (
     "organizationName",
     "description",
 )
-# posterGeneric first: beside its generic fallback, it is the style that lays images out.
-STYLES = ("posterGeneric", "boardingPass", "coupon", "eventTicket", "generic", "storeCard")
-FIELD_GROUPS = (
-    "headerFields",
-    "primaryFields",
-    "secondaryFields",
-    "auxiliaryFields",
-    "backFields",
-    # posterGeneric's one footer field (iOS 27).
-    "footerFields",
-)
+# The rules Wallet applies, shared with the template checks (walletpass.passes.wallet_rules)
+# and the barcode step (walletpass.passes.barcodes). posterGeneric first: beside its
+# generic fallback, it is the style that lays images out.
+STYLES = (POSTER_STYLE, *CLASSIC_STYLES)
 # Formats every iOS since 9 draws in `barcodes` (the legacy `barcode` takes all but Code128).
-CLASSIC_FORMATS = frozenset(
-    {"PKBarcodeFormatQR", "PKBarcodeFormatPDF417", "PKBarcodeFormatAztec", "PKBarcodeFormatCode128"}
-)
-# iOS 27's four new formats (Pass.Barcodes page). Apple's page names Interleaved 2 of 5
-# "ITF" and the session spells the constant PKBarcodeFormatITF; some libraries write
-# PKBarcodeFormatI2of5, so both spellings are accepted.
-NEW_FORMATS = frozenset(
-    {
-        "PKBarcodeFormatEAN13",
-        "PKBarcodeFormatCode39",
-        "PKBarcodeFormatCodabar",
-        "PKBarcodeFormatITF",
-        "PKBarcodeFormatI2of5",
-    }
-)
+CLASSIC_FORMATS = APPLE_KNOWN - APPLE_IOS27_ONLY
+# iOS 27's four new formats. We write Interleaved 2 of 5 as PKBarcodeFormatI2of5, as the
+# Pass.Barcodes page spells it; the WWDC26 session calls it "ITF", and a pass made
+# elsewhere may spell it PKBarcodeFormatITF, which is accepted too.
+NEW_FORMATS = APPLE_IOS27_ONLY | {"PKBarcodeFormatITF"}
 DATE_STYLES = frozenset(
     f"PKDateStyle{name}" for name in ("None", "Short", "Medium", "Long", "Full")
 )
-MAX_LOCATIONS = 10
 MAX_BEACONS = 10
-MAX_FEATURED_ACTIONS = 2
 MIN_TOKEN_LENGTH = 16
 _COLOR = re.compile(r"rgb\(\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*\)")
 # An ISO 8601 date with a time and an offset ("2026-03-01T10:00:00+01:00" or "...Z").
