@@ -39,6 +39,7 @@ from walletpass.passes.signing import (
     load_identity,
 )
 from walletpass.security import SealError, seal, unseal
+from walletpass.tenancy.models import Merchant
 
 _PEM = serialization.Encoding.PEM
 
@@ -94,6 +95,10 @@ def _store(
             f"{checked.pass_type_id} is the installation's own pass type "
             "(WALLETPASS_PASS_TYPE_ID); a merchant's certificate needs a pass type of its own"
         )
+    # Two imports for one merchant at once (two tabs, a retried API call): the second
+    # waits here for the first to commit, then replaces it, instead of meeting the
+    # one-active-certificate index as a 500. SQLite's writers are one at a time already.
+    session.execute(select(Merchant.id).where(Merchant.id == merchant_id).with_for_update())
     taken = session.scalars(
         select(MerchantCertificate.merchant_id)
         .where(
