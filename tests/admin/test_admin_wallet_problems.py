@@ -193,3 +193,23 @@ def test_a_batchs_refusals_are_one_row_however_many(client, runtime, settings, w
     with runtime.transaction() as s:
         rows = s.execute(select(AppleLog.pattern, AppleLog.count)).all()
     assert [tuple(r) for r in rows] == [("apns-unregistered", 25)]
+
+
+def test_a_message_naming_only_a_merchants_own_pass_type_is_that_merchants(
+    client, runtime, settings
+):  # type: ignore[no-untyped-def]
+    from walletpass.certs.merchant import install_dev_chain
+
+    with runtime.transaction() as s:
+        rosa = factories.merchant(s, slug="rosa")
+        install_dev_chain(s, settings, rosa.id, "pass.example.rosa", "ROSATEAM01", "Rosa")
+        rosa_id = rosa.id
+    _log(
+        client,
+        "[2026-12-06 10:00:00 +0100] Register task (pass type pass.example.rosa, serial "
+        "number unknown) encountered error: Unexpected response code 401",
+        "[2026-12-06 10:00:00 +0100] Register task (pass type pass.example.nobody) failed.",
+    )
+    with runtime.transaction() as s:
+        owners = s.scalars(select(AppleLog.merchant_id).order_by(AppleLog.id)).all()
+    assert owners == [rosa_id, None]

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from walletpass.apple.models import AppleLog
+from walletpass.certs.models import MerchantCertificate
 from walletpass.passes.models import Pass
 
 WALLET = "wallet"
@@ -53,6 +54,7 @@ APNS_REASONS = {
 
 _SERIAL = re.compile(r"serial number '?([A-Za-z0-9._-]+)")
 _TYPED_SERIAL = re.compile(r"\b(pass\.[A-Za-z0-9.-]+)/([A-Za-z0-9._-]+)")
+_PASS_TYPE = re.compile(r"\b(pass\.[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)")
 _TIMESTAMP = re.compile(r"^\s*\[[^\]]*\]\s*")
 _VARIABLE = (
     (re.compile(r"https?://\S+"), "<url>"),
@@ -118,6 +120,7 @@ def record_wallet_logs(session: Session, messages: Iterable[str], remote_addr: s
         owners = {serial: merchant_id for serial, merchant_id in found}
         for row in rows:
             row.merchant_id = owners.get(row.serial or "")
+    _by_pass_type(session, [row for row in rows if row.merchant_id is None])
     session.add_all(rows)
     return len(rows)
 
@@ -193,3 +196,29 @@ def wallet_problems(session: Session, merchant_id: int) -> list[ProblemGroup]:
             )
         )
     return out
+
+
+def _pass_type_in(message: str) -> str | None:
+    match = _PASS_TYPE.search(message)
+    return match.group(1).rstrip(".") if match else None
+
+
+def _by_pass_type(session: Session, rows: list[AppleLog]) -> None:
+    """A message naming no pass of ours but a pass type that is a merchant's own
+    certificate's (a registration for a pass we never issued, a refused download) is
+    that merchant's: a pass type belongs to one merchant (walletpass.certs.merchant)."""
+    types = {t for row in rows if (t := _pass_type_in(row.message))}
+    if not types:
+        return
+    owners = dict(
+        session.execute(
+            select(MerchantCertificate.pass_type_id, MerchantCertificate.merchant_id)
+            .where(MerchantCertificate.pass_type_id.in_(types))
+            .distinct()
+            .execution_options(all_merchants=True)
+        )
+        .tuples()
+        .all()
+    )
+    for row in rows:
+        row.merchant_id = owners.get(_pass_type_in(row.message) or "")
