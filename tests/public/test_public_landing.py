@@ -216,3 +216,21 @@ def test_google_failures_are_friendly_pages(client, runtime, card, monkeypatch, 
 @pytest.mark.usefixtures("google_on")
 def test_google_for_unknown_serial_is_404(client):
     assert client.get("/p/nope/google").status_code == 404
+
+
+@pytest.mark.parametrize("lang", ["en", "el", "zh-Hans", "zh-Hant"])
+def test_a_coupons_page_words_its_discount_as_its_pass_does(client, runtime, settings, lang):
+    from walletpass.cards.variables import pass_variables
+
+    with runtime.transaction() as s:
+        shop = factories.merchant(s, name="Bean There")
+        row = factories.coupon_pass(
+            s, settings, shop, title="Autumn", discount={"type": "percent", "value": 12.5}
+        )
+        serial = row.serial
+        on_pass = pass_variables(s, row, settings, lang=lang)["coupon_discount"]
+    html = client.get(f"/p/{serial}?lang={lang}", headers={"User-Agent": IPHONE_UA})
+    page = html.get_data(as_text=True)
+    assert on_pass in page
+    # 12.5 % stays 12.5 % (Babel's percent format rounded the page's to "13%").
+    assert ("12,5%" if lang == "el" else "12.5%") in on_pass

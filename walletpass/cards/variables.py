@@ -31,7 +31,9 @@ from walletpass.passes.models import Pass, PassStatus
 from walletpass.tenancy.models import Merchant
 
 
-def _discount_text(discount: dict[str, Any], currency: str, lang: str) -> str:
+def discount_text(discount: dict[str, Any], currency: str, lang: str) -> str:
+    """An offer's discount in ``lang``: ``10% off``, ``€5.00 off``, or the merchant's own
+    words; the pass and the card page word it the same."""
     kind = discount.get("type")
     if kind == "percent":
         percent = _percent(Decimal(str(discount.get("value"))), lang)
@@ -159,13 +161,13 @@ def pass_variables(
             )
             variables["offer_text"] = localised(
                 overlay.description, overlay.translations, "description", reader
-            ) or _discount_text(overlay.discount or {}, merchant.currency, reader)
+            ) or discount_text(overlay.discount or {}, merchant.currency, reader)
             variables.update(_window(overlay, merchant))
     if offer is not None and coupon is not None:
         variables["coupon_title"] = localised(offer.title, offer.translations, "title", reader)
         variables["class_texts"].update(coupon_title=offer.title, coupon_terms=offer.terms or "")
         variables["coupon_title_translations"] = _all_languages(offer.translations, "title")
-        variables["coupon_discount"] = _discount_text(
+        variables["coupon_discount"] = discount_text(
             offer.discount or {}, merchant.currency, reader
         )
         variables["coupon_terms"] = localised(
@@ -191,7 +193,7 @@ def pass_variables(
         language=shop,
         terms=_terms(design, merchant, shop) if shop != reader else variables["terms"],
         coupon_discount=(
-            _discount_text(offer.discount or {}, merchant.currency, shop)
+            discount_text(offer.discount or {}, merchant.currency, shop)
             if offer is not None and coupon is not None and shop != reader
             else variables["coupon_discount"]
         ),

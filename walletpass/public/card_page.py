@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy.orm import Session
 
+from walletpass.cards.variables import discount_text
 from walletpass.i18n import formats
 from walletpass.i18n.languages import babel_locale
 from walletpass.loyalty import tiers
@@ -82,19 +83,6 @@ def validity_text(start: datetime | None, end: datetime | None, timezone: str) -
     if start:
         return _("Valid from %(day)s.", day=shop_day(start, timezone))
     return ""
-
-
-def discount_text(discount: dict[str, Any], currency: str) -> str:
-    """An offer's discount: ``10% off``, ``€5.00 off``, or the merchant's own words."""
-    lang = current_language()
-    kind = discount.get("type")
-    if kind == "percent":
-        value = Decimal(str(discount.get("value"))) / 100
-        return _("%(discount)s off", discount=format_percent(value, locale=babel_locale(lang)))
-    if kind == "amount":
-        amount = formats.money(Decimal(str(discount.get("value"))), currency, lang)
-        return _("%(discount)s off", discount=amount)
-    return str(discount.get("text", ""))
 
 
 def card_rows(
@@ -166,7 +154,7 @@ def _level_rows(
 
 def _coupon_rows(offer: Offer, v: dict[str, Any], merchant: Merchant) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
-    discount = discount_text(offer.discount or {}, merchant.currency)
+    discount = discount_text(offer.discount or {}, merchant.currency, current_language())
     if discount:
         rows.append((_("Discount"), discount))
     if v.get("coupon_uses_left") is not None:
