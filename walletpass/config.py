@@ -53,6 +53,9 @@ class Settings:
     job_retry_hours: int = 24
     # Done jobs older than this are deleted by the hourly prune (dead ones are kept).
     job_retention_days: int = 7
+    # Wallet's log messages and APNs refusals (the Wallet problems page) older than this
+    # are deleted by a daily prune.
+    wallet_log_days: int = 90
     # Wallet pushes a second that a large change (a campaign, a program-wide change) is
     # paced at: every push makes a phone fetch its pass, so this is the fetches a second
     # the installation serves (0: unpaced). Changes of a few passes push at once.
@@ -97,6 +100,8 @@ class Settings:
             raise SettingError("WALLETPASS_JOB_RETRY_HOURS: must be 1 or more")
         if self.job_retention_days < 1:
             raise SettingError("WALLETPASS_JOB_RETENTION_DAYS: must be 1 or more")
+        if self.wallet_log_days < 1:
+            raise SettingError("WALLETPASS_WALLET_LOG_DAYS: must be 1 or more")
         if not 0 <= self.worker_nice <= 19:
             raise SettingError("WALLETPASS_WORKER_NICE: must be 0 (no change) to 19")
         if self.push_rate < 0:

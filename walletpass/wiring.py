@@ -9,6 +9,7 @@ from __future__ import annotations
 
 # Imported for the handlers and periodic work they register.
 import walletpass.admin.imports
+import walletpass.apple.logprune
 import walletpass.apple.push
 import walletpass.campaigns.jobs
 import walletpass.crm.outbound
@@ -22,6 +23,7 @@ import walletpass.offers.lifecycle
 
 HANDLER_MODULES = (
     walletpass.admin.imports,
+    walletpass.apple.logprune,
     walletpass.apple.push,
     walletpass.campaigns.jobs,
     walletpass.crm.outbound,

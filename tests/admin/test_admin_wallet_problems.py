@@ -213,3 +213,27 @@ def test_a_message_naming_only_a_merchants_own_pass_type_is_that_merchants(
     with runtime.transaction() as s:
         owners = s.scalars(select(AppleLog.merchant_id).order_by(AppleLog.id)).all()
     assert owners == [rosa_id, None]
+
+
+def test_wallet_logs_older_than_their_retention_are_pruned_daily(runtime, settings, worker):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from walletpass.db import utcnow
+    from walletpass.jobs.models import Job, JobStatus
+
+    now = utcnow()
+    with runtime.transaction() as s:
+        for message, age in (("old", 91), ("recent", 89)):
+            s.add(AppleLog(message=message, pattern=message, created_at=now - timedelta(days=age)))
+    assert settings.wallet_log_days == 90
+    worker.schedule_periodic()
+    worker.run_until_idle()
+    with runtime.transaction() as s:
+        left = s.scalars(select(AppleLog.message)).all()
+        again = s.scalars(
+            select(Job.run_at).where(
+                Job.kind == "apple.logs.prune", Job.status == JobStatus.PENDING
+            )
+        ).one()
+    assert left == ["recent"]
+    assert again > now + timedelta(hours=23)  # the next round a day later
