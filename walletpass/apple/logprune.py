@@ -1,5 +1,5 @@
 """The ``apple.logs.prune`` job: Wallet's log messages and APNs refusals are kept for
-WALLETPASS_WALLET_LOG_DAYS (90), then deleted.
+WALLETPASS_WALLET_LOG_DAYS (90), then deleted, 10,000 rows a round (walletpass.jobs.prune).
 
 POST /v1/log is unauthenticated and every phone in a misconfigured installation posts to
 it after each failed update; the push job adds a row per merchant and refusal per batch.
@@ -11,39 +11,24 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from walletpass.apple.models import AppleLog
 from walletpass.db import utcnow
 from walletpass.jobs.models import Job
+from walletpass.jobs.prune import delete_chunk
 from walletpass.jobs.queue import enqueue
 from walletpass.jobs.registry import JobContext, handler, periodic
 
 KIND = "apple.logs.prune"
 INTERVAL = timedelta(days=1)
-# Rows deleted in one job's transaction; a full chunk queues the next at once.
-CHUNK = 10_000
 
 
 @handler(KIND)
 def prune_logs(ctx: JobContext, job: Job) -> None:
     cutoff = utcnow() - timedelta(days=ctx.settings.wallet_log_days)
-    ids = list(
-        ctx.session.scalars(
-            select(AppleLog.id)
-            .where(AppleLog.created_at < cutoff)
-            .limit(CHUNK)
-            .execution_options(all_merchants=True)
-        )
-    )
-    if ids:
-        ctx.session.execute(
-            delete(AppleLog)
-            .where(AppleLog.id.in_(ids))
-            .execution_options(synchronize_session=False, all_merchants=True)
-        )
-    schedule(ctx.session, utcnow() if len(ids) == CHUNK else utcnow() + INTERVAL)
+    more = delete_chunk(ctx.session, AppleLog, AppleLog.created_at < cutoff)
+    schedule(ctx.session, utcnow() if more else utcnow() + INTERVAL)
 
 
 @periodic

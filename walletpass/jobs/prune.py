@@ -10,6 +10,7 @@ What must outlive its job is recorded on the domain's own rows when the job is d
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -29,19 +30,26 @@ CHUNK = 10_000
 @handler(KIND)
 def prune(ctx: JobContext, job: Job) -> None:
     cutoff = utcnow() - timedelta(days=ctx.settings.job_retention_days)
+    more = delete_chunk(ctx.session, Job, Job.status == JobStatus.DONE, Job.finished_at < cutoff)
+    # A full chunk may leave more behind: the next one at once, else in an hour.
+    schedule(ctx.session, utcnow() if more else utcnow() + PRUNE_INTERVAL)
+
+
+def delete_chunk(session: Session, model: Any, *where: Any) -> bool:
+    """Delete up to CHUNK rows of ``model`` (every merchant's) matching ``where``; True when
+    a whole chunk went, so more may be left for the next round."""
     ids = list(
-        ctx.session.scalars(
-            select(Job.id)
-            .where(Job.status == JobStatus.DONE, Job.finished_at < cutoff)
-            .limit(CHUNK)
+        session.scalars(
+            select(model.id).where(*where).limit(CHUNK).execution_options(all_merchants=True)
         )
     )
     if ids:
-        ctx.session.execute(
-            delete(Job).where(Job.id.in_(ids)).execution_options(synchronize_session=False)
+        session.execute(
+            delete(model)
+            .where(model.id.in_(ids))
+            .execution_options(synchronize_session=False, all_merchants=True)
         )
-    # A full chunk may leave more behind: the next one at once, else in an hour.
-    schedule(ctx.session, utcnow() if len(ids) == CHUNK else utcnow() + PRUNE_INTERVAL)
+    return len(ids) == CHUNK
 
 
 @periodic
