@@ -9,10 +9,20 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
+from walletpass.config import Settings
 from walletpass.db import JsonType, UTCDateTime, utcnow
-from walletpass.jobs.models import PENDING_DEDUPE_PREDICATE, JobStatus
+from walletpass.jobs.models import PENDING_DEDUPE_PREDICATE, Job, JobStatus
 
 DEFAULT_MAX_ATTEMPTS = 12
+
+
+def attempts_for(job: Job, settings: Settings) -> int:
+    """How many attempts ``job`` gets: its kind's own number if it was queued with one
+    (the CRM's webhooks), else WALLETPASS_JOB_MAX_ATTEMPTS. The worker gives up after
+    them; a handler that records its own failure asks the same."""
+    if job.max_attempts != DEFAULT_MAX_ATTEMPTS:
+        return job.max_attempts
+    return settings.job_max_attempts
 
 
 def enqueue(

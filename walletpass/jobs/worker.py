@@ -31,7 +31,7 @@ from walletpass.db import utcnow
 from walletpass.jobs import registry
 from walletpass.jobs.backoff import backoff
 from walletpass.jobs.models import Job, JobStatus
-from walletpass.jobs.queue import DEFAULT_MAX_ATTEMPTS
+from walletpass.jobs.queue import attempts_for
 from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater
 from walletpass.runtime import Runtime
 from walletpass.startup import Readiness
@@ -311,20 +311,14 @@ class Worker:
             for job in jobs:
                 self._record(session, kind, job, exc)
 
-    def _attempts_for(self, job: Job) -> int:
-        """How many attempts ``job`` gets: its kind's own number if it was queued with one
-        (the CRM's webhooks), else WALLETPASS_JOB_MAX_ATTEMPTS."""
-        if job.max_attempts != DEFAULT_MAX_ATTEMPTS:
-            return job.max_attempts
-        return self.runtime.settings.job_max_attempts
-
     def _record(
         self, session: Session, kind: registry.Kind | None, job: Job, outcome: Exception | None
     ) -> None:
         now = utcnow()
+        settings = self.runtime.settings
         # A job retried by time gives up at its deadline, whatever its attempts.
         deadline = (
-            job.created_at + timedelta(hours=self.runtime.settings.job_retry_hours)
+            job.created_at + timedelta(hours=settings.job_retry_hours)
             if kind is not None and kind.retry_by_time
             else None
         )
@@ -332,7 +326,7 @@ class Worker:
         if outcome is None:
             values = {"status": JobStatus.DONE, "finished_at": now, "locked_until": None}
         elif isinstance(outcome, PermanentFailure) or (
-            now >= deadline if deadline is not None else job.attempts >= self._attempts_for(job)
+            now >= deadline if deadline is not None else job.attempts >= attempts_for(job, settings)
         ):
             values = {
                 "status": JobStatus.DEAD,

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from walletpass import db
 from walletpass.db import rowcount, utcnow
 from walletpass.jobs.models import Job
-from walletpass.jobs.queue import DEFAULT_MAX_ATTEMPTS
+from walletpass.jobs.queue import attempts_for
 from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater, handler
 from walletpass.loyalty.models import Member, Program
 from walletpass.mail import smtp
@@ -69,7 +69,7 @@ def send_card_email(ctx: JobContext, job: Job) -> None:
         # This worker was started without WALLETPASS_SMTP_URL (the web process that
         # queued the email has it): wait for one that has, rather than drop the email.
         error = "WALLETPASS_SMTP_URL is not set on this worker"
-        if job.attempts >= _attempts_for(ctx, job):
+        if job.attempts >= attempts_for(job, ctx.settings):
             _record_failure(side, job.merchant_id, email_id, error, final=True)
             raise PermanentFailure(f"gave up after {job.attempts} attempts: {error}")
         raise RetryLater(error)
@@ -93,7 +93,7 @@ def send_card_email(ctx: JobContext, job: Job) -> None:
     try:
         recipient = smtp.send(server, message)
     except smtp.SmtpError as exc:
-        final = exc.permanent or job.attempts >= _attempts_for(ctx, job)
+        final = exc.permanent or job.attempts >= attempts_for(job, ctx.settings)
         _record_failure(side, job.merchant_id, email_id, str(exc), final=final)
         if exc.permanent:
             raise PermanentFailure(str(exc)) from None
@@ -108,14 +108,6 @@ def send_card_email(ctx: JobContext, job: Job) -> None:
         content.language,
         claim.attempts,
     )
-
-
-def _attempts_for(ctx: JobContext, job: Job) -> int:
-    # As the worker counts them (walletpass.jobs.worker): the job's own number if it
-    # was queued with one, else WALLETPASS_JOB_MAX_ATTEMPTS.
-    if job.max_attempts != DEFAULT_MAX_ATTEMPTS:
-        return job.max_attempts
-    return ctx.settings.job_max_attempts
 
 
 def _claim(
