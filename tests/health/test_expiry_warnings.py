@@ -136,6 +136,26 @@ def test_a_refused_email_is_kept_failed_and_not_sent_again(runtime, chain_settin
     assert "550" in (row.last_error or "")
 
 
+def test_a_warning_still_refused_at_its_last_attempt_is_kept_failed(
+    runtime, chain_settings, smtp_server
+):
+    settings = chain_settings(
+        days_left=3, smtp_url=smtp_server.url, mail_from=MAIL_FROM, job_max_attempts=1
+    )
+    _shop(runtime, "Café Athena", "en", ["eleni@athena.test"])
+    smtp_server.data_replies.append("451 4.3.0 Mail server temporarily rejected message")
+
+    _run(runtime, settings)
+
+    assert smtp_server.received == []
+    [row] = _rows(runtime)
+    assert row.status == WarningStatus.FAILED  # not pending behind a dead job
+    assert "451" in (row.last_error or "")
+    with runtime.transaction() as s:
+        job = s.scalars(select(Job).where(Job.kind == warnings.MAIL_KIND)).one()
+    assert job.status == JobStatus.DEAD
+
+
 def test_without_smtp_nothing_is_recorded(runtime, chain_settings):
     settings = chain_settings(days_left=3)
     _shop(runtime, "Café Athena", "en", ["eleni@athena.test"])

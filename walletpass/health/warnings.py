@@ -35,7 +35,7 @@ from walletpass.health.expiry import CertificateDate, certificate_dates
 from walletpass.health.models import CertificateWarning, WarningStatus
 from walletpass.i18n.catalogues import text
 from walletpass.jobs.models import Job
-from walletpass.jobs.queue import enqueue
+from walletpass.jobs.queue import attempts_for, enqueue
 from walletpass.jobs.registry import JobContext, PermanentFailure, RetryLater, handler, periodic
 from walletpass.mail import smtp
 from walletpass.tenancy.models import Merchant, Role, User
@@ -243,15 +243,20 @@ def send_expiry_mail(ctx: JobContext, job: Job) -> None:
     try:
         recipient = smtp.send(server, message)
     except smtp.SmtpError as exc:
+        # A refusal, or the last attempt the worker gives it: failed for good, as the
+        # card emails' rows are, not left pending behind a dead job.
+        final = exc.permanent or job.attempts >= attempts_for(job, ctx.settings)
         _record(
             side,
             job.merchant_id,
             warning_id,
             last_error=str(exc)[:2000],
-            status=WarningStatus.FAILED if exc.permanent else WarningStatus.PENDING,
+            status=WarningStatus.FAILED if final else WarningStatus.PENDING,
         )
         if exc.permanent:
             raise PermanentFailure(str(exc)) from None
+        if final:
+            raise PermanentFailure(f"gave up after {job.attempts} attempts: {exc}") from None
         raise RetryLater(str(exc)) from None
     _record(
         side,
